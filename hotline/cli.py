@@ -1,0 +1,130 @@
+"""The ``hotline`` command: Flask's CLI plus db, supporters and worker commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from hotline.errors import HotlineError
+from hotline.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    """Attach the hotline's commands to ``app``."""
+    app.cli.add_command(db_group)
+    app.cli.add_command(supporters_group)
+    app.cli.add_command(worker_command)
+
+
+def main() -> None:
+    """Entry point of the ``hotline`` console script."""
+    from hotline import create_app
+
+    FlaskGroup(create_app=lambda: create_app(), help="The clinician peer-support hotline.")()
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database migrations (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from hotline import migrate
+
+    migrate.upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
+@click.group("supporters")
+def supporters_group() -> None:
+    """Manage the roster of peer supporters."""
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc))
+
+
+@supporters_group.command("add")
+@click.option("--name", required=True)
+@click.option("--phone", required=True, help="any format; stored as E.164")
+@click.option("--tier", type=int, default=1, show_default=True, help="1 peer, 2 backup")
+@click.option("--language", "languages", multiple=True, default=("en",), show_default=True)
+@with_appcontext
+def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...]) -> None:
+    """Add a supporter."""
+    from hotline import roster
+    try:
+        supporter = roster.add(db.session, name, phone, tier, languages)
+    except (HotlineError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"added supporter {supporter.id} {supporter.name} (tier {supporter.tier})")
+
+
+@supporters_group.command("list")
+@with_appcontext
+def supporters_list() -> None:
+    """List active supporters."""
+    from hotline import roster
+    for s in roster.everyone(db.session):
+        state = "on" if s.available else "off"
+        busy = " busy" if s.busy_with else ""
+        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}\t{state}{busy}")
+
+
+def _switch(phone: str, available: bool) -> None:
+    from hotline import roster
+    try:
+        supporter = roster.set_available(db.session, phone, available)
+    except (HotlineError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{supporter.name} is {'on' if available else 'off'}")
+
+
+@supporters_group.command("on")
+@click.argument("phone")
+@with_appcontext
+def supporters_on(phone: str) -> None:
+    """Mark a supporter available."""
+    _switch(phone, True)
+
+
+@supporters_group.command("off")
+@click.argument("phone")
+@with_appcontext
+def supporters_off(phone: str) -> None:
+    """Mark a supporter unavailable."""
+    _switch(phone, False)
+
+
+@supporters_group.command("remove")
+@click.argument("phone")
+@with_appcontext
+def supporters_remove(phone: str) -> None:
+    """Take a supporter off the roster (kept, inactive, for statistics)."""
+    from hotline import roster
+    try:
+        supporter = roster.deactivate(db.session, phone)
+    except (HotlineError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{supporter.name} removed from the roster")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="exit when the queue is empty")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker with the scheduler on (routing jobs, scheduled follow-ups)."""
+    from rq import Worker
+
+    from hotline.extensions import jobs
+    worker = Worker([jobs.queue], connection=jobs.queue.connection)
+    worker.work(burst=burst, with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main()

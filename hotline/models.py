@@ -1,0 +1,174 @@
+"""The hotline's tables (SQLAlchemy 2, typed mappings).
+
+Nothing here holds what anybody said, and no raw caller number is stored outside
+``CallbackRequest.sealed_number`` (encrypted, deleted once the callback is done).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the models use."""
+    return datetime.now(timezone.utc)
+
+
+def to_minute(moment: datetime) -> datetime:
+    """Truncate to the minute: events never carry finer times."""
+    return moment.replace(second=0, microsecond=0)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Channel(str, Enum):
+    VOICE = "voice"
+    SMS = "sms"
+
+
+class ContactState(str, Enum):
+    MENU = "menu"            # hearing the menu
+    WAITING = "waiting"      # in the queue, supporters being offered
+    OPTIONS = "options"      # left the queue, choosing: keep waiting, callback, crisis line
+    CONNECTED = "connected"  # bridged with a supporter
+    ENDED = "ended"
+
+
+class Outcome(str, Enum):
+    """Every contact ends with exactly one of these."""
+    CONNECTED = "connected"
+    CONNECTED_BACKUP = "connected_backup"
+    CALLBACK_REQUESTED = "callback_requested"
+    CRISIS_TRANSFER = "crisis_transfer"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+
+
+class OfferState(str, Enum):
+    RINGING = "ringing"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Supporter(Base):
+    """A trained peer supporter (tier 1) or backup (tier 2)."""
+    __tablename__ = "supporters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    tier: Mapped[int] = mapped_column(Integer, default=1)
+    languages: Mapped[str] = mapped_column(String(40), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    available: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: "offer:<id>" or "contact:<id>" while reserved; set only by a conditional UPDATE.
+    busy_with: Mapped[str | None] = mapped_column(String(40), default=None)
+    busy_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Round-robin position: the least recently offered eligible supporter goes next.
+    last_offered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_supporters_pick", "tier", "active", "available",
+                            "last_offered_at"),)
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code for code in self.languages.split(",") if code]
+
+
+class Contact(Base):
+    """One call or text conversation; the caller is known only by ``caller_key``."""
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), default=Channel.VOICE.value)
+    caller_key: Mapped[str] = mapped_column(String(64), index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    state: Mapped[str] = mapped_column(String(12), default=ContactState.MENU.value)
+    #: Routing generation: bumped on each (re)queue; a job for an older one exits.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    tier2_rung: Mapped[bool] = mapped_column(Boolean, default=False)
+    exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(20), index=True)
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
+
+    offers: Mapped[list["Offer"]] = relationship(back_populates="contact",
+                                                 order_by="Offer.id")
+
+    @property
+    def queue_name(self) -> str:
+        """The Twilio queue this contact waits in (one per contact: who bridges is exact)."""
+        return f"hotline-contact-{self.id}"
+
+
+class Offer(Base):
+    """One supporter's phone ringing for one contact."""
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[int] = mapped_column(Integer)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(12), default=OfferState.RINGING.value)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    contact: Mapped[Contact] = relationship(back_populates="offers")
+    supporter: Mapped[Supporter] = relationship()
+
+    @property
+    def token(self) -> str:
+        """What ``Supporter.busy_with`` holds while this offer reserves its supporter."""
+        return f"offer:{self.id}"
+
+
+class ContactEvent(Base):
+    """Append-only event log for statistics: no number, no text, time to the minute."""
+    __tablename__ = "contact_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    tier: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+
+
+class CallbackRequest(Base):
+    """A promised callback; the number is sealed and deleted once no longer needed."""
+    __tablename__ = "callback_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    sealed_number: Mapped[str | None] = mapped_column(String(512))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    promised_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(12), default="pending")

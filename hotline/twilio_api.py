@@ -1,0 +1,70 @@
+"""The one place that calls Twilio's REST API.
+
+The base URL comes from settings (``TWILIO_API_BASE_URL``), so the offline stand-in,
+Prism or a mock can take Twilio's place; region/edge settings do not do that.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from hotline.errors import TwilioApiError
+from hotline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Call events the app wants on a supporter's leg (Twilio always sends `completed`).
+OFFER_STATUS_EVENTS = ["answered", "completed"]
+#: Seconds before the REST client gives up on Twilio (webhooks never wait on it).
+HTTP_TIMEOUT_SECONDS = 10
+
+
+def client(settings: Settings) -> Client:
+    """A REST client bound to the configured base URL."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    rest = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+                  http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT_SECONDS))
+    rest.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
+    return rest
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    """What the app asks Twilio to do: call ``to`` and fetch ``url`` when answered."""
+    to: str
+    url: str
+    status_callback: str
+    timeout: int
+
+
+def create_call(settings: Settings, call: OutboundCall) -> str:
+    """Call out from the hotline number; returns the new CallSid."""
+    try:
+        created = client(settings).calls.create(
+            to=call.to, from_=settings.HOTLINE_NUMBER, url=call.url, method="POST",
+            status_callback=call.status_callback, status_callback_method="POST",
+            status_callback_event=OFFER_STATUS_EVENTS, timeout=call.timeout)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+    return created.sid
+
+
+def end_call(settings: Settings, call_sid: str, answered: bool) -> None:
+    """Stop a call: cancel it while it rings, hang it up once answered."""
+    status = "completed" if answered else "canceled"
+    try:
+        client(settings).calls(call_sid).update(status=status)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    """An error message without the request's parameters (they hold phone numbers)."""
+    if isinstance(exc, TwilioRestException):
+        return f"twilio status {exc.status} code {exc.code}"
+    return type(exc).__name__

@@ -1,0 +1,1 @@
+"""Twilio-facing blueprints: every route validates X-Twilio-Signature."""

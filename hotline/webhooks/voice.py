@@ -1,0 +1,438 @@
+"""The voice path: the caller's menu and queue, and the supporter's offer leg.
+
+Views are thin: read Twilio's parameters, call contacts/routing, answer TwiML. Every
+branch answers TwiML; any failure answers safe TwiML that still reaches a human.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, Response, abort, request
+from redis.exceptions import RedisError
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from hotline import contacts, phones, privacy, routing
+from hotline.extensions import db, jobs, settings
+from hotline.models import (CallbackRequest, Contact, ContactState, Offer, OfferState,
+                            Outcome, utcnow)
+from hotline.urls import public_url
+from hotline.webhooks.signature import protect
+from hotline.webhooks.twiml import (crisis_dial, empty, flows, gather, respond, safe_view, say,
+                                    speak, to_caller, to_supporter)
+from workers.offer import cancel_offers, route
+
+log = logging.getLogger(__name__)
+
+bp = protect(Blueprint("voice", __name__, url_prefix="/twilio/voice"))
+
+#: Menu turns before a caller who presses nothing is put through to a peer.
+NO_INPUT_TURNS = 2
+#: Menu turns before a caller who keeps pressing unknown keys is put through to a peer.
+UNKNOWN_TURNS = 3
+#: How long a supporter's <Dial><Queue> waits for the caller (they were just there).
+BRIDGE_WAIT_SECONDS = 10
+#: Twilio call statuses that end a call.
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+#: How a supporter's call that ended before pressing 1 closes the offer.
+OFFER_ENDINGS = {"no-answer": OfferState.NO_ANSWER, "busy": OfferState.BUSY,
+                 "failed": OfferState.FAILED, "canceled": OfferState.CANCELED,
+                 "completed": OfferState.DECLINED}
+
+
+def _contact(contact_id: int) -> Contact:
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        abort(404)
+    return contact
+
+
+def _turn() -> int:
+    return request.args.get("turn", default=0, type=int)
+
+
+# --- the caller's leg -------------------------------------------------------------------
+
+@bp.post("")
+@safe_view(to_caller)
+def incoming() -> Response:
+    """An incoming call: open a contact (caller known by keyed hash only) and play the menu."""
+    call_sid = request.form.get("CallSid", "")
+    if not call_sid:
+        return to_caller()
+    number = phones.try_normalize(request.form.get("From")) or "anonymous"
+    contact = contacts.open_voice(db.session, call_sid, privacy.caller_key(number, settings()))
+    return respond(_menu(contact, turn=0, greet=True))
+
+
+def _menu(contact: Contact, turn: int, greet: bool = False) -> VoiceResponse:
+    twiml = VoiceResponse()
+    action = public_url("voice.menu", contact_id=contact.id, turn=turn)
+    node = gather(twiml, "menu", contact.language, action)
+    if greet:
+        say(node, contact.language, "greeting")
+    say(node, contact.language, "menu")
+    twiml.redirect(action, method="POST")  # no input: the same URL without Digits
+    return twiml
+
+
+@bp.post("/<int:contact_id>/menu")
+@safe_view(to_caller)
+def menu(contact_id: int) -> Response:
+    """The caller's menu choice (a key, words, or nothing at all)."""
+    contact = _contact(contact_id)
+    digits, speech = request.form.get("Digits", ""), request.form.get("SpeechResult", "")
+    choice = flows().choose("menu", contact.language, digits, speech)
+    if choice is None:
+        return _menu_again(contact, heard_something=bool(digits or speech))
+    return MENU_ACTIONS[choice](contact)
+
+
+def _menu_again(contact: Contact, heard_something: bool) -> Response:
+    """Repeat the menu once on silence (then talk now); say so on an unknown key."""
+    turn = _turn() + 1
+    if turn >= (UNKNOWN_TURNS if heard_something else NO_INPUT_TURNS):
+        return _talk_now(contact)
+    twiml = VoiceResponse()
+    say(twiml, contact.language, "unknown" if heard_something else "no_input")
+    for verb in _menu(contact, turn).verbs:
+        twiml.append(verb)
+    return respond(twiml)
+
+
+def _talk_now(contact: Contact) -> Response:
+    """Queue the caller and start routing; the wait URL keeps them company."""
+    attempt = contacts.queue(db.session, contact)
+    try:
+        jobs.enqueue(route, contact.id, attempt)
+    except RedisError:
+        log.error("contact %s: cannot queue routing (redis down); using fallback", contact.id)
+        contacts.finish(db.session, contact, Outcome.FAILED)
+        return to_caller()
+    twiml = VoiceResponse()
+    say(twiml, contact.language, "connecting")
+    twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
+                  method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
+                  wait_url_method="POST")
+    return respond(twiml)
+
+
+def _switch_language(contact: Contact) -> Response:
+    """Toggle between the configured languages and replay the menu."""
+    codes = list(flows().languages)
+    contact.language = codes[(codes.index(contact.language) + 1) % len(codes)]
+    db.session.commit()
+    return respond(_menu(contact, turn=_turn()))
+
+
+def _crisis(contact: Contact) -> Response:
+    """Put the caller through to the crisis line."""
+    contacts.finish(db.session, contact, Outcome.CRISIS_TRANSFER)
+    twiml = VoiceResponse()
+    crisis_dial(twiml, contact.language, public_url("voice.crisis_result",
+                                                    contact_id=contact.id))
+    return respond(twiml)
+
+
+def _callback(contact: Contact) -> Response:
+    """Keep the caller's number sealed for a callback and tell them when to expect it."""
+    number = phones.try_normalize(request.form.get("From"))
+    twiml = VoiceResponse()
+    if number is None:
+        say(twiml, contact.language, "callback_no_number")
+        again = _options(contact, 0) if contact.state == ContactState.OPTIONS.value \
+            else _menu(contact, _turn())
+        for verb in again.verbs:
+            twiml.append(verb)
+        return respond(twiml)
+    cfg = settings()
+    db.session.add(CallbackRequest(
+        contact_id=contact.id, sealed_number=privacy.seal(number, cfg),
+        promised_by=utcnow() + timedelta(minutes=cfg.CALLBACK_PROMISE_MINUTES)))
+    db.session.flush()
+    contacts.finish(db.session, contact, Outcome.CALLBACK_REQUESTED)
+    say(twiml, contact.language, "callback_promise", minutes=cfg.CALLBACK_PROMISE_MINUTES)
+    say(twiml, contact.language, "goodbye")
+    twiml.hangup()
+    return respond(twiml)
+
+
+MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_language,
+                "crisis": _crisis}
+
+
+@bp.post("/<int:contact_id>/wait")
+@safe_view(to_caller)
+def wait(contact_id: int) -> Response:
+    """The queue's wait URL: reassure, escalate when due, leave when time is up."""
+    cfg = settings()
+    contact = _contact(contact_id)
+    queue_seconds = request.form.get("QueueTime", default=0, type=int)
+    twiml = VoiceResponse()
+    waiting = contact.state == ContactState.WAITING.value
+    if contact.state != ContactState.CONNECTED.value and (
+            not waiting or routing.must_leave_queue(contact, queue_seconds, cfg)):
+        twiml.leave()
+        return respond(twiml)
+    if waiting and routing.escalation_due(queue_seconds, cfg) and not contact.escalated:
+        _escalate(contact)
+    speak(twiml, contact.language,
+          flows().wait_message(contact.language, queue_seconds // cfg.WAIT_PAUSE_SECONDS))
+    twiml.pause(length=cfg.WAIT_PAUSE_SECONDS)
+    return respond(twiml)
+
+
+def _escalate(contact: Contact) -> None:
+    contact.escalated = True
+    contacts.record(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+    db.session.commit()
+    jobs.enqueue(route, contact.id, contact.attempt)
+
+
+@bp.post("/<int:contact_id>/bridged")
+@safe_view(empty)
+def bridged(contact_id: int) -> Response:
+    """Played to the caller just before the supporter is connected."""
+    contact = _contact(contact_id)
+    contacts.record(db.session, contact, "bridged")
+    db.session.commit()
+    twiml = VoiceResponse()
+    say(twiml, contact.language, "bridged")
+    return respond(twiml)
+
+
+@bp.post("/<int:contact_id>/queue-exit")
+@safe_view(to_caller)
+def queue_exit(contact_id: int) -> Response:
+    """The caller left the queue: bridged and done, timed out, or hung up."""
+    contact = _contact(contact_id)
+    result = request.form.get("QueueResult", "")
+    if result == "bridged":
+        contacts.end(db.session, contact)
+        twiml = VoiceResponse()
+        say(twiml, contact.language, "goodbye")
+        twiml.hangup()
+        return respond(twiml)
+    if result == "leave":
+        contacts.leave_queue(db.session, contact, ContactState.OPTIONS)
+        contacts.record(db.session, contact, "left_queue")
+        db.session.commit()
+        jobs.enqueue(cancel_offers, contact.id)
+        return respond(_options(contact, 0))
+    if result == "hangup":
+        _abandon(contact)
+        return empty()
+    if result == "redirected":
+        return empty()
+    contacts.finish(db.session, contact, Outcome.FAILED)
+    jobs.enqueue(cancel_offers, contact.id)
+    return to_caller()
+
+
+def _abandon(contact: Contact) -> None:
+    """The caller hung up before reaching anyone: stop every call still ringing for them."""
+    if contacts.finish(db.session, contact, Outcome.ABANDONED):
+        jobs.enqueue(cancel_offers, contact.id)
+
+
+def _options(contact: Contact, turn: int) -> VoiceResponse:
+    twiml = VoiceResponse()
+    action = public_url("voice.options", contact_id=contact.id, turn=turn)
+    node = gather(twiml, "options", contact.language, action)
+    say(node, contact.language, "options")
+    twiml.redirect(action, method="POST")
+    return twiml
+
+
+@bp.post("/<int:contact_id>/options")
+@safe_view(to_caller)
+def options(contact_id: int) -> Response:
+    """After the queue: keep waiting (1), a callback (2) or the crisis line (9)."""
+    contact = _contact(contact_id)
+    digits, speech = request.form.get("Digits", ""), request.form.get("SpeechResult", "")
+    choice = flows().choose("options", contact.language, digits, speech)
+    if choice is not None:
+        return OPTION_ACTIONS[choice](contact)
+    if _turn() >= 1:  # silence twice: the crisis line is a human who is always there
+        twiml = VoiceResponse()
+        say(twiml, contact.language, "options_last")
+        contacts.finish(db.session, contact, Outcome.CRISIS_TRANSFER)
+        crisis_dial(twiml, contact.language,
+                    public_url("voice.crisis_result", contact_id=contact.id))
+        return respond(twiml)
+    twiml = VoiceResponse()
+    say(twiml, contact.language, "unknown" if (digits or speech) else "no_input")
+    for verb in _options(contact, _turn() + 1).verbs:
+        twiml.append(verb)
+    return respond(twiml)
+
+
+OPTION_ACTIONS = {"keep_waiting": _talk_now, "callback": _callback, "crisis": _crisis}
+
+
+@bp.post("/<int:contact_id>/crisis-result")
+@safe_view(empty)
+def crisis_result(contact_id: int) -> Response:
+    """After the crisis line: if it did not connect, tell the caller how to reach it."""
+    return _after_crisis(_contact(contact_id).language)
+
+
+def _after_crisis(lang: str) -> Response:
+    twiml = VoiceResponse()
+    if request.form.get("DialCallStatus") != "completed":
+        say(twiml, lang, "crisis_failed", crisis=" ".join(settings().CRISIS_LINE_NUMBER))
+    twiml.hangup()
+    return respond(twiml)
+
+
+@bp.post("/status")
+@safe_view(empty)
+def call_status() -> Response:
+    """Status callback of the caller's leg (set on the number): the call is over."""
+    if request.form.get("CallStatus") not in FINAL_STATUSES:
+        return empty()
+    contact = contacts.by_call_sid(db.session, request.form.get("CallSid", ""))
+    if contact is not None:
+        if contact.outcome is None:
+            _abandon(contact)
+        else:
+            contacts.end(db.session, contact)
+    return empty()
+
+
+# --- the supporter's leg ------------------------------------------------------------------
+
+def _offer(offer_id: int) -> Offer:
+    offer = db.session.get(Offer, offer_id)
+    if offer is None:
+        abort(404)
+    return offer
+
+
+def _supporter_lang(offer: Offer) -> str:
+    languages = offer.supporter.language_list
+    return "en" if "en" in languages or not languages else languages[0]
+
+
+def _goodbye(lang: str, key: str) -> Response:
+    twiml = VoiceResponse()
+    say(twiml, lang, key)
+    twiml.hangup()
+    return respond(twiml)
+
+
+@bp.post("/offer/<int:offer_id>/answer")
+@safe_view(to_supporter)
+def offer_answer(offer_id: int) -> Response:
+    """A supporter picked up: ask them to press 1 (voicemail never can)."""
+    offer = _offer(offer_id)
+    lang = _supporter_lang(offer)
+    if offer.state != OfferState.RINGING.value or routing.is_stale(offer.contact, offer.attempt):
+        routing.close_offer(db.session, offer, OfferState.CANCELED)
+        return _goodbye(lang, "offer_taken")
+    offer.answered = True
+    db.session.commit()
+    twiml = VoiceResponse()
+    action = public_url("voice.offer_accept", offer_id=offer.id)
+    node = twiml.gather(input="dtmf", num_digits=1, timeout=settings().ACCEPT_SECONDS,
+                        action=action, method="POST")
+    say(node, lang, "offer_intro")
+    twiml.redirect(action, method="POST")  # silence: declined
+    return respond(twiml)
+
+
+@bp.post("/offer/<int:offer_id>/accept")
+@safe_view(to_supporter)
+def offer_accept(offer_id: int) -> Response:
+    """1 bridges the supporter to the waiting caller; anything else passes it on."""
+    offer = _offer(offer_id)
+    lang = _supporter_lang(offer)
+    if request.form.get("Digits", "") != "1":
+        if routing.close_offer(db.session, offer, OfferState.DECLINED):
+            jobs.enqueue(route, offer.contact_id, offer.attempt)
+        return _goodbye(lang, "offer_declined")
+    contact = offer.contact
+    if offer.state != OfferState.RINGING.value or not contacts.connect(
+            db.session, contact, offer.attempt, offer.supporter_id, offer.tier):
+        routing.close_offer(db.session, offer, OfferState.CANCELED)
+        return _goodbye(lang, "offer_taken")
+    if not routing.accept_offer(db.session, offer):
+        log.warning("offer %s accepted after it was closed", offer.id)
+    jobs.enqueue(cancel_offers, contact.id, offer.id)
+    twiml = VoiceResponse()
+    say(twiml, lang, "offer_connecting")
+    dial = Dial(timeout=BRIDGE_WAIT_SECONDS)
+    dial.queue(contact.queue_name, url=public_url("voice.bridged", contact_id=contact.id),
+               method="POST")
+    twiml.append(dial)
+    say(twiml, lang, "offer_ended")
+    twiml.hangup()
+    return respond(twiml)
+
+
+@bp.post("/offer/<int:offer_id>/status")
+@safe_view(empty)
+def offer_status(offer_id: int) -> Response:
+    """Status callback of a supporter's leg: free them and route on when it ends."""
+    status = request.form.get("CallStatus", "")
+    if status not in FINAL_STATUSES:
+        return empty()
+    offer = _offer(offer_id)
+    if offer.state == OfferState.ACCEPTED.value:
+        routing.release(db.session, offer.supporter_id, routing.contact_token(offer.contact_id))
+        db.session.commit()
+        contacts.end(db.session, offer.contact)
+    elif routing.close_offer(db.session, offer, OFFER_ENDINGS[status]):
+        jobs.enqueue(route, offer.contact_id, offer.attempt)
+    return empty()
+
+
+# --- the number's fallback URL: settings only, no database, no Redis -----------------------
+
+@bp.post("/fallback")
+@safe_view(to_caller)
+def fallback() -> Response:
+    """Twilio's fallback URL: ring the backup numbers, then the crisis line."""
+    return to_caller()
+
+
+@bp.post("/fallback/screen")
+@safe_view(empty)
+def fallback_screen() -> Response:
+    """Whisper to a backup number: press 1 to take the call (voicemail cannot)."""
+    twiml = VoiceResponse()
+    node = twiml.gather(input="dtmf", num_digits=1, timeout=settings().ACCEPT_SECONDS,
+                        action=public_url("voice.fallback_screen_result"), method="POST")
+    say(node, "en", "fallback_screen")
+    twiml.hangup()
+    return respond(twiml)
+
+
+@bp.post("/fallback/screen-result")
+@safe_view(empty)
+def fallback_screen_result() -> Response:
+    """1 connects the backup supporter; anything else hangs up their leg."""
+    twiml = VoiceResponse()
+    if request.form.get("Digits") != "1":
+        twiml.hangup()
+    return respond(twiml)
+
+
+@bp.post("/fallback/after-backup")
+@safe_view(empty)
+def fallback_after_backup() -> Response:
+    """After the backup numbers: done if one answered, else the crisis line."""
+    twiml = VoiceResponse()
+    if request.form.get("DialCallStatus") == "completed":
+        twiml.hangup()
+    else:
+        crisis_dial(twiml, "en", public_url("voice.fallback_crisis_result"))
+    return respond(twiml)
+
+
+@bp.post("/fallback/crisis-result")
+@safe_view(empty)
+def fallback_crisis_result() -> Response:
+    """After the crisis line on the fallback path."""
+    return _after_crisis("en")

@@ -1,0 +1,170 @@
+"""Fixtures: real Redis and PostgreSQL servers, the app on each database, signed requests.
+
+Every test that takes ``app`` runs twice: on SQLite and on PostgreSQL (a real server
+started for the session). Jobs run with RQ's SimpleWorker in burst mode.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlencode
+
+import pytest
+from lxml import etree
+from rq import SimpleWorker
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
+
+from hotline import create_app, migrate
+from hotline.extensions import db, jobs
+from hotline.models import Base, Supporter
+from tests.servers import PostgresServer, RedisServer
+from tests.shared_files import assert_valid_twiml
+
+PUBLIC_BASE_URL = "https://hotline.example.org"
+AUTH_TOKEN = "test-auth-token-0123456789"
+ACCOUNT_SID = "AC" + "1" * 32
+HOTLINE_NUMBER = "+16175550100"
+BACKUP_NUMBERS = "+16175550198,+16175550199"
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    try:
+        server = PostgresServer()
+    except Exception as exc:  # noqa: BLE001 - reported as a skip, or a failure under make test
+        if os.environ.get("HOTLINE_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL could not be started here: {exc}")
+    yield server
+    server.stop()
+
+
+_migrated: set[str] = set()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.getbasetemp() / 'hotline-test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").url
+    if url not in _migrated:
+        migrate.upgrade("head", url=url)
+        _migrated.add(url)
+    return url
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        if conn.dialect.name == "postgresql":
+            for table in Base.metadata.sorted_tables:
+                conn.execute(text(f"ALTER SEQUENCE {table.name}_id_seq RESTART WITH 1"))
+
+
+def settings_for(database_url: str, redis_url: str, **extra) -> dict:
+    values = dict(ENV="test", DATABASE_URL=database_url, REDIS_URL=redis_url,
+                  PUBLIC_BASE_URL=PUBLIC_BASE_URL, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                  TWILIO_ACCOUNT_SID=ACCOUNT_SID, HOTLINE_NUMBER=HOTLINE_NUMBER,
+                  BACKUP_NUMBERS=BACKUP_NUMBERS, CRISIS_LINE_NUMBER="988",
+                  TWILIO_API_BASE_URL="http://127.0.0.1:9")  # nothing listens: no stray calls
+    values.update(extra)
+    return values
+
+
+@pytest.fixture
+def app_settings(database_url, redis_server):
+    """Setting overrides for the app; tests may update the dict before using ``app``."""
+    return settings_for(database_url, redis_server.url)
+
+
+@pytest.fixture
+def app(app_settings):
+    application = create_app(app_settings)
+    with application.app_context():
+        _empty_tables()
+        jobs.queue.connection.flushdb()
+        yield application
+        db.session.remove()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def session(app):
+    return db.session
+
+
+@pytest.fixture
+def worker(app):
+    """Run every queued job (and due scheduled ones) in this process, then return."""
+    def run() -> int:
+        w = SimpleWorker([jobs.queue], connection=jobs.queue.connection)
+        w.work(burst=True, with_scheduler=False)
+        return w.successful_job_count if hasattr(w, "successful_job_count") else 0
+    return run
+
+
+class TwilioClient:
+    """Posts to the app as Twilio does: full public URL, form params, signed."""
+
+    def __init__(self, client, token: str = AUTH_TOKEN) -> None:
+        self.client = client
+        self.validator = RequestValidator(token)
+
+    def post(self, path: str, params: dict | None = None, query: dict | None = None,
+             signature: str | None = None, validate: bool = True):
+        params = {k: str(v) for k, v in (params or {}).items()}
+        path = path + ("?" + urlencode(query) if query else "")
+        url = PUBLIC_BASE_URL + path
+        sig = self.validator.compute_signature(url, params) if signature is None else signature
+        response = self.client.post(path, data=params, headers={"X-Twilio-Signature": sig})
+        if validate and response.status_code == 200 and response.mimetype == "text/xml":
+            assert_valid_twiml(response.data)
+        return response
+
+    def post_url(self, url: str, params: dict | None = None):
+        """Post to an absolute URL the app handed out (as Twilio would)."""
+        assert url.startswith(PUBLIC_BASE_URL), url
+        path = url[len(PUBLIC_BASE_URL):]
+        params = {k: str(v) for k, v in (params or {}).items()}
+        sig = self.validator.compute_signature(url, params)
+        response = self.client.post(path, data=params, headers={"X-Twilio-Signature": sig})
+        if response.status_code == 200 and response.mimetype == "text/xml":
+            assert_valid_twiml(response.data)
+        return response
+
+
+@pytest.fixture
+def twilio(app):
+    return TwilioClient(app.test_client())
+
+
+def twiml(response) -> etree._Element:
+    """The parsed TwiML of a response."""
+    assert response.status_code == 200, response.data
+    return etree.fromstring(response.data)
+
+
+@pytest.fixture
+def make_supporter(session):
+    counter = iter(range(10, 99))
+
+    def make(name: str | None = None, tier: int = 1, available: bool = True,
+             languages: str = "en", phone: str | None = None) -> Supporter:
+        n = next(counter)
+        supporter = Supporter(name=name or f"Supporter {n}", phone=phone or f"+1617555{n:04d}",
+                              tier=tier, available=available, languages=languages)
+        session.add(supporter)
+        session.commit()
+        return supporter
+    return make

@@ -1,0 +1,145 @@
+"""Routing jobs: offer a waiting contact to the next supporter, escalate, cancel.
+
+Every job runs inside an app context (the worker pushes one), takes ids only, and
+carries the attempt it belongs to: a late or duplicated job finds its attempt stale and
+does nothing. One job at a time per contact (a Redis lock) keeps the steps ordered.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from hotline import routing, twilio_api
+from hotline.contacts import record
+from hotline.errors import TwilioApiError
+from hotline.extensions import db, jobs, redis_conn, settings
+from hotline.models import Contact, Offer, OfferState
+from hotline.urls import public_url
+
+log = logging.getLogger(__name__)
+
+#: How long one routing step may hold a contact's lock (it makes a few REST calls).
+LOCK_SECONDS = 60
+#: Grace past ring + accept time before a silent offer is expired by the safety net.
+EXPIRY_GRACE_SECONDS = 60
+#: Offers tried per step when Twilio refuses calls, before giving up on this step.
+MAX_DIAL_FAILURES = 10
+
+
+def route(contact_id: int, attempt: int) -> str:
+    """One routing step for a waiting contact; returns what it did (for tests and logs)."""
+    with redis_conn.client.lock(f"hotline:lock:contact:{contact_id}", timeout=LOCK_SECONDS,
+                                blocking_timeout=LOCK_SECONDS):
+        session = db.session
+        contact = session.get(Contact, contact_id)
+        if contact is not None:
+            session.refresh(contact)
+        if routing.is_stale(contact, attempt):
+            return "stale"
+        did = []
+        if contact.escalated and not contact.tier2_rung:
+            did.append(_ring_backup(contact))
+        if not routing.ringing(contact, routing.TIER_PEER):
+            if _offer_peer(contact):
+                did.append("tier1")
+            else:
+                did.append(_escalate(contact))
+        session.refresh(contact)
+        if not routing.ringing(contact):
+            contact.exhausted = True
+            record(session, contact, "exhausted")
+            session.commit()
+            did.append("exhausted")
+        log.info("contact %s attempt %s routed: %s", contact_id, attempt, ",".join(did))
+        return ",".join(d for d in did if d)
+
+
+def _offer_peer(contact: Contact) -> bool:
+    """Ring the next tier-1 supporter; skips any whose call Twilio refuses."""
+    for _ in range(MAX_DIAL_FAILURES):
+        offers = routing.offer_next(db.session, contact, routing.TIER_PEER)
+        if not offers:
+            return False
+        if _dial(offers[0]):
+            return True
+        db.session.refresh(contact)
+    return False
+
+
+def _escalate(contact: Contact) -> str:
+    """Tier 1 has nobody left: mark the contact escalated and ring the backup tier."""
+    if not contact.escalated:
+        contact.escalated = True
+        record(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+        db.session.commit()
+    return _ring_backup(contact) if not contact.tier2_rung else ""
+
+
+def _ring_backup(contact: Contact) -> str:
+    """Ring every free tier-2 supporter at once; the first to press 1 wins."""
+    contact.tier2_rung = True
+    db.session.commit()
+    offers = routing.offer_next(db.session, contact, routing.TIER_BACKUP, limit=None)
+    rung = sum(_dial(offer) for offer in offers)
+    return f"tier2x{rung}"
+
+
+def _dial(offer: Offer) -> bool:
+    """Call the offer's supporter from the hotline number; False if Twilio refused."""
+    cfg = settings()
+    call = twilio_api.OutboundCall(
+        to=offer.supporter.phone,
+        url=public_url("voice.offer_answer", offer_id=offer.id),
+        status_callback=public_url("voice.offer_status", offer_id=offer.id),
+        timeout=cfg.RING_SECONDS)
+    try:
+        offer.call_sid = twilio_api.create_call(cfg, call)
+    except TwilioApiError as exc:
+        log.warning("offer %s: call not placed (%s)", offer.id, exc)
+        routing.close_offer(db.session, offer, OfferState.FAILED)
+        return False
+    db.session.commit()
+    record(db.session, offer.contact, "offered", tier=offer.tier)
+    db.session.commit()
+    jobs.enqueue_in(timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS
+                              + EXPIRY_GRACE_SECONDS), expire_offer, offer.id)
+    return True
+
+
+def expire_offer(offer_id: int) -> str:
+    """Safety net: an offer whose status callback never came is ended and routing goes on."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.state != OfferState.RINGING.value:
+        return "done"
+    _hang_up(offer)
+    if routing.close_offer(db.session, offer, OfferState.NO_ANSWER):
+        jobs.enqueue(route, offer.contact_id, offer.attempt)
+    return "expired"
+
+
+def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
+    """Stop every supporter call still ringing for a contact (caller left, or someone won)."""
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        return 0
+    db.session.refresh(contact)
+    canceled = 0
+    for offer in list(contact.offers):
+        if offer.id == keep_offer_id or offer.state != OfferState.RINGING.value:
+            continue
+        if routing.close_offer(db.session, offer, OfferState.CANCELED):
+            _hang_up(offer)
+            canceled += 1
+    log.info("contact %s: %s offers canceled", contact_id, canceled)
+    return canceled
+
+
+def _hang_up(offer: Offer) -> None:
+    """End the supporter's leg at Twilio, best effort (it may have ended already)."""
+    if not offer.call_sid:
+        return
+    try:
+        twilio_api.end_call(settings(), offer.call_sid, answered=offer.answered)
+    except TwilioApiError as exc:
+        log.info("offer %s: end call: %s", offer.id, exc)
