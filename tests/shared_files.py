@@ -35,7 +35,21 @@ def assert_valid_twiml(body: str | bytes) -> None:
     schema = _schema()
     document = etree.fromstring(body.encode() if isinstance(body, str) else body)
     assert document.tag == "Response", f"not a TwiML document: {body!r}"
+    assert_records_nothing(document)
     if schema is None:
         pytest.skip(f"TwiML schema not found at {twiml_xsd_path()}: validation skipped")
     if not schema.validate(document):
         raise AssertionError(f"TwiML invalid: {schema.error_log}\n{body!r}")
+
+
+#: Attributes that would make Twilio keep call content.
+RECORDING_ATTRIBUTES = {"record", "recordingStatusCallback", "transcribe",
+                        "transcribeCallback", "recordingChannels", "recordingTrack"}
+
+
+def assert_records_nothing(document) -> None:
+    """No <Record>, and no recording or transcription attribute on any element."""
+    for element in document.iter():
+        assert element.tag != "Record", "TwiML records the call"
+        bad = RECORDING_ATTRIBUTES & set(element.attrib)
+        assert not bad, f"<{element.tag}> asks Twilio to record or transcribe: {bad}"

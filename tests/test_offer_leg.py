@@ -1,0 +1,129 @@
+"""The supporter's leg: answer, press 1, decline, silence, status callbacks."""
+
+from __future__ import annotations
+
+import uuid
+
+from rq import Queue
+from sqlalchemy import select
+
+from hotline import routing
+from hotline.extensions import jobs
+from hotline.models import Contact, ContactEvent, ContactState, Offer
+from tests.conftest import PUBLIC_BASE_URL, twiml
+
+
+def setup_offer(session, make_supporter, tier=1):
+    supporter = make_supporter("Ada", tier=tier)
+    contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1,
+                      call_sid="CA" + uuid.uuid4().hex)
+    session.add(contact)
+    session.commit()
+    [offer] = routing.offer_next(session, contact, tier)
+    offer.call_sid = "CA" + uuid.uuid4().hex
+    session.commit()
+    return contact, offer, supporter
+
+
+def queued_jobs():
+    return [(j.func_name, j.args) for j in Queue("hotline", connection=jobs.queue.connection).jobs]
+
+
+def test_answer_asks_to_press_1_and_silence_declines(twilio, session, make_supporter):
+    contact, offer, _ = setup_offer(session, make_supporter)
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{offer.id}/answer", {"CallStatus": "in-progress"}))
+    gather = doc.find("Gather")
+    action = f"{PUBLIC_BASE_URL}/twilio/voice/offer/{offer.id}/accept"
+    assert gather.get("action") == action and gather.get("timeout") == "15"
+    assert gather.get("input") == "dtmf"
+    assert gather.find("Say").text.startswith("Peer support call")
+    assert doc.find("Redirect").text == action
+    silence = twiml(twilio.post_url(action, {}))
+    assert "offered to someone else" in silence.find("Say").text
+    session.refresh(offer)
+    assert offer.state == "declined" and offer.supporter.busy_with is None
+    assert queued_jobs() == [("workers.offer.route", (contact.id, 1))]
+
+
+def test_press_1_bridges_to_the_callers_queue(twilio, session, make_supporter):
+    contact, offer, supporter = setup_offer(session, make_supporter)
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{offer.id}/accept", {"Digits": "1"}))
+    queue = doc.find("Dial/Queue")
+    assert queue.text == f"hotline-contact-{contact.id}"
+    assert queue.get("url") == f"{PUBLIC_BASE_URL}/twilio/voice/{contact.id}/bridged"
+    session.refresh(contact)
+    session.refresh(supporter)
+    assert contact.outcome == "connected" and contact.state == "connected"
+    assert supporter.busy_with == f"contact:{contact.id}"
+    assert ("workers.offer.cancel_offers", (contact.id, offer.id)) in queued_jobs()
+
+
+def test_backup_tier_acceptance_is_recorded_as_such(twilio, session, make_supporter):
+    contact, offer, _ = setup_offer(session, make_supporter, tier=2)
+    twilio.post(f"/twilio/voice/offer/{offer.id}/accept", {"Digits": "1"})
+    session.refresh(contact)
+    assert contact.outcome == "connected_backup"
+
+
+def test_second_acceptance_is_told_the_caller_is_taken(twilio, session, make_supporter):
+    contact, offer, _ = setup_offer(session, make_supporter, tier=2)
+    make_supporter("Bo", tier=2)
+    [other] = routing.offer_next(session, contact, 2, limit=None)
+    twilio.post(f"/twilio/voice/offer/{offer.id}/accept", {"Digits": "1"})
+    late = twiml(twilio.post(f"/twilio/voice/offer/{other.id}/accept", {"Digits": "1"}))
+    assert "already been connected" in late.find("Say").text and late.find("Dial") is None
+    session.refresh(other)
+    assert other.state == "canceled" and other.supporter.busy_with is None
+
+
+def test_other_key_declines(twilio, session, make_supporter):
+    _, offer, _ = setup_offer(session, make_supporter)
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{offer.id}/accept", {"Digits": "2"}))
+    assert doc.find("Dial") is None and doc.find("Hangup") is not None
+    session.refresh(offer)
+    assert offer.state == "declined"
+
+
+def test_answer_after_the_caller_left_says_so(twilio, session, make_supporter):
+    contact, offer, _ = setup_offer(session, make_supporter)
+    contact.state = ContactState.ENDED.value
+    session.commit()
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{offer.id}/answer", {}))
+    assert "hung up" in doc.find("Say").text and doc.find("Gather") is None
+
+
+def test_no_answer_busy_and_failed_release_and_route_on(twilio, session, make_supporter):
+    for status, state in (("no-answer", "no_answer"), ("busy", "busy"), ("failed", "failed")):
+        contact, offer, supporter = setup_offer(session, make_supporter)
+        twilio.post(f"/twilio/voice/offer/{offer.id}/status", {"CallStatus": "ringing"})
+        session.refresh(offer)
+        assert offer.state == "ringing"
+        twilio.post(f"/twilio/voice/offer/{offer.id}/status", {"CallStatus": status})
+        twilio.post(f"/twilio/voice/offer/{offer.id}/status", {"CallStatus": status})  # repeat
+        session.refresh(offer)
+        session.refresh(supporter)
+        assert offer.state == state and supporter.busy_with is None
+        assert queued_jobs().count(("workers.offer.route", (contact.id, 1))) == 1
+        jobs.queue.empty()
+
+
+def test_end_of_a_connected_call_frees_the_supporter(twilio, session, make_supporter):
+    contact, offer, supporter = setup_offer(session, make_supporter)
+    twilio.post(f"/twilio/voice/offer/{offer.id}/accept", {"Digits": "1"})
+    twilio.post(f"/twilio/voice/offer/{offer.id}/status", {"CallStatus": "completed"})
+    session.refresh(contact)
+    session.refresh(supporter)
+    assert supporter.busy_with is None and contact.state == "ended"
+    kinds = [e.kind for e in session.scalars(select(ContactEvent).order_by(ContactEvent.id))]
+    assert kinds == ["connected", "ended"]
+
+
+def test_unknown_offer_gets_safe_twiml(twilio):
+    doc = twiml(twilio.post("/twilio/voice/offer/999/answer", {}))
+    assert doc.find("Hangup") is not None
+
+
+def test_offer_status_for_unknown_offer_is_harmless(twilio, session):
+    response = twilio.post("/twilio/voice/offer/999/status", {"CallStatus": "completed"})
+    assert response.status_code == 200
+    assert session.scalars(select(Offer)).all() == []

@@ -1,0 +1,57 @@
+"""With the database and Redis down, a caller still reaches a human; bad input never 500s."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotline import create_app
+from tests.conftest import BACKUP_NUMBERS, TwilioClient, settings_for, twiml
+
+DEAD_POSTGRES = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def dead_app():
+    return create_app(settings_for(DEAD_POSTGRES, DEAD_REDIS))
+
+
+def test_fallback_url_works_with_database_and_redis_down(dead_app):
+    doc = twiml(TwilioClient(dead_app.test_client()).post("/twilio/voice/fallback", {}))
+    assert [n.text for n in doc.findall("Dial/Number")] == BACKUP_NUMBERS.split(",")
+
+
+def test_incoming_call_with_database_down_reaches_the_backups(dead_app):
+    client = TwilioClient(dead_app.test_client())
+    doc = twiml(client.post("/twilio/voice", {"CallSid": "CA1", "From": "+16175550123"}))
+    assert [n.text for n in doc.findall("Dial/Number")] == BACKUP_NUMBERS.split(",")
+
+
+def test_talk_now_with_redis_down_reaches_the_backups(app_settings, session):
+    from hotline.models import Contact
+    app_settings["REDIS_URL"] = DEAD_REDIS
+    app = create_app(app_settings)
+    client = TwilioClient(app.test_client())
+    with app.app_context():
+        twiml(client.post("/twilio/voice", {"CallSid": "CA9", "From": "+16175550123"}))
+        contact_id = session.query(Contact).one().id
+        doc = twiml(client.post(f"/twilio/voice/{contact_id}/menu", {"Digits": "1"}))
+    assert [n.text for n in doc.findall("Dial/Number")] == BACKUP_NUMBERS.split(",")
+    with app.app_context():
+        assert session.get(Contact, contact_id).outcome == "failed"
+
+
+@pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/voice/1/menu", "/twilio/voice/1/wait",
+                                  "/twilio/voice/1/queue-exit", "/twilio/voice/1/options",
+                                  "/twilio/voice/offer/1/answer", "/twilio/voice/offer/1/accept",
+                                  "/twilio/voice/offer/1/status", "/twilio/voice/status"])
+def test_missing_parameters_get_twiml_not_errors(twilio, path):
+    response = twilio.post(path, {})
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+
+
+def test_garbage_parameters_get_twiml(twilio):
+    junk = {"CallSid": "x" * 5000, "From": "☎️" * 50, "QueueTime": "soon", "Digits": "\x00"}
+    for path in ("/twilio/voice", "/twilio/voice/1/wait", "/twilio/voice/1/menu"):
+        response = twilio.post(path, junk)
+        assert response.status_code == 200, (path, response.data)
