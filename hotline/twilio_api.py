@@ -17,8 +17,9 @@ from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Call events the app wants on a supporter's leg (Twilio always sends `completed`).
-OFFER_STATUS_EVENTS = ["answered", "completed"]
+# No StatusCallbackEvent is sent: the answer webhook already says "answered", and Twilio's
+# default, one `completed` callback carrying the final CallStatus (no-answer, busy, failed,
+# canceled, completed), is all the routing needs.
 #: Seconds before the REST client gives up on Twilio (webhooks never wait on it).
 HTTP_TIMEOUT_SECONDS = 10
 
@@ -48,7 +49,7 @@ def create_call(settings: Settings, call: OutboundCall) -> str:
         created = client(settings).calls.create(
             to=call.to, from_=settings.HOTLINE_NUMBER, url=call.url, method="POST",
             status_callback=call.status_callback, status_callback_method="POST",
-            status_callback_event=OFFER_STATUS_EVENTS, timeout=call.timeout)
+            timeout=call.timeout)
     except (TwilioException, OSError) as exc:
         raise TwilioApiError(_describe(exc)) from None
     return created.sid
