@@ -19,7 +19,7 @@ from hotline.models import (Contact, ContactEvent, ContactState, Outcome, utcnow
 log = logging.getLogger(__name__)
 
 
-def record(session: Session, contact: Contact, kind: str, tier: int | None = None,
+def event(session: Session, contact: Contact, kind: str, tier: int | None = None,
            outcome: str | None = None, at: datetime | None = None) -> None:
     """Append one statistics event (no number, no text, minute resolution)."""
     session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
@@ -38,7 +38,7 @@ def open_voice(session: Session, call_sid: str, caller_key: str) -> Contact:
     except IntegrityError:  # the same CallSid delivered twice at once
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    record(session, contact, "started")
+    event(session, contact, "started")
     session.commit()
     log.info("contact %s started (voice)", contact.id)
     return contact
@@ -54,7 +54,7 @@ def queue(session: Session, contact: Contact) -> int:
     session.execute(update(Contact).where(Contact.id == contact.id).values(
         state=ContactState.WAITING.value, attempt=Contact.attempt + 1, escalated=False,
         tier2_rung=False, exhausted=False, queued_at=utcnow()))
-    record(session, contact, "queued")
+    event(session, contact, "queued")
     session.commit()
     session.refresh(contact)
     return contact.attempt
@@ -80,7 +80,7 @@ def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | Non
     won = session.execute(update(Contact).where(
         Contact.id == contact.id, Contact.outcome.is_(None)).values(**values)).rowcount == 1
     if won:
-        record(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+        event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s outcome %s", contact.id, outcome.value)
     session.commit()
     session.refresh(contact)
@@ -97,7 +97,7 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
         state=ContactState.CONNECTED.value, supporter_id=supporter_id,
         connected_at=utcnow(), outcome=outcome.value)).rowcount == 1
     if won:
-        record(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+        event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s connected (tier %s)", contact.id, tier)
     session.commit()
     session.refresh(contact)
@@ -110,6 +110,6 @@ def end(session: Session, contact: Contact) -> None:
             Contact.id == contact.id, Contact.state != ContactState.ENDED.value).values(
             state=ContactState.ENDED.value, ended_at=utcnow(),
             attempt=Contact.attempt + 1)).rowcount == 1:
-        record(session, contact, "ended")
+        event(session, contact, "ended")
     session.commit()
     session.refresh(contact)

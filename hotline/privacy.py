@@ -97,12 +97,12 @@ def install_log_redaction() -> None:
     previous = logging.getLogRecordFactory()
 
     def factory(*args, **kwargs) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        RedactingFilter().filter(record)
-        if record.exc_info and record.exc_info[0] is not None:
-            record.exc_text = redact("".join(
-                traceback.format_exception(*record.exc_info))).rstrip("\n")
-        return record
+        entry = previous(*args, **kwargs)
+        RedactingFilter().filter(entry)
+        if entry.exc_info and entry.exc_info[0] is not None:
+            entry.exc_text = redact("".join(
+                traceback.format_exception(*entry.exc_info))).rstrip("\n")
+        return entry
 
     logging.setLogRecordFactory(factory)
     _factory_installed = True

@@ -106,3 +106,29 @@ def test_routing_job_places_and_cancels_calls_through_the_spec(app, session, mak
     session.refresh(offer)
     assert offer.state == "canceled" and offer.supporter.busy_with is None
     assert routing.ringing(contact) == []
+
+
+def test_worker_process_routes_a_queued_contact(app, app_settings, session, make_supporter):
+    """`hotline worker --burst`, a separate process, runs the routing job end to end."""
+    import sys
+
+    from hotline.extensions import jobs
+    from workers.offer import route
+    make_supporter("Ada")
+    contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1)
+    session.add(contact)
+    session.commit()
+    jobs.enqueue(route, contact.id, 1)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOTLINE_ENV": "test"}
+    names = {"DATABASE_URL": "DATABASE_URL", "REDIS_URL": "REDIS_URL",
+             "TWILIO_API_BASE_URL": "TWILIO_API_BASE_URL", "PUBLIC_BASE_URL": "PUBLIC_BASE_URL",
+             "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID",
+             "HOTLINE_NUMBER": "HOTLINE_NUMBER"}
+    env.update({var: str(app_settings[key]) for key, var in names.items()})
+    done = subprocess.run([sys.executable, "-m", "hotline.cli", "worker", "--burst"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    session.expire_all()
+    offer = session.scalars(select(Offer)).one()
+    assert offer.call_sid.startswith("CA") and offer.supporter.busy_with == offer.token
+    assert "+1617555" not in done.stderr + done.stdout  # the worker logs no numbers

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from hotline import routing, twilio_api
-from hotline.contacts import record
+from hotline.contacts import event
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, jobs, redis_conn, settings
 from hotline.models import Contact, Offer, OfferState
@@ -48,7 +48,7 @@ def route(contact_id: int, attempt: int) -> str:
         session.refresh(contact)
         if not routing.ringing(contact):
             contact.exhausted = True
-            record(session, contact, "exhausted")
+            event(session, contact, "exhausted")
             session.commit()
             did.append("exhausted")
         log.info("contact %s attempt %s routed: %s", contact_id, attempt, ",".join(did))
@@ -71,7 +71,7 @@ def _escalate(contact: Contact) -> str:
     """Tier 1 has nobody left: mark the contact escalated and ring the backup tier."""
     if not contact.escalated:
         contact.escalated = True
-        record(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+        event(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
         db.session.commit()
     return _ring_backup(contact) if not contact.tier2_rung else ""
 
@@ -100,7 +100,7 @@ def _dial(offer: Offer) -> bool:
         routing.close_offer(db.session, offer, OfferState.FAILED)
         return False
     db.session.commit()
-    record(db.session, offer.contact, "offered", tier=offer.tier)
+    event(db.session, offer.contact, "offered", tier=offer.tier)
     db.session.commit()
     jobs.enqueue_in(timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS
                               + EXPIRY_GRACE_SECONDS), expire_offer, offer.id)

@@ -185,7 +185,7 @@ def wait(contact_id: int) -> Response:
 
 def _escalate(contact: Contact) -> None:
     contact.escalated = True
-    contacts.record(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+    contacts.event(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
     db.session.commit()
     jobs.enqueue(route, contact.id, contact.attempt)
 
@@ -195,7 +195,7 @@ def _escalate(contact: Contact) -> None:
 def bridged(contact_id: int) -> Response:
     """Played to the caller just before the supporter is connected."""
     contact = _contact(contact_id)
-    contacts.record(db.session, contact, "bridged")
+    contacts.event(db.session, contact, "bridged")
     db.session.commit()
     twiml = VoiceResponse()
     say(twiml, contact.language, "bridged")
@@ -216,7 +216,7 @@ def queue_exit(contact_id: int) -> Response:
         return respond(twiml)
     if result == "leave":
         contacts.leave_queue(db.session, contact, ContactState.OPTIONS)
-        contacts.record(db.session, contact, "left_queue")
+        contacts.event(db.session, contact, "left_queue")
         db.session.commit()
         jobs.enqueue(cancel_offers, contact.id)
         return respond(_options(contact, 0))
