@@ -89,14 +89,23 @@ def app_settings(database_url, redis_server):
 
 
 @pytest.fixture
-def app(app_settings):
+def fresh_app(app_settings):
+    """The app on an empty database and Redis, with no app context held open."""
     application = create_app(app_settings)
     with application.app_context():
         _empty_tables()
         jobs.queue.connection.flushdb()
-        yield application
-        db.session.remove()
+    yield application
+    db.session.remove()
     db.engine.dispose()
+
+
+@pytest.fixture
+def app(fresh_app):
+    """The app with an app context pushed for the test body."""
+    with fresh_app.app_context():
+        yield fresh_app
+        db.session.remove()
 
 
 @pytest.fixture
@@ -104,14 +113,17 @@ def session(app):
     return db.session
 
 
+def run_jobs(application) -> None:
+    """Run every queued job in this process (RQ's SimpleWorker, burst), in its own context."""
+    with application.app_context():
+        SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(
+            burst=True, with_scheduler=False)
+        db.session.remove()
+
+
 @pytest.fixture
-def worker(app):
-    """Run every queued job (and due scheduled ones) in this process, then return."""
-    def run() -> int:
-        w = SimpleWorker([jobs.queue], connection=jobs.queue.connection)
-        w.work(burst=True, with_scheduler=False)
-        return w.successful_job_count if hasattr(w, "successful_job_count") else 0
-    return run
+def worker(fresh_app):
+    return lambda: run_jobs(fresh_app)
 
 
 class TwilioClient:

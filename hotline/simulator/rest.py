@@ -1,0 +1,272 @@
+"""Twilio's REST API (the parts the hotline uses), served by a small Flask app over the sim.
+
+Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
+threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from hotline.simulator.engine import API_VERSION, CallStatus, Leg, TwilioSim
+
+PREFIX = f"/{API_VERSION}/Accounts/<account_sid>"
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+#: Seconds between the server loop's shutdown checks (werkzeug's 0.5 s slows test teardown).
+SHUTDOWN_POLL = 0.02
+#: Status callback events a REST call can ask for.
+CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+
+
+class ApiError(Exception):
+    """A Twilio-style REST error (``code`` from Twilio's error dictionary)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        """Describe the error as Twilio would."""
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> Response:
+        """The JSON body Twilio sends with an error."""
+        body = jsonify(code=self.code, message=self.message, status=self.status,
+                       more_info=f"https://www.twilio.com/docs/errors/{self.code}")
+        body.status_code = self.status
+        if self.status == 401:
+            body.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+        return body
+
+
+def call_json(sim: TwilioSim, leg: Leg, status: str | None = None) -> dict[str, Any]:
+    """A Call resource (``api.v2010.account.call``) for ``leg``."""
+    uri = f"/{API_VERSION}/Accounts/{sim.account_sid}/Calls/{leg.sid}"
+    return {
+        "sid": leg.sid, "account_sid": sim.account_sid, "parent_call_sid": leg.parent_sid,
+        "to": leg.to, "to_formatted": leg.to, "from": leg.from_, "from_formatted": leg.from_,
+        "status": str(status or leg.status), "direction": str(leg.direction),
+        "date_created": sim.rfc2822(leg.created_at), "date_updated": sim.rfc2822(),
+        "start_time": _date(sim, leg.start_time), "end_time": _date(sim, leg.end_time),
+        "duration": str(leg.duration) if leg.end_time is not None else None,
+        "price": None, "price_unit": "USD", "answered_by": None, "api_version": API_VERSION,
+        "forwarded_from": None, "group_sid": None, "caller_name": None,
+        "queue_time": str(leg.queue_time), "trunk_sid": None, "phone_number_sid": None,
+        "uri": f"{uri}.json",
+        "subresource_uris": {name: f"{uri}/{name.title().replace('_', '')}.json"
+                             for name in ("notifications", "recordings", "events")},
+    }
+
+
+def message_json(sim: TwilioSim, message: dict[str, Any]) -> dict[str, Any]:
+    """A Message resource (``api.v2010.account.message``)."""
+    uri = f"/{API_VERSION}/Accounts/{sim.account_sid}/Messages/{message['sid']}"
+    return {
+        "sid": message["sid"], "account_sid": sim.account_sid, "to": message["to"],
+        "from": message["from"], "body": message["body"], "status": message["status"],
+        "direction": message["direction"], "num_segments": "1", "num_media": "0",
+        "date_created": sim.rfc2822(message["created_at"]), "date_updated": sim.rfc2822(),
+        "date_sent": sim.rfc2822(message["created_at"]) if message["status"] != "queued" else None,
+        "price": None, "price_unit": "USD", "error_code": None, "error_message": None,
+        "messaging_service_sid": None, "api_version": API_VERSION, "uri": f"{uri}.json",
+        "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
+    }
+
+
+def _date(sim: TwilioSim, t: float | None) -> str | None:
+    return None if t is None else sim.rfc2822(t)
+
+
+def _require(params: dict[str, str], name: str, code: int, message: str) -> str:
+    value = params.get(name, "").strip()
+    if not value:
+        raise ApiError(400, code, message)
+    return value
+
+
+def _check_numbers(sim: TwilioSim, to: str, from_: str, from_code: int) -> None:
+    """``To`` must be E.164; ``From`` must be one of the account's (hotline) numbers."""
+    if not E164.match(to):
+        raise ApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if from_ not in sim.numbers:
+        raise ApiError(400, from_code, f"The 'From' number {from_} is not a number of this "
+                                       "account.")
+
+
+def _events(values: list[str]) -> set[str]:
+    """StatusCallbackEvent, repeated or space-separated."""
+    events = {word for value in values for word in value.split()}
+    unknown = events - CALL_EVENTS
+    if unknown:
+        raise ApiError(400, 21626, f"Invalid StatusCallbackEvent {sorted(unknown)}")
+    return events
+
+
+def _sim() -> TwilioSim:
+    """The simulator this app serves."""
+    return current_app.extensions["twilio_sim"]
+
+
+def not_found(error: Exception) -> Response:
+    """Unknown paths get Twilio's 404 body too."""
+    return ApiError(404, 20404, "The requested resource was not found").response()
+
+
+def authenticate_and_log() -> None:
+    """Log every request, then require HTTP basic auth as the account (sid, token)."""
+    sim = _sim()
+    sim.record_rest(request.method, request.path,
+                    {k: " ".join(v) for k, v in request.form.lists()})
+    auth = request.authorization
+    ok = auth is not None and hmac.compare_digest(auth.username or "", sim.account_sid) \
+        and hmac.compare_digest(auth.password or "", sim.auth_token)
+    if not ok:
+        raise ApiError(401, 20003, "Authenticate")
+    account = (request.view_args or {}).get("account_sid")
+    if account is not None and account != sim.account_sid:
+        raise ApiError(404, 20404, "The requested resource was not found")
+
+
+def create_call(account_sid: str) -> tuple[dict[str, Any], int]:
+    """``Calls.json``: place an outbound-api call."""
+    sim, form = _sim(), request.form
+    to = _require(form, "To", 21201, "No 'To' number is specified")
+    from_ = _require(form, "From", 21213, "No 'From' number is specified")
+    if not form.get("Url") and not form.get("Twiml"):
+        raise ApiError(400, 21205, "Url parameter is required.")
+    _check_numbers(sim, to, from_, 21210)
+    with sim.lock:
+        leg = sim.create_call(
+            to=to, from_=from_, url=form.get("Url"), method=form.get("Method", "POST"),
+            twiml=form.get("Twiml"), status_callback=form.get("StatusCallback"),
+            status_callback_events=_events(form.getlist("StatusCallbackEvent")),
+            timeout=float(form.get("Timeout", "60")),
+        )
+        return call_json(sim, leg), 201
+
+
+def fetch_call(account_sid: str, sid: str) -> dict[str, Any]:
+    """``Calls/{Sid}.json``: the call as it is now."""
+    sim = _sim()
+    with sim.lock:
+        return call_json(sim, _leg(sim, sid))
+
+
+def update_call(account_sid: str, sid: str) -> dict[str, Any]:
+    """``Calls/{Sid}.json``: cancel, complete or redirect (Url/Twiml) a call."""
+    sim, form = _sim(), request.form
+    with sim.lock:
+        leg = _leg(sim, sid)
+        status = form.get("Status")
+        if status not in (None, CallStatus.CANCELED, CallStatus.COMPLETED):
+            raise ApiError(400, 21218, f"Invalid Status {status}")
+        if (form.get("Url") or form.get("Twiml")) and leg.ended:
+            raise ApiError(400, 21220, "Call is not in-progress. Cannot redirect.")
+        sim.update_call(leg, status=status, url=form.get("Url"),
+                        method=form.get("Method", "POST"), twiml=form.get("Twiml"))
+        return call_json(sim, leg, _expected_status(leg, status))
+
+
+def create_message(account_sid: str) -> tuple[dict[str, Any], int]:
+    """``Messages.json``: send an SMS (``From`` or a messaging service: the first number)."""
+    sim, form = _sim(), request.form
+    to = _require(form, "To", 21604, "A 'To' phone number is required.")
+    from_ = form.get("From") or (sim.numbers[0] if form.get("MessagingServiceSid") else "")
+    if not from_:
+        raise ApiError(400, 21603, "A 'From' phone number is required.")
+    if not form.get("Body") and not form.get("MediaUrl"):
+        raise ApiError(400, 21602, "Message body is required.")
+    _check_numbers(sim, to, from_, 21606)
+    with sim.lock:
+        message = sim.create_message(to=to, from_=from_, body=form.get("Body", ""),
+                                     status_callback=form.get("StatusCallback"))
+        return message_json(sim, message), 201
+
+
+def fetch_message(account_sid: str, sid: str) -> dict[str, Any]:
+    """``Messages/{Sid}.json``: the message as it is now."""
+    sim = _sim()
+    with sim.lock:
+        return message_json(sim, _message(sim, sid))
+
+
+def update_message(account_sid: str, sid: str) -> dict[str, Any]:
+    """``Messages/{Sid}.json`` with ``Body=''``: redact the body (nothing else is allowed)."""
+    sim = _sim()
+    with sim.lock:
+        message = _message(sim, sid)
+        if "Body" in request.form:
+            if request.form["Body"] != "":
+                raise ApiError(400, 20001, "Body can only be redacted (set to '').")
+            message["body"] = ""
+            sim.log("redact", sid=sid)
+        return message_json(sim, message)
+
+
+def delete_message(account_sid: str, sid: str) -> tuple[str, int]:
+    """``Messages/{Sid}.json`` DELETE: forget the message."""
+    sim = _sim()
+    with sim.lock:
+        sim.messages.remove(_message(sim, sid))
+        sim.log("delete", sid=sid)
+    return "", 204
+
+
+#: (rule under /2010-04-01/Accounts/<account_sid>, view, methods)
+ROUTES = (
+    ("/Calls.json", create_call, ["POST"]),
+    ("/Calls/<sid>.json", fetch_call, ["GET"]),
+    ("/Calls/<sid>.json", update_call, ["POST"]),
+    ("/Messages.json", create_message, ["POST"]),
+    ("/Messages/<sid>.json", fetch_message, ["GET"]),
+    ("/Messages/<sid>.json", update_message, ["POST"]),
+    ("/Messages/<sid>.json", delete_message, ["DELETE"]),
+)
+
+
+def make_rest_app(sim: TwilioSim) -> Flask:
+    """A WSGI app emulating Calls and Messages of Twilio's 2010-04-01 API for ``sim``."""
+    app = Flask("hotline.simulator.rest")
+    app.extensions["twilio_sim"] = sim
+    app.register_error_handler(ApiError, ApiError.response)
+    app.register_error_handler(404, not_found)
+    app.before_request(authenticate_and_log)
+    for rule, view, methods in ROUTES:
+        app.add_url_rule(PREFIX + rule, view_func=view, methods=methods)
+    return app
+
+
+def _leg(sim: TwilioSim, sid: str) -> Leg:
+    if sid not in sim.legs:
+        raise ApiError(404, 20404, f"The requested resource /Calls/{sid}.json was not found")
+    return sim.legs[sid]
+
+
+def _message(sim: TwilioSim, sid: str) -> dict[str, Any]:
+    message = sim.find_message(sid)
+    if message is None:
+        raise ApiError(404, 20404, f"The requested resource /Messages/{sid}.json was not found")
+    return message
+
+
+def _expected_status(leg: Leg, requested: str | None) -> str | None:
+    """The status an update will leave the leg in (it is applied at the loop's next step)."""
+    if leg.ended or requested is None:
+        return None
+    if leg.status in (CallStatus.QUEUED, CallStatus.RINGING):
+        return CallStatus.CANCELED
+    return CallStatus.COMPLETED if requested == CallStatus.COMPLETED else None
+
+
+def serve_in_thread(sim: TwilioSim) -> tuple[str, BaseWSGIServer]:
+    """Serve ``make_rest_app(sim)`` on 127.0.0.1 (free port) in a daemon thread.
+
+    Returns ``(base_url, server)``; call ``server.shutdown()`` when done.
+    """
+    server = make_server("127.0.0.1", 0, make_rest_app(sim), threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL},
+                     name="twilio-sim-rest", daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server
