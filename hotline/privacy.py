@@ -58,14 +58,23 @@ PHONE_LIKE = re.compile(r"(?<![\w])\+?\d[\d\s().-]{5,}\d(?![\w])")
 
 
 IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Fewer digits than this is not a phone number worth hiding (ids, times, years).
+MIN_DIGITS = 8
 
 
 def _mask(match: re.Match) -> str:
-    return match.group(0) if IPV4.fullmatch(match.group(0)) else "[redacted-number]"
+    found = match.group(0)
+    date = DATE.match(found)
+    if date:  # a timestamp: keep the date, look again at what follows it
+        return found[:date.end()] + redact(found[date.end():])
+    if IPV4.fullmatch(found) or sum(ch.isdigit() for ch in found) < MIN_DIGITS:
+        return found
+    return "[redacted-number]"
 
 
 def redact(text: str) -> str:
-    """Replace phone-number-like runs (not IPv4 addresses) with a marker."""
+    """Replace phone-number-like runs (not dates, times or IPv4 addresses) with a marker."""
     return PHONE_LIKE.sub(_mask, text)
 
 

@@ -115,6 +115,8 @@ def session(app):
 
 def run_jobs(application) -> None:
     """Run every queued job in this process (RQ's SimpleWorker, burst), in its own context."""
+    if not jobs.queue.count:
+        return
     with application.app_context():
         SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(
             burst=True, with_scheduler=False)

@@ -1,0 +1,321 @@
+"""End to end: clinicians call, supporters' phones ring, people get connected.
+
+The offline Twilio simulator plays Twilio's part in virtual time: it calls the app's
+webhooks (signed), serves the REST API the app's SDK calls over real HTTP, rings the
+scripted phones and bridges queues. Jobs run with RQ's SimpleWorker between events.
+Every TwiML document the simulator receives is validated against Twilio's schema.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import select, text
+
+from hotline.extensions import db, jobs, settings
+from hotline.models import Base, Contact, Offer, Supporter
+from hotline.simulator import (Answer, Busy, FlaskClientTransport, NoAnswer, Press, ScriptedPhone,
+                               Silence, Speak, TwilioSim, serve_in_thread)
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, PUBLIC_BASE_URL, run_jobs
+from tests.shared_files import assert_valid_twiml
+
+
+class CheckedTransport:
+    """The simulator's way into the app, checking every TwiML document it gets back."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.documents: list[str] = []
+
+    def post(self, url, params, headers):
+        status, body = self.inner.post(url, params, headers)
+        if status == 200 and body.lstrip().startswith("<"):
+            assert_valid_twiml(body)
+            self.documents.append(body)
+        return status, body
+
+
+class Hotline:
+    """The app, the simulator and helpers to stage a story and read its outcome."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.transport = CheckedTransport(FlaskClientTransport(app.test_client(), PUBLIC_BASE_URL))
+        self.sim = TwilioSim(self.transport, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                             voice_url=f"{PUBLIC_BASE_URL}/twilio/voice",
+                             status_callback_url=f"{PUBLIC_BASE_URL}/twilio/voice/status",
+                             fallback_url=f"{PUBLIC_BASE_URL}/twilio/voice/fallback",
+                             numbers=(HOTLINE_NUMBER,))
+        self.base_url, self.server = serve_in_thread(self.sim)
+        app.extensions["hotline.settings"] = app.extensions["hotline.settings"].replace(
+            TWILIO_API_BASE_URL=self.base_url)
+        self.sim.on_idle.append(lambda: run_jobs(app))
+        self.count = 0
+
+    def supporter(self, name, tier=1, available=True, **script) -> ScriptedPhone:
+        self.count += 1
+        number = f"+1617555{self.count + 10:04d}"
+        with self.app.app_context():
+            db.session.add(Supporter(name=name, phone=number, tier=tier, available=available))
+            db.session.commit()
+        script.setdefault("gather", ["1"] * 20)  # presses 1 on every offer
+        return self.sim.add_phone(ScriptedPhone(number, **script))
+
+    def clinician(self, number="+16175550123", **script) -> ScriptedPhone:
+        script.setdefault("ring", Answer(1))
+        return self.sim.add_phone(ScriptedPhone(number, **script))
+
+    def call(self, phone, after=0.0):
+        legs = []
+        self.sim.schedule(after, lambda: legs.append(self.sim.dial(phone.number, HOTLINE_NUMBER)))
+        return legs
+
+    def run(self, seconds=900):
+        self.sim.run(max_seconds=seconds)
+
+    def contacts(self) -> list[Contact]:
+        with self.app.app_context():
+            return list(db.session.scalars(select(Contact).order_by(Contact.id)))
+
+    def offers(self) -> list[tuple[str, str, int]]:
+        with self.app.app_context():
+            rows = db.session.scalars(select(Offer).order_by(Offer.id))
+            return [(o.supporter.name, o.state, o.tier) for o in rows]
+
+    def busy(self) -> list[str]:
+        with self.app.app_context():
+            return [s.name for s in db.session.scalars(select(Supporter))
+                    if s.busy_with is not None]
+
+    def legs_to(self, phone):
+        return [leg for leg in self.sim.legs.values() if leg.to == phone.number]
+
+
+@pytest.fixture
+def hotline(fresh_app):
+    world = Hotline(fresh_app)
+    yield world
+    world.server.shutdown()
+
+
+def heard(phone, words):
+    return any(words in line for line in phone.heard)
+
+
+def test_supporter_accepts_and_both_stay_masked(hotline):
+    ada = hotline.supporter("Ada", hangup_after_bridge=120)
+    clinician = hotline.clinician(gather=["1"], hangup_after_bridge=None)
+    hotline.call(clinician)
+    hotline.run()
+    [contact] = hotline.contacts()
+    assert contact.outcome == "connected" and contact.state == "ended"
+    assert hotline.offers() == [("Ada", "accepted", 1)]
+    [leg] = hotline.legs_to(ada)
+    assert leg.from_ == HOTLINE_NUMBER and leg.direction == "outbound-api"
+    assert heard(ada, "Peer support call") and heard(clinician, "connected with a peer")
+    assert ada.number not in " ".join(clinician.heard)
+    assert clinician.number not in " ".join(ada.heard)
+    [bridge] = hotline.sim.bridges
+    assert bridge.duration(hotline.sim.now) >= 119
+    assert hotline.busy() == []
+
+
+def test_no_answer_busy_decline_and_silence_pass_to_the_next(hotline):
+    hotline.supporter("NoAnswer", ring=NoAnswer())
+    hotline.supporter("Busy", ring=Busy())
+    hotline.supporter("Declines", gather=["2"])
+    hotline.supporter("Silent", gather=[Silence()])
+    hotline.supporter("Accepts")
+    clinician = hotline.clinician(gather=["1"])
+    hotline.call(clinician)
+    hotline.run()
+    assert hotline.offers() == [("NoAnswer", "no_answer", 1), ("Busy", "busy", 1),
+                                ("Declines", "declined", 1), ("Silent", "declined", 1),
+                                ("Accepts", "accepted", 1)]
+    [contact] = hotline.contacts()
+    assert contact.outcome == "connected"
+    assert hotline.busy() == []
+
+
+def test_pressing_nothing_at_all_still_reaches_a_human(hotline):
+    hotline.supporter("Ada")
+    clinician = hotline.clinician(gather=[])
+    hotline.call(clinician)
+    hotline.run()
+    assert hotline.contacts()[0].outcome == "connected"
+    assert heard(clinician, "I did not hear a choice")
+
+
+def test_round_robin_across_calls(hotline):
+    for name in ("A", "B", "C"):
+        hotline.supporter(name, hangup_after_bridge=10)
+    for i in range(4):
+        hotline.call(hotline.clinician(number=f"+1617555030{i}", gather=["1"]), after=i * 200)
+    hotline.run(1200)
+    assert [name for name, state, _ in hotline.offers()] == ["A", "B", "C", "A"]
+    assert all(c.outcome == "connected" for c in hotline.contacts())
+
+
+def test_caller_hangs_up_while_a_supporter_rings(hotline):
+    legs = hotline.call(hotline.clinician(gather=["1"]))  # placed when the run starts
+
+    class HangsUpMidRing(ScriptedPhone):
+        def on_ring(self, leg):
+            hotline.sim.hangup(legs[0].sid, after=3)  # the caller gives up while it rings
+            return NoAnswer()
+
+    ada = hotline.sim.add_phone(HangsUpMidRing("+16175550011"))
+    with hotline.app.app_context():
+        db.session.add(Supporter(name="Ada", phone=ada.number, available=True))
+        db.session.commit()
+    hotline.run()
+    [contact] = hotline.contacts()
+    assert contact.outcome == "abandoned"
+    assert hotline.offers() == [("Ada", "canceled", 1)]
+    [leg] = hotline.legs_to(ada)
+    assert leg.status == "canceled" and leg.end_time - legs[0].end_time < 1
+    assert hotline.busy() == []
+
+
+def test_backup_tier_rings_all_at_once_and_the_first_to_press_1_wins(hotline):
+    hotline.supporter("Peer", ring=NoAnswer())
+    slow = hotline.supporter("Slow backup", tier=2, ring=Answer(6))
+    fast = hotline.supporter("Fast backup", tier=2, ring=Answer(2))
+    clinician = hotline.clinician(gather=["1"])
+    hotline.call(clinician)
+    hotline.run()
+    assert hotline.offers() == [("Peer", "no_answer", 1), ("Slow backup", "canceled", 2),
+                                ("Fast backup", "accepted", 2)]
+    assert hotline.contacts()[0].outcome == "connected_backup"
+    rung = {leg.to: leg.created_at for leg in hotline.sim.legs.values()
+            if leg.to in (slow.number, fast.number)}
+    assert len(set(rung.values())) == 1  # rung at the same moment
+    assert hotline.busy() == []
+
+
+def test_backup_tier_joins_after_the_wait_threshold(hotline):
+    for i in range(8):
+        hotline.supporter(f"Peer{i}", ring=NoAnswer())
+    hotline.supporter("Backup", tier=2)
+    hotline.call(hotline.clinician(gather=["1"]))
+    hotline.run()
+    offers = hotline.offers()
+    assert ("Backup", "accepted", 2) in offers
+    peers = [o for o in offers if o[2] == 1]
+    assert 2 <= len(peers) < 8  # tier 2 rang at the threshold, before tier 1 ran out
+    assert peers[-1][1] == "canceled"  # the peer still ringing was stopped
+    assert hotline.contacts()[0].outcome == "connected_backup"
+
+
+def test_nobody_available_offers_options_and_a_callback(hotline):
+    hotline.supporter("Off duty", available=False)
+    clinician = hotline.clinician(gather=["1", "2"])
+    hotline.call(clinician)
+    hotline.run()
+    [contact] = hotline.contacts()
+    assert contact.outcome == "callback_requested"
+    assert heard(clinician, "no peer supporter is free right now")
+    assert heard(clinician, "call you back within 30 minutes")
+
+
+def test_nobody_answers_then_silence_reaches_the_crisis_line(hotline):
+    hotline.supporter("Peer", ring=NoAnswer())
+    hotline.supporter("Backup", tier=2, ring=Busy())
+    crisis = hotline.sim.add_phone(ScriptedPhone("+18002738255", ring=Answer(1)))
+    hotline.app.extensions["hotline.settings"] = settings_with(hotline.app,
+                                                               CRISIS_LINE_NUMBER=crisis.number)
+    clinician = hotline.clinician(gather=["1"])
+    hotline.call(clinician)
+    hotline.run()
+    [contact] = hotline.contacts()
+    assert contact.outcome == "crisis_transfer"
+    assert any(leg.to == crisis.number for leg in hotline.sim.legs.values())
+    assert heard(clinician, "connecting you to the crisis line")
+
+
+def test_waiting_past_the_maximum_then_keep_waiting(hotline):
+    for i in range(12):
+        hotline.supporter(f"Peer{i}", ring=NoAnswer())
+    late = hotline.supporter("Late", tier=2, available=False)
+    clinician = hotline.clinician(gather=["1", "1"])
+    hotline.call(clinician)
+
+    def late_goes_on():
+        with hotline.app.app_context():
+            db.session.get(Supporter, 13).available = True
+            db.session.commit()
+    hotline.sim.schedule(200, late_goes_on)
+    hotline.run(1500)
+    assert heard(clinician, "To keep waiting, press 1")
+    [contact] = hotline.contacts()
+    assert contact.outcome == "connected_backup" and contact.attempt >= 2
+    assert ("Late", "accepted", 2) in hotline.offers()
+    assert late.number in [leg.to for leg in hotline.sim.legs.values()]
+
+
+def test_several_callers_at_once_never_share_a_supporter(hotline):
+    for name in ("A", "B", "C", "D"):
+        hotline.supporter(name, hangup_after_bridge=60)
+    for i in range(4):
+        hotline.call(hotline.clinician(number=f"+1617555040{i}", gather=["1"],
+                                       hangup_after_bridge=None))
+    hotline.run()
+    contacts = hotline.contacts()
+    assert [c.outcome for c in contacts] == ["connected"] * 4
+    assert len({c.supporter_id for c in contacts}) == 4
+    assert sorted(name for name, state, _ in hotline.offers() if state == "accepted") == \
+        ["A", "B", "C", "D"]
+
+
+def test_supporter_on_a_call_is_not_offered_another(hotline):
+    hotline.supporter("Only", hangup_after_bridge=300)
+    first = hotline.clinician(number="+16175550501", gather=["1"], hangup_after_bridge=None)
+    second = hotline.clinician(number="+16175550502", gather=["1", "2"])
+    hotline.call(first)
+    hotline.call(second, after=60)
+    hotline.run(1500)
+    one, two = hotline.contacts()
+    assert one.outcome == "connected" and two.outcome == "callback_requested"
+    assert hotline.offers() == [("Only", "accepted", 1)]
+
+
+def test_nothing_the_caller_said_or_their_number_is_kept(hotline, caplog, redis_server):
+    """Privacy canary: the caller's number and words appear in no table, key or log line."""
+    caplog.set_level(logging.DEBUG)
+    hotline.supporter("Ada", gather=[Press("1")])
+    clinician = hotline.clinician(number="+16175550987",
+                                  gather=[Speak("MARKER-canary-words talk")])
+    hotline.call(clinician)
+    hotline.run()
+    assert hotline.contacts()[0].outcome == "connected"
+    secrets = ("6175550987", "MARKER-canary")
+    with hotline.app.app_context():
+        for table in Base.metadata.sorted_tables:
+            for row in db.session.execute(select(table)):
+                for secret in secrets:
+                    assert secret not in repr(tuple(row)), table.name
+        redis = jobs.queue.connection
+        for key in redis.scan_iter():
+            dumped = repr(key) + repr(redis.dump(key))
+            assert not any(s in dumped for s in secrets), key
+    assert not any(s in caplog.text for s in secrets)
+
+
+def test_every_twiml_the_calls_produced_records_nothing(hotline):
+    hotline.supporter("Ada", ring=NoAnswer())
+    hotline.supporter("Bo", tier=2)
+    hotline.call(hotline.clinician(gather=["8", "1"]))
+    hotline.run()
+    assert len(hotline.transport.documents) >= 8
+    assert all("Record" not in doc and "record=" not in doc for doc in hotline.transport.documents)
+
+
+def settings_with(app, **changes):
+    return app.extensions["hotline.settings"].replace(**changes)
+
+
+@pytest.mark.parametrize("dialect", ["any"])
+def test_database_kind_is_exercised(hotline, dialect):
+    with hotline.app.app_context():
+        assert db.session.execute(text("select 1")).scalar() == 1
