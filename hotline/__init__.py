@@ -30,6 +30,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     from hotline import cli
     cli.init_app(app)
+    if cfg.SIMULATOR:
+        from hotline.simulator import web
+        web.attach(app, cfg)
     return app
 
 

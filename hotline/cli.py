@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(supporters_group)
     app.cli.add_command(worker_command)
+    app.cli.add_command(demo_group)
 
 
 def main() -> None:
@@ -124,6 +125,33 @@ def worker_command(burst: bool) -> None:
     from hotline.extensions import jobs
     worker = Worker([jobs.queue], connection=jobs.queue.connection)
     worker.work(burst=burst, with_scheduler=True)
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """The offline demo (make run)."""
+
+
+#: A fictional roster for the demo: 555-01xx numbers are reserved for fiction.
+DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
+               ("Bea Santos (peer)", "+16175550112", 1, ("en", "es")),
+               ("Chris Dale (peer)", "+16175550113", 1, ("en",)),
+               ("Dana Wu (backup)", "+16175550121", 2, ("en",)),
+               ("Eli Moreno (backup)", "+16175550122", 2, ("en", "es")))
+
+
+@demo_group.command("seed")
+@with_appcontext
+def demo_seed() -> None:
+    """Add a demo roster, on shift, when the roster is empty."""
+    from hotline import roster
+    if roster.everyone(db.session):
+        click.echo("roster not empty: demo roster not added")
+        return
+    for name, phone, tier, languages in DEMO_ROSTER:
+        roster.add(db.session, name, phone, tier, languages)
+        roster.set_available(db.session, phone, True)
+    click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")
 
 
 if __name__ == "__main__":

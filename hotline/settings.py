@@ -27,6 +27,10 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings. The metadata ``env`` names the variable; ``doc`` is for the README."""
@@ -80,6 +84,9 @@ class Settings:
         "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
     LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
                            "doc": "log level; logs never carry numbers or message text"})
+    SIMULATOR: bool = field(default=False, metadata={
+        "env": "HOTLINE_SIMULATOR", "parse": _bool,
+        "doc": "serve the offline Twilio stand-in and the web phone (never in production)"})
 
     @property
     def is_production(self) -> bool:
@@ -138,6 +145,8 @@ def check(settings: Settings, explicit: set[str]) -> None:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
     if not settings.is_production:
         return
+    if settings.SIMULATOR:
+        raise SettingsError("HOTLINE_SIMULATOR must be off in production")
     missing = [env_of[name] for name in REQUIRED_IN_PRODUCTION if name not in explicit]
     if missing:
         raise SettingsError("missing required settings in production: " + ", ".join(missing))

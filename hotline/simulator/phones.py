@@ -3,6 +3,10 @@
 A phone is consulted by the engine at three moments: a call rings it (``on_ring``), a
 ``<Gather>`` on one of its legs waits for input (``on_gather``), and one of its legs is
 bridged to another party (``on_bridged``). Replies are small value objects.
+
+An ``InteractivePhone`` decides nothing itself: a person (the web phone) answers,
+declines, keys in, speaks and hangs up later through ``sim.answer``/``decline``/``press``/
+``speak``/``hangup``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Union
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import Leg, TwilioSim
+    from hotline.simulator.engine import TwilioSim
+    from hotline.simulator.state import Leg
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,12 @@ class Reject:
     """The callee declines after one second of ringing: reported ``busy`` (as carriers do)."""
 
 
-RingReply = Union[Answer, NoAnswer, Busy, Fail, Reject]
+@dataclass(frozen=True)
+class Undecided:
+    """Ring until someone outside decides (``sim.answer``/``sim.decline``) or it times out."""
+
+
+RingReply = Union[Answer, NoAnswer, Busy, Fail, Reject, Undecided]
 
 
 @dataclass(frozen=True)
@@ -73,16 +83,23 @@ class Phone:
     """A handset with one E.164 number. The base class never answers and never keys in.
 
     Subclass and override the ``on_*`` hooks; ``sim`` is set by ``TwilioSim.add_phone``.
-    ``heard`` is the transcript of everything played on any of this phone's legs and
-    ``messages`` every SMS delivered to it.
+    ``heard`` is the transcript of everything played on any of this phone's legs,
+    ``messages`` every SMS delivered to it and ``sent`` every text it sent (its own copies,
+    kept when the hotline redacts them). ``kind`` names the sort of phone in snapshots;
+    ``live_input`` phones take gather input from ``sim.press``/``sim.speak``.
     """
 
-    def __init__(self, number: str) -> None:
-        """Create a phone answering to ``number`` (E.164)."""
+    kind = "silent"
+    live_input = False
+
+    def __init__(self, number: str, label: str = "") -> None:
+        """Create a phone answering to ``number`` (E.164), shown as ``label``."""
         self.number = number
+        self.label = label
         self.sim: TwilioSim | None = None
         self.heard: list[str] = []
         self.messages: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
 
     def on_ring(self, leg: Leg) -> RingReply:
         """A call to this phone starts ringing: decide how it goes."""
@@ -99,11 +116,17 @@ class Phone:
         """An SMS was delivered to this phone."""
         self.messages.append(message)
 
+    def on_sent(self, message: dict[str, Any]) -> None:
+        """This phone sent an SMS (``sim.send_sms``); keep our own copy."""
+        self.sent.append(message)
+
     def __repr__(self) -> str:
         """Show the class and number."""
         return f"{type(self).__name__}({self.number!r})"
 
 
+#: Every kind of ring reply (a script may be one of them instead of a list).
+RING_REPLIES = (Answer, NoAnswer, Busy, Fail, Reject, Undecided)
 #: Final status of a call the phone did not pick up, by ring reply (``Answer`` is special).
 _UNANSWERED = {NoAnswer: "no-answer", Busy: "busy", Fail: "failed", Reject: "busy"}
 #: How long each kind of refusal rings first (``None``: until the ring timeout).
@@ -112,6 +135,8 @@ _RING_SECONDS = {NoAnswer: None, Busy: 0.0, Fail: 0.0, Reject: 1.0}
 
 def ring_outcome(reply: RingReply, timeout: float) -> tuple[float, str]:
     """(seconds of ringing, ``"answer"`` or the final call status) for a ring reply."""
+    if isinstance(reply, Undecided):
+        raise TypeError("an Undecided ring waits for the outside; it has no fixed outcome")
     if isinstance(reply, Answer):
         return (reply.after, "answer") if reply.after <= timeout else (timeout, "no-answer")
     seconds = _RING_SECONDS[type(reply)]
@@ -132,17 +157,20 @@ class ScriptedPhone(Phone):
     seconds (``None``: never).
     """
 
+    kind = "scripted"
+
     def __init__(
         self,
         number: str,
         ring: RingReply | Iterable[RingReply] = Answer(2),
         gather: Iterable[GatherReply | str] = ("1",),
         hangup_after_bridge: float | None = 30.0,
+        label: str = "",
     ) -> None:
         """Create the phone; the scripts are copied, so defaults are never shared."""
-        super().__init__(number)
+        super().__init__(number, label)
         self.ring_script: RingReply | list[RingReply] = (
-            ring if isinstance(ring, (Answer, NoAnswer, Busy, Fail, Reject)) else list(ring)
+            ring if isinstance(ring, RING_REPLIES) else list(ring)
         )
         self.gather_script: list[GatherReply | str] = list(gather)
         self.hangup_after_bridge = hangup_after_bridge
@@ -171,3 +199,19 @@ class ScriptedPhone(Phone):
                 sim.hangup(leg.sid)
 
         sim.schedule(self.hangup_after_bridge, hang_up)
+
+
+class InteractivePhone(Phone):
+    """A phone a person drives from outside (the web phone): nothing happens by itself.
+
+    A call to it rings until ``sim.answer(sid)``, ``sim.decline(sid)`` (busy) or the
+    caller's ring timeout (no-answer); gather input comes from ``sim.press``/``sim.speak``;
+    it hangs up only through ``sim.hangup``; it calls out with ``sim.dial``.
+    """
+
+    kind = "interactive"
+    live_input = True
+
+    def on_ring(self, leg: Leg) -> RingReply:
+        """Leave the decision to the person."""
+        return Undecided()

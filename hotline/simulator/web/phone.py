@@ -1,0 +1,132 @@
+"""The web phone: a page where a visitor plays clinicians and supporters (simulator mode).
+
+The page polls ``/phone/api/state`` and posts the visitor's actions (dial, answer,
+decline, keys, words, hang up, texts). Only registered in simulator mode, which settings
+refuse in production; every asset is served from here (no CDN).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy import select
+
+from hotline import roster
+from hotline.errors import HotlineError
+from hotline.extensions import db, settings
+from hotline.models import Contact, Offer, Supporter
+from hotline.simulator.web.standin import DEMO_CLINICIANS, sync_supporters
+
+bp = Blueprint("phone", __name__, url_prefix="/phone", template_folder="templates",
+               static_folder="static")
+
+#: How many recent contacts and offers the live panel shows.
+PANEL_ROWS = 12
+
+
+def _sim():
+    return current_app.extensions["hotline.simulator"]
+
+
+def _ok(result: object = None) -> Response:
+    return jsonify({"ok": True, "result": result})
+
+
+def _refused(exc: Exception) -> tuple[Response, int]:
+    return jsonify({"ok": False, "error": str(exc).strip("'\"")}), 400
+
+
+@bp.get("")
+def page() -> str:
+    """The web phone."""
+    return render_template("phone.html", hotline_number=settings().HOTLINE_NUMBER)
+
+
+@bp.get("/api/state")
+def state() -> Response:
+    """The simulator's snapshot plus the routing as the app sees it."""
+    sim = _sim()
+    sync_supporters(sim)
+    snapshot = sim.snapshot(since_event=request.args.get("since", default=0, type=int))
+    snapshot["roles"] = _roles()
+    snapshot["routing"] = _routing()
+    snapshot["hotline_number"] = settings().HOTLINE_NUMBER
+    return jsonify(snapshot)
+
+
+def _roles() -> dict[str, str]:
+    roles = {number: "clinician" for number, _ in DEMO_CLINICIANS}
+    for s in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))):
+        roles[s.phone] = f"supporter tier {s.tier}"
+    for number in settings().BACKUP_NUMBERS:
+        roles[number] = "backup line"
+    roles[settings().CRISIS_LINE_NUMBER] = "crisis line"
+    return roles
+
+
+def _routing() -> dict:
+    supporters = [{"name": s.name, "phone": s.phone, "tier": s.tier, "available": s.available,
+                   "busy": bool(s.busy_with)}
+                  for s in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))
+                                              .order_by(Supporter.tier, Supporter.id))]
+    offers = [{"id": o.id, "contact": o.contact_id, "supporter": o.supporter.name,
+               "tier": o.tier, "state": o.state, "attempt": o.attempt}
+              for o in db.session.scalars(select(Offer).order_by(Offer.id.desc())
+                                          .limit(PANEL_ROWS))]
+    contacts = [{"id": c.id, "channel": c.channel, "state": c.state, "outcome": c.outcome,
+                 "escalated": c.escalated}
+                for c in db.session.scalars(select(Contact).order_by(Contact.id.desc())
+                                            .limit(PANEL_ROWS))]
+    return {"supporters": supporters, "offers": offers, "contacts": contacts}
+
+
+@bp.post("/api/phones/<number>/dial")
+def dial(number: str):
+    """Call the hotline from this phone."""
+    try:
+        leg = _sim().dial(number, settings().HOTLINE_NUMBER)
+    except (KeyError, ValueError) as exc:
+        return _refused(exc)
+    return _ok({"sid": leg.sid})
+
+
+@bp.post("/api/phones/<number>/sms")
+def sms(number: str):
+    """Text the hotline from this phone."""
+    body = (request.form.get("body") or "").strip()
+    if not body:
+        return _refused(ValueError("write a message first"))
+    try:
+        _sim().send_sms(number, settings().HOTLINE_NUMBER, body)
+    except (KeyError, ValueError) as exc:
+        return _refused(exc)
+    return _ok()
+
+
+@bp.post("/api/phones/<number>/availability")
+def availability(number: str):
+    """Switch a supporter on or off (what texting ON/OFF does)."""
+    try:
+        supporter = roster.set_available(db.session, number, request.form.get("on") == "1")
+    except (HotlineError, ValueError) as exc:
+        return _refused(exc)
+    return _ok({"available": supporter.available})
+
+
+LEG_ACTIONS = {"answer": lambda sim, sid, _: sim.answer(sid),
+               "decline": lambda sim, sid, _: sim.decline(sid),
+               "hangup": lambda sim, sid, _: sim.hangup(sid),
+               "press": lambda sim, sid, form: sim.press(sid, form.get("digits", "")),
+               "speak": lambda sim, sid, form: sim.speak(sid, form.get("text", ""))}
+
+
+@bp.post("/api/legs/<sid>/<action>")
+def leg_action(sid: str, action: str):
+    """Answer, decline, hang up, press keys or say words on a call leg."""
+    act = LEG_ACTIONS.get(action)
+    if act is None:
+        return _refused(ValueError(f"unknown action {action}"))
+    try:
+        act(_sim(), sid, request.form)
+    except (KeyError, ValueError) as exc:
+        return _refused(exc)
+    return _ok()

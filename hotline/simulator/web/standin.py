@@ -1,0 +1,76 @@
+"""Wiring the simulator into the running app: phones, real-time clock, REST on our port."""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any, Callable
+
+from flask import Flask
+from sqlalchemy import select
+
+from hotline.extensions import db
+from hotline.models import Supporter
+from hotline.settings import Settings
+from hotline.simulator import HttpTransport, TwilioSim, make_rest_app
+from hotline.simulator.phones import Answer, InteractivePhone, ScriptedPhone
+from hotline.simulator.realtime import RealtimeRunner
+from hotline.urls import public_url
+
+#: Fictional clinicians the visitor can call from (555-01xx numbers are reserved for fiction).
+DEMO_CLINICIANS = (("+16175550142", "Dr. Rivera (resident)"),
+                   ("+16175550143", "Sam Okafor, RN"))
+#: Twilio's REST paths start with this; the dispatcher sends them to the stand-in.
+REST_PREFIX = "/2010-04-01/"
+
+
+def start(app: Flask, settings: Settings) -> TwilioSim:
+    """Create the sim, its phones and its clock; route REST paths to it."""
+    with app.app_context():
+        sim = TwilioSim(
+            HttpTransport(timeout=20), account_sid=settings.TWILIO_ACCOUNT_SID,
+            auth_token=settings.TWILIO_AUTH_TOKEN,
+            voice_url=public_url("voice.incoming"),
+            status_callback_url=public_url("voice.call_status"),
+            fallback_url=public_url("voice.fallback"),
+            sms_url=_optional_url("sms.incoming"), numbers=(settings.HOTLINE_NUMBER,))
+    for number, label in DEMO_CLINICIANS:
+        sim.add_phone(InteractivePhone(number, label=label))
+    for number in settings.BACKUP_NUMBERS:
+        sim.add_phone(InteractivePhone(number, label="Backup line"))
+    crisis = ScriptedPhone(settings.CRISIS_LINE_NUMBER, ring=Answer(2), gather=(),
+                           hangup_after_bridge=None)
+    crisis.label = "Crisis line (simulated)"
+    sim.add_phone(crisis)
+    with app.app_context():
+        sync_supporters(sim)
+    runner = RealtimeRunner(sim)
+    runner.start()
+    atexit.register(runner.stop)
+    app.extensions["hotline.simulator.runner"] = runner
+    app.wsgi_app = RestDispatcher(app.wsgi_app, make_rest_app(sim))
+    return sim
+
+
+def _optional_url(endpoint: str) -> str | None:
+    try:
+        return public_url(endpoint)
+    except Exception:  # the text path is not registered in this build
+        return None
+
+
+def sync_supporters(sim: TwilioSim) -> None:
+    """Give every supporter on the roster an interactive phone (new ones included)."""
+    for supporter in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))):
+        if supporter.phone not in sim.phones:
+            sim.add_phone(InteractivePhone(supporter.phone, label=supporter.name))
+
+
+class RestDispatcher:
+    """WSGI: Twilio REST paths go to the stand-in, everything else to the app."""
+
+    def __init__(self, app: Callable, rest: Any) -> None:
+        self.app, self.rest = app, rest
+
+    def __call__(self, environ: dict, start_response: Callable):
+        target = self.rest if environ.get("PATH_INFO", "").startswith(REST_PREFIX) else self.app
+        return target(environ, start_response)

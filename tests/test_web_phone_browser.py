@@ -1,0 +1,113 @@
+"""Browser tests: a visitor plays clinician and supporters on the web phone (make run's page).
+
+The whole hotline runs as processes (gunicorn with the stand-in, an RQ worker, Redis,
+SQLite) and Playwright drives Debian's chromium. Screenshots go to test-output/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.shared_files import ROOT
+from tests.stack import Stack
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUTPUT = ROOT / "test-output"
+RIVERA = "+16175550142"
+ALEX, BEA = "+16175550111", "+16175550112"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("HOTLINE_REQUIRE_POSTGRES"):
+            raise RuntimeError("chromium is not installed: run `make tools`")
+        pytest.skip("chromium not installed: browser tests skipped")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def stack(redis_server, tmp_path):
+    import redis
+    redis.Redis.from_url(redis_server.url).flushdb()
+    running = Stack(redis_server.url, tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{stack.url}/phone")
+    yield page
+    context.close()
+
+
+def phone(page, number):
+    return page.locator(f'article.phone[data-number="{number}"]')
+
+
+def press(card, key):
+    card.locator(f'.keypad button[data-key="{key}"]').click()
+
+
+def dial_and_press_1(page):
+    from playwright.sync_api import expect
+    rivera = phone(page, RIVERA)
+    rivera.get_by_role("button", name="Call hotline").click()
+    expect(rivera.locator(".status")).to_contain_text("In call", timeout=10_000)
+    expect(rivera.locator(".screen")).to_contain_text("press 1", timeout=10_000)
+    press(rivera, "1")
+    return rivera
+
+
+def answer_and_accept(card):
+    from playwright.sync_api import expect
+    expect(card.locator(".status")).to_contain_text("Ringing", timeout=20_000)
+    card.get_by_role("button", name="Answer").click()
+    expect(card.locator(".screen")).to_contain_text("Press 1 to accept", timeout=10_000)
+    press(card, "1")
+
+
+def test_clinician_dials_presses_1_and_a_supporter_accepts(page):
+    from playwright.sync_api import expect
+    rivera = dial_and_press_1(page)
+    alex = phone(page, ALEX)
+    answer_and_accept(alex)
+    expect(rivera.locator(".screen")).to_contain_text("connected with a peer supporter",
+                                                      timeout=15_000)
+    expect(alex.locator(".screen")).to_contain_text("Connecting you now", timeout=10_000)
+    expect(page.locator("#offers")).to_contain_text("accepted", timeout=5_000)
+    expect(page.locator("#contacts")).to_contain_text("connected", timeout=5_000)
+    expect(page.locator("#queues")).to_contain_text("bridge", timeout=5_000)
+    assert ALEX not in rivera.locator(".screen").inner_text()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "web-phone-connected.png"), full_page=True)
+    alex.get_by_role("button", name="Hang up").click()
+    expect(rivera.locator(".status")).to_contain_text("Idle", timeout=15_000)
+
+
+def test_a_supporter_who_ignores_the_call_passes_it_to_the_next(page):
+    from playwright.sync_api import expect
+    rivera = dial_and_press_1(page)
+    alex, bea = phone(page, ALEX), phone(page, BEA)
+    expect(alex.locator(".status")).to_contain_text("Ringing", timeout=20_000)
+    # Alex ignores it: after the ring time the next supporter in the rotation rings.
+    answer_and_accept(bea)
+    expect(rivera.locator(".screen")).to_contain_text("connected with a peer supporter",
+                                                      timeout=15_000)
+    expect(page.locator("#offers")).to_contain_text("no_answer", timeout=5_000)
+    expect(alex.locator(".status")).to_contain_text("Idle")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "web-phone-next-supporter.png"), full_page=True)
