@@ -87,17 +87,28 @@ def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | Non
     return won
 
 
+def connected_outcome(tier: int) -> Outcome:
+    """The outcome of reaching a supporter of ``tier``."""
+    return Outcome.CONNECTED if tier == 1 else Outcome.CONNECTED_BACKUP
+
+
 def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
             tier: int) -> bool:
-    """The supporter who pressed 1 first wins the contact; False if another did."""
-    outcome = Outcome.CONNECTED if tier == 1 else Outcome.CONNECTED_BACKUP
+    """The supporter who accepted first wins the contact; False if another did.
+
+    A "call me" request (mode "call") gets its outcome only once the clinician picks up
+    and is bridged (see ``finish``); every other contact is connected now.
+    """
+    outcome = connected_outcome(tier)
+    now_final = contact.mode != "call"
     won = session.execute(update(Contact).where(
         Contact.id == contact.id, Contact.state == ContactState.WAITING.value,
         Contact.attempt == attempt, Contact.outcome.is_(None)).values(
         state=ContactState.CONNECTED.value, supporter_id=supporter_id,
-        connected_at=utcnow(), outcome=outcome.value)).rowcount == 1
-    if won:
+        connected_at=utcnow(), outcome=outcome.value if now_final else None)).rowcount == 1
+    if won and now_final:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+    if won:
         log.info("contact %s connected (tier %s)", contact.id, tier)
     session.commit()
     session.refresh(contact)

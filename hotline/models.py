@@ -115,6 +115,11 @@ class Contact(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(20), index=True)
     supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
+    #: Text path: "text" (a conversation by SMS) or "call" (a peer calls the clinician).
+    mode: Mapped[str | None] = mapped_column(String(8))
+    #: The clinician's number, sealed, only while the text path needs it to reach them.
+    sealed_number: Mapped[str | None] = mapped_column(String(512))
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     offers: Mapped[list["Offer"]] = relationship(back_populates="contact",
                                                  order_by="Offer.id")
@@ -172,3 +177,20 @@ class CallbackRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     promised_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(12), default="pending")
+
+
+class OptOut(Base):
+    """A number that texted STOP (or the like), known only by its keyed hash."""
+    __tablename__ = "opt_outs"
+
+    caller_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InboundMessage(Base):
+    """A MessageSid already handled: a repeated delivery has no second effect. No body."""
+    __tablename__ = "inbound_messages"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                  index=True)

@@ -80,6 +80,15 @@ class Settings:
         "doc": "pause between reassurances in the queue; bounds how late escalation is noticed"})
     CALLBACK_PROMISE_MINUTES: int = field(default=30, metadata={
         "env": "HOTLINE_CALLBACK_PROMISE_MINUTES", "doc": "callback promise told to the caller"})
+    SMS_ACCEPT_SECONDS: int = field(default=300, metadata={
+        "env": "HOTLINE_SMS_ACCEPT_SECONDS", "doc": "how long a supporter has to reply YES"})
+    SMS_IDLE_MINUTES: int = field(default=30, metadata={
+        "env": "HOTLINE_SMS_IDLE_MINUTES", "doc": "a quiet text conversation closes after this"})
+    REDACT_AT_TWILIO: bool = field(default=True, metadata={
+        "env": "HOTLINE_REDACT_AT_TWILIO", "parse": _bool,
+        "doc": "blank each relayed message's body at Twilio once delivered"})
+    COORDINATOR_CONTACT: str = field(default="your program coordinator", metadata={
+        "env": "HOTLINE_COORDINATOR_CONTACT", "doc": "how HELP tells people to reach the program"})
     IVR_FLOWS_DIR: str = field(default=str(ROOT / "ivr_flows"), metadata={
         "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
     LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
@@ -140,7 +149,8 @@ def check(settings: Settings, explicit: set[str]) -> None:
     """Refuse impossible or unsafe settings, naming the variable at fault."""
     env_of = {f.name: f.metadata["env"] for f in fields(Settings)}
     for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
-                 "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES"):
+                 "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES", "SMS_ACCEPT_SECONDS",
+                 "SMS_IDLE_MINUTES"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
     if not settings.is_production:

@@ -64,6 +64,34 @@ def end_call(settings: Settings, call_sid: str, answered: bool) -> None:
         raise TwilioApiError(_describe(exc)) from None
 
 
+def send_message(settings: Settings, to: str, body: str,
+                 status_callback: str | None = None) -> str:
+    """Text ``to`` from the hotline number; returns the MessageSid. The body is not logged."""
+    try:
+        created = client(settings).messages.create(
+            to=to, from_=settings.HOTLINE_NUMBER, body=body,
+            **({"status_callback": status_callback} if status_callback else {}))
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+    return created.sid
+
+
+def redact_message(settings: Settings, message_sid: str) -> None:
+    """Blank a message's body at Twilio (allowed once the message is final)."""
+    try:
+        client(settings).messages(message_sid).update(body="")
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+
+
+def delete_message(settings: Settings, message_sid: str) -> None:
+    """Delete a message's record at Twilio altogether."""
+    try:
+        client(settings).messages(message_sid).delete()
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+
+
 def _describe(exc: Exception) -> str:
     """An error message without the request's parameters (they hold phone numbers)."""
     if isinstance(exc, TwilioRestException):

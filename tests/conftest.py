@@ -69,7 +69,8 @@ def _empty_tables() -> None:
             conn.execute(table.delete())
         if conn.dialect.name == "postgresql":
             for table in Base.metadata.sorted_tables:
-                conn.execute(text(f"ALTER SEQUENCE {table.name}_id_seq RESTART WITH 1"))
+                if "id" in table.c:
+                    conn.execute(text(f"ALTER SEQUENCE {table.name}_id_seq RESTART WITH 1"))
 
 
 def settings_for(database_url: str, redis_url: str, **extra) -> dict:

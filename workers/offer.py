@@ -16,6 +16,7 @@ from hotline.errors import TwilioApiError
 from hotline.extensions import db, jobs, redis_conn, settings
 from hotline.models import Contact, Offer, OfferState
 from hotline.urls import public_url
+from workers import texts
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def route(contact_id: int, attempt: int) -> str:
             contact.exhausted = True
             event(session, contact, "exhausted")
             session.commit()
+            if contact.channel == "sms":
+                _tell_nobody_is_free(contact)
             did.append("exhausted")
         log.info("contact %s attempt %s routed: %s", contact_id, attempt, ",".join(did))
         return ",".join(d for d in did if d)
@@ -85,8 +88,36 @@ def _ring_backup(contact: Contact) -> str:
     return f"tier2x{rung}"
 
 
+def _tell_nobody_is_free(contact: Contact) -> None:
+    """A text request found nobody: say so honestly and offer a callback or the crisis line."""
+    from hotline import contacts
+    from hotline.conversations import clinician_number
+    from hotline.models import ContactState
+    contacts.leave_queue(db.session, contact, ContactState.OPTIONS)
+    number = clinician_number(contact)
+    if number:
+        texts.send(number, texts.text_flows().message(
+            contact.language, "nobody", crisis=settings().CRISIS_LINE_NUMBER))
+
+
+def _text_offer(offer: Offer) -> bool:
+    """Offer a text request to a supporter by SMS; the reply YES or PASS decides."""
+    cfg = settings()
+    minutes = max(1, cfg.SMS_ACCEPT_SECONDS // 60)
+    if texts.send(offer.supporter.phone, texts.text_flows().message(
+            "en", "offer", minutes=minutes)) is None:
+        routing.close_offer(db.session, offer, OfferState.FAILED)
+        return False
+    event(db.session, offer.contact, "offered", tier=offer.tier)
+    db.session.commit()
+    jobs.enqueue_in(timedelta(seconds=cfg.SMS_ACCEPT_SECONDS), expire_offer, offer.id)
+    return True
+
+
 def _dial(offer: Offer) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
+    if offer.contact.mode == "text":
+        return _text_offer(offer)
     cfg = settings()
     call = twilio_api.OutboundCall(
         to=offer.supporter.phone,
@@ -114,6 +145,8 @@ def expire_offer(offer_id: int) -> str:
         return "done"
     _hang_up(offer)
     if routing.close_offer(db.session, offer, OfferState.NO_ANSWER):
+        if offer.contact.mode == "text":
+            texts.send(offer.supporter.phone, texts.text_flows().message("en", "offer_expired"))
         jobs.enqueue(route, offer.contact_id, offer.attempt)
     return "expired"
 
@@ -136,10 +169,47 @@ def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
 
 
 def _hang_up(offer: Offer) -> None:
-    """End the supporter's leg at Twilio, best effort (it may have ended already)."""
+    """End the supporter's leg at Twilio, best effort; a text offer is withdrawn by text."""
+    if offer.contact.mode == "text":
+        key = "offer_taken" if offer.contact.state == "connected" else "offer_expired"
+        texts.send(offer.supporter.phone, texts.text_flows().message("en", key))
+        return
     if not offer.call_sid:
         return
     try:
         twilio_api.end_call(settings(), offer.call_sid, answered=offer.answered)
     except TwilioApiError as exc:
         log.info("offer %s: end call: %s", offer.id, exc)
+
+
+def call_clinician(contact_id: int) -> str:
+    """A peer accepted a "call me" text request: call the clinician and bridge them."""
+    from hotline.conversations import clinician_number
+    contact = db.session.get(Contact, contact_id)
+    number = clinician_number(contact) if contact is not None else None
+    if number is None:
+        return "no number"
+    cfg = settings()
+    call = twilio_api.OutboundCall(
+        to=number, url=public_url("voice.clinician_answer", contact_id=contact_id),
+        status_callback=public_url("voice.clinician_status", contact_id=contact_id),
+        timeout=cfg.RING_SECONDS)
+    try:
+        twilio_api.create_call(cfg, call)
+    except TwilioApiError as exc:
+        log.warning("contact %s: clinician call not placed (%s)", contact_id, exc)
+        return "failed"
+    return "calling"
+
+
+def tell_missed_call(contact_id: int) -> str:
+    """The clinician did not pick up the peer's call: tell them how to ask again."""
+    from hotline.conversations import clinician_number
+    contact = db.session.get(Contact, contact_id)
+    number = clinician_number(contact) if contact is not None else None
+    if number is None:
+        return "no number"
+    texts.send(number, texts.text_flows().message(contact.language, "missed_call"))
+    contact.sealed_number = None
+    db.session.commit()
+    return "told"

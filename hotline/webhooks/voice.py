@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from flask import Blueprint, Response, abort, request
+from sqlalchemy import select
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -21,7 +22,7 @@ from hotline.urls import public_url
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import (crisis_dial, empty, flows, gather, respond, safe_view, say,
                                     speak, to_caller, to_supporter)
-from workers.offer import cancel_offers, route
+from workers.offer import call_clinician, cancel_offers, route, tell_missed_call
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +198,40 @@ def bridged(contact_id: int) -> Response:
     contact = _contact(contact_id)
     contacts.event(db.session, contact, "bridged")
     db.session.commit()
+    if contact.outcome is None:  # a "call me" request: connected only now
+        offer = db.session.scalar(select(Offer).where(
+            Offer.contact_id == contact.id, Offer.state == OfferState.ACCEPTED.value))
+        contacts.finish(db.session, contact, contacts.connected_outcome(offer.tier if offer
+                                                                        else 1), end=False)
     twiml = VoiceResponse()
     say(twiml, contact.language, "bridged")
     return respond(twiml)
+
+
+@bp.post("/<int:contact_id>/clinician-answer")
+@safe_view(to_caller)
+def clinician_answer(contact_id: int) -> Response:
+    """A clinician who asked by text for a call picked up: into the queue the peer dials."""
+    contact = _contact(contact_id)
+    twiml = VoiceResponse()
+    say(twiml, contact.language, "peer_calling")
+    twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
+                  method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
+                  wait_url_method="POST")
+    return respond(twiml)
+
+
+@bp.post("/<int:contact_id>/clinician-status")
+@safe_view(empty)
+def clinician_status(contact_id: int) -> Response:
+    """The call to a clinician who asked for one ended: unanswered means they get a text."""
+    status = request.form.get("CallStatus", "")
+    contact = _contact(contact_id)
+    if status in FINAL_STATUSES - {"completed"} and contact.outcome is None:
+        contacts.finish(db.session, contact, Outcome.FAILED)
+        jobs.enqueue(cancel_offers, contact.id)
+        jobs.enqueue(tell_missed_call, contact.id)
+    return empty()
 
 
 @bp.post("/<int:contact_id>/queue-exit")
@@ -360,9 +392,13 @@ def offer_accept(offer_id: int) -> Response:
     if not routing.accept_offer(db.session, offer):
         log.warning("offer %s accepted after it was closed", offer.id)
     jobs.enqueue(cancel_offers, contact.id, offer.id)
+    wait = BRIDGE_WAIT_SECONDS
+    if contact.mode == "call":  # asked by text: the clinician is called now
+        jobs.enqueue(call_clinician, contact.id)
+        wait = settings().RING_SECONDS + BRIDGE_WAIT_SECONDS
     twiml = VoiceResponse()
     say(twiml, lang, "offer_connecting")
-    dial = Dial(timeout=BRIDGE_WAIT_SECONDS)
+    dial = Dial(timeout=wait)
     dial.queue(contact.queue_name, url=public_url("voice.bridged", contact_id=contact.id),
                method="POST")
     twiml.append(dial)

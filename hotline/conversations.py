@@ -1,0 +1,378 @@
+"""The text path: what one incoming text means, and what the hotline texts back.
+
+``handle`` takes a text in memory and returns the texts to send (to the sender, or relayed
+to the other side of a conversation). Bodies are never stored: relays go out in the
+webhook's own TwiML reply, and the clinician's number is kept sealed on the contact only
+while the conversation needs it. Order: carrier keywords (STOP, START, HELP) first, then
+a supporter's commands or conversation, then the clinician's request.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hotline import contacts, privacy, routing
+from hotline.extensions import jobs, settings
+from hotline.models import (CallbackRequest, Contact, ContactState, Offer, OfferState, OptOut,
+                            Outcome, Supporter, utcnow)
+from hotline.texting import Keyword, TextFlows
+
+log = logging.getLogger(__name__)
+
+#: Words a supporter types that mean "I need support myself" (start a clinician request).
+SELF_SUPPORT = {"SUPPORT", "APOYO"}
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One incoming text, in memory only."""
+    number: str         # E.164 (or the raw From when it does not parse)
+    body: str
+    media: int = 0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One text to send: ``to`` None means back to the sender; ``relay`` marks user words."""
+    body: str
+    to: str | None = None
+    relay: bool = False
+
+
+class Conversation:
+    """Handles one incoming text against the database state."""
+
+    def __init__(self, session: Session, flows: TextFlows, inbound: Inbound) -> None:
+        self.session, self.flows, self.inbound = session, flows, inbound
+        self.cfg = settings()
+        self.key = privacy.caller_key(inbound.number, self.cfg)
+        self.keyword = flows.keyword(inbound.body)
+        self.word = flows.word(inbound.body)
+
+    def msg(self, lang: str, key: str, **values) -> str:
+        return self.flows.message(lang, key, crisis=self.cfg.CRISIS_LINE_NUMBER,
+                                  coordinator=self.cfg.COORDINATOR_CONTACT,
+                                  minutes=values.pop("minutes", self.cfg.CALLBACK_PROMISE_MINUTES),
+                                  **values)
+
+    def reply(self, lang: str, key: str, **values) -> list[Outgoing]:
+        return [Outgoing(self.msg(lang, key, **values))]
+
+    # --- entry -------------------------------------------------------------------------
+
+    def handle(self) -> list[Outgoing]:
+        """Everything this text causes, as texts to send."""
+        opted_out = self.session.get(OptOut, self.key) is not None
+        if self.keyword is Keyword.OPT_OUT:
+            return self._opt_out()
+        if opted_out:
+            return self._opt_in() if self.keyword is Keyword.OPT_IN else []
+        supporter = self.session.scalar(select(Supporter).where(
+            Supporter.phone == self.inbound.number, Supporter.active.is_(True)))
+        if supporter is not None and self.word not in SELF_SUPPORT:
+            return SupporterTexts(self, supporter).handle()
+        return ClinicianTexts(self).handle()
+
+    def _opt_out(self) -> list[Outgoing]:
+        """STOP and friends: no more texts, and nothing pending for this number."""
+        if self.session.get(OptOut, self.key) is None:
+            self.session.add(OptOut(caller_key=self.key))
+        out: list[Outgoing] = []
+        supporter = self.session.scalar(select(Supporter).where(
+            Supporter.phone == self.inbound.number))
+        if supporter is not None:
+            supporter.available = False
+            contact = _conversation_of(self.session, supporter)
+            if contact is not None:
+                out += end_conversation(self, contact, notify_sender=False)
+        for contact in _open_contacts(self.session, self.key):
+            out += end_conversation(self, contact, notify_sender=False) \
+                if contact.state == ContactState.CONNECTED.value else []
+            if contact.outcome is None:
+                contacts.finish(self.session, contact, Outcome.ABANDONED)
+                _cancel_offers(contact.id)
+            _forget_number(self.session, contact)
+        self.session.commit()
+        log.info("a number opted out")
+        return out + self.reply("en", "opted_out")
+
+    def _opt_in(self) -> list[Outgoing]:
+        self.session.delete(self.session.get(OptOut, self.key))
+        self.session.commit()
+        return self.reply("en", "opted_in")
+
+
+def _open_contacts(session: Session, key: str) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(
+        Contact.caller_key == key, Contact.channel == "sms",
+        Contact.state != ContactState.ENDED.value).order_by(Contact.id)))
+
+
+def _conversation_of(session: Session, supporter: Supporter) -> Contact | None:
+    """The text conversation a supporter is in, if any."""
+    if not (supporter.busy_with or "").startswith("contact:"):
+        return None
+    contact = session.get(Contact, int(supporter.busy_with.split(":", 1)[1]))
+    if contact is None or contact.mode != "text" or contact.state != ContactState.CONNECTED.value:
+        return None
+    return contact
+
+
+def _forget_number(session: Session, contact: Contact) -> None:
+    contact.sealed_number = None
+
+
+def _cancel_offers(contact_id: int, keep: int | None = None) -> None:
+    from workers.offer import cancel_offers
+    jobs.enqueue(cancel_offers, contact_id, keep)
+
+
+def clinician_number(contact: Contact) -> str | None:
+    """The clinician's number while the text path still holds it."""
+    return privacy.unseal(contact.sealed_number, settings()) if contact.sealed_number else None
+
+
+def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool = True,
+                     idle: bool = False) -> list[Outgoing]:
+    """Close a text conversation: both sides told, supporter freed, number forgotten."""
+    session = conv.session
+    key = "ended_idle" if idle else "ended"
+    out: list[Outgoing] = []
+    supporter = session.get(Supporter, contact.supporter_id) if contact.supporter_id else None
+    number = clinician_number(contact)
+    if supporter is not None:
+        routing.release(session, supporter.id, routing.contact_token(contact.id))
+        if supporter.phone != conv.inbound.number or notify_sender:
+            out.append(Outgoing(conv.msg("en", key), to=_to(conv, supporter.phone)))
+    if number is not None and (number != conv.inbound.number or notify_sender):
+        out.append(Outgoing(conv.msg(contact.language, key), to=_to(conv, number)))
+    _forget_number(session, contact)
+    contacts.end(session, contact)
+    return out
+
+
+def _to(conv: Conversation, number: str) -> str | None:
+    """None (reply to the sender) when ``number`` is the sender's."""
+    return None if number == conv.inbound.number else number
+
+
+class SupporterTexts:
+    """A registered supporter's text: a command, or a message in their conversation."""
+
+    def __init__(self, conv: Conversation, supporter: Supporter) -> None:
+        self.conv, self.supporter = conv, supporter
+        self.session = conv.session
+
+    def handle(self) -> list[Outgoing]:
+        contact = _conversation_of(self.session, self.supporter)
+        if contact is not None:
+            return self._in_conversation(contact)
+        command = COMMANDS.get(self.conv.word)
+        if command is None:
+            return self.conv.reply("en", "supporter_help")
+        return command(self)
+
+    def _in_conversation(self, contact: Contact) -> list[Outgoing]:
+        if self.conv.word in {"BYE", "END"} or self.conv.keyword is Keyword.END:
+            out = end_conversation(self.conv, contact)
+            self.session.commit()
+            return out
+        return relay(self.conv, contact, clinician_number(contact))
+
+    def _on(self) -> list[Outgoing]:
+        self.supporter.available = True
+        self.session.commit()
+        return self.conv.reply("en", "supporter_on")
+
+    def _off(self) -> list[Outgoing]:
+        self.supporter.available = False
+        self.session.commit()
+        return self.conv.reply("en", "supporter_off")
+
+    def _open_offer(self) -> Offer | None:
+        return self.session.scalar(select(Offer).join(Contact).where(
+            Offer.supporter_id == self.supporter.id, Offer.state == OfferState.RINGING.value,
+            Contact.mode == "text").order_by(Offer.id.desc()))
+
+    def _status(self) -> list[Outgoing]:
+        state = "ON" if self.supporter.available else "OFF"
+        offer = self._open_offer()
+        detail = (self.conv.msg("en", "offer", minutes=self.conv.cfg.SMS_ACCEPT_SECONDS // 60)
+                  if offer else self.conv.msg("en", "no_offer"))
+        return self.conv.reply("en", "supporter_status", status=state, offer=detail)
+
+    def _yes(self) -> list[Outgoing]:
+        offer = self._open_offer()
+        if offer is None:
+            return self.conv.reply("en", "no_offer")
+        contact = offer.contact
+        if not contacts.connect(self.session, contact, offer.attempt, offer.supporter_id,
+                                offer.tier):
+            routing.close_offer(self.session, offer, OfferState.CANCELED)
+            return self.conv.reply("en", "offer_taken")
+        routing.accept_offer(self.session, offer)
+        contact.last_activity_at = utcnow()
+        self.session.commit()
+        _cancel_offers(contact.id, offer.id)
+        schedule_idle_check(contact)
+        number = clinician_number(contact)
+        out = self.conv.reply("en", "connected_supporter")
+        if number:
+            out.append(Outgoing(self.conv.msg(contact.language, "connected_clinician"), to=number))
+        return out
+
+    def _pass(self) -> list[Outgoing]:
+        offer = self._open_offer()
+        if offer is None:
+            return self.conv.reply("en", "no_offer")
+        if routing.close_offer(self.session, offer, OfferState.DECLINED):
+            from workers.offer import route
+            jobs.enqueue(route, offer.contact_id, offer.attempt)
+        return self.conv.reply("en", "offer_expired")
+
+    def _help(self) -> list[Outgoing]:
+        return self.conv.reply("en", "supporter_help")
+
+
+COMMANDS = {"ON": SupporterTexts._on, "OFF": SupporterTexts._off,
+            "STATUS": SupporterTexts._status, "YES": SupporterTexts._yes,
+            "PASS": SupporterTexts._pass, "HELP": SupporterTexts._help,
+            "INFO": SupporterTexts._help, "BYE": SupporterTexts._help,
+            "END": SupporterTexts._help}
+
+
+def relay(conv: Conversation, contact: Contact, to: str | None) -> list[Outgoing]:
+    """Pass the text to the other side; note the activity for the idle timer."""
+    out: list[Outgoing] = []
+    if conv.inbound.media:
+        out += conv.reply(contact.language, "text_only")
+    if conv.inbound.body.strip() and to:
+        out.append(Outgoing(conv.inbound.body, to=to, relay=True))
+    contact.last_activity_at = utcnow()
+    conv.session.commit()
+    schedule_idle_check(contact)
+    return out
+
+
+def schedule_idle_check(contact: Contact) -> None:
+    """Close the conversation if nothing more is said for SMS_IDLE_MINUTES."""
+    from workers.texts import close_if_idle
+    stamp = int(contact.last_activity_at.timestamp())
+    try:
+        jobs.enqueue_in(timedelta(minutes=settings().SMS_IDLE_MINUTES), close_if_idle,
+                        contact.id, stamp)
+    except Exception:  # Redis down: the conversation goes on; the audit closes it later
+        log.warning("contact %s: idle check not scheduled", contact.id)
+
+
+class ClinicianTexts:
+    """A clinician's text: a new request, a menu choice, or their side of a conversation."""
+
+    def __init__(self, conv: Conversation) -> None:
+        self.conv = conv
+        self.session = conv.session
+        open_ = _open_contacts(conv.session, conv.key)
+        self.contact = open_[-1] if open_ else None
+        self.lang = self.contact.language if self.contact else conv.flows.language_of(
+            conv.inbound.body)
+        self.crisis = conv.flows.is_crisis(conv.inbound.body)
+
+    def handle(self) -> list[Outgoing]:
+        if self.conv.keyword is Keyword.HELP:
+            return self.conv.reply(self.lang, "help")
+        if self.contact is None:
+            return self._first_text()
+        handler = STATE_HANDLERS.get(self.contact.state, ClinicianTexts._menu)
+        return handler(self)
+
+    def _first_text(self) -> list[Outgoing]:
+        contact = Contact(channel="sms", caller_key=self.conv.key, language=self.lang,
+                          state=ContactState.MENU.value,
+                          sealed_number=privacy.seal(self.conv.inbound.number, self.conv.cfg))
+        self.session.add(contact)
+        self.session.flush()
+        contacts.event(self.session, contact, "started")
+        self.session.commit()
+        self.contact = contact
+        if self.crisis:
+            return self._request("text")
+        if self._choice() is not None:  # "1", "2" or "3" straight away: no menu needed
+            return self._menu()
+        media = self.conv.reply(self.lang, "text_only") if self.conv.inbound.media else []
+        if not self.conv.inbound.body.strip():
+            return media + self.conv.reply(self.lang, "empty")
+        return media + self.conv.reply(self.lang, "intake")
+
+    def _choice(self) -> str | None:
+        for name, digit in self.conv.flows.intake.items():
+            if self.conv.word == digit:
+                return name
+        return None
+
+    def _menu(self) -> list[Outgoing]:
+        if self.crisis:
+            return self._request("text")
+        choice = self._choice()
+        if choice == "callback":
+            return self._callback()
+        if choice in ("call", "text"):
+            return self._request(choice)
+        return self.conv.reply(self.lang, "intake_again")
+
+    def _waiting(self) -> list[Outgoing]:
+        return self.conv.reply(self.lang, "crisis" if self.crisis else "still_finding")
+
+    def _options(self) -> list[Outgoing]:
+        choice = self._choice()
+        if choice == "callback":
+            return self._callback()
+        if self.crisis or choice in ("call", "text"):
+            return self._request(choice or "text")
+        return self.conv.reply(self.lang, "nobody")
+
+    def _connected(self) -> list[Outgoing]:
+        contact = self.contact
+        if contact.mode != "text":
+            return []  # on a call with a peer: texts meanwhile are not relayed
+        if self.conv.keyword is Keyword.END:
+            out = end_conversation(self.conv, contact)
+            self.session.commit()
+            return out
+        supporter = self.session.get(Supporter, contact.supporter_id)
+        out = relay(self.conv, contact, supporter.phone if supporter else None)
+        return (self.conv.reply(self.lang, "crisis") if self.crisis else []) + out
+
+    def _request(self, mode: str) -> list[Outgoing]:
+        """Queue the request for a peer; crisis requests go to the front of the queue."""
+        from workers.offer import route
+        self.contact.mode = mode
+        attempt = contacts.queue(self.session, self.contact)
+        jobs.queue.enqueue(route, self.contact.id, attempt, at_front=self.crisis)
+        first = self.conv.reply(self.lang, "crisis") if self.crisis else []
+        return first + self.conv.reply(self.lang, "finding_call" if mode == "call"
+                                       else "finding_text")
+
+    def _callback(self) -> list[Outgoing]:
+        cfg = self.conv.cfg
+        self.session.add(CallbackRequest(
+            contact_id=self.contact.id, sealed_number=privacy.seal(self.conv.inbound.number, cfg),
+            promised_by=utcnow() + timedelta(minutes=cfg.CALLBACK_PROMISE_MINUTES)))
+        _forget_number(self.session, self.contact)
+        contacts.finish(self.session, self.contact, Outcome.CALLBACK_REQUESTED)
+        return self.conv.reply(self.lang, "callback")
+
+
+STATE_HANDLERS = {ContactState.MENU.value: ClinicianTexts._menu,
+                  ContactState.WAITING.value: ClinicianTexts._waiting,
+                  ContactState.OPTIONS.value: ClinicianTexts._options,
+                  ContactState.CONNECTED.value: ClinicianTexts._connected}
+
+
+def handle(session: Session, flows: TextFlows, inbound: Inbound) -> list[Outgoing]:
+    """Everything one incoming text causes, as texts to send."""
+    return Conversation(session, flows, inbound).handle()

@@ -1,0 +1,61 @@
+"""Text jobs: send a template text, redact a message at Twilio, close a quiet conversation.
+
+Arguments are ids and stamps only: never a number, never a message body.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from rq import Retry
+
+from hotline import privacy, twilio_api
+from hotline.errors import TwilioApiError
+from hotline.extensions import db, settings
+from hotline.models import Contact, ContactState, OptOut
+from hotline.texting import TextFlows
+
+log = logging.getLogger(__name__)
+
+#: Redaction retries with backoff (Twilio refuses until a message is final, and may 429).
+REDACT_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
+
+
+def text_flows() -> TextFlows:
+    """The validated text-path flows of the current app."""
+    return current_app.extensions["hotline.texts"]
+
+
+def send(to: str, body: str) -> str | None:
+    """Text ``to`` from the hotline unless that number opted out; returns the sid or None."""
+    if db.session.get(OptOut, privacy.caller_key(to, settings())) is not None:
+        return None
+    try:
+        return twilio_api.send_message(settings(), to, body)
+    except TwilioApiError as exc:
+        log.warning("text not sent: %s", exc)
+        return None
+
+
+def redact(message_sid: str) -> str:
+    """Blank a message's body at Twilio; raises (so RQ retries) while Twilio refuses."""
+    twilio_api.redact_message(settings(), message_sid)
+    return "redacted"
+
+
+def close_if_idle(contact_id: int, stamp: int) -> str:
+    """Close a text conversation nobody has written in since ``stamp``."""
+    from hotline.conversations import Conversation, Inbound, end_conversation
+
+    contact = db.session.get(Contact, contact_id)
+    if (contact is None or contact.state != ContactState.CONNECTED.value
+            or contact.mode != "text" or contact.last_activity_at is None
+            or int(contact.last_activity_at.timestamp()) != stamp):
+        return "active"
+    conv = Conversation(db.session, text_flows(), Inbound(number="", body=""))
+    for out in end_conversation(conv, contact, idle=True):
+        send(out.to, out.body)
+    db.session.commit()
+    log.info("contact %s closed after a quiet period", contact_id)
+    return "closed"
