@@ -46,6 +46,7 @@ class Hotline:
                              voice_url=f"{PUBLIC_BASE_URL}/twilio/voice",
                              status_callback_url=f"{PUBLIC_BASE_URL}/twilio/voice/status",
                              fallback_url=f"{PUBLIC_BASE_URL}/twilio/voice/fallback",
+                             sms_url=f"{PUBLIC_BASE_URL}/twilio/sms",
                              numbers=(HOTLINE_NUMBER,))
         self.base_url, self.server = serve_in_thread(self.sim)
         app.extensions["hotline.settings"] = app.extensions["hotline.settings"].replace(
@@ -53,14 +54,14 @@ class Hotline:
         self.sim.on_idle.append(lambda: run_jobs(app))
         self.count = 0
 
-    def supporter(self, name, tier=1, available=True, **script) -> ScriptedPhone:
+    def supporter(self, name, tier=1, available=True, phone_class=None, **script):
         self.count += 1
         number = f"+1617555{self.count + 10:04d}"
         with self.app.app_context():
             db.session.add(Supporter(name=name, phone=number, tier=tier, available=available))
             db.session.commit()
         script.setdefault("gather", ["1"] * 20)  # presses 1 on every offer
-        return self.sim.add_phone(ScriptedPhone(number, **script))
+        return self.sim.add_phone((phone_class or ScriptedPhone)(number, **script))
 
     def clinician(self, number="+16175550123", **script) -> ScriptedPhone:
         script.setdefault("ring", Answer(1))

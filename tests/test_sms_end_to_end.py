@@ -1,0 +1,195 @@
+"""End to end by text: clinicians and supporters texting at once through the simulator.
+
+The simulator posts each text to the app's SMS webhook (signed), delivers the TwiML
+replies and relays to the phones, and serves the REST API the jobs send offers with.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from rq import Queue
+from sqlalchemy import select
+
+from hotline.extensions import db, jobs
+from hotline.models import Base, Contact
+from hotline.simulator import Answer, ScriptedPhone
+from tests.conftest import HOTLINE_NUMBER, run_jobs
+from tests.test_voice_end_to_end import Hotline
+
+
+class TextingPhone(ScriptedPhone):
+    """Answers texts by script: when a received text contains a trigger, reply after a delay."""
+
+    def __init__(self, number, replies=(), delay=5.0, **kwargs):
+        super().__init__(number, **kwargs)
+        self.replies = list(replies)
+        self.delay = delay
+
+    def on_message(self, message):
+        super().on_message(message)
+        for trigger, reply in list(self.replies):
+            if trigger in (message.get("body") or ""):
+                self.replies.remove((trigger, reply))
+                self.text(reply, after=self.delay)
+                break
+
+    def text(self, body, after=0.0):
+        self.sim.schedule(after, lambda: self.sim.send_sms(self.number, HOTLINE_NUMBER, body))
+
+    def received(self):
+        return [m["body"] for m in self.messages]
+
+
+@pytest.fixture
+def hotline(fresh_app):
+    world = Hotline(fresh_app)
+    yield world
+    world.server.shutdown()
+
+
+def clinician(hotline, number, replies=()):
+    return hotline.sim.add_phone(TextingPhone(number, replies=replies))
+
+
+def run_scheduled(hotline):
+    """Run RQ's scheduled jobs now (offer expiry, idle close), as the scheduler would later."""
+    queue = jobs.queue
+    registry = queue.scheduled_job_registry
+    for job_id in registry.get_job_ids():
+        registry.remove(job_id)
+        queue.enqueue_job(queue.fetch_job(job_id))
+    run_jobs(hotline.app)
+
+
+def test_a_clinician_texts_with_a_peer_and_neither_sees_the_other(hotline):
+    ada = hotline.supporter("Ada", phone_class=TextingPhone,
+                            replies=[("Reply YES", "YES"), ("Long day", "I hear you. BYE")])
+    doc = clinician(hotline, "+16175550171", replies=[("Reply 1", "2")])
+    doc.text("hello")
+    hotline.run(600)
+    doc.text("Long day, hard loss", after=0)
+    hotline.run(600)
+    ada.text("BYE")
+    hotline.run(600)
+    assert any("texting with a peer supporter" in b for b in doc.received())
+    assert "Long day, hard loss" in ada.received()
+    assert "I hear you. BYE" in doc.received()
+    assert any("conversation has ended" in b for b in doc.received())
+    everything = " ".join(doc.received() + ada.received())
+    assert ada.number not in everything and doc.number not in everything
+    relays = [m for m in hotline.sim.messages if m["direction"] != "inbound"]
+    assert all(m["from"] == HOTLINE_NUMBER for m in relays)
+    [contact] = hotline.contacts()
+    assert contact.outcome == "connected" and contact.state == "ended"
+    assert contact.sealed_number is None
+
+
+def test_several_clinicians_and_supporters_at_once(hotline):
+    supporters = [hotline.supporter(f"S{i}", phone_class=TextingPhone,
+                                    replies=[("Reply YES", "YES")]) for i in range(3)]
+    doctors = [clinician(hotline, f"+161755502{i:02d}", replies=[("Reply 1", "2")])
+               for i in range(3)]
+    for doctor in doctors:
+        doctor.text("hi")
+    hotline.run(900)
+    contacts = hotline.contacts()
+    assert [c.outcome for c in contacts] == ["connected"] * 3
+    assert len({c.supporter_id for c in contacts}) == 3
+    for i, doctor in enumerate(doctors):
+        doctor.text(f"marker-{i}")
+    hotline.run(600)
+    got = {s.number: [b for b in s.received() if b.startswith("marker-")] for s in supporters}
+    assert sorted(sum(got.values(), [])) == ["marker-0", "marker-1", "marker-2"]
+    assert all(len(v) == 1 for v in got.values())  # each conversation stays with its pair
+
+
+def test_pass_then_tier_two_then_nobody_left(hotline):
+    hotline.supporter("Passes", phone_class=TextingPhone, replies=[("Reply YES", "PASS")])
+    hotline.supporter("Backup", tier=2, phone_class=TextingPhone,
+                      replies=[("Reply YES", "PASS")])
+    doc = clinician(hotline, "+16175550181", replies=[("Reply 1", "2")])
+    doc.text("hello")
+    hotline.run(900)
+    assert any("no peer supporter is free right now" in b for b in doc.received())
+    [contact] = hotline.contacts()
+    assert contact.state == "options" and contact.outcome is None
+    assert hotline.offers() == [("Passes", "declined", 1), ("Backup", "declined", 2)]
+    doc.text("3")
+    hotline.run(60)
+    assert hotline.contacts()[0].outcome == "callback_requested"
+
+
+def test_no_reply_moves_the_offer_on(hotline):
+    silent = hotline.supporter("Silent", phone_class=TextingPhone)
+    hotline.supporter("Ready", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
+    doc = clinician(hotline, "+16175550182", replies=[("Reply 1", "2")])
+    doc.text("hello")
+    hotline.run(300)
+    assert hotline.offers() == [("Silent", "ringing", 1)]
+    run_scheduled(hotline)  # HOTLINE_SMS_ACCEPT_SECONDS later
+    hotline.run(300)
+    assert hotline.offers() == [("Silent", "no_answer", 1), ("Ready", "accepted", 1)]
+    assert any("moved on" in b for b in silent.received())
+
+
+def test_a_quiet_conversation_closes_with_a_message_to_both(hotline):
+    ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
+    doc = clinician(hotline, "+16175550183", replies=[("Reply 1", "2")])
+    doc.text("hello")
+    hotline.run(600)
+    assert hotline.contacts()[0].state == "connected"
+    run_scheduled(hotline)
+    hotline.run(60)
+    assert any("closed after a quiet period" in b for b in doc.received())
+    assert any("closed after a quiet period" in b for b in ada.received())
+    [contact] = hotline.contacts()
+    assert contact.state == "ended" and contact.sealed_number is None
+    assert hotline.busy() == []
+
+
+def test_a_call_me_request_rings_the_peer_first_then_the_clinician(hotline):
+    hotline.supporter("Ada", hangup_after_bridge=60)
+    doc = hotline.sim.add_phone(TextingPhone("+16175550184", replies=[("Reply 1", "1")],
+                                             ring=Answer(2),
+                                             hangup_after_bridge=None))
+    doc.text("hello")
+    hotline.run(900)
+    [contact] = hotline.contacts()
+    assert contact.outcome == "connected" and contact.mode == "call"
+    legs = list(hotline.sim.legs.values())
+    to_ada = [leg for leg in legs if leg.to != doc.number and leg.direction == "outbound-api"]
+    to_doc = [leg for leg in legs if leg.to == doc.number]
+    assert to_ada and to_doc and to_ada[0].created_at < to_doc[0].created_at
+    assert all(leg.from_ == HOTLINE_NUMBER for leg in to_ada + to_doc)
+    assert any("connected with a peer" in line for line in doc.heard)
+
+
+def test_texted_words_and_the_number_are_kept_nowhere(hotline, caplog):
+    """Privacy canary: a unique marker and the clinician's number in no table, key or log."""
+    caplog.set_level(logging.DEBUG)
+    hotline.supporter("Ada", phone_class=TextingPhone,
+                      replies=[("Reply YES", "YES"), ("CANARY", "reply-CANARY-2")])
+    doc = clinician(hotline, "+16175550199", replies=[("Reply 1", "2")])
+    doc.text("hello")
+    hotline.run(600)
+    doc.text("secret CANARY-marker words")
+    hotline.run(600)
+    assert "reply-CANARY-2" in doc.received()
+    run_jobs(hotline.app)
+    secrets = ("CANARY", "6175550199")
+    with hotline.app.app_context():
+        for table in Base.metadata.sorted_tables:
+            for row in db.session.execute(select(table)):
+                assert not any(s in repr(tuple(row)) for s in secrets), table.name
+        redis = jobs.queue.connection
+        for key in redis.scan_iter():
+            dumped = repr(key) + repr(redis.dump(key))
+            assert not any(s in dumped for s in secrets), key
+        jobs_seen = [j.args for j in Queue("hotline", connection=redis).jobs]
+        assert not any(s in repr(jobs_seen) for s in secrets)
+    assert not any(s in caplog.text for s in secrets)
+    # relayed bodies were redacted at the stand-in once delivered
+    relayed = [m for m in hotline.sim.messages if "CANARY" in (m.get("body") or "")]
+    assert relayed == []
