@@ -132,3 +132,24 @@ def test_worker_process_routes_a_queued_contact(app, app_settings, session, make
     offer = session.scalars(select(Offer)).one()
     assert offer.call_sid.startswith("CA") and offer.supporter.busy_with == offer.token
     assert "+1617555" not in done.stderr + done.stdout  # the worker logs no numbers
+
+
+def test_send_redact_and_delete_a_message_match_the_spec(app):
+    cfg = settings()
+    sid = twilio_api.send_message(cfg, "+16175550142", "template text",
+                                  status_callback="https://hotline.example.org/twilio/sms/status")
+    assert sid.startswith(("SM", "MM")) and len(sid) == 34
+    twilio_api.redact_message(cfg, sid)
+    twilio_api.delete_message(cfg, sid)
+
+
+def test_text_offer_job_sends_through_the_spec(app, session, make_supporter):
+    from workers.offer import route
+    make_supporter("Ada")
+    contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1,
+                      channel="sms", mode="text")
+    session.add(contact)
+    session.commit()
+    assert route(contact.id, 1) == "tier1"
+    offer = session.scalars(select(Offer)).one()
+    assert offer.state == "ringing" and offer.supporter.busy_with == offer.token

@@ -1,7 +1,9 @@
 """Twilio's REST API (the parts the hotline uses), served by a small Flask app over the sim.
 
 Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
-threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``.
+threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``. Every
+request is authenticated first; every POST is then checked against Twilio's OpenAPI spec
+(``spec.validate``, when the spec is present) before any handler touches the sim.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from hotline.simulator import spec
 from hotline.simulator.engine import API_VERSION, CallStatus, Leg, TwilioSim
 
 PREFIX = f"/{API_VERSION}/Accounts/<account_sid>"
@@ -22,6 +25,14 @@ E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 SHUTDOWN_POLL = 0.02
 #: Status callback events a REST call can ask for.
 CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+#: Twilio's error codes for a spec problem with (endpoint, parameter); otherwise 20001.
+SPEC_CODES = {
+    ("create_call", "To"): 21201, ("create_call", "From"): 21213, ("create_call", "Url"): 21205,
+    ("update_call", "Url"): 21205, ("update_call", "Status"): 21218,
+    ("create_message", "To"): 21604, ("create_message", "StatusCallback"): 21609,
+}
+#: Twilio's code for an invalid or unknown parameter.
+INVALID_PARAMETER = 20001
 
 
 class ApiError(Exception):
@@ -130,6 +141,16 @@ def authenticate_and_log() -> None:
         raise ApiError(404, 20404, "The requested resource was not found")
 
 
+def check_against_spec() -> None:
+    """Refuse a POST whose path or form breaks Twilio's OpenAPI spec (400, nothing changed)."""
+    if request.method != "POST" or request.url_rule is None:
+        return
+    problems = spec.validate(request.method, request.path, request.form)
+    if problems:
+        code = SPEC_CODES.get((request.endpoint, problems[0].param), INVALID_PARAMETER)
+        raise ApiError(400, code, " ".join(map(str, problems)))
+
+
 def create_call(account_sid: str) -> tuple[dict[str, Any], int]:
     """``Calls.json``: place an outbound-api call."""
     sim, form = _sim(), request.form
@@ -234,6 +255,7 @@ def make_rest_app(sim: TwilioSim) -> Flask:
     app.register_error_handler(ApiError, ApiError.response)
     app.register_error_handler(404, not_found)
     app.before_request(authenticate_and_log)
+    app.before_request(check_against_spec)
     for rule, view, methods in ROUTES:
         app.add_url_rule(PREFIX + rule, view_func=view, methods=methods)
     return app
