@@ -18,7 +18,8 @@ PORT = int(os.environ.get("PORT", "5000"))
 #: Demo timings: the whole story (no answer, next supporter, backup tier) in under a minute.
 DEMO_ENV = {"HOTLINE_RING_SECONDS": "8", "HOTLINE_ACCEPT_SECONDS": "10",
             "HOTLINE_BACKUP_AFTER_SECONDS": "25", "HOTLINE_MAX_WAIT_SECONDS": "60",
-            "HOTLINE_WAIT_PAUSE_SECONDS": "4", "BACKUP_NUMBERS": "+16175550198"}
+            "HOTLINE_WAIT_PAUSE_SECONDS": "4", "HOTLINE_SMS_ACCEPT_SECONDS": "60",
+            "BACKUP_NUMBERS": "+16175550198"}
 
 
 def step(message: str) -> None:

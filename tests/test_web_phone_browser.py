@@ -111,3 +111,29 @@ def test_a_supporter_who_ignores_the_call_passes_it_to_the_next(page):
     expect(alex.locator(".status")).to_contain_text("Idle")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-next-supporter.png"), full_page=True)
+
+
+def send_text(card, body):
+    card.locator("form.sms input").fill(body)
+    card.locator("form.sms button").click()
+
+
+def test_texting_as_a_clinician_and_as_a_supporter(page):
+    from playwright.sync_api import expect
+    rivera, alex = phone(page, RIVERA), phone(page, ALEX)
+    for card in (rivera, alex):
+        card.locator("details.texts summary").click()
+    send_text(rivera, "hello")
+    expect(rivera.locator(".messages")).to_contain_text("Reply 1 for a call", timeout=15_000)
+    send_text(rivera, "2")
+    expect(alex.locator(".messages")).to_contain_text("Reply YES", timeout=20_000)
+    send_text(alex, "YES")
+    expect(rivera.locator(".messages")).to_contain_text("texting with a peer supporter",
+                                                        timeout=15_000)
+    send_text(rivera, "It was a hard night on the ward")
+    expect(alex.locator(".messages")).to_contain_text("hard night on the ward", timeout=15_000)
+    send_text(alex, "I'm here with you.")
+    expect(rivera.locator(".messages")).to_contain_text("I'm here with you.", timeout=15_000)
+    assert ALEX not in rivera.locator(".messages").inner_text()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "web-phone-texting.png"), full_page=True)

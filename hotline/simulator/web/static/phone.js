@@ -124,7 +124,11 @@ function renderCard(number) {
   availability.hidden = !supporter;
   if (supporter) availability.querySelector("input").checked = supporter.available;
   const messages = (phone.messages || []).map((m) => el("li", { class: m.direction === "inbound" ? "out" : "in" }, m.body || "(redacted)"));
-  node.querySelector(".messages").replaceChildren(...messages);
+  const list = node.querySelector(".messages");
+  if (list.childElementCount !== messages.length) {
+    list.replaceChildren(...messages);
+    list.scrollTop = list.scrollHeight;
+  }
 }
 
 function speakNew(number, lines) {
