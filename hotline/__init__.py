@@ -17,7 +17,7 @@ MAX_REQUEST_BYTES = 256 * 1024
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment plus ``overrides`` (setting name -> value)."""
     from hotline import extensions, flows, privacy, settings, texting
-    from hotline.webhooks import sms, voice
+    from hotline.webhooks import fallback, sms, supporter, voice
 
     cfg = settings.load(overrides=overrides)
     privacy.install_log_redaction()
@@ -28,6 +28,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR)
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
+    app.register_blueprint(supporter.bp)
+    app.register_blueprint(fallback.bp)
     app.register_blueprint(sms.bp)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     from hotline import cli

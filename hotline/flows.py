@@ -77,9 +77,8 @@ class Flows:
         return ", ".join(words)
 
 
-def load(folder: str | Path) -> Flows:
-    """Read and validate ``voice.yaml`` in ``folder``."""
-    path = Path(folder) / VOICE_FILE
+def read_yaml(path: Path) -> dict:
+    """A flows file as a mapping, or FlowError naming the file and what is wrong."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -88,6 +87,13 @@ def load(folder: str | Path) -> Flows:
         raise FlowError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise FlowError(f"{path}: expected a mapping at the top")
+    return data
+
+
+def load(folder: str | Path) -> Flows:
+    """Read and validate ``voice.yaml`` in ``folder``."""
+    path = Path(folder) / VOICE_FILE
+    data = read_yaml(path)
     languages = _languages(path, data.get("languages"))
     menus = {name: _menu(path, name, data.get(name), languages, required)
              for name, required in REQUIRED_MENUS.items()}

@@ -13,9 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hotline.errors import FlowError
+from hotline.flows import read_yaml
 
 SMS_FILE = "sms.yaml"
 PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer"}
@@ -82,14 +81,7 @@ def _normalise(body: str) -> str:
 def load(folder: str | Path) -> TextFlows:
     """Read and validate ``sms.yaml`` in ``folder``."""
     path = Path(folder) / SMS_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlowError(f"{path}: not found") from None
-    except yaml.YAMLError as exc:
-        raise FlowError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise FlowError(f"{path}: expected a mapping at the top")
+    data = read_yaml(path)
     for name in KEYWORD_LISTS + ("crisis_words", "spanish_words", "intake", "messages"):
         if not data.get(name):
             raise FlowError(f"{path}: '{name}' is missing or empty")

@@ -13,7 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from hotline.extensions import db, jobs
-from hotline.models import Base, Contact
+from hotline.models import Base
 from hotline.simulator import Answer, ScriptedPhone
 from tests.conftest import HOTLINE_NUMBER, run_jobs
 from tests.test_voice_end_to_end import Hotline

@@ -13,7 +13,7 @@ import logging
 import pytest
 from sqlalchemy import select, text
 
-from hotline.extensions import db, jobs, settings
+from hotline.extensions import db, jobs
 from hotline.models import Base, Contact, Offer, Supporter
 from hotline.simulator import (Answer, Busy, FlaskClientTransport, NoAnswer, Press, ScriptedPhone,
                                Silence, Speak, TwilioSim, serve_in_thread)

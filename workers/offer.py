@@ -121,8 +121,8 @@ def _dial(offer: Offer) -> bool:
     cfg = settings()
     call = twilio_api.OutboundCall(
         to=offer.supporter.phone,
-        url=public_url("voice.offer_answer", offer_id=offer.id),
-        status_callback=public_url("voice.offer_status", offer_id=offer.id),
+        url=public_url("offer.answer", offer_id=offer.id),
+        status_callback=public_url("offer.status", offer_id=offer.id),
         timeout=cfg.RING_SECONDS)
     try:
         offer.call_sid = twilio_api.create_call(cfg, call)

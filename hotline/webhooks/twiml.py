@@ -56,14 +56,14 @@ def fallback_twiml(lang: str = "en") -> VoiceResponse:
     twiml = VoiceResponse()
     say(twiml, lang, "technical")
     if cfg.BACKUP_NUMBERS:
-        dial = Dial(action=public_url("voice.fallback_after_backup"), method="POST",
+        dial = Dial(action=public_url("fallback.after_backup"), method="POST",
                     timeout=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS,
                     caller_id=cfg.HOTLINE_NUMBER)
         for number in cfg.BACKUP_NUMBERS:
-            dial.number(number, url=public_url("voice.fallback_screen"), method="POST")
+            dial.number(number, url=public_url("fallback.screen"), method="POST")
         twiml.append(dial)
     else:
-        crisis_dial(twiml, lang, public_url("voice.fallback_crisis_result"))
+        crisis_dial(twiml, lang, public_url("fallback.crisis_result"))
     return twiml
 
 
@@ -75,6 +75,16 @@ def crisis_dial(twiml: VoiceResponse, lang: str, action: str) -> None:
     """
     say(twiml, lang, "crisis_transfer")
     twiml.dial(settings().CRISIS_LINE_NUMBER, action=action, method="POST")
+
+
+def after_crisis(lang: str) -> Response:
+    """After a crisis-line transfer: if it did not connect, say how to reach it directly."""
+    from flask import request
+    twiml = VoiceResponse()
+    if request.form.get("DialCallStatus") != "completed":
+        say(twiml, lang, "crisis_failed", crisis=" ".join(settings().CRISIS_LINE_NUMBER))
+    twiml.hangup()
+    return respond(twiml)
 
 
 def safe_view(fallback: Callable[[], Response]) -> Callable:

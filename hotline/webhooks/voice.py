@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
 from redis.exceptions import RedisError
-from twilio.twiml.voice_response import Dial, VoiceResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from hotline import contacts, phones, privacy, routing
 from hotline.extensions import db, jobs, settings
@@ -20,9 +20,9 @@ from hotline.models import (CallbackRequest, Contact, ContactState, Offer, Offer
                             Outcome, utcnow)
 from hotline.urls import public_url
 from hotline.webhooks.signature import protect
-from hotline.webhooks.twiml import (crisis_dial, empty, flows, gather, respond, safe_view, say,
-                                    speak, to_caller, to_supporter)
-from workers.offer import call_clinician, cancel_offers, route, tell_missed_call
+from hotline.webhooks.twiml import (after_crisis, crisis_dial, empty, flows, gather, respond,
+                                    safe_view, say, speak, to_caller)
+from workers.offer import cancel_offers, route, tell_missed_call
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,8 @@ bp = protect(Blueprint("voice", __name__, url_prefix="/twilio/voice"))
 NO_INPUT_TURNS = 2
 #: Menu turns before a caller who keeps pressing unknown keys is put through to a peer.
 UNKNOWN_TURNS = 3
-#: How long a supporter's <Dial><Queue> waits for the caller (they were just there).
-BRIDGE_WAIT_SECONDS = 10
 #: Twilio call statuses that end a call.
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
-#: How a supporter's call that ended before pressing 1 closes the offer.
-OFFER_ENDINGS = {"no-answer": OfferState.NO_ANSWER, "busy": OfferState.BUSY,
-                 "failed": OfferState.FAILED, "canceled": OfferState.CANCELED,
-                 "completed": OfferState.DECLINED}
 
 
 def _contact(contact_id: int) -> Contact:
@@ -67,15 +61,24 @@ def incoming() -> Response:
     return respond(_menu(contact, turn=0, greet=True))
 
 
-def _menu(contact: Contact, turn: int, greet: bool = False) -> VoiceResponse:
+def _ask(contact: Contact, menu: str, turn: int, prompts: tuple[str, ...]) -> VoiceResponse:
+    """A one-key-or-words question; silence posts the same URL without Digits."""
     twiml = VoiceResponse()
-    action = public_url("voice.menu", contact_id=contact.id, turn=turn)
-    node = gather(twiml, "menu", contact.language, action)
-    if greet:
-        say(node, contact.language, "greeting")
-    say(node, contact.language, "menu")
-    twiml.redirect(action, method="POST")  # no input: the same URL without Digits
+    action = public_url(f"voice.{menu}", contact_id=contact.id, turn=turn)
+    node = gather(twiml, menu, contact.language, action)
+    for key in prompts:
+        say(node, contact.language, key)
+    twiml.redirect(action, method="POST")
     return twiml
+
+
+def _menu(contact: Contact, turn: int, greet: bool = False) -> VoiceResponse:
+    return _ask(contact, "menu", turn, ("greeting", "menu") if greet else ("menu",))
+
+
+def _heard() -> tuple[str, str]:
+    """The keys pressed and the words heard in this request (either may be empty)."""
+    return request.form.get("Digits", ""), request.form.get("SpeechResult", "")
 
 
 @bp.post("/<int:contact_id>/menu")
@@ -83,7 +86,7 @@ def _menu(contact: Contact, turn: int, greet: bool = False) -> VoiceResponse:
 def menu(contact_id: int) -> Response:
     """The caller's menu choice (a key, words, or nothing at all)."""
     contact = _contact(contact_id)
-    digits, speech = request.form.get("Digits", ""), request.form.get("SpeechResult", "")
+    digits, speech = _heard()
     choice = flows().choose("menu", contact.language, digits, speech)
     if choice is None:
         return _menu_again(contact, heard_something=bool(digits or speech))
@@ -269,12 +272,7 @@ def _abandon(contact: Contact) -> None:
 
 
 def _options(contact: Contact, turn: int) -> VoiceResponse:
-    twiml = VoiceResponse()
-    action = public_url("voice.options", contact_id=contact.id, turn=turn)
-    node = gather(twiml, "options", contact.language, action)
-    say(node, contact.language, "options")
-    twiml.redirect(action, method="POST")
-    return twiml
+    return _ask(contact, "options", turn, ("options",))
 
 
 @bp.post("/<int:contact_id>/options")
@@ -282,7 +280,7 @@ def _options(contact: Contact, turn: int) -> VoiceResponse:
 def options(contact_id: int) -> Response:
     """After the queue: keep waiting (1), a callback (2) or the crisis line (9)."""
     contact = _contact(contact_id)
-    digits, speech = request.form.get("Digits", ""), request.form.get("SpeechResult", "")
+    digits, speech = _heard()
     choice = flows().choose("options", contact.language, digits, speech)
     if choice is not None:
         return OPTION_ACTIONS[choice](contact)
@@ -307,15 +305,7 @@ OPTION_ACTIONS = {"keep_waiting": _talk_now, "callback": _callback, "crisis": _c
 @safe_view(empty)
 def crisis_result(contact_id: int) -> Response:
     """After the crisis line: if it did not connect, tell the caller how to reach it."""
-    return _after_crisis(_contact(contact_id).language)
-
-
-def _after_crisis(lang: str) -> Response:
-    twiml = VoiceResponse()
-    if request.form.get("DialCallStatus") != "completed":
-        say(twiml, lang, "crisis_failed", crisis=" ".join(settings().CRISIS_LINE_NUMBER))
-    twiml.hangup()
-    return respond(twiml)
+    return after_crisis(_contact(contact_id).language)
 
 
 @bp.post("/status")
@@ -331,144 +321,3 @@ def call_status() -> Response:
         else:
             contacts.end(db.session, contact)
     return empty()
-
-
-# --- the supporter's leg ------------------------------------------------------------------
-
-def _offer(offer_id: int) -> Offer:
-    offer = db.session.get(Offer, offer_id)
-    if offer is None:
-        abort(404)
-    return offer
-
-
-def _supporter_lang(offer: Offer) -> str:
-    languages = offer.supporter.language_list
-    return "en" if "en" in languages or not languages else languages[0]
-
-
-def _goodbye(lang: str, key: str) -> Response:
-    twiml = VoiceResponse()
-    say(twiml, lang, key)
-    twiml.hangup()
-    return respond(twiml)
-
-
-@bp.post("/offer/<int:offer_id>/answer")
-@safe_view(to_supporter)
-def offer_answer(offer_id: int) -> Response:
-    """A supporter picked up: ask them to press 1 (voicemail never can)."""
-    offer = _offer(offer_id)
-    lang = _supporter_lang(offer)
-    if offer.state != OfferState.RINGING.value or routing.is_stale(offer.contact, offer.attempt):
-        routing.close_offer(db.session, offer, OfferState.CANCELED)
-        return _goodbye(lang, "offer_taken")
-    offer.answered = True
-    db.session.commit()
-    twiml = VoiceResponse()
-    action = public_url("voice.offer_accept", offer_id=offer.id)
-    node = twiml.gather(input="dtmf", num_digits=1, timeout=settings().ACCEPT_SECONDS,
-                        action=action, method="POST")
-    say(node, lang, "offer_intro")
-    twiml.redirect(action, method="POST")  # silence: declined
-    return respond(twiml)
-
-
-@bp.post("/offer/<int:offer_id>/accept")
-@safe_view(to_supporter)
-def offer_accept(offer_id: int) -> Response:
-    """1 bridges the supporter to the waiting caller; anything else passes it on."""
-    offer = _offer(offer_id)
-    lang = _supporter_lang(offer)
-    if request.form.get("Digits", "") != "1":
-        if routing.close_offer(db.session, offer, OfferState.DECLINED):
-            jobs.enqueue(route, offer.contact_id, offer.attempt)
-        return _goodbye(lang, "offer_declined")
-    contact = offer.contact
-    if offer.state != OfferState.RINGING.value or not contacts.connect(
-            db.session, contact, offer.attempt, offer.supporter_id, offer.tier):
-        routing.close_offer(db.session, offer, OfferState.CANCELED)
-        return _goodbye(lang, "offer_taken")
-    if not routing.accept_offer(db.session, offer):
-        log.warning("offer %s accepted after it was closed", offer.id)
-    jobs.enqueue(cancel_offers, contact.id, offer.id)
-    wait = BRIDGE_WAIT_SECONDS
-    if contact.mode == "call":  # asked by text: the clinician is called now
-        jobs.enqueue(call_clinician, contact.id)
-        wait = settings().RING_SECONDS + BRIDGE_WAIT_SECONDS
-    twiml = VoiceResponse()
-    say(twiml, lang, "offer_connecting")
-    dial = Dial(timeout=wait)
-    dial.queue(contact.queue_name, url=public_url("voice.bridged", contact_id=contact.id),
-               method="POST")
-    twiml.append(dial)
-    say(twiml, lang, "offer_ended")
-    twiml.hangup()
-    return respond(twiml)
-
-
-@bp.post("/offer/<int:offer_id>/status")
-@safe_view(empty)
-def offer_status(offer_id: int) -> Response:
-    """Status callback of a supporter's leg: free them and route on when it ends."""
-    status = request.form.get("CallStatus", "")
-    if status not in FINAL_STATUSES:
-        return empty()
-    offer = _offer(offer_id)
-    if offer.state == OfferState.ACCEPTED.value:
-        routing.release(db.session, offer.supporter_id, routing.contact_token(offer.contact_id))
-        db.session.commit()
-        contacts.end(db.session, offer.contact)
-    elif routing.close_offer(db.session, offer, OFFER_ENDINGS[status]):
-        jobs.enqueue(route, offer.contact_id, offer.attempt)
-    return empty()
-
-
-# --- the number's fallback URL: settings only, no database, no Redis -----------------------
-
-@bp.post("/fallback")
-@safe_view(to_caller)
-def fallback() -> Response:
-    """Twilio's fallback URL: ring the backup numbers, then the crisis line."""
-    return to_caller()
-
-
-@bp.post("/fallback/screen")
-@safe_view(empty)
-def fallback_screen() -> Response:
-    """Whisper to a backup number: press 1 to take the call (voicemail cannot)."""
-    twiml = VoiceResponse()
-    node = twiml.gather(input="dtmf", num_digits=1, timeout=settings().ACCEPT_SECONDS,
-                        action=public_url("voice.fallback_screen_result"), method="POST")
-    say(node, "en", "fallback_screen")
-    twiml.hangup()
-    return respond(twiml)
-
-
-@bp.post("/fallback/screen-result")
-@safe_view(empty)
-def fallback_screen_result() -> Response:
-    """1 connects the backup supporter; anything else hangs up their leg."""
-    twiml = VoiceResponse()
-    if request.form.get("Digits") != "1":
-        twiml.hangup()
-    return respond(twiml)
-
-
-@bp.post("/fallback/after-backup")
-@safe_view(empty)
-def fallback_after_backup() -> Response:
-    """After the backup numbers: done if one answered, else the crisis line."""
-    twiml = VoiceResponse()
-    if request.form.get("DialCallStatus") == "completed":
-        twiml.hangup()
-    else:
-        crisis_dial(twiml, "en", public_url("voice.fallback_crisis_result"))
-    return respond(twiml)
-
-
-@bp.post("/fallback/crisis-result")
-@safe_view(empty)
-def fallback_crisis_result() -> Response:
-    """After the crisis line on the fallback path."""
-    return _after_crisis("en")

@@ -31,7 +31,7 @@ def start(app: Flask, settings: Settings) -> TwilioSim:
             auth_token=settings.TWILIO_AUTH_TOKEN,
             voice_url=public_url("voice.incoming"),
             status_callback_url=public_url("voice.call_status"),
-            fallback_url=public_url("voice.fallback"),
+            fallback_url=public_url("fallback.incoming"),
             sms_url=_optional_url("sms.incoming"), numbers=(settings.HOTLINE_NUMBER,))
     for number, label in DEMO_CLINICIANS:
         sim.add_phone(InteractivePhone(number, label=label))
