@@ -26,8 +26,16 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C (or a TERM from a supervisor) stops everything, even when started in background.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     cfg = settings_module.load()
+    server = None
     env = dict(os.environ)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{PORT}")
     demo = env.get("HOTLINE_DEMO", "1") == "1"  # HOTLINE_DEMO=0: no stand-in, real Twilio
@@ -72,7 +80,18 @@ def main() -> int:
                 p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(timeout=15)
+        if server is not None:
+            _stop_embedded(server)
+        step("stopped")
     return 0
+
+
+def _stop_embedded(server) -> None:
+    """Save and stop the embedded Redis server (it would outlive us otherwise)."""
+    try:
+        server.shutdown(save=True)
+    except Exception:  # the connection drops as the server exits: that is the point
+        pass
 
 
 if __name__ == "__main__":

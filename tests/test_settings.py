@@ -123,3 +123,9 @@ def test_app_refuses_to_start_on_broken_flows(tmp_path):
     from hotline import create_app
     with pytest.raises(FlowError):
         create_app({"IVR_FLOWS_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+
+def test_the_stand_in_is_refused_in_production():
+    with pytest.raises(SettingsError, match="HOTLINE_SIMULATOR must be off in production"):
+        settings.load({**PRODUCTION, "HOTLINE_SIMULATOR": "1"})
+    assert not settings.load({}).SIMULATOR

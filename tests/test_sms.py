@@ -229,3 +229,9 @@ def test_unsigned_texts_are_refused(twilio, session):
     assert response.status_code == 403
     assert session.scalars(select(Contact)).all() == []
     assert session.scalars(select(Supporter)).all() == []
+
+
+def test_emoji_and_accents_pass_through_a_conversation(twilio, session, make_supporter):
+    supporter, *_ = start_conversation(twilio, session, make_supporter)
+    body = "Gracias 🙏 — día difícil 😔"
+    assert text(twilio, body) == [(supporter.phone, body)]
