@@ -12,6 +12,10 @@ from enum import Enum
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+__all__ = ["Base", "Channel", "ContactState", "Outcome", "OfferState", "Supporter", "Contact",
+           "Offer", "ContactEvent", "CallbackRequest", "OptOut", "InboundMessage", "utcnow",
+           "to_minute"]
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -1,0 +1,6 @@
+"""The hotline's tables. One module per area; everything is importable from here."""
+
+from hotline.models.core import *  # noqa: F401,F403
+from hotline.models.core import Base, utcnow, to_minute  # noqa: F401
+from hotline.models.followups import *  # noqa: F401,F403
+from hotline.models.dashboard import *  # noqa: F401,F403
