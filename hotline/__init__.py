@@ -16,7 +16,7 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment plus ``overrides`` (setting name -> value)."""
-    from hotline import extensions, flows, privacy, settings, texting
+    from hotline import extensions, flows, followups, privacy, settings, texting
     from hotline.webhooks import fallback, sms, supporter, voice
 
     cfg = settings.load(overrides=overrides)
@@ -26,11 +26,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR)
     app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR)
+    app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR)
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)
     app.register_blueprint(fallback.bp)
     app.register_blueprint(sms.bp)
+    from hotline import dashboard
+    dashboard.init_app(app, cfg)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     from hotline import cli
     cli.init_app(app)

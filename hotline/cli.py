@@ -16,6 +16,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(supporters_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(demo_group)
+    from hotline.dashboard.commands import users_group
+    app.cli.add_command(users_group)
 
 
 def main() -> None:
@@ -143,15 +145,18 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
 @demo_group.command("seed")
 @with_appcontext
 def demo_seed() -> None:
-    """Add a demo roster, on shift, when the roster is empty."""
+    """Add a demo roster, on shift, when the roster is empty; then the dashboard's demo
+    coordinator, shifts and synthetic history (each only when there is none yet)."""
     from hotline import roster
+    from hotline.dashboard.commands import seed_demo
     if roster.everyone(db.session):
         click.echo("roster not empty: demo roster not added")
-        return
-    for name, phone, tier, languages in DEMO_ROSTER:
-        roster.add(db.session, name, phone, tier, languages)
-        roster.set_available(db.session, phone, True)
-    click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")
+    else:
+        for name, phone, tier, languages in DEMO_ROSTER:
+            roster.add(db.session, name, phone, tier, languages)
+            roster.set_available(db.session, phone, True)
+        click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")
+    seed_demo()
 
 
 if __name__ == "__main__":

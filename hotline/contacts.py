@@ -26,12 +26,18 @@ def event(session: Session, contact: Contact, kind: str, tier: int | None = None
                              channel=contact.channel, tier=tier, outcome=outcome))
 
 
-def open_voice(session: Session, call_sid: str, caller_key: str) -> Contact:
-    """The contact for an incoming call; the same one again for a repeated webhook."""
+def open_voice(session: Session, call_sid: str, caller_key: str,
+               sealed_number: str | None = None) -> Contact:
+    """The contact for an incoming call; the same one again for a repeated webhook.
+
+    ``sealed_number`` is kept only while the call may still need it (a callback or the
+    check-in question); ``forget_number`` drops it as soon as it does not.
+    """
     existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     if existing is not None:
         return existing
-    contact = Contact(channel="voice", call_sid=call_sid, caller_key=caller_key)
+    contact = Contact(channel="voice", call_sid=call_sid, caller_key=caller_key,
+                      sealed_number=sealed_number)
     session.add(contact)
     try:
         session.flush()
@@ -70,6 +76,17 @@ def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> 
     return won
 
 
+#: Modes where the hotline calls the clinician (their number is needed until it has).
+OUTBOUND_MODES = ("call", "callback")
+
+
+def forget_number(session: Session, contact: Contact) -> None:
+    """Delete the contact's sealed number: nothing more needs to reach the clinician."""
+    if contact.sealed_number is not None:
+        contact.sealed_number = None
+        session.commit()
+
+
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
            end: bool = True) -> bool:
     """Set the one outcome of a contact; False when it already had one."""
@@ -96,11 +113,11 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
             tier: int) -> bool:
     """The supporter who accepted first wins the contact; False if another did.
 
-    A "call me" request (mode "call") gets its outcome only once the clinician picks up
-    and is bridged (see ``finish``); every other contact is connected now.
+    When the hotline calls the clinician (a "call me" text, a callback) the outcome comes
+    only once they pick up and are bridged; every other contact is connected now.
     """
     outcome = connected_outcome(tier)
-    now_final = contact.mode != "call"
+    now_final = contact.mode not in OUTBOUND_MODES
     won = session.execute(update(Contact).where(
         Contact.id == contact.id, Contact.state == ContactState.WAITING.value,
         Contact.attempt == attempt, Contact.outcome.is_(None)).values(

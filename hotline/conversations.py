@@ -16,9 +16,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import contacts, privacy, routing
+from hotline import callbacks, consent, contacts, followups, privacy, routing
 from hotline.extensions import jobs, settings
-from hotline.models import (CallbackRequest, Contact, ContactState, Offer, OfferState, OptOut,
+from hotline.models import (Contact, ContactState, Offer, OfferState, OptOut,
                             Outcome, Supporter, utcnow)
 from hotline.texting import Keyword, TextFlows
 
@@ -91,11 +91,16 @@ class Conversation:
             if contact is not None:
                 out += end_conversation(self, contact, notify_sender=False)
         for contact in _open_contacts(self.session, self.key):
-            out += end_conversation(self, contact, notify_sender=False) \
+            out += end_conversation(self, contact, notify_sender=False, ask_consent=False) \
                 if contact.state == ContactState.CONNECTED.value else []
             if contact.outcome is None:
                 contacts.finish(self.session, contact, Outcome.ABANDONED)
                 _cancel_offers(contact.id)
+            _forget_number(self.session, contact)
+        followups.cancel_for(self.session, self.key)
+        for contact in self.session.scalars(select(Contact).where(
+                Contact.caller_key == self.key, Contact.consent == "asked")):
+            contact.consent = "no"
             _forget_number(self.session, contact)
         self.session.commit()
         log.info("a number opted out")
@@ -138,8 +143,12 @@ def clinician_number(contact: Contact) -> str | None:
 
 
 def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool = True,
-                     idle: bool = False) -> list[Outgoing]:
-    """Close a text conversation: both sides told, supporter freed, number forgotten."""
+                     idle: bool = False, ask_consent: bool = True) -> list[Outgoing]:
+    """Close a text conversation: both sides told, supporter freed.
+
+    The clinician is asked whether they would like check-in texts; their number stays
+    sealed until they answer (or the question expires), otherwise it goes now.
+    """
     session = conv.session
     key = "ended_idle" if idle else "ended"
     out: list[Outgoing] = []
@@ -151,7 +160,12 @@ def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool =
             out.append(Outgoing(conv.msg("en", key), to=_to(conv, supporter.phone)))
     if number is not None and (number != conv.inbound.number or notify_sender):
         out.append(Outgoing(conv.msg(contact.language, key), to=_to(conv, number)))
-    _forget_number(session, contact)
+        if ask_consent:
+            out.append(Outgoing(consent.flows().message(contact.language, "consent_text"),
+                                to=_to(conv, number)))
+            contact.consent = "asked"
+    if contact.consent != "asked":
+        _forget_number(session, contact)
     contacts.end(session, contact)
     return out
 
@@ -200,7 +214,10 @@ class SupporterTexts:
             Contact.mode == "text").order_by(Offer.id.desc()))
 
     def _status(self) -> list[Outgoing]:
-        state = "ON" if self.supporter.available else "OFF"
+        from hotline import shifts
+        on = self.session.scalar(select(Supporter.id).where(
+            Supporter.id == self.supporter.id, shifts.eligible())) is not None
+        state = "ON" if on else "OFF"
         offer = self._open_offer()
         detail = (self.conv.msg("en", "offer", minutes=self.conv.cfg.SMS_ACCEPT_SECONDS // 60)
                   if offer else self.conv.msg("en", "no_offer"))
@@ -286,9 +303,19 @@ class ClinicianTexts:
         if self.conv.keyword is Keyword.HELP:
             return self.conv.reply(self.lang, "help")
         if self.contact is None:
-            return self._first_text()
+            return self._between_contacts() or self._first_text()
         handler = STATE_HANDLERS.get(self.contact.state, ClinicianTexts._menu)
         return handler(self)
+
+    def _between_contacts(self) -> list[Outgoing] | None:
+        """A reply to a follow-up's question, or to "would you like a check-in text?"."""
+        score_reply = followups.answer(self.session, self.conv.key, self.conv.inbound.body,
+                                       consent.flows())
+        if score_reply is not None:
+            return [Outgoing(score_reply)]
+        asked = consent.pending(self.session, self.conv.key)
+        reply = consent.answer_by_text(self.session, asked, self.conv.word) if asked else None
+        return [Outgoing(reply)] if reply else None
 
     def _first_text(self) -> list[Outgoing]:
         contact = Contact(channel="sms", caller_key=self.conv.key, language=self.lang,
@@ -358,12 +385,9 @@ class ClinicianTexts:
                                        else "finding_text")
 
     def _callback(self) -> list[Outgoing]:
-        cfg = self.conv.cfg
-        self.session.add(CallbackRequest(
-            contact_id=self.contact.id, sealed_number=privacy.seal(self.conv.inbound.number, cfg),
-            promised_by=utcnow() + timedelta(minutes=cfg.CALLBACK_PROMISE_MINUTES)))
+        callbacks.request(self.session, self.contact, self.conv.inbound.number)
         _forget_number(self.session, self.contact)
-        contacts.finish(self.session, self.contact, Outcome.CALLBACK_REQUESTED)
+        self.session.commit()
         return self.conv.reply(self.lang, "callback")
 
 

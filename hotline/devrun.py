@@ -19,7 +19,10 @@ PORT = int(os.environ.get("PORT", "5000"))
 DEMO_ENV = {"HOTLINE_RING_SECONDS": "8", "HOTLINE_ACCEPT_SECONDS": "10",
             "HOTLINE_BACKUP_AFTER_SECONDS": "25", "HOTLINE_MAX_WAIT_SECONDS": "60",
             "HOTLINE_WAIT_PAUSE_SECONDS": "4", "HOTLINE_SMS_ACCEPT_SECONDS": "60",
-            "BACKUP_NUMBERS": "+16175550198"}
+            "HOTLINE_CALLBACK_RETRY_MINUTES": "1",
+            # follow-ups after ~17 seconds and ~2 minutes instead of a day and a week
+            "HOTLINE_FOLLOWUP_DELAY_SCALE": "0.0002", "HOTLINE_SEND_FROM_HOUR": "0",
+            "HOTLINE_SEND_UNTIL_HOUR": "24", "BACKUP_NUMBERS": "+16175550198"}
 
 
 def step(message: str) -> None:
@@ -67,8 +70,11 @@ def main() -> int:
         subprocess.Popen(hotline + ["worker"], env=env),
     ]
     page = "/phone" if demo else "/healthz"
-    print(f"\nThe hotline is running: open {env['PUBLIC_BASE_URL']}{page}  (Ctrl-C stops it)\n",
+    print(f"\nThe hotline is running: open {env['PUBLIC_BASE_URL']}{page}  (Ctrl-C stops it)",
           flush=True)
+    if demo:
+        print(f"Coordinators: {env['PUBLIC_BASE_URL']}/dashboard  (coordinator@example.org, "
+              f"password peer-support-demo)\n", flush=True)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

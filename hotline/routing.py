@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hotline import shifts
 from hotline.models import (Contact, ContactState, Offer, OfferState, Supporter, utcnow)
 from hotline.settings import Settings
 
@@ -39,7 +40,8 @@ def must_leave_queue(contact: Contact, queue_seconds: int, settings: Settings) -
 
 def candidates(session: Session, tier: int, language: str,
                exclude: Iterable[int] = ()) -> list[Supporter]:
-    """Free, available supporters of ``tier`` in round-robin order.
+    """Free, available supporters of ``tier`` in round-robin order (available: switched
+    ON, or on shift and not switched OFF; see ``hotline.shifts``).
 
     Supporters who speak the caller's language come first only as a filter: when none
     of them is free, everyone eligible is offered (a human in another language beats
@@ -48,7 +50,7 @@ def candidates(session: Session, tier: int, language: str,
     rows = session.scalars(
         select(Supporter).where(
             Supporter.tier == tier, Supporter.active.is_(True),
-            Supporter.available.is_(True), Supporter.busy_with.is_(None),
+            shifts.eligible(), Supporter.busy_with.is_(None),
             Supporter.id.not_in(list(exclude)))
         .order_by(Supporter.last_offered_at.is_not(None), Supporter.last_offered_at,
                   Supporter.id)).all()
@@ -61,7 +63,7 @@ def reserve(session: Session, supporter_id: int, token: str) -> bool:
     now = utcnow()
     result = session.execute(update(Supporter).where(
         Supporter.id == supporter_id, Supporter.busy_with.is_(None),
-        Supporter.active.is_(True), Supporter.available.is_(True)).values(
+        Supporter.active.is_(True), shifts.eligible(now)).values(
         busy_with=token, busy_since=now, last_offered_at=now))
     return result.rowcount == 1
 

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hotline.errors import SettingsError
 
@@ -89,6 +90,32 @@ class Settings:
         "doc": "blank each relayed message's body at Twilio once delivered"})
     COORDINATOR_CONTACT: str = field(default="your program coordinator", metadata={
         "env": "HOTLINE_COORDINATOR_CONTACT", "doc": "how HELP tells people to reach the program"})
+    TIMEZONE: str = field(default="America/New_York", metadata={
+        "env": "HOTLINE_TIMEZONE",
+        "doc": "the program's time zone; also for numbers that span several zones"})
+    CALLBACK_RETRY_MINUTES: int = field(default=10, metadata={
+        "env": "HOTLINE_CALLBACK_RETRY_MINUTES", "doc": "wait before calling a clinician again"})
+    CALLBACK_MAX_TRIES: int = field(default=3, metadata={
+        "env": "HOTLINE_CALLBACK_MAX_TRIES", "doc": "calls tried before a discreet text instead"})
+    SEND_FROM_HOUR: int = field(default=8, metadata={
+        "env": "HOTLINE_SEND_FROM_HOUR", "doc": "follow-ups go out from this local hour..."})
+    SEND_UNTIL_HOUR: int = field(default=21, metadata={
+        "env": "HOTLINE_SEND_UNTIL_HOUR", "doc": "...until this local hour (24 = midnight)"})
+    FOLLOWUP_DELAY_SCALE: float = field(default=1.0, metadata={
+        "env": "HOTLINE_FOLLOWUP_DELAY_SCALE", "parse": float,
+        "doc": "multiplies the follow-up delays of ivr_flows/followups.yaml (demo: 0.0005)"})
+    ASK_BURNOUT: bool = field(default=False, metadata={
+        "env": "HOTLINE_ASK_BURNOUT", "parse": _bool,
+        "doc": "the first follow-up also asks the Mini-Z single-item burnout question"})
+    MIN_CELL: int = field(default=11, metadata={
+        "env": "HOTLINE_MIN_CELL",
+        "doc": "k: the dashboard shows counts from 1 to k-1 as <k (CMS cell-size rule: 11)"})
+    SECURE_COOKIES: str = field(default="auto", metadata={
+        "env": "HOTLINE_SECURE_COOKIES",
+        "doc": "dashboard cookies Secure: 1, 0, or auto (off only for an http:// PUBLIC_BASE_URL "
+               "outside production)"})
+    SESSION_HOURS: int = field(default=8, metadata={
+        "env": "HOTLINE_SESSION_HOURS", "doc": "a dashboard login ends after this long idle"})
     IVR_FLOWS_DIR: str = field(default=str(ROOT / "ivr_flows"), metadata={
         "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
     LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
@@ -150,9 +177,17 @@ def check(settings: Settings, explicit: set[str]) -> None:
     env_of = {f.name: f.metadata["env"] for f in fields(Settings)}
     for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
                  "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES", "SMS_ACCEPT_SECONDS",
-                 "SMS_IDLE_MINUTES"):
+                 "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES", "CALLBACK_MAX_TRIES"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
+    if not 0 <= settings.SEND_FROM_HOUR < settings.SEND_UNTIL_HOUR <= 24:
+        raise SettingsError("HOTLINE_SEND_FROM_HOUR must be before HOTLINE_SEND_UNTIL_HOUR "
+                            "(hours 0 to 24)")
+    try:
+        ZoneInfo(settings.TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"HOTLINE_TIMEZONE is not a known time zone: {settings.TIMEZONE}")
+    _check_dashboard(settings)
     if not settings.is_production:
         return
     if settings.SIMULATOR:
@@ -162,6 +197,25 @@ def check(settings: Settings, explicit: set[str]) -> None:
         raise SettingsError("missing required settings in production: " + ", ".join(missing))
     if settings.SECRET_KEY == DEV_SECRET_KEY or settings.TWILIO_AUTH_TOKEN == DEV_AUTH_TOKEN:
         raise SettingsError("SECRET_KEY and TWILIO_AUTH_TOKEN must not be development defaults")
+
+
+def _check_dashboard(settings: Settings) -> None:
+    """The dashboard's settings: a real cell size, known cookie mode, session length."""
+    if settings.MIN_CELL < 2:
+        raise SettingsError("HOTLINE_MIN_CELL must be at least 2")
+    if settings.SECURE_COOKIES not in ("auto", "1", "0"):
+        raise SettingsError("HOTLINE_SECURE_COOKIES must be auto, 1 or 0")
+    if settings.SESSION_HOURS <= 0:
+        raise SettingsError("HOTLINE_SESSION_HOURS must be greater than 0")
+    if settings.is_production and settings.SECURE_COOKIES == "0":
+        raise SettingsError("HOTLINE_SECURE_COOKIES must not be 0 in production")
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Whether dashboard cookies carry Secure (auto: unless plain-http development)."""
+    if settings.SECURE_COOKIES != "auto":
+        return settings.SECURE_COOKIES == "1"
+    return settings.is_production or not settings.PUBLIC_BASE_URL.startswith("http://")
 
 
 def documented() -> list[tuple[str, str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 # No StatusCallbackEvent is sent: the answer webhook already says "answered", and Twilio's
 # default, one `completed` callback carrying the final CallStatus (no-answer, busy, failed,
 # canceled, completed), is all the routing needs.
+#: Tolerated difference between our clock and Twilio's when looking for a sent text.
+CLOCK_SKEW = timedelta(minutes=5)
 #: Seconds before the REST client gives up on Twilio (webhooks never wait on it).
 HTTP_TIMEOUT_SECONDS = 10
 
@@ -90,6 +93,23 @@ def delete_message(settings: Settings, message_sid: str) -> None:
         client(settings).messages(message_sid).delete()
     except (TwilioException, OSError) as exc:
         raise TwilioApiError(_describe(exc)) from None
+
+
+def find_sent(settings: Settings, to: str, since: datetime | None) -> str | None:
+    """The sid of a text the hotline sent ``to`` since ``since``, if Twilio has one."""
+    if since is None:
+        return None
+    earliest = since - CLOCK_SKEW
+    try:
+        found = client(settings).messages.list(to=to, from_=settings.HOTLINE_NUMBER,
+                                               date_sent_after=earliest, limit=20)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+    for message in found:
+        created = message.date_created
+        if created is None or created >= earliest:
+            return message.sid
+    return None
 
 
 def _describe(exc: Exception) -> str:

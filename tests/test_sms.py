@@ -190,15 +190,21 @@ def test_relays_carry_a_status_callback_for_redaction(twilio, session, make_supp
     assert job_names(redactions=True) == ["workers.texts.redact"]
 
 
-def test_bye_from_either_side_ends_it_and_forgets_the_number(twilio, session, make_supporter):
+def test_bye_ends_it_asks_about_check_ins_then_forgets_the_number(twilio, session,
+                                                                  make_supporter):
     supporter, contact, *_ = start_conversation(twilio, session, make_supporter)
     replies = text(twilio, "BYE", sender=supporter.phone)
-    assert [to for to, _ in replies] == [None, CLINICIAN]
-    assert all("conversation has ended" in body for _, body in replies)
+    assert [to for to, _ in replies] == [None, CLINICIAN, CLINICIAN]
+    assert all("conversation has ended" in body for _, body in replies[:2])
+    assert "check-in text" in replies[2][1]
     session.refresh(contact)
     session.refresh(supporter)
-    assert contact.state == "ended" and contact.sealed_number is None
+    assert contact.state == "ended" and contact.consent == "asked"
     assert supporter.busy_with is None
+    [(_, body)] = text(twilio, "no")
+    assert "Understood" in body
+    session.refresh(contact)
+    assert contact.sealed_number is None and contact.consent == "no"
 
 
 def test_pass_moves_the_request_on(twilio, session, make_supporter):

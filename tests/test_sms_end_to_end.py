@@ -64,7 +64,8 @@ def run_scheduled(hotline):
 def test_a_clinician_texts_with_a_peer_and_neither_sees_the_other(hotline):
     ada = hotline.supporter("Ada", phone_class=TextingPhone,
                             replies=[("Reply YES", "YES"), ("Long day", "I hear you. BYE")])
-    doc = clinician(hotline, "+16175550171", replies=[("Reply 1", "2")])
+    doc = clinician(hotline, "+16175550171",
+                    replies=[("Reply 1", "2"), ("check-in text", "NO")])
     doc.text("hello")
     hotline.run(600)
     doc.text("Long day, hard loss", after=0)
@@ -134,7 +135,8 @@ def test_no_reply_moves_the_offer_on(hotline):
 
 def test_a_quiet_conversation_closes_with_a_message_to_both(hotline):
     ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
-    doc = clinician(hotline, "+16175550183", replies=[("Reply 1", "2")])
+    doc = clinician(hotline, "+16175550183",
+                    replies=[("Reply 1", "2"), ("check-in text", "NO")])
     doc.text("hello")
     hotline.run(600)
     assert hotline.contacts()[0].state == "connected"

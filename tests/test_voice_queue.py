@@ -125,9 +125,16 @@ def test_bridged_caller_hears_they_are_connected_and_ends_cleanly(twilio, sessio
         twilio.post(f"/twilio/voice/{contact.id}/bridged", {})).find("Say").text
     assert twiml(wait(twilio, contact, 200)).find("Leave") is None  # about to be bridged
     doc = twiml(twilio.post(f"/twilio/voice/{contact.id}/queue-exit", {"QueueResult": "bridged"}))
-    assert doc.find("Hangup") is not None
+    consent_question = doc.find("Gather")
+    assert "check-in text" in consent_question.find("Say").text
+    assert consent_question.get("action").endswith(f"/twilio/voice/{contact.id}/consent")
+    assert doc.find("Redirect").text == consent_question.get("action")
     session.refresh(contact)
     assert contact.state == "ended" and contact.outcome == "connected"
+    no_answer = twiml(twilio.post(f"/twilio/voice/{contact.id}/consent", {}))
+    assert no_answer.find("Hangup") is not None
+    session.refresh(contact)
+    assert contact.consent == "no" and contact.sealed_number is None
 
 
 def test_queue_error_sends_the_caller_to_the_backup_numbers(twilio, session):

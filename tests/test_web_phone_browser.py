@@ -137,3 +137,23 @@ def test_texting_as_a_clinician_and_as_a_supporter(page):
     assert ALEX not in rivera.locator(".messages").inner_text()
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-texting.png"), full_page=True)
+
+
+def test_a_follow_up_arrives_on_the_clinicians_phone(page):
+    """Demo timings: the first check-in text comes ~17 s after the clinician says yes."""
+    from playwright.sync_api import expect
+    rivera, alex = phone(page, RIVERA), phone(page, ALEX)
+    for card in (rivera, alex):
+        card.locator("details.texts summary").click()
+    send_text(rivera, "2")
+    expect(alex.locator(".messages")).to_contain_text("Reply YES", timeout=20_000)
+    send_text(alex, "YES")
+    expect(rivera.locator(".messages")).to_contain_text("texting with a peer", timeout=15_000)
+    send_text(alex, "BYE")
+    expect(rivera.locator(".messages")).to_contain_text("check-in text", timeout=15_000)
+    send_text(rivera, "YES")
+    expect(rivera.locator(".messages")).to_contain_text("We will check in by text",
+                                                        timeout=15_000)
+    expect(rivera.locator(".messages")).to_contain_text("How helpful was it", timeout=60_000)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "web-phone-follow-up.png"), full_page=True)

@@ -51,7 +51,10 @@ def route(contact_id: int, attempt: int) -> str:
             contact.exhausted = True
             event(session, contact, "exhausted")
             session.commit()
-            if contact.channel == "sms":
+            if contact.mode == "callback":
+                from hotline import callbacks
+                callbacks.nobody_free(session, contact)
+            elif contact.channel == "sms":
                 _tell_nobody_is_free(contact)
             did.append("exhausted")
         log.info("contact %s attempt %s routed: %s", contact_id, attempt, ",".join(did))

@@ -59,3 +59,14 @@ def close_if_idle(contact_id: int, stamp: int) -> str:
     db.session.commit()
     log.info("contact %s closed after a quiet period", contact_id)
     return "closed"
+
+
+def ask_consent(contact_id: int) -> str:
+    """Text the one-line check-in question to a caller who hung up right after the call."""
+    from hotline.consent import flows
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.consent != "asked" or not contact.sealed_number:
+        return "nothing to do"
+    number = privacy.unseal(contact.sealed_number, settings())
+    send(number, flows().message(contact.language, "consent_text"))
+    return "asked"

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from enum import Enum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
+                        TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "Channel", "ContactState", "Outcome", "OfferState", "Supporter", "Contact",
            "Offer", "ContactEvent", "CallbackRequest", "OptOut", "InboundMessage", "utcnow",
-           "to_minute"]
+           "to_minute", "UtcDateTime"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -23,6 +24,23 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class UtcDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 def utcnow() -> datetime:
@@ -85,10 +103,10 @@ class Supporter(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=False)
     #: "offer:<id>" or "contact:<id>" while reserved; set only by a conditional UPDATE.
     busy_with: Mapped[str | None] = mapped_column(String(40), default=None)
-    busy_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    busy_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Round-robin position: the least recently offered eligible supporter goes next.
-    last_offered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     __table_args__ = (Index("ix_supporters_pick", "tier", "active", "available",
                             "last_offered_at"),)
@@ -113,17 +131,19 @@ class Contact(Base):
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     tier2_rung: Mapped[bool] = mapped_column(Boolean, default=False)
     exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     outcome: Mapped[str | None] = mapped_column(String(20), index=True)
     supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
     #: Text path: "text" (a conversation by SMS) or "call" (a peer calls the clinician).
     mode: Mapped[str | None] = mapped_column(String(8))
     #: The clinician's number, sealed, only while the text path needs it to reach them.
     sealed_number: Mapped[str | None] = mapped_column(String(512))
-    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Check-in texts: None (not asked), "asked", "yes" or "no".
+    consent: Mapped[str | None] = mapped_column(String(8))
 
     offers: Mapped[list["Offer"]] = relationship(back_populates="contact",
                                                  order_by="Offer.id")
@@ -146,8 +166,8 @@ class Offer(Base):
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     state: Mapped[str] = mapped_column(String(12), default=OfferState.RINGING.value)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     contact: Mapped[Contact] = relationship(back_populates="offers")
     supporter: Mapped[Supporter] = relationship()
@@ -165,7 +185,7 @@ class ContactEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     channel: Mapped[str] = mapped_column(String(8))
     tier: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str | None] = mapped_column(String(20))
@@ -178,9 +198,14 @@ class CallbackRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
     sealed_number: Mapped[str | None] = mapped_column(String(512))
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    promised_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    promised_by: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: pending (not yet tried), calling (a try is under way), done, failed.
     state: Mapped[str] = mapped_column(String(12), default="pending")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    #: The contact that carries the current try (a peer is rung, then the clinician).
+    attempt_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class OptOut(Base):
@@ -188,7 +213,7 @@ class OptOut(Base):
     __tablename__ = "opt_outs"
 
     caller_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class InboundMessage(Base):
@@ -196,5 +221,5 @@ class InboundMessage(Base):
     __tablename__ = "inbound_messages"
 
     message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow,
                                                   index=True)

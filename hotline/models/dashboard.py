@@ -1,3 +1,87 @@
-"""Coordinator side: accounts and shifts (filled in by the dashboard work)."""
+"""Coordinator side: accounts, weekly shifts and manual availability overrides.
 
-__all__: list[str] = []
+Nothing here identifies a caller. Shifts are kept in minutes of the program's week
+(Monday 00:00 = 0, in the program's time zone) so "who is on shift now" is one indexed
+comparison in SQL on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hotline.models.core import Base, ContactEvent, Offer, Supporter, utcnow
+
+__all__ = ["Role", "User", "Shift", "AvailabilityOverride", "MINUTES_PER_WEEK"]
+
+#: Minutes in a week: shift times are minutes of the week, Monday 00:00 = 0.
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+
+class Role(str, Enum):
+    """What an account may do: admins also manage accounts."""
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """A coordinator or admin account for the dashboard (never a caller, never a supporter)."""
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: argon2id hash; None until an invitation is accepted.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.COORDINATOR.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: SHA-256 of a pending invitation token (the token itself is only ever printed).
+    invite_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN.value
+
+
+class Shift(Base):
+    """One weekly shift of a supporter, in the program's time zone.
+
+    ``start_minute`` is a minute of the week (0 .. 10079); ``end_minute`` is after it by at
+    most a day and may pass 10080 (a Sunday night shift ending on Monday morning).
+    """
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    supporter: Mapped[Supporter] = relationship()
+
+
+class AvailabilityOverride(Base):
+    """A manual OFF (texted OFF, ``hotline supporters off``, the dashboard) during a shift.
+
+    It holds until ``until`` (the end of the shift it was given in); a manual ON is
+    ``Supporter.available`` itself and needs no row here.
+    """
+    __tablename__ = "availability_overrides"
+
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), primary_key=True)
+    off_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+#: Indexes for the statistics (declared here so autogenerate keeps them): contacts that
+#: started in a period, and the other events of those contacts by kind.
+EVENT_INDEXES = (
+    Index("ix_contact_events_kind_at", ContactEvent.kind, ContactEvent.at),
+    Index("ix_contact_events_contact_kind", ContactEvent.contact_id, ContactEvent.kind),
+    Index("ix_offers_created_at", Offer.created_at),
+)

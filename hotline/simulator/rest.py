@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import re
 import threading
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -236,12 +237,43 @@ def delete_message(account_sid: str, sid: str) -> tuple[str, int]:
     return "", 204
 
 
+def list_messages(account_sid: str) -> dict[str, Any]:
+    """``Messages.json`` GET: messages filtered by To, From and DateSent (newest first)."""
+    sim, args = _sim(), request.args
+    after = _when(args.get("DateSent>"))
+    before = _when(args.get("DateSent<"))
+    with sim.lock:
+        found = [m for m in reversed(sim.messages)
+                 if args.get("To", m["to"]) == m["to"]
+                 and args.get("From", m["from"]) == m["from"]
+                 and (after is None or sim.datetime_at(m["created_at"]) >= after)
+                 and (before is None or sim.datetime_at(m["created_at"]) < before)]
+        page_size = int(args.get("PageSize", "50"))
+        uri = f"/{API_VERSION}/Accounts/{sim.account_sid}/Messages.json"
+        return {"messages": [message_json(sim, m) for m in found[:page_size]],
+                "end": min(len(found), page_size) - 1, "first_page_uri": uri,
+                "next_page_uri": None, "page": 0, "page_size": page_size,
+                "previous_page_uri": None, "start": 0, "uri": uri}
+
+
+def _when(value: str | None) -> datetime | None:
+    """A DateSent filter (a date or an ISO 8601 time) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, 20001, f"Invalid DateSent filter: {value}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 #: (rule under /2010-04-01/Accounts/<account_sid>, view, methods)
 ROUTES = (
     ("/Calls.json", create_call, ["POST"]),
     ("/Calls/<sid>.json", fetch_call, ["GET"]),
     ("/Calls/<sid>.json", update_call, ["POST"]),
     ("/Messages.json", create_message, ["POST"]),
+    ("/Messages.json", list_messages, ["GET"]),
     ("/Messages/<sid>.json", fetch_message, ["GET"]),
     ("/Messages/<sid>.json", update_message, ["POST"]),
     ("/Messages/<sid>.json", delete_message, ["DELETE"]),

@@ -66,7 +66,8 @@ def answer(offer_id: int) -> Response:
     action = public_url("offer.accept", offer_id=offer.id)
     node = twiml.gather(input="dtmf", num_digits=1, timeout=settings().ACCEPT_SECONDS,
                         action=action, method="POST")
-    say(node, lang, "offer_intro")
+    say(node, lang, "offer_intro_callback" if offer.contact.mode in contacts.OUTBOUND_MODES
+        else "offer_intro")
     twiml.redirect(action, method="POST")  # silence: declined
     return respond(twiml)
 
@@ -90,7 +91,7 @@ def accept(offer_id: int) -> Response:
         log.warning("offer %s accepted after it was closed", offer.id)
     jobs.enqueue(cancel_offers, contact.id, offer.id)
     wait = BRIDGE_WAIT_SECONDS
-    if contact.mode == "call":  # asked by text: the clinician is called now
+    if contact.mode in contacts.OUTBOUND_MODES:  # a "call me" text or a callback: call them now
         jobs.enqueue(call_clinician, contact.id)
         wait = settings().RING_SECONDS + BRIDGE_WAIT_SECONDS
     twiml = VoiceResponse()

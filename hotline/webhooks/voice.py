@@ -7,17 +7,16 @@ branch answers TwiML; any failure answers safe TwiML that still reaches a human.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
-from hotline import contacts, phones, privacy, routing
+from hotline import callbacks, consent, contacts, phones, privacy, routing
 from hotline.extensions import db, jobs, settings
-from hotline.models import (CallbackRequest, Contact, ContactState, Offer, OfferState,
-                            Outcome, utcnow)
+from hotline.models import (Contact, ContactState, Offer, OfferState,
+                            Outcome)
 from hotline.urls import public_url
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import (after_crisis, crisis_dial, empty, flows, gather, respond,
@@ -56,8 +55,11 @@ def incoming() -> Response:
     call_sid = request.form.get("CallSid", "")
     if not call_sid:
         return to_caller()
-    number = phones.try_normalize(request.form.get("From")) or "anonymous"
-    contact = contacts.open_voice(db.session, call_sid, privacy.caller_key(number, settings()))
+    number = phones.try_normalize(request.form.get("From"))
+    cfg = settings()
+    contact = contacts.open_voice(db.session, call_sid,
+                                  privacy.caller_key(number or "anonymous", cfg),
+                                  privacy.seal(number, cfg) if number else None)
     return respond(_menu(contact, turn=0, greet=True))
 
 
@@ -133,6 +135,7 @@ def _switch_language(contact: Contact) -> Response:
 def _crisis(contact: Contact) -> Response:
     """Put the caller through to the crisis line."""
     contacts.finish(db.session, contact, Outcome.CRISIS_TRANSFER)
+    contacts.forget_number(db.session, contact)
     twiml = VoiceResponse()
     crisis_dial(twiml, contact.language, public_url("voice.crisis_result",
                                                     contact_id=contact.id))
@@ -151,11 +154,8 @@ def _callback(contact: Contact) -> Response:
             twiml.append(verb)
         return respond(twiml)
     cfg = settings()
-    db.session.add(CallbackRequest(
-        contact_id=contact.id, sealed_number=privacy.seal(number, cfg),
-        promised_by=utcnow() + timedelta(minutes=cfg.CALLBACK_PROMISE_MINUTES)))
-    db.session.flush()
-    contacts.finish(db.session, contact, Outcome.CALLBACK_REQUESTED)
+    callbacks.request(db.session, contact, number)
+    contacts.forget_number(db.session, contact)
     say(twiml, contact.language, "callback_promise", minutes=cfg.CALLBACK_PROMISE_MINUTES)
     say(twiml, contact.language, "goodbye")
     twiml.hangup()
@@ -206,6 +206,7 @@ def bridged(contact_id: int) -> Response:
             Offer.contact_id == contact.id, Offer.state == OfferState.ACCEPTED.value))
         contacts.finish(db.session, contact, contacts.connected_outcome(offer.tier if offer
                                                                         else 1), end=False)
+        callbacks.reached(db.session, contact)
     twiml = VoiceResponse()
     say(twiml, contact.language, "bridged")
     return respond(twiml)
@@ -233,7 +234,10 @@ def clinician_status(contact_id: int) -> Response:
     if status in FINAL_STATUSES - {"completed"} and contact.outcome is None:
         contacts.finish(db.session, contact, Outcome.FAILED)
         jobs.enqueue(cancel_offers, contact.id)
-        jobs.enqueue(tell_missed_call, contact.id)
+        if contact.mode == "callback":
+            callbacks.missed(db.session, contact)
+        else:
+            jobs.enqueue(tell_missed_call, contact.id)
     return empty()
 
 
@@ -245,10 +249,7 @@ def queue_exit(contact_id: int) -> Response:
     result = request.form.get("QueueResult", "")
     if result == "bridged":
         contacts.end(db.session, contact)
-        twiml = VoiceResponse()
-        say(twiml, contact.language, "goodbye")
-        twiml.hangup()
-        return respond(twiml)
+        return _ask_consent(contact)
     if result == "leave":
         contacts.leave_queue(db.session, contact, ContactState.OPTIONS)
         contacts.event(db.session, contact, "left_queue")
@@ -261,14 +262,53 @@ def queue_exit(contact_id: int) -> Response:
     if result == "redirected":
         return empty()
     contacts.finish(db.session, contact, Outcome.FAILED)
+    contacts.forget_number(db.session, contact)
     jobs.enqueue(cancel_offers, contact.id)
     return to_caller()
+
+
+def _ask_consent(contact: Contact) -> Response:
+    """After a conversation: a check-in text tomorrow? (By text if the caller already left.)"""
+    twiml = VoiceResponse()
+    if contact.mode in contacts.OUTBOUND_MODES or not contact.sealed_number:
+        contacts.forget_number(db.session, contact)
+    elif request.form.get("CallStatus") == "completed":  # the caller hung up first
+        consent.ask_by_text(db.session, contact)
+        return empty()
+    else:
+        action = public_url("voice.consent_answer", contact_id=contact.id)
+        node = twiml.gather(input="dtmf", num_digits=1, timeout=6, action=action,
+                            method="POST")
+        speak(node, contact.language, consent.flows().message(contact.language,
+                                                             "consent_voice"))
+        twiml.redirect(action, method="POST")
+        return respond(twiml)
+    say(twiml, contact.language, "goodbye")
+    twiml.hangup()
+    return respond(twiml)
+
+
+@bp.post("/<int:contact_id>/consent")
+@safe_view(empty)
+def consent_answer(contact_id: int) -> Response:
+    """1: yes to check-in texts (scheduled now); anything else: no, and the number goes."""
+    contact = _contact(contact_id)
+    twiml = VoiceResponse()
+    if request.form.get("Digits") == "1" and contact.sealed_number:
+        consent.agree(db.session, contact)
+        speak(twiml, contact.language, consent.flows().message(contact.language, "consent_yes"))
+    else:
+        consent.decline(db.session, contact)
+        say(twiml, contact.language, "goodbye")
+    twiml.hangup()
+    return respond(twiml)
 
 
 def _abandon(contact: Contact) -> None:
     """The caller hung up before reaching anyone: stop every call still ringing for them."""
     if contacts.finish(db.session, contact, Outcome.ABANDONED):
         jobs.enqueue(cancel_offers, contact.id)
+    contacts.forget_number(db.session, contact)
 
 
 def _options(contact: Contact, turn: int) -> VoiceResponse:
@@ -288,6 +328,7 @@ def options(contact_id: int) -> Response:
         twiml = VoiceResponse()
         say(twiml, contact.language, "options_last")
         contacts.finish(db.session, contact, Outcome.CRISIS_TRANSFER)
+        contacts.forget_number(db.session, contact)
         crisis_dial(twiml, contact.language,
                     public_url("voice.crisis_result", contact_id=contact.id))
         return respond(twiml)

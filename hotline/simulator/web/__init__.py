@@ -18,6 +18,8 @@ def attach(app: Flask, settings: Settings) -> None:
     """Start the stand-in for ``app`` and register the web phone."""
     from hotline.simulator.web import phone, standin
 
+    from hotline.models import utcnow
+    app.extensions["hotline.simulator.started"] = utcnow()
     sim = standin.start(app, settings)
     app.extensions["hotline.simulator"] = sim
     app.register_blueprint(phone.bp)

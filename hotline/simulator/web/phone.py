@@ -68,14 +68,15 @@ def _routing() -> dict:
                    "busy": bool(s.busy_with)}
                   for s in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))
                                               .order_by(Supporter.tier, Supporter.id))]
+    since = current_app.extensions["hotline.simulator.started"]  # not the demo history
     offers = [{"id": o.id, "contact": o.contact_id, "supporter": o.supporter.name,
                "tier": o.tier, "state": o.state, "attempt": o.attempt}
-              for o in db.session.scalars(select(Offer).order_by(Offer.id.desc())
-                                          .limit(PANEL_ROWS))]
+              for o in db.session.scalars(select(Offer).where(Offer.created_at >= since)
+                                          .order_by(Offer.id.desc()).limit(PANEL_ROWS))]
     contacts = [{"id": c.id, "channel": c.channel, "state": c.state, "outcome": c.outcome,
                  "escalated": c.escalated}
-                for c in db.session.scalars(select(Contact).order_by(Contact.id.desc())
-                                            .limit(PANEL_ROWS))]
+                for c in db.session.scalars(select(Contact).where(Contact.created_at >= since)
+                                            .order_by(Contact.id.desc()).limit(PANEL_ROWS))]
     return {"supporters": supporters, "offers": offers, "contacts": contacts}
 
 

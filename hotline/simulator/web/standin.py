@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Flask
@@ -32,7 +33,8 @@ def start(app: Flask, settings: Settings) -> TwilioSim:
             voice_url=public_url("voice.incoming"),
             status_callback_url=public_url("voice.call_status"),
             fallback_url=public_url("fallback.incoming"),
-            sms_url=_optional_url("sms.incoming"), numbers=(settings.HOTLINE_NUMBER,))
+            sms_url=_optional_url("sms.incoming"), numbers=(settings.HOTLINE_NUMBER,),
+            epoch=datetime.now(timezone.utc))
     for number, label in DEMO_CLINICIANS:
         sim.add_phone(InteractivePhone(number, label=label))
     for number in settings.BACKUP_NUMBERS:

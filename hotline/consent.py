@@ -1,0 +1,73 @@
+"""Asking a clinician, after a conversation, whether they would like check-in texts.
+
+No consent, no follow-up: the number is deleted on a no (or no answer); on a yes the
+follow-ups keep their own sealed copies until each is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hotline import contacts, followups, privacy
+from hotline.extensions import jobs, settings
+from hotline.models import Contact, ContactState, utcnow
+
+#: How long a "would you like a check-in text?" question waits for its answer.
+ANSWER_WINDOW = timedelta(hours=24)
+YES_WORDS = {"YES", "Y", "SI", "SÍ"}
+NO_WORDS = {"NO", "N", "NOPE"}
+
+
+def flows() -> followups.FollowUpFlows:
+    """The follow-up texts of the current app."""
+    return current_app.extensions["hotline.followups"]
+
+
+def ask_by_text(session: Session, contact: Contact) -> None:
+    """The caller left straight after the call: ask by a one-line text instead."""
+    from workers.texts import ask_consent
+    contact.consent = "asked"
+    session.commit()
+    jobs.enqueue(ask_consent, contact.id)
+
+
+def agree(session: Session, contact: Contact) -> None:
+    """Yes: schedule the follow-ups, then forget the contact's own copy of the number."""
+    number = privacy.unseal(contact.sealed_number, settings())
+    contact.consent = "yes"
+    session.commit()
+    contacts.event(session, contact, "followup_consent")
+    followups.schedule(session, contact, number, flows())
+    contacts.forget_number(session, contact)
+
+
+def decline(session: Session, contact: Contact) -> None:
+    """No (or no answer): nothing will be sent, and the number is deleted."""
+    contact.consent = "no"
+    contacts.event(session, contact, "followup_declined")
+    session.commit()
+    contacts.forget_number(session, contact)
+
+
+def pending(session: Session, caller_key: str) -> Contact | None:
+    """The caller's latest contact still waiting for a yes or no, if any."""
+    return session.scalar(select(Contact).where(
+        Contact.caller_key == caller_key, Contact.consent == "asked",
+        Contact.state == ContactState.ENDED.value,
+        Contact.ended_at >= utcnow() - ANSWER_WINDOW).order_by(Contact.id.desc()))
+
+
+def answer_by_text(session: Session, contact: Contact, word: str) -> str | None:
+    """A yes or no to the question, and what to text back; None when it is neither."""
+    first = word.split()[0] if word.split() else ""
+    if first in YES_WORDS and contact.sealed_number:
+        agree(session, contact)
+        return flows().message(contact.language, "consent_yes")
+    if first in NO_WORDS:
+        decline(session, contact)
+        return flows().message(contact.language, "consent_no")
+    return None

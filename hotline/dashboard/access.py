@@ -1,0 +1,147 @@
+"""Who may see what: login sessions, roles, CSRF tokens, security headers.
+
+Access is denied by default: every view of the dashboard blueprints needs a logged-in,
+active account unless marked ``@public``; ``@admin_only`` views need an admin. Every
+POST, PUT, PATCH and DELETE must carry the session's CSRF token, in the form field
+``csrf_token`` or the ``X-CSRF-Token`` header.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+
+from hotline import accounts
+from hotline.extensions import db, redis_conn, settings
+from hotline.models import User
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: No third-party origin anywhere: scripts, styles, images and fonts come from this app.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view reachable without logging in (the login page, the invitation page)."""
+    view.access = "public"
+    return view
+
+
+def admin_only(view: Callable) -> Callable:
+    """Mark a view for admins only."""
+    view.access = "admin"
+    return view
+
+
+def access_of(app: Flask, endpoint: str) -> str:
+    """"public", "admin" or "login" (the default) for an endpoint."""
+    if endpoint.endswith(".static"):
+        return "public"
+    return getattr(app.view_functions.get(endpoint), "access", "login")
+
+
+def sessions() -> accounts.LoginSessions:
+    return accounts.LoginSessions(redis_conn.client, settings().SESSION_HOURS * 3600)
+
+
+def password_hasher():
+    return accounts.hasher(test_mode=settings().ENV == "test")
+
+
+def current_user() -> User | None:
+    """The logged-in account of this request, if any (checked once per request)."""
+    if "user" not in g:
+        g.user = None
+        user_id = sessions().user_id(session.get("sid"))
+        if user_id is not None:
+            user = db.session.get(User, user_id)
+            g.user = user if user is not None and user.active else None
+    return g.user
+
+
+def log_in(user: User) -> None:
+    """Start a fresh session for ``user`` (a new id and CSRF token: no fixation)."""
+    old = session.get("sid")
+    if old:
+        sessions().end(old)
+    session.clear()
+    session.permanent = True
+    session["sid"] = sessions().start(user.id)
+    session["csrf"] = secrets.token_urlsafe(32)
+    g.user = user
+
+
+def log_out() -> None:
+    """End this session on the server and forget the cookie."""
+    sessions().end(session.get("sid"))
+    session.clear()
+    g.user = None
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use, before login too)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _csrf_ok() -> bool:
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    expected = session.get("csrf") or ""
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def guard(api: bool) -> Callable[[], Response | None]:
+    """A before_request hook: CSRF on unsafe methods, then login and role checks."""
+    def check() -> Response | None:
+        if request.method in UNSAFE_METHODS and not _csrf_ok():
+            return _deny(api, 400, "the form expired or came from elsewhere: reload the page")
+        access = access_of(current_app, request.endpoint or "")
+        if access == "public":
+            return None
+        user = current_user()
+        if user is None:
+            if api:
+                return _deny(api, 401, "log in first")
+            return redirect(url_for("dashboard.login", next=request.path))
+        if access == "admin" and not user.is_admin:
+            return _deny(api, 403, "only an admin may do this")
+        return None
+    return check
+
+
+def _deny(api: bool, status: int, message: str) -> Response:
+    if api:
+        response = jsonify({"error": message})
+        response.status_code = status
+        return response
+    abort(status, message)
+
+
+def security_headers(response: Response) -> Response:
+    """Headers for every response of the app (the dashboard's strict CSP included)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.blueprint in ("dashboard", "dashboard_api"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

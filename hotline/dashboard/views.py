@@ -1,0 +1,159 @@
+"""The coordinator pages and API: logging in and out, invitations, statistics.
+
+Roster, shifts and accounts have their own modules; all share these two blueprints,
+guarded by ``access.guard`` (login required unless a view is marked public).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+
+from hotline import accounts, stats
+from hotline.dashboard import access, charts, periods
+from hotline.dashboard import report as reports
+from hotline.extensions import db, redis_conn, settings
+from hotline.models import utcnow
+from hotline.shifts import program_zone
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
+               static_folder="static")
+api = Blueprint("dashboard_api", __name__, url_prefix="/api")
+
+
+def _address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this dashboard: never an open redirect."""
+    if target and target.startswith("/dashboard") and not target.startswith("//"):
+        return target
+    return url_for("dashboard.overview")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access.public
+def login():
+    """The login form; failed attempts are limited per email and address."""
+    if request.method == "GET":
+        return render_template("dashboard/login.html", next=request.args.get("next", ""))
+    email = (request.form.get("email") or "").strip().lower()
+    limiter = accounts.LoginLimiter(redis_conn.client)
+    wait = limiter.blocked(email, _address())
+    if wait:
+        minutes = -(-wait // 60)
+        return render_template("dashboard/login.html", next=request.form.get("next", ""),
+                               error=f"Too many attempts. Try again in {minutes} minutes.",
+                               email=email), 429
+    user = accounts.authenticate(db.session, access.password_hasher(), email,
+                                 request.form.get("password") or "")
+    if user is None:
+        limiter.failed(email, _address())
+        return render_template("dashboard/login.html", next=request.form.get("next", ""),
+                               error="That email and password do not match an account.",
+                               email=email), 401
+    limiter.succeeded(email, _address())
+    access.log_in(user)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    """End the session here and on the server."""
+    access.log_out()
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@access.public
+def invite(token: str):
+    """Set the password of an invited account, then log in."""
+    user = accounts.invited(db.session, token)
+    if user is None:
+        abort(404, "This invitation link is not valid any more: ask an admin for a new one.")
+    error = None
+    if request.method == "POST":
+        try:
+            accounts.accept_invite(db.session, access.password_hasher(), user,
+                                   request.form.get("password") or "",
+                                   request.form.get("confirm") or "")
+        except accounts.AccountError as exc:
+            error = str(exc)
+        else:
+            access.log_in(user)
+            return redirect(url_for("dashboard.overview"))
+    return render_template("dashboard/invite.html", email=user.email, error=error), \
+        400 if error else 200
+
+
+def build_report(args: dict | None = None) -> reports.Report:
+    """The suppressed report for the period in the query string (PeriodError if bad)."""
+    period = periods.choose(request.args if args is None else args, utcnow(), program_zone())
+    raw = stats.collect(db.session, period)
+    return reports.build(raw, period, settings().MIN_CELL)
+
+
+@bp.get("/")
+def overview():
+    """Statistics for a period: headline numbers, then every chart with its table."""
+    try:
+        report = build_report()
+    except periods.PeriodError as exc:
+        return render_template("dashboard/stats.html", report=build_report({}), charts=charts,
+                               error=str(exc)), 400
+    return render_template("dashboard/stats.html", report=report, charts=charts)
+
+
+@bp.get("/stats.csv")
+def stats_csv():
+    """Every table of the report as CSV rows: table, row, column, value."""
+    try:
+        report = build_report()
+    except periods.PeriodError as exc:
+        abort(400, str(exc))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["table", "row", "column", "value"])
+    for table in report.tables:
+        for label, keys in table.rows:
+            for column, key in zip(table.columns, keys):
+                writer.writerow([table.title, label, column, report.shown(key)])
+    for name, value in report.summary.items():
+        if not isinstance(value, dict):
+            writer.writerow(["summary", name, "", "" if value is None else value])
+    name = f"hotline-{report.period.first}-{report.period.last}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def report_json(report: reports.Report) -> dict:
+    """The report as JSON: counts, ``<k`` or ``hidden`` in every cell."""
+    return {
+        "period": {"from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
+                   "time_zone": str(report.period.zone), "weeks":
+                   ((report.period.last - report.period.first).days + 1) // 7},
+        "k": report.k,
+        "summary": report.summary,
+        "tables": [{"id": t.id, "title": t.title, "note": t.note, "columns": t.columns,
+                    "rows": [{"label": label, "values": [report.shown(k) for k in keys]}
+                             for label, keys in t.rows]} for t in report.tables],
+    }
+
+
+@api.get("/stats")
+def api_stats():
+    """GET /api/stats?from=YYYY-MM-DD&to=YYYY-MM-DD: the suppressed report as JSON."""
+    try:
+        return jsonify(report_json(build_report()))
+    except periods.PeriodError as exc:
+        return jsonify({"error": str(exc)}), 400
+
+
+@api.get("/me")
+def api_me():
+    """Who is logged in, and the CSRF token to send as X-CSRF-Token."""
+    user = access.current_user()
+    return jsonify({"email": user.email, "role": user.role, "csrf_token": access.csrf_token()})

@@ -1,0 +1,229 @@
+"""Weekly shifts and who is available now.
+
+A supporter is offered contacts when
+
+* they switched themselves ON (texted ON, ``hotline supporters on``, the dashboard):
+  ``Supporter.available`` is the manual ON and holds until they switch OFF; or
+* one of their weekly shifts covers this minute (program time zone) and they have not
+  switched OFF during it: a manual OFF given during a shift holds until that shift ends
+  (an ``AvailabilityOverride`` row), so the next shift brings them back without a text.
+
+``eligible()`` is that rule as one SQL condition, so routing keeps picking and reserving a
+supporter in a single conditional UPDATE. Every way of switching a supporter OFF sets
+``Supporter.available = False`` through the ORM; ``install()`` listens for that and writes
+the override, so the SMS command, the CLI and the dashboard share one rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, event, exists, not_, or_, select
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.sql.elements import ColumnElement
+
+from hotline.errors import HotlineError
+from hotline.models import MINUTES_PER_WEEK, AvailabilityOverride, Shift, Supporter, utcnow
+
+MINUTES_PER_DAY = 24 * 60
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ShiftError(HotlineError, ValueError):
+    """A shift was refused; the message says why, in words a coordinator understands."""
+
+
+def program_zone() -> ZoneInfo:
+    """The program's time zone (HOTLINE_TIMEZONE); its default outside an app context."""
+    from flask import has_app_context
+
+    from hotline.extensions import settings
+    from hotline.settings import Settings
+    if has_app_context():
+        return ZoneInfo(settings().TIMEZONE)
+    return ZoneInfo(Settings.__dataclass_fields__["TIMEZONE"].default)
+
+
+def minute_of_week(moment: datetime, zone: ZoneInfo) -> int:
+    """Minutes since Monday 00:00 of ``moment``'s week, on the program's wall clock."""
+    local = moment.astimezone(zone)
+    return local.weekday() * MINUTES_PER_DAY + local.hour * 60 + local.minute
+
+
+def parse_clock(text: str, label: str) -> int:
+    """'HH:MM' -> minutes after midnight, or ShiftError naming the field."""
+    match = _CLOCK.match((text or "").strip())
+    if not match:
+        raise ShiftError(f"{label} must be a time like 08:00 or 19:30 (24-hour clock)")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def parse_weekday(value: str | int) -> int:
+    """0 (Monday) .. 6 (Sunday), from a number or a day name."""
+    text = str(value).strip().lower()
+    for index, name in enumerate(WEEKDAYS):
+        if text in (str(index), name.lower(), name.lower()[:3]):
+            return index
+    raise ShiftError("day must be one of Monday to Sunday")
+
+
+def span(weekday: int, start: int, end: int) -> tuple[int, int]:
+    """Week minutes of a shift; an end at or before the start ends the next day."""
+    length = end - start if end > start else end + MINUTES_PER_DAY - start
+    first = weekday * MINUTES_PER_DAY + start
+    return first, first + length
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Do two week spans overlap, counting the wrap from Sunday night into Monday?"""
+    return any(a[0] < b[1] + shift and b[0] + shift < a[1]
+               for shift in (-MINUTES_PER_WEEK, 0, MINUTES_PER_WEEK))
+
+
+def add_shift(session: Session, supporter: Supporter, weekday: str | int, start: str,
+              end: str) -> Shift:
+    """Add a weekly shift after checking every field and overlaps with the others."""
+    if not supporter.active:
+        raise ShiftError("this supporter is no longer on the roster")
+    day = parse_weekday(weekday)
+    first, last = span(day, parse_clock(start, "start"), parse_clock(end, "end"))
+    for other in shifts_of(session, supporter.id):
+        if _overlaps((first, last), (other.start_minute, other.end_minute)):
+            raise ShiftError(f"overlaps the shift {describe(other)}")
+    shift = Shift(supporter_id=supporter.id, start_minute=first, end_minute=last)
+    session.add(shift)
+    session.commit()
+    return shift
+
+
+def remove_shift(session: Session, shift: Shift) -> None:
+    """Delete a shift (and any OFF given during it: it would outlive its reason)."""
+    session.execute(delete(AvailabilityOverride).where(
+        AvailabilityOverride.supporter_id == shift.supporter_id))
+    session.delete(shift)
+    session.commit()
+
+
+def shifts_of(session: Session, supporter_id: int) -> list[Shift]:
+    """A supporter's shifts in week order."""
+    return list(session.scalars(select(Shift).where(Shift.supporter_id == supporter_id)
+                                .order_by(Shift.start_minute)))
+
+
+def clock(minute: int) -> str:
+    """Minute of the day -> 'HH:MM'."""
+    minute %= MINUTES_PER_DAY
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def describe(shift: Shift) -> str:
+    """'Monday 08:00–16:00' (an overnight shift shows its end the next day)."""
+    day = WEEKDAYS[shift.start_minute // MINUTES_PER_DAY]
+    end_day = (shift.end_minute // MINUTES_PER_DAY) % 7
+    suffix = "" if end_day == shift.start_minute // MINUTES_PER_DAY else \
+        f" ({WEEKDAYS[end_day]})"
+    return f"{day} {clock(shift.start_minute)}–{clock(shift.end_minute)}{suffix}"
+
+
+def _covering(mow: int) -> ColumnElement[bool]:
+    return or_(and_(Shift.start_minute <= mow, Shift.end_minute > mow),
+               Shift.end_minute > mow + MINUTES_PER_WEEK)
+
+
+def eligible(now: datetime | None = None, zone: ZoneInfo | None = None) -> ColumnElement[bool]:
+    """SQL: the supporter may be offered a contact at ``now`` (manual ON, or on shift and
+    not switched OFF during it). Busy, active and tier are checked by the caller."""
+    now = now or utcnow()
+    mow = minute_of_week(now, zone or program_zone())
+    on_shift = exists().where(Shift.supporter_id == Supporter.id, _covering(mow))
+    switched_off = exists().where(AvailabilityOverride.supporter_id == Supporter.id,
+                                  AvailabilityOverride.off_until > now)
+    return or_(Supporter.available.is_(True), and_(on_shift, not_(switched_off)))
+
+
+def current_shift(session: Session, supporter_id: int, now: datetime,
+                  zone: ZoneInfo) -> Shift | None:
+    """The supporter's shift covering ``now``, if any."""
+    return session.scalar(select(Shift).where(
+        Shift.supporter_id == supporter_id, _covering(minute_of_week(now, zone))))
+
+
+def shift_end(shift: Shift, now: datetime, zone: ZoneInfo) -> datetime:
+    """When the occurrence of ``shift`` that covers ``now`` ends (a real instant)."""
+    mow = minute_of_week(now, zone)
+    left = (shift.end_minute - mow) % MINUTES_PER_WEEK or MINUTES_PER_WEEK
+    local = now.astimezone(zone).replace(second=0, microsecond=0, tzinfo=None)
+    return (local + timedelta(minutes=left)).replace(tzinfo=zone).astimezone(UTC)
+
+
+def record_off(session: Session, supporter_id: int, now: datetime, zone: ZoneInfo) -> None:
+    """A manual OFF: when given during a shift, keep the supporter off until it ends."""
+    with session.no_autoflush:
+        shift = current_shift(session, supporter_id, now, zone)
+        row = session.get(AvailabilityOverride, supporter_id)
+    if shift is None:
+        return
+    until = shift_end(shift, now, zone)
+    if row is None:
+        session.add(AvailabilityOverride(supporter_id=supporter_id, off_until=until, set_at=now))
+    else:
+        row.off_until, row.set_at = until, now
+
+
+def _on_available_set(target: Supporter, value: bool, _old: object, _initiator: object) -> None:
+    """ORM hook: every ``supporter.available = False`` of a stored supporter is a manual OFF."""
+    session = object_session(target)
+    if value is False and target.id is not None and session is not None:
+        record_off(session, target.id, utcnow(), program_zone())
+
+
+def install() -> None:
+    """Listen for manual OFFs (idempotent; called by the app factory, never at import)."""
+    if not event.contains(Supporter.available, "set", _on_available_set):
+        event.listen(Supporter.available, "set", _on_available_set)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What the "who is available now" view shows for one supporter."""
+    supporter: Supporter
+    offered: bool
+    reason: str
+    busy: bool
+    shift: str | None
+
+
+def now_view(session: Session, now: datetime | None = None,
+             zone: ZoneInfo | None = None) -> list[Availability]:
+    """Every active supporter with whether they would be offered a contact now, and why."""
+    now, zone = now or utcnow(), zone or program_zone()
+    offered = set(session.scalars(select(Supporter.id).where(
+        Supporter.active.is_(True), eligible(now, zone))))
+    rows = []
+    for s in session.scalars(select(Supporter).where(Supporter.active.is_(True))
+                             .order_by(Supporter.tier, Supporter.name)):
+        shift = current_shift(session, s.id, now, zone)
+        rows.append(Availability(s, s.id in offered, _reason(session, s, shift, now, zone),
+                                 bool(s.busy_with), describe(shift) if shift else None))
+    return rows
+
+
+def _reason(session: Session, s: Supporter, shift: Shift | None, now: datetime,
+            zone: ZoneInfo) -> str:
+    if s.available:
+        return "switched ON"
+    if shift is None:
+        return "off shift"
+    row = session.get(AvailabilityOverride, s.id)
+    if row is not None and _aware(row.off_until) > now:
+        return f"switched OFF until {_aware(row.off_until).astimezone(zone):%a %H:%M}"
+    return f"on shift until {shift_end(shift, now, zone):%a %H:%M}"
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive UTC datetimes; PostgreSQL aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

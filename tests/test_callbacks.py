@@ -1,0 +1,64 @@
+"""Callbacks through the simulator: a peer is rung first, then the clinician; retries."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from hotline.extensions import db
+from hotline.models import CallbackRequest
+from hotline.simulator import Answer, NoAnswer, ScriptedPhone
+from tests.test_sms_end_to_end import TextingPhone, run_scheduled
+from tests.test_voice_end_to_end import Hotline, heard
+
+
+@pytest.fixture
+def hotline(fresh_app):
+    world = Hotline(fresh_app)
+    yield world
+    world.server.shutdown()
+
+
+def callbacks(hotline) -> list[CallbackRequest]:
+    with hotline.app.app_context():
+        return list(db.session.scalars(select(CallbackRequest)))
+
+
+def test_a_callback_rings_a_peer_first_then_the_clinician(hotline):
+    ada = hotline.supporter("Ada", hangup_after_bridge=60)
+    clinician = hotline.sim.add_phone(ScriptedPhone(
+        "+16175550191", ring=Answer(3), gather=["2"], hangup_after_bridge=None))
+    hotline.call(clinician)
+    hotline.run()
+    original, attempt = hotline.contacts()
+    assert original.outcome == "callback_requested"
+    assert attempt.mode == "callback" and attempt.outcome == "connected"
+    assert heard(ada, "call back request") and heard(clinician, "peer supporter is on the line")
+    [callback] = callbacks(hotline)
+    assert callback.state == "done" and callback.completed_at <= callback.promised_by
+    assert callback.sealed_number is None and attempt.sealed_number is None
+    to_ada = [leg for leg in hotline.sim.legs.values() if leg.to == ada.number]
+    to_doc = [leg for leg in hotline.sim.legs.values()
+              if leg.to == clinician.number and leg.direction == "outbound-api"]
+    assert to_ada[0].created_at < to_doc[0].created_at
+    assert to_doc[0].from_ == to_ada[0].from_ == "+16175550100"
+
+
+def test_unanswered_callbacks_are_retried_then_a_discreet_text(hotline):
+    hotline.supporter("Ada", gather=["1"] * 10)
+    clinician = hotline.sim.add_phone(TextingPhone(
+        "+16175550192", ring=[NoAnswer()] * 3, gather=["2"]))
+    hotline.call(clinician)
+    hotline.run()
+    for _ in range(2):  # the retries, HOTLINE_CALLBACK_RETRY_MINUTES apart
+        run_scheduled(hotline)
+        hotline.run()
+    [callback] = callbacks(hotline)
+    assert callback.tries == 3 and callback.state == "failed"
+    assert callback.sealed_number is None
+    [text] = clinician.received()
+    assert "we tried to reach you" in text.lower()
+    assert "peer" not in text.lower() and "hotline" not in text.lower()
+    attempts = [c for c in hotline.contacts() if c.mode == "callback"]
+    assert [c.outcome for c in attempts] == ["failed"] * 3
+    assert all(c.sealed_number is None for c in attempts)

@@ -1,0 +1,171 @@
+"""Dashboard access: login, logout, roles, CSRF, rate limits, headers, every route guarded."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hotline import accounts
+from hotline.dashboard import access
+from hotline.extensions import db
+from hotline.models import User
+
+PASSWORD = "correct horse battery"
+
+
+def make_user(email: str, role: str = "coordinator") -> User:
+    user, _ = accounts.create(db.session, accounts.hasher(True), email, role, PASSWORD)
+    return user
+
+
+def csrf(client, path: str = "/dashboard/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def login(client, email: str, password: str = PASSWORD):
+    return client.post("/dashboard/login", data={"csrf_token": csrf(client), "email": email,
+                                                 "password": password})
+
+
+@pytest.fixture
+def coordinator(app):
+    make_user("coord@example.org")
+    client = app.test_client()
+    assert login(client, "coord@example.org").status_code == 302
+    return client
+
+
+def test_every_dashboard_route_needs_a_login_except_login_invite_and_static(app):
+    client = app.test_client()
+    guarded = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("dashboard"):
+            continue
+        access_kind = access.access_of(app, rule.endpoint)
+        if rule.endpoint in ("dashboard.login", "dashboard.invite", "dashboard.static"):
+            assert access_kind == "public"
+            continue
+        assert access_kind in ("login", "admin"), rule
+        path = re.sub(r"<(int:)?[^>]+>", "1", rule.rule)
+        response = client.get(path) if "GET" in rule.methods else None
+        if response is not None:
+            assert response.status_code in (302, 401), (rule, response.status_code)
+        guarded += 1
+    assert guarded >= 20
+
+
+def test_login_and_logout_end_the_server_session(app, coordinator):
+    assert coordinator.get("/dashboard/").status_code == 200
+    cookie = coordinator.get_cookie("hotline_session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+    token = csrf(coordinator, "/dashboard/roster")
+    assert coordinator.post("/dashboard/logout", data={"csrf_token": token}).status_code == 302
+    assert coordinator.get("/dashboard/").status_code == 302
+    replay = app.test_client()  # a copied cookie stops working after logout
+    replay.set_cookie("hotline_session", cookie.value)
+    assert replay.get("/api/stats").status_code == 401
+
+
+def test_wrong_password_and_rate_limit(app):
+    make_user("coord@example.org")
+    client = app.test_client()
+    for _ in range(accounts.MAX_FAILURES_PER_ACCOUNT):
+        assert login(client, "coord@example.org", "wrong password!!").status_code == 401
+    assert login(client, "coord@example.org").status_code == 429
+
+
+def test_passwords_are_argon2_hashes(app):
+    user = make_user("coord@example.org")
+    assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+
+
+def test_forms_and_api_writes_need_the_csrf_token(app, coordinator):
+    assert coordinator.post("/dashboard/roster", data={"name": "X"}).status_code == 400
+    assert coordinator.post("/api/supporters", json={"name": "X"}).status_code == 400
+    token = coordinator.get("/api/me").json["csrf_token"]
+    response = coordinator.post("/api/supporters", headers={"X-CSRF-Token": token},
+                                json={"name": "Rae Lin", "phone": "+1 617 555 0150",
+                                      "tier": 1, "languages": ["en"]})
+    assert response.status_code == 201 and response.json["phone"] == "+16175550150"
+
+
+def test_login_form_itself_needs_the_token(app):
+    make_user("coord@example.org")
+    client = app.test_client()
+    response = client.post("/dashboard/login", data={"email": "coord@example.org",
+                                                     "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_coordinators_cannot_manage_accounts_admins_can(app, coordinator):
+    assert coordinator.get("/dashboard/users").status_code == 403
+    assert coordinator.get("/api/users").status_code == 403
+    make_user("admin@example.org", "admin")
+    admin = app.test_client()
+    login(admin, "admin@example.org")
+    token = admin.get("/api/me").json["csrf_token"]
+    response = admin.post("/api/users", headers={"X-CSRF-Token": token},
+                          json={"email": "new@example.org", "role": "coordinator"})
+    assert response.status_code == 201
+    link = response.json["invite_url"]
+    invited = app.test_client()
+    path = link.split("example.org", 1)[1] if "hotline.example.org" in link else link
+    path = "/dashboard/invite/" + link.rsplit("/", 1)[1]
+    token = csrf(invited, path)
+    bad = invited.post(path, data={"csrf_token": token, "password": "short", "confirm": "short"})
+    assert bad.status_code == 400 and "12 characters" in bad.text
+    ok = invited.post(path, data={"csrf_token": token, "password": PASSWORD, "confirm": PASSWORD})
+    assert ok.status_code == 302 and invited.get("/dashboard/").status_code == 200
+    assert app.test_client().get(path).status_code == 404  # used once
+
+
+def test_security_headers_allow_no_third_party_origin(app, coordinator):
+    response = coordinator.get("/dashboard/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "http" not in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "https://" not in response.text and "http://" not in response.text.replace(
+        "http://www.w3.org/2000/svg", "")
+
+
+def test_roster_validation_messages_and_shifts(app, coordinator):
+    token = csrf(coordinator, "/dashboard/roster")
+    bad = coordinator.post("/dashboard/roster", data={"csrf_token": token, "name": "Q",
+                                                      "phone": "12", "tier": "1",
+                                                      "languages": "en"})
+    assert bad.status_code == 400 and "not a" in bad.text and "phone number" in bad.text
+    ok = coordinator.post("/dashboard/roster", data={"csrf_token": token, "name": "Quinn",
+                                                     "phone": "+16175550160", "tier": "2",
+                                                     "languages": ["en", "es"]})
+    assert ok.status_code == 302
+    page = ok.headers["Location"]
+    shift = coordinator.post(page + "/shifts", data={"csrf_token": token, "weekday": "0",
+                                                     "start": "25:00", "end": "08:00"})
+    assert shift.status_code == 400 and "24-hour clock" in shift.text
+    assert coordinator.post(page + "/shifts", data={"csrf_token": token, "weekday": "6",
+                                                    "start": "22:00", "end": "06:00"}
+                            ).status_code == 302
+    overlap = coordinator.post(page + "/shifts", data={"csrf_token": token, "weekday": "0",
+                                                       "start": "05:00", "end": "09:00"})
+    assert overlap.status_code == 400 and "overlaps the shift Sunday 22:00" in overlap.text
+
+
+def test_the_stats_api_never_shows_a_small_count_or_a_caller(app, coordinator, session):
+    from hotline.dashboard.demo import seed_history
+    from hotline.models import Contact, Supporter
+    from hotline.shifts import program_zone
+    session.add(Supporter(name="P", phone="+16175550170", tier=1))
+    session.commit()
+    seed_history(session, program_zone(), weeks=3)
+    data = coordinator.get("/api/stats").json
+    text = str(data) + coordinator.get("/dashboard/stats.csv").text
+    assert not any(c.caller_key in text for c in session.query(Contact))
+    seen = set()
+    for table in data["tables"]:
+        for row in table["rows"]:
+            for value in row["values"]:
+                assert not (isinstance(value, int) and 1 <= value < data["k"]), (table, row)
+                seen.add(value if isinstance(value, str) else "n")
+    assert "<11" in seen and "n" in seen

@@ -1,0 +1,68 @@
+"""Browser test: a coordinator logs in, reads the charts, adds a supporter and a shift.
+
+The whole hotline runs as `make run` starts it (demo seed included: a demo coordinator and
+weeks of synthetic history); Playwright drives Debian's chromium. Screenshots go to
+test-output/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hotline.dashboard.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.test_web_phone_browser import OUTPUT, browser, stack  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(browser, stack):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+            if r.status >= 500 or (r.status == 404 and "favicon" not in r.url) else None)
+    page.on("request", lambda r: errors.append(r.url)
+            if not r.url.startswith(stack.url) and not r.url.startswith("data:") else None)
+    page.goto(f"{stack.url}/dashboard/")
+    yield page
+    assert errors == [], f"failed requests or requests off the server: {errors}"
+    context.close()
+
+
+def test_a_coordinator_logs_in_reads_the_charts_adds_a_supporter_and_a_shift(page):
+    from playwright.sync_api import expect
+    OUTPUT.mkdir(exist_ok=True)
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.get_by_label("Email").fill(DEMO_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Statistics")).to_be_visible()
+    expect(page.locator("svg.chart").first).to_be_visible()
+    assert page.locator("svg.chart").count() >= 10
+    expect(page.locator(".kpi").first).not_to_contain_text("—")
+    page.screenshot(path=str(OUTPUT / "dashboard-statistics.png"), full_page=False)
+    heat = page.locator("#hour_of_week")
+    heat.locator("summary").click()
+    expect(heat.locator("td.suppressed").first).to_contain_text("<11")
+    heat.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUTPUT / "dashboard-suppressed-cells.png"), full_page=False)
+
+    page.get_by_role("link", name="Roster & shifts").click()
+    page.get_by_label("Name").fill("Robin Ortiz")
+    page.get_by_label("Phone").fill("617 555 0177")
+    page.get_by_role("button", name="Add supporter").click()
+    expect(page.get_by_role("heading", name="Robin Ortiz")).to_be_visible()
+    page.get_by_label("Day").select_option("Tuesday")
+    page.get_by_label("Start").fill("19:00")
+    page.get_by_label("End").fill("07:00")
+    page.get_by_role("button", name="Add shift").click()
+    expect(page.locator("ul.shifts")).to_contain_text("Tuesday 19:00–07:00 (Wednesday)")
+    page.screenshot(path=str(OUTPUT / "dashboard-supporter-shift.png"), full_page=True)
+    page.get_by_role("link", name="Available now").click()
+    expect(page.locator("table")).to_contain_text("Robin Ortiz")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.goto(page.url.split("/dashboard")[0] + "/dashboard/roster")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()

@@ -1,0 +1,66 @@
+"""Shifts make supporters eligible without texting ON; manual ON/OFF overrides them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from hotline import routing, shifts
+from hotline.models import Supporter
+
+ZONE = ZoneInfo("America/New_York")
+MONDAY_9AM = datetime(2025, 3, 3, 9, 0, tzinfo=ZONE).astimezone(UTC)
+
+
+def eligible_ids(session, now):
+    return set(session.scalars(
+        __import__("sqlalchemy").select(Supporter.id).where(shifts.eligible(now, ZONE))))
+
+
+def test_on_shift_means_offered_and_off_shift_not(session, make_supporter):
+    ada = make_supporter(available=False)
+    shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
+    assert ada.id in eligible_ids(session, MONDAY_9AM)
+    later = datetime(2025, 3, 3, 16, 0, tzinfo=ZONE).astimezone(UTC)
+    assert ada.id not in eligible_ids(session, later)
+
+
+def test_overnight_sunday_shift_wraps_into_monday(session, make_supporter):
+    bo = make_supporter(available=False)
+    shifts.add_shift(session, bo, "Sunday", "22:00", "06:00")
+    monday_2am = datetime(2025, 3, 3, 2, 0, tzinfo=ZONE).astimezone(UTC)
+    assert bo.id in eligible_ids(session, monday_2am)
+
+
+def test_manual_off_holds_until_the_shift_ends_then_the_next_shift_counts(
+        session, make_supporter, monkeypatch):
+    ada = make_supporter(available=False)
+    shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
+    shifts.add_shift(session, ada, "Tuesday", "08:00", "16:00")
+    monkeypatch.setattr(shifts, "utcnow", lambda: MONDAY_9AM)
+    monkeypatch.setattr(shifts, "program_zone", lambda: ZONE)
+    ada.available = False          # what texting OFF does
+    session.commit()
+    assert ada.id not in eligible_ids(session, MONDAY_9AM)
+    tuesday = datetime(2025, 3, 4, 9, 0, tzinfo=ZONE).astimezone(UTC)
+    assert ada.id in eligible_ids(session, tuesday)
+
+
+def test_manual_on_without_a_shift_and_reservation_respects_it(session, make_supporter):
+    cy = make_supporter(available=True)
+    assert cy.id in eligible_ids(session, MONDAY_9AM)
+    off = make_supporter(available=False)
+    assert routing.reserve(session, off.id, "offer:1") is False
+    assert routing.reserve(session, cy.id, "offer:2") is True
+
+
+def test_shift_fields_are_validated(session, make_supporter):
+    ada = make_supporter()
+    for args, message in ((("Funday", "08:00", "09:00"), "Monday to Sunday"),
+                          (("Monday", "8am", "09:00"), "24-hour clock")):
+        try:
+            shifts.add_shift(session, ada, *args)
+        except shifts.ShiftError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError("accepted")

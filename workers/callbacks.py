@@ -1,0 +1,48 @@
+"""Callback jobs: start a try (ring a peer, then the clinician), or text after the last."""
+
+from __future__ import annotations
+
+import logging
+
+from hotline import contacts, privacy
+from hotline.extensions import db, jobs, settings
+from hotline.models import CallbackRequest, Contact, ContactState
+from workers import texts
+
+log = logging.getLogger(__name__)
+
+
+def start_try(callback_id: int) -> str:
+    """Open a new try for a pending callback and route it to the next supporter."""
+    from workers.offer import route
+    callback = db.session.get(CallbackRequest, callback_id)
+    if callback is None or callback.state not in ("pending",) or not callback.sealed_number:
+        return "nothing to do"
+    original = db.session.get(Contact, callback.contact_id)
+    attempt = Contact(channel=original.channel, caller_key=original.caller_key,
+                      language=original.language, mode="callback",
+                      state=ContactState.MENU.value, sealed_number=callback.sealed_number)
+    db.session.add(attempt)
+    db.session.flush()
+    contacts.event(db.session, attempt, "started")
+    callback.state = "calling"
+    callback.attempt_contact_id = attempt.id
+    db.session.commit()
+    number = contacts.queue(db.session, attempt)
+    jobs.enqueue(route, attempt.id, number)
+    log.info("callback %s: try for contact %s", callback_id, attempt.id)
+    return "started"
+
+
+def text_missed(callback_id: int) -> str:
+    """After the last try: a discreet text saying how to ask again; the number goes."""
+    from hotline.consent import flows
+    callback = db.session.get(CallbackRequest, callback_id)
+    if callback is None or not callback.sealed_number:
+        return "nothing to do"
+    original = db.session.get(Contact, callback.contact_id)
+    number = privacy.unseal(callback.sealed_number, settings())
+    texts.send(number, flows().message(original.language, "callback_missed"))
+    callback.sealed_number = None
+    db.session.commit()
+    return "texted"
