@@ -61,38 +61,33 @@ def reached(session: Session, attempt: Contact) -> None:
 
 def missed(session: Session, attempt: Contact) -> None:
     """The clinician did not answer: try again later, or text them after the last try."""
-    from workers.callbacks import start_try, text_missed
     callback = of_try(session, attempt)
     attempt.sealed_number = None
     session.commit()
     if callback is None:
         return
-    cfg = settings()
     callback.tries += 1
-    if callback.tries >= cfg.CALLBACK_MAX_TRIES:
-        callback.state = "failed"
-        session.commit()
-        jobs.enqueue(text_missed, callback.id)
-        return
-    callback.state = "pending"
+    _retry_or_give_up(session, callback, callback.tries >= settings().CALLBACK_MAX_TRIES)
+
+
+def _retry_or_give_up(session: Session, callback: CallbackRequest, give_up: bool) -> None:
+    """Schedule the next try, or give up with a discreet text."""
+    from workers.callbacks import start_try, text_missed
+    callback.state = "failed" if give_up else "pending"
     session.commit()
-    jobs.enqueue_in(timedelta(minutes=cfg.CALLBACK_RETRY_MINUTES), start_try, callback.id)
+    if give_up:
+        jobs.enqueue(text_missed, callback.id)
+    else:
+        jobs.enqueue_in(timedelta(minutes=settings().CALLBACK_RETRY_MINUTES), start_try,
+                        callback.id)
 
 
 def nobody_free(session: Session, attempt: Contact) -> None:
     """No supporter could take the try: retry later, without counting it against the caller."""
-    from workers.callbacks import start_try, text_missed
     callback = of_try(session, attempt)
     contacts.finish(session, attempt, Outcome.FAILED)
     attempt.sealed_number = None
     session.commit()
-    if callback is None:
-        return
-    if utcnow() > callback.promised_by + GIVE_UP_AFTER_PROMISE:
-        callback.state = "failed"
-        session.commit()
-        jobs.enqueue(text_missed, callback.id)
-        return
-    callback.state = "pending"
-    session.commit()
-    jobs.enqueue_in(timedelta(minutes=settings().CALLBACK_RETRY_MINUTES), start_try, callback.id)
+    if callback is not None:
+        _retry_or_give_up(session, callback,
+                          utcnow() > callback.promised_by + GIVE_UP_AFTER_PROMISE)

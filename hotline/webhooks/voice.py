@@ -116,12 +116,17 @@ def _talk_now(contact: Contact) -> Response:
         log.error("contact %s: cannot queue routing (redis down); using fallback", contact.id)
         contacts.finish(db.session, contact, Outcome.FAILED)
         return to_caller()
+    return respond(_into_queue(contact, "connecting"))
+
+
+def _into_queue(contact: Contact, prompt: str) -> VoiceResponse:
+    """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company)."""
     twiml = VoiceResponse()
-    say(twiml, contact.language, "connecting")
+    say(twiml, contact.language, prompt)
     twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
                   method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
                   wait_url_method="POST")
-    return respond(twiml)
+    return twiml
 
 
 def _switch_language(contact: Contact) -> Response:
@@ -216,13 +221,7 @@ def bridged(contact_id: int) -> Response:
 @safe_view(to_caller)
 def clinician_answer(contact_id: int) -> Response:
     """A clinician who asked by text for a call picked up: into the queue the peer dials."""
-    contact = _contact(contact_id)
-    twiml = VoiceResponse()
-    say(twiml, contact.language, "peer_calling")
-    twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
-                  method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
-                  wait_url_method="POST")
-    return respond(twiml)
+    return respond(_into_queue(_contact(contact_id), "peer_calling"))
 
 
 @bp.post("/<int:contact_id>/clinician-status")
