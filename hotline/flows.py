@@ -132,17 +132,23 @@ def _menu(path: Path, name: str, raw: Any, languages: dict, required: set[str]) 
 
 
 def _prompts(path: Path, raw: Any, languages: dict) -> dict:
+    check_texts(path, "prompts", raw, list(languages), PLACEHOLDERS)
+    return raw
+
+
+def check_texts(path: Path, name: str, raw: Any, languages: list[str],
+                placeholders: set[str]) -> None:
+    """Every language has the same keys as English, and only known placeholders."""
     if not isinstance(raw, dict) or set(raw) != set(languages):
-        raise FlowError(f"{path}: prompts must exist for exactly {sorted(languages)}")
+        raise FlowError(f"{path}: {name} must exist for exactly {sorted(languages)}")
     keys = set(raw["en"])
     for code, table in raw.items():
         if set(table) != keys:
-            raise FlowError(f"{path}: prompts.{code} differs from prompts.en in "
+            raise FlowError(f"{path}: {name}.{code} differs from {name}.en in "
                             f"{sorted(keys ^ set(table))}")
         for key, text in table.items():
             for piece in text if isinstance(text, list) else [text]:
                 names = {n for _, n, _, _ in string.Formatter().parse(piece) if n}
-                if names - PLACEHOLDERS:
-                    raise FlowError(f"{path}: prompts.{code}.{key} uses unknown "
-                                    f"placeholders {sorted(names - PLACEHOLDERS)}")
-    return raw
+                if names - placeholders:
+                    raise FlowError(f"{path}: {name}.{code}.{key} uses unknown "
+                                    f"placeholders {sorted(names - placeholders)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.errors import FlowError
-from hotline.flows import read_yaml
+from hotline.flows import check_texts, read_yaml
 
 SMS_FILE = "sms.yaml"
 PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer"}
@@ -99,15 +99,4 @@ def load(folder: str | Path) -> TextFlows:
 
 
 def _check_messages(path: Path, messages: dict) -> None:
-    if set(messages) != set(LANGUAGES):
-        raise FlowError(f"{path}: messages must exist for exactly {list(LANGUAGES)}")
-    keys = set(messages["en"])
-    for lang, table in messages.items():
-        if set(table) != keys:
-            raise FlowError(f"{path}: messages.{lang} differs from messages.en in "
-                            f"{sorted(keys ^ set(table))}")
-        for key, text in table.items():
-            names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
-            if names - PLACEHOLDERS:
-                raise FlowError(f"{path}: messages.{lang}.{key} uses unknown placeholders "
-                                f"{sorted(names - PLACEHOLDERS)}")
+    check_texts(path, "messages", messages, list(LANGUAGES), PLACEHOLDERS)
