@@ -311,3 +311,23 @@ def settings_with(app, **changes):
 def test_database_kind_is_exercised(hotline, dialect):
     with hotline.app.app_context():
         assert db.session.execute(text("select 1")).scalar() == 1
+
+
+@pytest.mark.parametrize("status", [500, 429])
+def test_twilio_refusing_a_call_moves_on_to_the_next_supporter(hotline, status):
+    from hotline.simulator.rest import ApiError
+    broken = hotline.supporter("Unreachable")
+    hotline.supporter("Reachable")
+    original = hotline.sim.create_call
+
+    def refuse(**kwargs):
+        if kwargs.get("to") == broken.number:
+            raise ApiError(status, 20500 if status == 500 else 20429, "Twilio is unwell")
+        return original(**kwargs)
+
+    hotline.sim.create_call = refuse
+    hotline.call(hotline.clinician(gather=["1"]))
+    hotline.run()
+    assert hotline.offers() == [("Unreachable", "failed", 1), ("Reachable", "accepted", 1)]
+    assert hotline.contacts()[0].outcome == "connected"
+    assert hotline.busy() == []
