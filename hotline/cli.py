@@ -125,6 +125,8 @@ def worker_command(burst: bool) -> None:
     from rq import Worker
 
     from hotline.extensions import jobs
+    from workers import audit
+    audit.schedule()  # the auditor runs every minute, whatever was lost before
     worker = Worker([jobs.queue], connection=jobs.queue.connection)
     worker.work(burst=burst, with_scheduler=True)
 

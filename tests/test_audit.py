@@ -1,0 +1,78 @@
+"""The auditor resolves what lost callbacks and dead workers leave stuck."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rq.job import Job
+
+from hotline import privacy, routing
+from hotline.extensions import jobs, settings
+from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, Offer,
+                            utcnow)
+from workers import audit
+
+
+def contact(session, **fields) -> Contact:
+    c = Contact(caller_key="k" * 64, channel="voice", **fields)
+    session.add(c)
+    session.commit()
+    return c
+
+
+def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, make_supporter,
+                                                                 monkeypatch):
+    monkeypatch.setattr("workers.offer._hang_up", lambda offer: None)  # no Twilio here
+    long_ago = utcnow() - timedelta(hours=5)
+    in_menu = contact(session, state=ContactState.MENU.value, created_at=long_ago,
+                      sealed_number=privacy.seal("+16175550123", settings()))
+    waiting = contact(session, state=ContactState.WAITING.value, attempt=1,
+                      queued_at=long_ago, created_at=long_ago)
+    supporter = make_supporter("Ada")
+    [offer] = routing.offer_next(session, waiting, 1)
+    offer.created_at = long_ago
+    session.commit()
+    busy = make_supporter("Bo")
+    on_call = contact(session, state=ContactState.CONNECTED.value, outcome="connected",
+                      connected_at=long_ago, supporter_id=busy.id)
+    busy.busy_with = routing.contact_token(on_call.id)
+    fresh = contact(session, state=ContactState.MENU.value)
+    session.commit()
+    done = audit.audit()
+    assert done["offers"] == 1 and done["contacts"] == 3
+    for c in (in_menu, waiting, on_call, fresh):
+        session.refresh(c)
+    assert in_menu.outcome == "abandoned" and in_menu.sealed_number is None
+    assert waiting.outcome == "abandoned" and on_call.state == "ended"
+    assert fresh.outcome is None  # still within its time
+    session.refresh(supporter)
+    session.refresh(busy)
+    assert supporter.busy_with is None and busy.busy_with is None
+    assert session.get(Offer, offer.id).state == "no_answer"
+    assert audit.audit() == {"offers": 0, "contacts": 0, "followups": 0, "callbacks": 0}
+
+
+def test_lost_follow_up_and_callback_jobs_are_scheduled_again(app, session, monkeypatch):
+    started = []
+    monkeypatch.setattr("workers.callbacks.start_try", lambda cid: started.append(cid))
+    original = contact(session, state=ContactState.ENDED.value, outcome="callback_requested")
+    late = utcnow() - timedelta(hours=1)
+    followup = FollowUp(contact_id=original.id, caller_key="k" * 64, sequence=1,
+                        kind="survey", channel="voice", due_at=late,
+                        sealed_number=privacy.seal("+16175550123", settings()))
+    callback = CallbackRequest(contact_id=original.id, promised_by=late, requested_at=late,
+                               sealed_number=privacy.seal("+16175550123", settings()))
+    session.add_all([followup, callback])
+    session.commit()
+    done = audit.audit()
+    assert done["followups"] == 1 and done["callbacks"] == 1 and started == [callback.id]
+    job = Job.fetch(f"hotline-followup-{followup.id}", connection=jobs.queue.connection)
+    assert job.args == (followup.id,)
+    assert audit.audit()["followups"] == 0  # its job exists now
+
+
+def test_the_audit_is_one_job_per_minute_whoever_schedules_it(app):
+    first = audit.schedule()
+    assert audit.schedule() == first
+    scheduled = jobs.queue.scheduled_job_registry.get_job_ids()
+    assert scheduled.count(first) == 1 and first.startswith("hotline-audit-")

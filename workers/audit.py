@@ -1,0 +1,127 @@
+"""The auditor: every minute, find what a lost callback or a dead worker left stuck, and
+resolve it, so no contact, offer, follow-up or callback waits forever.
+
+It reschedules itself (one deterministic job id, so there is only ever one), and every
+worker makes sure it is scheduled when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from sqlalchemy import select
+
+from hotline import contacts, followups, routing
+from hotline.extensions import db, jobs, settings
+from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, FollowUpState,
+                            Offer, OfferState, Outcome, utcnow)
+
+log = logging.getLogger(__name__)
+
+AUDIT_JOB_ID = "hotline-audit"
+#: How often the auditor runs.
+EVERY = timedelta(minutes=1)
+#: Past these ages a step is stuck: its webhook or job will not come any more.
+MENU_DEADLINE = timedelta(minutes=30)
+CONNECTED_DEADLINE = timedelta(hours=4)
+JOB_LATE = timedelta(minutes=10)
+
+
+def schedule() -> str:
+    """Schedule the audit of the next minute; every worker asking gets the same one job."""
+    slot = (utcnow() + EVERY).replace(second=0, microsecond=0)
+    job_id = f"{AUDIT_JOB_ID}-{slot:%Y%m%d%H%M}"
+    if not _job_exists(job_id):
+        jobs.queue.enqueue_at(slot, audit, job_id=job_id)
+    return job_id
+
+
+def audit() -> dict[str, int]:
+    """One pass: resolve everything stuck; returns what it did, by kind."""
+    now = utcnow()
+    done = {"offers": _expire_offers(now), "contacts": _close_contacts(now),
+            "followups": _requeue_followups(now), "callbacks": _restart_callbacks(now)}
+    if any(done.values()):
+        log.info("audit resolved %s", done)
+    schedule()
+    return done
+
+
+def _expire_offers(now) -> int:
+    from workers.offer import expire_offer
+    cfg = settings()
+    limit = now - timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS) - JOB_LATE
+    stuck = db.session.scalars(select(Offer.id).where(
+        Offer.state == OfferState.RINGING.value, Offer.created_at < limit)).all()
+    for offer_id in stuck:
+        expire_offer(offer_id)
+    return len(stuck)
+
+
+def _close_contacts(now) -> int:
+    """Contacts whose caller is surely gone get a defined outcome; their supporters are freed."""
+    cfg = settings()
+    waiting_limit = now - timedelta(seconds=cfg.MAX_WAIT_SECONDS) - JOB_LATE
+    stuck = db.session.scalars(select(Contact).where(
+        Contact.outcome.is_(None), Contact.channel == "voice",
+        ((Contact.state.in_([ContactState.MENU.value, ContactState.OPTIONS.value]))
+         & (Contact.created_at < now - MENU_DEADLINE))
+        | ((Contact.state == ContactState.WAITING.value)
+           & (Contact.queued_at < waiting_limit)))).all()
+    for contact in stuck:
+        contacts.finish(db.session, contact, Outcome.ABANDONED)
+        contacts.forget_number(db.session, contact)
+        _cancel(contact.id)
+    connected = db.session.scalars(select(Contact).where(
+        Contact.state == ContactState.CONNECTED.value, Contact.mode.is_distinct_from("text"),
+        Contact.connected_at < now - CONNECTED_DEADLINE)).all()
+    for contact in connected:
+        if contact.supporter_id:
+            routing.release(db.session, contact.supporter_id, routing.contact_token(contact.id))
+        contacts.forget_number(db.session, contact)
+        contacts.end(db.session, contact)
+    return len(stuck) + len(connected)
+
+
+def _cancel(contact_id: int) -> None:
+    from workers.offer import cancel_offers
+    cancel_offers(contact_id)
+
+
+def _requeue_followups(now) -> int:
+    """Follow-ups whose job was lost (Redis flushed, a worker died) are scheduled again."""
+    late = db.session.scalars(select(FollowUp).where(
+        ((FollowUp.state == FollowUpState.SCHEDULED.value) & (FollowUp.due_at < now - JOB_LATE))
+        | ((FollowUp.state == FollowUpState.SENDING.value)
+           & (FollowUp.sending_at < now - JOB_LATE)))).all()
+    requeued = 0
+    for followup in late:
+        if not _job_exists(followups.job_id(followup.id)):
+            followup.due_at = now
+            db.session.commit()
+            followups.enqueue(followup)
+            requeued += 1
+    return requeued
+
+
+def _restart_callbacks(now) -> int:
+    """Pending callbacks with no try under way (their retry job was lost) start again."""
+    from workers.callbacks import start_try
+    pending = db.session.scalars(select(CallbackRequest).where(
+        CallbackRequest.state == "pending", CallbackRequest.sealed_number.is_not(None),
+        CallbackRequest.requested_at < now - JOB_LATE
+        - timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))).all()
+    for callback in pending:
+        start_try(callback.id)
+    return len(pending)
+
+
+def _job_exists(job_id: str) -> bool:
+    try:
+        Job.fetch(job_id, connection=jobs.queue.connection)
+    except NoSuchJobError:
+        return False
+    return True
