@@ -43,6 +43,7 @@ def audit() -> dict[str, int]:
     """One pass: resolve everything stuck; returns what it did, by kind."""
     now = utcnow()
     done = {"offers": _expire_offers(now), "contacts": _close_contacts(now),
+            "rerouted": _reroute_waiting(now),
             "followups": _requeue_followups(now), "callbacks": _restart_callbacks(now)}
     if any(done.values()):
         log.info("audit resolved %s", done)
@@ -84,6 +85,24 @@ def _close_contacts(now) -> int:
         contacts.forget_number(db.session, contact)
         contacts.end(db.session, contact)
     return len(stuck) + len(connected)
+
+
+#: A waiting contact with nothing ringing for this long lost its routing job (Redis was down).
+REROUTE_AFTER = timedelta(minutes=1)
+
+
+def _reroute_waiting(now) -> int:
+    """Waiting contacts with nothing ringing and no routing under way are routed again."""
+    from workers.offer import route
+    waiting = db.session.scalars(select(Contact).where(
+        Contact.state == ContactState.WAITING.value, Contact.outcome.is_(None),
+        Contact.exhausted.is_(False), Contact.queued_at < now - REROUTE_AFTER)).all()
+    rerouted = 0
+    for contact in waiting:
+        if not routing.ringing(contact):
+            jobs.enqueue(route, contact.id, contact.attempt)
+            rerouted += 1
+    return rerouted
 
 
 def _cancel(contact_id: int) -> None:
