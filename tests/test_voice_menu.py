@@ -160,3 +160,19 @@ def test_events_carry_no_number_and_minute_resolution(twilio, session):
     events = session.scalars(select(ContactEvent)).all()
     assert [e.kind for e in events] == ["started", "queued"]
     assert all(e.at.second == 0 and e.at.microsecond == 0 for e in events)
+
+
+def test_a_retried_delivery_has_one_effect(twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    token = {"I-Twilio-Idempotency-Token": "a1b2c3-retry-token"}
+    path = f"/twilio/voice/{contact.id}/menu"
+    params = {"CallSid": contact.call_sid, "Digits": "1"}
+    url = PUBLIC_BASE_URL + path
+    headers = {"X-Twilio-Signature": twilio.validator.compute_signature(url, params), **token}
+    first = twilio.client.post(path, data=params, headers=headers)
+    again = twilio.client.post(path, data=params, headers=headers)
+    assert first.status_code == again.status_code == 200 and first.data == again.data
+    session.refresh(contact)
+    assert contact.attempt == 1  # queued once
+    assert len(Queue("hotline", connection=jobs.queue.connection).jobs) == 1

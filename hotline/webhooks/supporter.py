@@ -16,6 +16,7 @@ from hotline import contacts, routing
 from hotline.extensions import db, jobs, settings
 from hotline.models import Offer, OfferState
 from hotline.urls import public_url
+from hotline.webhooks.idempotency import once
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import empty, respond, safe_view, say, to_supporter
 from hotline.webhooks.voice import FINAL_STATUSES
@@ -23,7 +24,7 @@ from workers.offer import call_clinician, cancel_offers, route
 
 log = logging.getLogger(__name__)
 
-bp = protect(Blueprint("offer", __name__, url_prefix="/twilio/voice/offer"))
+bp = once(protect(Blueprint("offer", __name__, url_prefix="/twilio/voice/offer")))
 
 #: How long a supporter's <Dial><Queue> waits for the caller (they were just there).
 BRIDGE_WAIT_SECONDS = 10

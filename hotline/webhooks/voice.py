@@ -18,6 +18,7 @@ from hotline.extensions import db, jobs, settings
 from hotline.models import (Contact, ContactState, Offer, OfferState,
                             Outcome)
 from hotline.urls import public_url
+from hotline.webhooks.idempotency import once
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import (after_crisis, crisis_dial, empty, flows, gather, respond,
                                     safe_view, say, speak, to_caller)
@@ -25,7 +26,7 @@ from workers.offer import cancel_offers, route, tell_missed_call
 
 log = logging.getLogger(__name__)
 
-bp = protect(Blueprint("voice", __name__, url_prefix="/twilio/voice"))
+bp = once(protect(Blueprint("voice", __name__, url_prefix="/twilio/voice")))
 
 #: Menu turns before a caller who presses nothing is put through to a peer.
 NO_INPUT_TURNS = 2
