@@ -17,6 +17,10 @@ hours of all Mondays add up to the Mondays of the daily series". A line is a lis
    whose value follows from the lines alone by exact elimination (modulo a large prime)
    on each connected group of hidden cells, and hide one more cell next to it, until
    none does. (A complement that can be worked out is harmless: it is not small.)
+4. Exactly, all lines at once: ``hotline.dashboard.witness`` proves each <k cell keeps
+   ``min_range(k)`` values by exhibiting feasible points (twin cells, or a small exact LP
+   around the cell); a cell it cannot prove safe gets one more complement per round
+   (the one that widens it most), so pairs or more are added when one is not enough.
 
 The tests check the result independently with linear programming: for every ``<k``
 cell, the smallest and largest value consistent with everything published differ.
@@ -26,6 +30,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+from hotline.dashboard import witness
 
 Line = list[tuple[str, int]]
 #: A Mersenne prime: elimination modulo it has the rank of elimination over the rationals
@@ -49,10 +55,12 @@ def suppress(values: dict[str, int], lines: list[Line], k: int,
              cost: dict[str, int] | None = None) -> Suppressed:
     """Choose the hidden cells of a report (see the module docstring)."""
     cost = cost or {}
+    index = witness.Index(lines)
     result = Suppressed(primary={c for c, v in values.items() if 1 <= v < k})
     for _ in range(len(values) + 1):  # each round hides at least one more cell
         if not (_protect_lines(values, lines, k, cost, result)
-                or _break_bridges(values, lines, cost, result)):
+                or _break_bridges(values, lines, cost, result)
+                or _protect_exactly(values, lines, k, cost, result, index)):
             break
     return result
 
@@ -300,3 +308,53 @@ def _eliminate(row: dict[str, int], pivot: dict[str, int], col: int | str) -> No
             row[c] = value
         else:
             row.pop(c, None)
+
+
+#: Cells tried when widening a <k cell the exact check cannot prove safe.
+_WIDEN_TRIES = 6
+
+
+def _protect_exactly(values, lines, k, cost, result: Suppressed, index) -> bool:
+    """Hide complements for each <k cell the exact witness check cannot prove safe
+    (``hotline.dashboard.witness``); True if anything changed."""
+    changed = False
+    for cell in witness.exposed(values, lines, result.primary, result.hidden, k, index):
+        if not changed or _too_narrow(cell, values, index, result, k) < min_range(k):
+            chosen = _widening(cell, values, index, cost, result, k)
+            if chosen is None:
+                continue
+            result.complementary.add(chosen)
+            changed = True
+    return changed
+
+
+def _too_narrow(cell, values, index, result: Suppressed, k) -> int:
+    """How many values of 1..k-1 witnesses keep open for ``cell``."""
+    return witness.width(*witness.proven_range(cell, values, index, result.hidden,
+                                               result.primary, k), k)
+
+
+def _widening(cell, values, index, cost, result: Suppressed, k) -> str | None:
+    """The visible cell whose hiding widens ``cell`` most: the first (cheapest, smallest)
+    that makes it safe, else the one that widens it most, else the cheapest next to it.
+    Adding one per round and checking again finds pairs (or more) when one is not enough."""
+    near = witness.neighbourhood(cell, index, result.hidden)
+    ids = sorted({i for c in near for i in index.by_cell.get(c, ())},
+                 key=lambda i: (cell not in dict(index.lines[i]), len(index.lines[i])))
+    options = []
+    for i in ids:
+        options += [c for c in _candidates(index.lines[i], values, result, {})
+                    if c not in options]
+    options.sort(key=lambda c: (cost.get(c, 1) >= _PRECIOUS, cost.get(c, 1), values[c], c))
+    best, best_width = None, _too_narrow(cell, values, index, result, k)
+    for option in options[:_WIDEN_TRIES]:
+        result.complementary.add(option)
+        try:
+            got = _too_narrow(cell, values, index, result, k)
+        finally:
+            result.complementary.discard(option)
+        if got >= min_range(k):
+            return option
+        if got > best_width:
+            best, best_width = option, got
+    return best or (options[0] if options else None)
