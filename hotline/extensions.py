@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 #: Name of the one RQ queue: routing work is small and latency-bound, so one FIFO suffices.
 QUEUE_NAME = "hotline"
-#: SQLite waits this long for a lock instead of failing (concurrent webhooks and workers).
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
+#: A locked database is waited for this long, then the request fails over to safe TwiML:
+#: well inside the 15 s Twilio gives a webhook (concurrent writers wait milliseconds).
+SQLITE_BUSY_TIMEOUT_SECONDS = 5
+#: The same bound on PostgreSQL: lock waits and statements (milliseconds).
+POSTGRES_OPTIONS = "-c lock_timeout=5000 -c statement_timeout=10000"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,7 +48,9 @@ def make_engine(url: str) -> Engine:
                                                   "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args = {"options": POSTGRES_OPTIONS} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args=connect_args)
 
 
 class Database:
