@@ -331,3 +331,28 @@ def test_twilio_refusing_a_call_moves_on_to_the_next_supporter(hotline, status):
     assert hotline.offers() == [("Unreachable", "failed", 1), ("Reachable", "accepted", 1)]
     assert hotline.contacts()[0].outcome == "connected"
     assert hotline.busy() == []
+
+
+def test_a_twilio_timeout_moves_on_and_a_late_ring_is_told_it_was_taken(hotline, monkeypatch):
+    import time
+
+    from hotline import twilio_api
+    monkeypatch.setattr(twilio_api, "HTTP_TIMEOUT_SECONDS", 1)
+    from flask import request
+    slow = hotline.supporter("Slow network")
+    hotline.supporter("Fine")
+    views = hotline.server.app.view_functions
+    original = views["create_call"]
+
+    def hang(*args, **kwargs):
+        if request.form.get("To") == slow.number:
+            time.sleep(2)  # Twilio answers after the client gave up (the call still rings)
+        return original(*args, **kwargs)
+
+    views["create_call"] = hang
+    hotline.call(hotline.clinician(gather=["1"]))
+    hotline.run()
+    assert hotline.offers() == [("Slow network", "failed", 1), ("Fine", "accepted", 1)]
+    assert hotline.contacts()[0].outcome == "connected"
+    assert heard(slow, "already been connected or has hung up")
+    assert hotline.busy() == []
