@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(supporters_group)
     app.cli.add_command(worker_command)
+    app.cli.add_command(purge_command)
     app.cli.add_command(demo_group)
     from hotline.dashboard.commands import users_group
     app.cli.add_command(users_group)
@@ -125,10 +126,23 @@ def worker_command(burst: bool) -> None:
     from rq import Worker
 
     from hotline.extensions import jobs
-    from workers import audit
+    from workers import audit, retention
     audit.schedule()  # the auditor runs every minute, whatever was lost before
+    retention.schedule()  # the purge runs daily at 03:00 program time
     worker = Worker([jobs.queue], connection=jobs.queue.connection)
     worker.work(burst=burst, with_scheduler=True)
+
+
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Apply the retention policy now (numbers, old events, Twilio logs); print counts."""
+    from hotline import retention
+    from hotline.extensions import settings
+    from hotline.models import utcnow
+    done = retention.purge(db.session, utcnow(), settings())
+    for what, count in done.items():
+        click.echo(f"{what}\t{count}")
 
 
 @click.group("demo")

@@ -116,6 +116,13 @@ class Settings:
                "outside production)"})
     SESSION_HOURS: int = field(default=8, metadata={
         "env": "HOTLINE_SESSION_HOURS", "doc": "a dashboard login ends after this long idle"})
+    RETENTION_DAYS: int = field(default=400, metadata={
+        "env": "HOTLINE_RETENTION_DAYS",
+        "doc": "events older than this are folded into monthly totals and deleted (daily purge)"})
+    TWILIO_LOG_DAYS: int = field(default=0, metadata={
+        "env": "HOTLINE_TWILIO_LOG_DAYS",
+        "doc": "delete the call and message logs the hotline knows at Twilio after this many "
+               "days; 0 = never (must be below HOTLINE_RETENTION_DAYS)"})
     IVR_FLOWS_DIR: str = field(default=str(ROOT / "ivr_flows"), metadata={
         "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
     LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
@@ -177,12 +184,16 @@ def check(settings: Settings, explicit: set[str]) -> None:
     env_of = {f.name: f.metadata["env"] for f in fields(Settings)}
     for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
                  "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES", "SMS_ACCEPT_SECONDS",
-                 "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES", "CALLBACK_MAX_TRIES"):
+                 "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES", "CALLBACK_MAX_TRIES",
+                 "RETENTION_DAYS"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
     if not 0 <= settings.SEND_FROM_HOUR < settings.SEND_UNTIL_HOUR <= 24:
         raise SettingsError("HOTLINE_SEND_FROM_HOUR must be before HOTLINE_SEND_UNTIL_HOUR "
                             "(hours 0 to 24)")
+    if not 0 <= settings.TWILIO_LOG_DAYS < settings.RETENTION_DAYS:
+        raise SettingsError("HOTLINE_TWILIO_LOG_DAYS must be 0 (off) or more, and below "
+                            "HOTLINE_RETENTION_DAYS (the call ids are gone after that)")
     try:
         ZoneInfo(settings.TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):

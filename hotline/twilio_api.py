@@ -88,11 +88,25 @@ def redact_message(settings: Settings, message_sid: str) -> None:
 
 
 def delete_message(settings: Settings, message_sid: str) -> None:
-    """Delete a message's record at Twilio altogether."""
+    """Delete a message's record at Twilio altogether (one already gone is no error)."""
     try:
         client(settings).messages(message_sid).delete()
     except (TwilioException, OSError) as exc:
-        raise TwilioApiError(_describe(exc)) from None
+        if not _gone(exc):
+            raise TwilioApiError(_describe(exc)) from None
+
+
+def delete_call(settings: Settings, call_sid: str) -> None:
+    """Delete a finished call's log at Twilio (one already gone is no error)."""
+    try:
+        client(settings).calls(call_sid).delete()
+    except (TwilioException, OSError) as exc:
+        if not _gone(exc):
+            raise TwilioApiError(_describe(exc)) from None
+
+
+def _gone(exc: Exception) -> bool:
+    return isinstance(exc, TwilioRestException) and exc.status == 404
 
 
 def find_sent(settings: Settings, to: str, since: datetime | None) -> str | None:

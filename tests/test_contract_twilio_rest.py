@@ -143,6 +143,10 @@ def test_send_redact_and_delete_a_message_match_the_spec(app):
     twilio_api.delete_message(cfg, sid)
 
 
+def test_delete_a_call_log_matches_the_spec(app):
+    twilio_api.delete_call(settings(), "CA" + "c" * 32)
+
+
 def test_text_offer_job_sends_through_the_spec(app, session, make_supporter):
     from workers.offer import route
     make_supporter("Ada")

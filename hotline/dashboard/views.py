@@ -103,8 +103,15 @@ def overview():
         report = build_report()
     except periods.PeriodError as exc:
         return render_template("dashboard/stats.html", report=build_report({}), charts=charts,
-                               error=str(exc)), 400
-    return render_template("dashboard/stats.html", report=report, charts=charts)
+                               error=str(exc), policy=_policy()), 400
+    return render_template("dashboard/stats.html", report=report, charts=charts,
+                           policy=_policy())
+
+
+def _policy() -> dict[str, int]:
+    """The retention policy in force, stated under the statistics."""
+    cfg = settings()
+    return {"retention_days": cfg.RETENTION_DAYS, "twilio_log_days": cfg.TWILIO_LOG_DAYS}
 
 
 @bp.get("/stats.csv")

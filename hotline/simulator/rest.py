@@ -192,6 +192,18 @@ def update_call(account_sid: str, sid: str) -> dict[str, Any]:
         return call_json(sim, leg, _expected_status(leg, status))
 
 
+def delete_call(account_sid: str, sid: str) -> tuple[str, int]:
+    """``Calls/{Sid}.json`` DELETE: forget an ended call's record (a live one is refused)."""
+    sim = _sim()
+    with sim.lock:
+        leg = _leg(sim, sid)
+        if not leg.ended:
+            raise ApiError(400, 20009, "A call in progress cannot be deleted.")
+        del sim.legs[sid]
+        sim.log("delete", sid=sid)
+    return "", 204
+
+
 def create_message(account_sid: str) -> tuple[dict[str, Any], int]:
     """``Messages.json``: send an SMS (``From`` or a messaging service: the first number)."""
     sim, form = _sim(), request.form
@@ -272,6 +284,7 @@ ROUTES = (
     ("/Calls.json", create_call, ["POST"]),
     ("/Calls/<sid>.json", fetch_call, ["GET"]),
     ("/Calls/<sid>.json", update_call, ["POST"]),
+    ("/Calls/<sid>.json", delete_call, ["DELETE"]),
     ("/Messages.json", create_message, ["POST"]),
     ("/Messages.json", list_messages, ["GET"]),
     ("/Messages/<sid>.json", fetch_message, ["GET"]),

@@ -1,0 +1,216 @@
+"""Retention: what the hotline deletes, and when (run daily by ``workers.retention``).
+
+- Sealed numbers go after their last use: an ended contact's once its check-in question is
+  answered or has waited 24 hours (no answer counts as no); a callback's once it is done,
+  failed or a week old; a follow-up's once it is sent, replied to or canceled.
+- Events older than ``HOTLINE_RETENTION_DAYS`` are folded into anonymous monthly totals
+  (``MonthlyAggregate``: month, channel, kind, tier, outcome, count) and deleted; scores
+  likewise (``MonthlyScore``). Then the old offers, and the ended contacts no event refers to
+  any more (with their follow-ups and callback requests), are deleted. Statistics of any
+  period after the cutoff are untouched: they only read events, contacts and offers from it.
+- Handled MessageSids are kept a week (they only stop a retried webhook from acting twice).
+- Opt-outs are kept: a STOP must hold for ever, and it is only a keyed hash.
+- With ``HOTLINE_TWILIO_LOG_DAYS`` the call and message logs whose sids the hotline knows
+  are deleted at Twilio after that many days, and the sids are then forgotten.
+
+Counting is done by SQL (GROUP BY); Python only files the groups under months.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Integer, cast, delete, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from hotline import twilio_api
+from hotline.errors import TwilioApiError
+from hotline.models import (CallbackRequest, Contact, ContactEvent, ContactState, FollowUp,
+                            FollowUpState, InboundMessage, MonthlyAggregate, MonthlyScore, Offer,
+                            OfferState, Score)
+from hotline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: A check-in question unanswered this long is a no (as ``consent.ANSWER_WINDOW``).
+CONSENT_WINDOW = timedelta(hours=24)
+#: An ended contact may still be asking its question by voice a few seconds after its end.
+ENDED_GRACE = timedelta(hours=1)
+#: A callback is tried within hours; a week on, its number is surely no longer needed.
+CALLBACK_KEEP = timedelta(days=7)
+#: Handled MessageSids only dedupe Twilio's retries, which stop within hours.
+INBOUND_KEEP = timedelta(days=7)
+#: SQL time buckets (seconds) that are then filed under local months: every real time
+#: zone's offset is a whole number of quarter hours.
+BUCKET_SECONDS = 15 * 60
+#: Rows deleted per statement (keeps IN lists small on both databases).
+CHUNK = 500
+FINAL_FOLLOWUPS = (FollowUpState.SENT.value, FollowUpState.REPLIED.value,
+                   FollowUpState.CANCELED.value)
+
+
+def purge(session: Session, now: datetime, settings: Settings) -> dict[str, int]:
+    """Everything retention does, once; returns counts by what was done (and commits)."""
+    done: dict[str, int] = {}
+    done.update(forget_numbers(session, now))
+    if settings.TWILIO_LOG_DAYS:
+        done.update(delete_twilio_logs(session, now - timedelta(days=settings.TWILIO_LOG_DAYS),
+                                       settings))
+    done.update(fold_and_delete(session, now - timedelta(days=settings.RETENTION_DAYS),
+                                ZoneInfo(settings.TIMEZONE)))
+    done["inbound_messages"] = _deleted(session.execute(
+        delete(InboundMessage).where(InboundMessage.received_at < now - INBOUND_KEEP)))
+    session.commit()
+    return done
+
+
+def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
+    """Delete every sealed number no longer needed (see the module's docstring)."""
+    ended = (Contact.state == ContactState.ENDED.value) & Contact.sealed_number.is_not(None)
+    unanswered = _updated(session.execute(
+        update(Contact).where(ended, Contact.consent == "asked",
+                              Contact.ended_at < now - CONSENT_WINDOW)
+        .values(consent="no", sealed_number=None)))
+    contacts = _updated(session.execute(
+        update(Contact).where(ended, Contact.consent.is_distinct_from("asked"),
+                              Contact.ended_at < now - ENDED_GRACE)
+        .values(sealed_number=None)))
+    callbacks = _updated(session.execute(
+        update(CallbackRequest).where(
+            CallbackRequest.sealed_number.is_not(None),
+            CallbackRequest.state.in_(("done", "failed"))
+            | (CallbackRequest.requested_at < now - CALLBACK_KEEP))
+        .values(sealed_number=None)))
+    followups = _updated(session.execute(
+        update(FollowUp).where(FollowUp.sealed_number.is_not(None),
+                               FollowUp.state.in_(FINAL_FOLLOWUPS))
+        .values(sealed_number=None)))
+    session.commit()
+    return {"numbers_contacts": unanswered + contacts, "numbers_callbacks": callbacks,
+            "numbers_followups": followups}
+
+
+def fold_and_delete(session: Session, cutoff: datetime, zone: ZoneInfo) -> dict[str, int]:
+    """Fold events and scores from before ``cutoff`` into monthly totals; delete old rows."""
+    events = _fold_events(session, cutoff, zone)
+    scores = _fold_scores(session, cutoff.astimezone(zone).date())
+    offers = _deleted(session.execute(delete(Offer).where(
+        Offer.created_at < cutoff, Offer.state != OfferState.RINGING.value)))
+    contacts = _delete_contacts(session, cutoff)
+    return {"events_folded": events, "scores_folded": scores, "offers": offers,
+            "contacts": contacts}
+
+
+def _fold_events(session: Session, cutoff: datetime, zone: ZoneInfo) -> int:
+    old = ContactEvent.at < cutoff
+    bucket = (_epoch(session, ContactEvent.at) // BUCKET_SECONDS).label("bucket")
+    columns = (ContactEvent.channel, ContactEvent.kind, ContactEvent.tier, ContactEvent.outcome)
+    totals: Counter = Counter()
+    for slot, channel, kind, tier, outcome, count in session.execute(
+            select(bucket, *columns, func.count()).where(old).group_by(bucket, *columns)):
+        month = _month(datetime.fromtimestamp(int(slot) * BUCKET_SECONDS, UTC)
+                       .astimezone(zone).date())
+        totals[(month, channel, kind, tier, outcome)] += count
+    for (month, channel, kind, tier, outcome), count in totals.items():
+        _add(session, MonthlyAggregate, count, month=month, channel=channel, kind=kind,
+             tier=tier, outcome=outcome)
+    return _deleted(session.execute(delete(ContactEvent).where(old)))
+
+
+def _fold_scores(session: Session, first_kept: date) -> int:
+    old = Score.day < first_kept
+    columns = (Score.day, Score.channel, Score.kind, Score.value)
+    totals: Counter = Counter()
+    for day, channel, kind, value, count in session.execute(
+            select(*columns, func.count()).where(old).group_by(*columns)):
+        totals[(_month(day), channel, kind, value)] += count
+    for (month, channel, kind, value), count in totals.items():
+        _add(session, MonthlyScore, count, month=month, channel=channel, kind=kind,
+             value=value)
+    return _deleted(session.execute(delete(Score).where(old)))
+
+
+def _delete_contacts(session: Session, cutoff: datetime) -> int:
+    """Ended contacts from before ``cutoff`` that nothing still needs, children first."""
+    open_callback = exists().where(
+        CallbackRequest.state.in_(("pending", "calling")),
+        (CallbackRequest.contact_id == Contact.id)
+        | (CallbackRequest.attempt_contact_id == Contact.id))
+    ids = session.scalars(select(Contact.id).where(
+        Contact.state == ContactState.ENDED.value, Contact.ended_at < cutoff,
+        ~exists().where(ContactEvent.contact_id == Contact.id),
+        ~exists().where(FollowUp.contact_id == Contact.id,
+                        FollowUp.state.not_in(FINAL_FOLLOWUPS)),
+        ~open_callback)).all()
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        session.execute(delete(Offer).where(Offer.contact_id.in_(chunk)))
+        session.execute(delete(FollowUp).where(FollowUp.contact_id.in_(chunk)))
+        session.execute(delete(CallbackRequest).where(CallbackRequest.contact_id.in_(chunk)))
+        session.execute(update(CallbackRequest).where(
+            CallbackRequest.attempt_contact_id.in_(chunk)).values(attempt_contact_id=None))
+        session.execute(delete(Contact).where(Contact.id.in_(chunk)))
+    return len(ids)
+
+
+def delete_twilio_logs(session: Session, before: datetime,
+                       settings: Settings) -> dict[str, int]:
+    """Delete at Twilio the finished calls and messages from before ``before`` whose sids
+    the hotline knows, then forget those sids. A failure is logged and retried next run."""
+    calls = session.execute(select(Contact.id, Contact.call_sid).where(
+        Contact.call_sid.is_not(None), Contact.state == ContactState.ENDED.value,
+        Contact.ended_at < before)).all()
+    legs = session.execute(select(Offer.id, Offer.call_sid).where(
+        Offer.call_sid.is_not(None), Offer.state != OfferState.RINGING.value,
+        Offer.created_at < before)).all()
+    texts = session.execute(select(FollowUp.id, FollowUp.message_sid).where(
+        FollowUp.message_sid.is_not(None), FollowUp.state.in_(FINAL_FOLLOWUPS),
+        FollowUp.sent_at < before)).all()
+    done = Counter()
+    for model, column, rows, remove in (
+            (Contact, "call_sid", calls, twilio_api.delete_call),
+            (Offer, "call_sid", legs, twilio_api.delete_call),
+            (FollowUp, "message_sid", texts, twilio_api.delete_message)):
+        for row_id, sid in rows:
+            try:
+                remove(settings, sid)
+            except TwilioApiError as exc:
+                log.warning("twilio log of %s %s not deleted: %s", model.__tablename__,
+                            row_id, exc)
+                done["twilio_failed"] += 1
+                continue
+            session.execute(update(model).where(model.id == row_id).values({column: None}))
+            session.commit()
+            done["twilio_calls" if column == "call_sid" else "twilio_messages"] += 1
+    return {"twilio_calls": done["twilio_calls"], "twilio_messages": done["twilio_messages"],
+            "twilio_failed": done["twilio_failed"]}
+
+
+def _add(session: Session, model, count: int, **key) -> None:
+    """Add ``count`` to the row of ``model`` with ``key`` (NULLs match NULLs), or insert it."""
+    match = [getattr(model, name).is_not_distinct_from(value) for name, value in key.items()]
+    if not _updated(session.execute(update(model).where(*match)
+                                    .values(count=model.count + count))):
+        session.add(model(count=count, **key))
+        session.flush()
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _epoch(session: Session, column):
+    """Seconds since 1970 of a timestamp column, as SQL for this database."""
+    if session.get_bind().dialect.name == "sqlite":
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(func.extract("epoch", column)), Integer)
+
+
+def _updated(result) -> int:
+    return max(result.rowcount or 0, 0)
+
+
+_deleted = _updated
