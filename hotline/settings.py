@@ -103,7 +103,7 @@ class Settings:
         "env": "HOTLINE_SEND_UNTIL_HOUR", "doc": "...until this local hour (24 = midnight)"})
     FOLLOWUP_DELAY_SCALE: float = field(default=1.0, metadata={
         "env": "HOTLINE_FOLLOWUP_DELAY_SCALE", "parse": float,
-        "doc": "multiplies the follow-up delays of ivr_flows/followups.yaml (demo: 0.0005)"})
+        "doc": "multiplies the follow-up delays of ivr_flows/followups.yaml (demo: 0.0002)"})
     ASK_BURNOUT: bool = field(default=False, metadata={
         "env": "HOTLINE_ASK_BURNOUT", "parse": _bool,
         "doc": "the first follow-up also asks the Mini-Z single-item burnout question"})
