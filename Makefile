@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps tools lint bench clean audit
+.PHONY: run test install system-deps tools lint bench clean audit soak
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment and installing the hotline"
@@ -55,6 +55,11 @@ audit: install
 	if [ $$rc -ne 0 ] || [ $$skipped -gt 0 ]; then \
 		echo "pip-audit: advisory database unreachable for $$skipped packages; reported, not failing"; \
 	fi
+
+# A bounded soak (SOAK_SECONDS, default 300, at most 600) of the whole stack through the
+# offline stand-in; not part of `make test`. Appends its figures to benchmarks/RESULTS.md.
+soak: install
+	$(PY) benchmarks/soak.py
 
 lint: install
 	$(PY) -m ruff check hotline workers tests || true

@@ -77,3 +77,20 @@ def test_the_audit_is_one_job_per_minute_whoever_schedules_it(app):
     assert audit.schedule() == first
     scheduled = jobs.queue.scheduled_job_registry.get_job_ids()
     assert scheduled.count(first) == 1 and first.startswith("hotline-audit-")
+
+
+def test_text_requests_left_at_the_menu_or_the_options_get_an_outcome(app, session):
+    long_ago = utcnow() - timedelta(hours=1)
+    at_menu = contact(session, state=ContactState.MENU.value, created_at=long_ago)
+    at_menu.channel = "sms"
+    told_nobody = contact(session, state=ContactState.OPTIONS.value, created_at=long_ago,
+                          sealed_number=privacy.seal("+16175550123", settings()))
+    told_nobody.channel = "sms"
+    recent = contact(session, state=ContactState.OPTIONS.value)
+    recent.channel = "sms"
+    session.commit()
+    assert audit.audit()["contacts"] == 2
+    for c in (at_menu, told_nobody, recent):
+        session.refresh(c)
+    assert at_menu.outcome == "abandoned" and told_nobody.outcome == "failed"
+    assert told_nobody.sealed_number is None and recent.outcome is None

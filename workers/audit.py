@@ -76,6 +76,15 @@ def _close_contacts(now) -> int:
         contacts.finish(db.session, contact, Outcome.ABANDONED)
         contacts.forget_number(db.session, contact)
         _cancel(contact.id)
+    texts = db.session.scalars(select(Contact).where(
+        Contact.outcome.is_(None), Contact.channel == "sms",
+        Contact.state.in_([ContactState.MENU.value, ContactState.OPTIONS.value]),
+        Contact.created_at < now - MENU_DEADLINE)).all()
+    for contact in texts:  # never chose, or was told nobody was free and did not reply
+        outcome = Outcome.FAILED if contact.state == ContactState.OPTIONS.value \
+            else Outcome.ABANDONED
+        contacts.finish(db.session, contact, outcome)
+        contacts.forget_number(db.session, contact)
     connected = db.session.scalars(select(Contact).where(
         Contact.state == ContactState.CONNECTED.value, Contact.mode.is_distinct_from("text"),
         Contact.connected_at < now - CONNECTED_DEADLINE)).all()
@@ -84,7 +93,7 @@ def _close_contacts(now) -> int:
             routing.release(db.session, contact.supporter_id, routing.contact_token(contact.id))
         contacts.forget_number(db.session, contact)
         contacts.end(db.session, contact)
-    return len(stuck) + len(connected)
+    return len(stuck) + len(texts) + len(connected)
 
 
 #: A waiting contact with nothing ringing for this long lost its routing job (Redis was down).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -20,6 +21,10 @@ from hotline.urls import public_url
 #: Fictional clinicians the visitor can call from (555-01xx numbers are reserved for fiction).
 DEMO_CLINICIANS = (("+16175550142", "Dr. Rivera (resident)"),
                    ("+16175550143", "Sam Okafor, RN"))
+#: ``HOTLINE_DEMO_CLINICIANS=N`` (soak benchmark): N more fictional clinicians, +1617555 03xx.
+DEMO_CLINICIANS += tuple((f"+161755503{i:02d}", f"Clinician {i + 1} (soak)")
+                         for i in range(min(int(os.environ.get("HOTLINE_DEMO_CLINICIANS") or 0),
+                                            100)))
 #: Twilio's REST paths start with this; the dispatcher sends them to the stand-in.
 REST_PREFIX = "/2010-04-01/"
 
