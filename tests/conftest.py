@@ -183,3 +183,19 @@ def make_supporter(session):
         session.commit()
         return supporter
     return make
+
+
+@pytest.fixture
+def stand_in(app):
+    """The stand-in's REST API over real HTTP, for the app's Twilio client (no phones)."""
+    from datetime import datetime, timezone
+
+    from hotline.extensions import settings
+    from hotline.simulator import TwilioSim, serve_in_thread
+    sim = TwilioSim(transport=None, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                    voice_url=f"{PUBLIC_BASE_URL}/twilio/voice",
+                    numbers=(HOTLINE_NUMBER,), epoch=datetime.now(timezone.utc))
+    base_url, server = serve_in_thread(sim)
+    app.extensions["hotline.settings"] = settings().replace(TWILIO_API_BASE_URL=base_url)
+    yield sim
+    server.shutdown()

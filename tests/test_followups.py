@@ -12,8 +12,7 @@ from sqlalchemy import select
 from hotline import consent, followups, privacy
 from hotline.extensions import db, jobs, settings
 from hotline.models import Contact, ContactState, FollowUp, Score
-from hotline.simulator import TwilioSim, serve_in_thread
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, run_jobs
+from tests.conftest import HOTLINE_NUMBER, run_jobs
 
 HAWAII, NEW_YORK, BERLIN = "+18085550123", "+12125550123", "+493012345678"
 UTC = timezone.utc
@@ -53,18 +52,6 @@ def test_winter_time_is_respected(app):
     zone = ZoneInfo("America/New_York")
     # 12:30 UTC in January is 07:30 in New York (EST): moved to 08:00 EST = 13:00 UTC
     assert followups.decent_time(at("2026-01-15T12:30"), zone, cfg) == at("2026-01-15T13:00")
-
-
-@pytest.fixture
-def stand_in(app):
-    """The stand-in's REST API over real HTTP, for the app's Twilio client."""
-    sim = TwilioSim(transport=None, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
-                    voice_url="https://hotline.example.org/twilio/voice",
-                    numbers=(HOTLINE_NUMBER,), epoch=datetime.now(UTC))
-    base_url, server = serve_in_thread(sim)
-    app.extensions["hotline.settings"] = settings().replace(TWILIO_API_BASE_URL=base_url)
-    yield sim
-    server.shutdown()
 
 
 def consented_contact(session, number=NEW_YORK, channel="sms") -> Contact:

@@ -13,8 +13,6 @@ from hotline import retention, stats, twilio_api
 from hotline.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactEvent, FollowUp, InboundMessage,
                             MonthlyAggregate, MonthlyScore, Offer, Score)
-from hotline.simulator import TwilioSim, serve_in_thread
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 from tests.test_dashboard import login, make_user
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -205,17 +203,6 @@ def test_the_worker_command_schedules_the_purge(app, monkeypatch):
     ids = jobs.queue.scheduled_job_registry.get_job_ids()
     assert any(i.startswith("hotline-purge-") for i in ids)
     assert any(i.startswith("hotline-audit-") for i in ids)
-
-
-@pytest.fixture
-def stand_in(app):
-    sim = TwilioSim(transport=None, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
-                    voice_url="https://hotline.example.org/twilio/voice",
-                    numbers=(HOTLINE_NUMBER,), epoch=datetime.now(UTC))
-    base_url, server = serve_in_thread(sim)
-    app.extensions["hotline.settings"] = settings().replace(TWILIO_API_BASE_URL=base_url)
-    yield sim
-    server.shutdown()
 
 
 def twilio_history(session, sim) -> dict:
