@@ -28,6 +28,9 @@ EVERY = timedelta(minutes=1)
 MENU_DEADLINE = timedelta(minutes=30)
 CONNECTED_DEADLINE = timedelta(hours=4)
 JOB_LATE = timedelta(minutes=10)
+#: A ringing offer this long past its ring and accept time lost its call (a caller is
+#: on hold: free the supporter and route on quickly; the normal safety net fires at 1 min).
+OFFER_LATE = timedelta(minutes=2)
 
 
 def schedule() -> str:
@@ -54,7 +57,7 @@ def audit() -> dict[str, int]:
 def _expire_offers(now) -> int:
     from workers.offer import expire_offer
     cfg = settings()
-    limit = now - timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS) - JOB_LATE
+    limit = now - timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS) - OFFER_LATE
     stuck = db.session.scalars(select(Offer.id).where(
         Offer.state == OfferState.RINGING.value, Offer.created_at < limit)).all()
     for offer_id in stuck:
