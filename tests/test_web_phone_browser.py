@@ -119,18 +119,26 @@ def send_text(card, body):
     card.locator("form.sms button").click()
 
 
-def test_texting_as_a_clinician_and_as_a_supporter(page):
+def start_text_conversation(page, first_text=None):
+    """Rivera asks to text with a peer (after ``first_text``, if any); Alex replies YES."""
     from playwright.sync_api import expect
     rivera, alex = phone(page, RIVERA), phone(page, ALEX)
     for card in (rivera, alex):
         card.locator("details.texts summary").click()
-    send_text(rivera, "hello")
-    expect(rivera.locator(".messages")).to_contain_text("Reply 1 for a call", timeout=15_000)
+    if first_text:
+        send_text(rivera, first_text)
+        expect(rivera.locator(".messages")).to_contain_text("Reply 1 for a call", timeout=15_000)
     send_text(rivera, "2")
     expect(alex.locator(".messages")).to_contain_text("Reply YES", timeout=20_000)
     send_text(alex, "YES")
     expect(rivera.locator(".messages")).to_contain_text("texting with a peer supporter",
                                                         timeout=15_000)
+    return rivera, alex
+
+
+def test_texting_as_a_clinician_and_as_a_supporter(page):
+    from playwright.sync_api import expect
+    rivera, alex = start_text_conversation(page, first_text="hello")
     send_text(rivera, "It was a hard night on the ward")
     expect(alex.locator(".messages")).to_contain_text("hard night on the ward", timeout=15_000)
     send_text(alex, "I'm here with you.")
@@ -143,13 +151,7 @@ def test_texting_as_a_clinician_and_as_a_supporter(page):
 def test_a_follow_up_arrives_on_the_clinicians_phone(page):
     """Demo timings: the first check-in text comes ~17 s after the clinician says yes."""
     from playwright.sync_api import expect
-    rivera, alex = phone(page, RIVERA), phone(page, ALEX)
-    for card in (rivera, alex):
-        card.locator("details.texts summary").click()
-    send_text(rivera, "2")
-    expect(alex.locator(".messages")).to_contain_text("Reply YES", timeout=20_000)
-    send_text(alex, "YES")
-    expect(rivera.locator(".messages")).to_contain_text("texting with a peer", timeout=15_000)
+    rivera, alex = start_text_conversation(page)
     send_text(alex, "BYE")
     expect(rivera.locator(".messages")).to_contain_text("check-in text", timeout=15_000)
     send_text(rivera, "YES")
