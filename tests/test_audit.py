@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from rq.job import Job
 
 from hotline import privacy, routing
@@ -94,3 +95,55 @@ def test_text_requests_left_at_the_menu_or_the_options_get_an_outcome(app, sessi
         session.refresh(c)
     assert at_menu.outcome == "abandoned" and told_nobody.outcome == "failed"
     assert told_nobody.sealed_number is None and recent.outcome is None
+
+
+def requested_callback(session) -> CallbackRequest:
+    original = contact(session, state=ContactState.ENDED.value, outcome="callback_requested")
+    callback = CallbackRequest(contact_id=original.id, promised_by=utcnow(),
+                               sealed_number=privacy.seal("+16175550123", settings()))
+    session.add(callback)
+    session.commit()
+    return callback
+
+
+def test_a_callback_try_whose_worker_died_before_routing_it_is_routed_by_the_audit(
+        app, session, monkeypatch):
+    from workers.callbacks import start_try
+    callback = requested_callback(session)
+
+    def dies(*args, **kwargs):
+        raise SystemExit("the worker is killed here")
+
+    monkeypatch.setattr(jobs, "enqueue", dies)
+    with pytest.raises(SystemExit):
+        start_try(callback.id)
+    monkeypatch.undo()
+    session.rollback()
+    session.refresh(callback)
+    attempt = session.get(Contact, callback.attempt_contact_id)
+    assert callback.state == "calling" and attempt.state == "waiting"  # one commit, or none
+    attempt.queued_at -= timedelta(minutes=2)
+    session.commit()
+    assert audit.audit()["rerouted"] == 1
+    [job] = [Job.fetch(i, connection=jobs.queue.connection) for i in jobs.queue.job_ids]
+    assert job.func_name == "workers.offer.route" and job.args == (attempt.id, attempt.attempt)
+    assert start_try(callback.id) == "nothing to do"  # a retried job does not try twice
+
+
+def test_a_callback_try_that_ended_without_settling_its_request_is_settled(app, session):
+    callback = requested_callback(session)
+    late = utcnow() - timedelta(minutes=30)
+    missed = contact(session, mode="callback", state=ContactState.ENDED.value,
+                     outcome="abandoned", ended_at=late)
+    callback.state, callback.attempt_contact_id = "calling", missed.id
+    reached = requested_callback(session)
+    bridged = contact(session, mode="callback", state=ContactState.ENDED.value,
+                      outcome="connected", ended_at=late)
+    reached.state, reached.attempt_contact_id = "calling", bridged.id
+    session.commit()
+    assert audit.audit()["callbacks"] == 2
+    session.refresh(callback)
+    session.refresh(reached)
+    assert callback.state == "pending" and callback.tries == 1  # tried again later
+    assert reached.state == "done" and reached.sealed_number is None
+    assert audit.audit()["callbacks"] == 0

@@ -139,7 +139,10 @@ def _requeue_followups(now) -> int:
 
 
 def _restart_callbacks(now) -> int:
-    """Pending callbacks with no try under way (their retry job was lost) start again."""
+    """Pending callbacks with no try under way (their retry job was lost) start again; a
+    try that ended without settling its request (a worker or webhook died in between)
+    settles it now: reached if the clinician was connected, else missed and retried."""
+    from hotline import callbacks
     from workers.callbacks import start_try
     pending = db.session.scalars(select(CallbackRequest).where(
         CallbackRequest.state == "pending", CallbackRequest.sealed_number.is_not(None),
@@ -147,7 +150,16 @@ def _restart_callbacks(now) -> int:
         - timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))).all()
     for callback in pending:
         start_try(callback.id)
-    return len(pending)
+    orphaned = db.session.scalars(select(Contact).join(
+        CallbackRequest, CallbackRequest.attempt_contact_id == Contact.id).where(
+        CallbackRequest.state == "calling", Contact.outcome.is_not(None),
+        Contact.ended_at < now - JOB_LATE)).all()
+    for attempt in orphaned:
+        if attempt.outcome in (Outcome.CONNECTED.value, Outcome.CONNECTED_BACKUP.value):
+            callbacks.reached(db.session, attempt)
+        else:
+            callbacks.missed(db.session, attempt)
+    return len(pending) + len(orphaned)
 
 
 def _job_exists(job_id: str) -> bool:
