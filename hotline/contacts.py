@@ -1,13 +1,16 @@
 """A contact's life: created, queued, connected, ended; exactly one outcome each.
 
 State changes that can race (two webhooks, a webhook and a job) are conditional
-UPDATEs: the caller of each function learns whether it won.
+UPDATEs: the caller of each function learns whether it won. Each returns the updated row
+(``RETURNING``) into the contact, so the contact is current without a second query; only
+an UPDATE that lost reloads it.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,24 +58,36 @@ def by_call_sid(session: Session, call_sid: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
 
 
+def _update(session: Session, contact: Contact, *where: Any, **values: Any) -> bool:
+    """UPDATE the contact's row if ``where`` holds; True when it did.
+
+    The new row comes back with RETURNING and replaces the contact's attributes (as a
+    refresh would); a contact whose UPDATE matched nothing is reloaded instead. Either
+    way the transaction stays open for the caller to commit.
+    """
+    row = session.execute(
+        update(Contact).where(Contact.id == contact.id, *where).values(**values)
+        .returning(Contact), execution_options={"populate_existing": True}
+    ).scalar_one_or_none()
+    if row is None:
+        session.refresh(contact)
+    return row is not None
+
+
 def queue(session: Session, contact: Contact) -> int:
     """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
-    session.execute(update(Contact).where(Contact.id == contact.id).values(
-        state=ContactState.WAITING.value, attempt=Contact.attempt + 1, escalated=False,
-        tier2_rung=False, exhausted=False, queued_at=utcnow()))
+    _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
+            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
     event(session, contact, "queued")
     session.commit()
-    session.refresh(contact)
     return contact.attempt
 
 
 def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> bool:
     """Take a waiting contact out of the queue; stale routing jobs then exit."""
-    won = session.execute(update(Contact).where(
-        Contact.id == contact.id, Contact.state == ContactState.WAITING.value).values(
-        state=new_state.value, attempt=Contact.attempt + 1)).rowcount == 1
+    won = _update(session, contact, Contact.state == ContactState.WAITING.value,
+                  state=new_state.value, attempt=Contact.attempt + 1)
     session.commit()
-    session.refresh(contact)
     return won
 
 
@@ -80,11 +95,15 @@ def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> 
 OUTBOUND_MODES = ("call", "callback")
 
 
-def forget_number(session: Session, contact: Contact) -> None:
-    """Delete the contact's sealed number: nothing more needs to reach the clinician."""
+def forget_number(session: Session, contact: Contact, commit: bool = True) -> None:
+    """Delete the contact's sealed number: nothing more needs to reach the clinician.
+
+    ``commit=False`` leaves it to the caller's next commit (one transaction, not two).
+    """
     if contact.sealed_number is not None:
         contact.sealed_number = None
-        session.commit()
+        if commit:
+            session.commit()
 
 
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
@@ -94,13 +113,11 @@ def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | Non
     if end:
         values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
                       attempt=Contact.attempt + 1)
-    won = session.execute(update(Contact).where(
-        Contact.id == contact.id, Contact.outcome.is_(None)).values(**values)).rowcount == 1
+    won = _update(session, contact, Contact.outcome.is_(None), **values)
     if won:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s outcome %s", contact.id, outcome.value)
     session.commit()
-    session.refresh(contact)
     return won
 
 
@@ -118,26 +135,21 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
     """
     outcome = connected_outcome(tier)
     now_final = contact.mode not in OUTBOUND_MODES
-    won = session.execute(update(Contact).where(
-        Contact.id == contact.id, Contact.state == ContactState.WAITING.value,
-        Contact.attempt == attempt, Contact.outcome.is_(None)).values(
-        state=ContactState.CONNECTED.value, supporter_id=supporter_id,
-        connected_at=utcnow(), outcome=outcome.value if now_final else None)).rowcount == 1
+    won = _update(session, contact, Contact.state == ContactState.WAITING.value,
+                  Contact.attempt == attempt, Contact.outcome.is_(None),
+                  state=ContactState.CONNECTED.value, supporter_id=supporter_id,
+                  connected_at=utcnow(), outcome=outcome.value if now_final else None)
     if won and now_final:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
     if won:
         log.info("contact %s connected (tier %s)", contact.id, tier)
     session.commit()
-    session.refresh(contact)
     return won
 
 
 def end(session: Session, contact: Contact) -> None:
     """Mark a connected contact's call as over (its outcome stays)."""
-    if session.execute(update(Contact).where(
-            Contact.id == contact.id, Contact.state != ContactState.ENDED.value).values(
-            state=ContactState.ENDED.value, ended_at=utcnow(),
-            attempt=Contact.attempt + 1)).rowcount == 1:
+    if _update(session, contact, Contact.state != ContactState.ENDED.value,
+               state=ContactState.ENDED.value, ended_at=utcnow(), attempt=Contact.attempt + 1):
         event(session, contact, "ended")
     session.commit()
-    session.refresh(contact)

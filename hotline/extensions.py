@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Callable
 
 from flask import Flask, current_app
@@ -16,6 +17,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from hotline.settings import Settings
@@ -29,6 +31,11 @@ QUEUE_NAME = "hotline"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
 #: The same bound on PostgreSQL: lock waits and statements (milliseconds).
 POSTGRES_OPTIONS = "-c lock_timeout=5000 -c statement_timeout=10000"
+#: A pooled connection idle longer than this is pinged before use. Under load connections
+#: come back within milliseconds and are not pinged; a restart or failover usually takes
+#: longer than this, so a connection that lived through one is pinged first.
+PING_AFTER_IDLE_SECONDS = 1.0
+_LAST_USED = "hotline_last_used"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +46,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the backend: WAL and a busy timeout on SQLite, pre-ping on others."""
+    """An engine tuned for the backend: WAL and a busy timeout on SQLite; on others, a
+    pooled connection that sat idle is pinged before use (see ``ping_when_idle``)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -49,8 +57,41 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     connect_args = {"options": POSTGRES_OPTIONS} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args)
+    ping_when_idle(engine)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Pessimistic disconnect handling, paid only by connections that sat idle.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per transaction,
+    several per webhook. A connection given back less than ``idle_seconds`` ago was just
+    working, so it is used as is; an older one is pinged first, and a dead one (the
+    database restarted or failed over) invalidates the pool and is replaced, as with
+    pre-ping, before the request sees it. Should the database die within that second, the
+    first statement's disconnect error invalidates the pool the same way and that one
+    request answers its safe TwiML, as any request in flight at that moment would.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _used(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is None or time.monotonic() - last < idle_seconds:
+            return  # a new connection, or one that worked a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if not engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            raise InvalidatePoolError()  # the pool reconnects, and drops its other old ones
 
 
 class Database:

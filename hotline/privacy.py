@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -24,8 +25,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hotline.settings import Settings
 
 
+@functools.lru_cache(maxsize=16)
 def _derive(secret: str, purpose: bytes) -> bytes:
-    """A 32-byte key for one purpose, derived from a root secret with HKDF."""
+    """A 32-byte key for one purpose, derived from a root secret with HKDF (once per key)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
         secret.encode())
 
@@ -38,9 +40,14 @@ def caller_key(e164: str, settings: Settings) -> str:
 
 
 def _fernet(settings: Settings) -> Fernet:
-    if settings.SEAL_KEY:
-        return Fernet(settings.SEAL_KEY.encode())
-    return Fernet(base64.urlsafe_b64encode(_derive(settings.SECRET_KEY, b"hotline seal")))
+    return _fernet_for(settings.SEAL_KEY, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=16)
+def _fernet_for(seal_key: str, secret_key: str) -> Fernet:
+    if seal_key:
+        return Fernet(seal_key.encode())
+    return Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"hotline seal")))
 
 
 def seal(e164: str, settings: Settings) -> str:

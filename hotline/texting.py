@@ -6,6 +6,7 @@ at a body in memory and never keeps it.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -63,15 +64,18 @@ class TextFlows:
 
     def is_crisis(self, body: str) -> bool:
         """Whether the text carries a crisis word, in any language."""
-        text = _normalise(body)
-        return any(re.search(rf"\b{re.escape(w)}\b", text)
-                   for words in self.crisis_words.values() for w in words)
+        return _any_word(tuple(w for words in self.crisis_words.values() for w in words)
+                         ).search(_normalise(body)) is not None
 
     def language_of(self, body: str) -> str:
         """"es" when the text looks Spanish, else "en"."""
-        text = _normalise(body)
-        return "es" if any(re.search(rf"\b{re.escape(w)}\b", text)
-                           for w in self.spanish_words) else "en"
+        return "es" if _any_word(self.spanish_words).search(_normalise(body)) else "en"
+
+
+@functools.lru_cache(maxsize=8)
+def _any_word(words: tuple[str, ...]) -> re.Pattern:
+    """One pattern matching any of ``words`` as whole words (compiled once per list)."""
+    return re.compile("|".join(rf"\b{re.escape(w)}\b" for w in words))
 
 
 def _normalise(body: str) -> str:

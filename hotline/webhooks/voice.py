@@ -306,9 +306,9 @@ def consent_answer(contact_id: int) -> Response:
 
 def _abandon(contact: Contact) -> None:
     """The caller hung up before reaching anyone: stop every call still ringing for them."""
+    contacts.forget_number(db.session, contact, commit=False)  # committed with the outcome
     if contacts.finish(db.session, contact, Outcome.ABANDONED):
         jobs.enqueue(cancel_offers, contact.id)
-    contacts.forget_number(db.session, contact)
 
 
 def _options(contact: Contact, turn: int) -> VoiceResponse:
