@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
+from rq import SimpleWorker
 
 from hotline.errors import HotlineError
 from hotline.extensions import db
@@ -118,19 +119,69 @@ def supporters_remove(phone: str) -> None:
     click.echo(f"{supporter.name} removed from the roster")
 
 
+#: How often a worker cleans RQ's registries and, if the worker holding the scheduler lock
+#: died, takes the scheduler over (RQ's default is 10 minutes; follow-ups would wait).
+MAINTENANCE_SECONDS = 60
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="exit when the queue is empty")
+@click.option("--fork", is_flag=True,
+              help="run each job in a forked work horse (isolation, at ~8x the CPU per job)")
 @with_appcontext
-def worker_command(burst: bool) -> None:
+def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker with the scheduler on (routing jobs, scheduled follow-ups)."""
+    from flask import current_app
     from rq import Worker
 
-    from hotline.extensions import jobs
+    from hotline import followups
+    from hotline.extensions import jobs, settings
     from workers import audit, retention
     audit.schedule()  # the auditor runs every minute, whatever was lost before
     retention.schedule()  # the purge runs daily at 03:00 program time
-    worker = Worker([jobs.queue], connection=jobs.queue.connection)
-    worker.work(burst=burst, with_scheduler=True)
+    followups.restore(db.session)  # follow-ups whose jobs a restarted Redis lost
+    _warm_up()
+    if fork:
+        worker = Worker([jobs.queue], connection=jobs.queue.connection,
+                        maintenance_interval=MAINTENANCE_SECONDS)
+    else:
+        worker = InProcessWorker([jobs.queue], connection=jobs.queue.connection,
+                                 app=current_app._get_current_object(),
+                                 maintenance_interval=MAINTENANCE_SECONDS)
+    worker.work(burst=burst, with_scheduler=True, logging_level=settings().LOG_LEVEL)
+
+
+class InProcessWorker(SimpleWorker):
+    """RQ's worker without a fork per job: each job runs in this process, in an app context
+    of its own (so a database session of its own, removed when the job ends).
+
+    A fork per job costs a cold start in every work horse (RQ's own ~20 ms, a new database
+    connection, SQL compiled again): in benchmarks/followups.py ~50 ms of worker CPU per
+    follow-up sent and ~12 a second, against ~6 ms and ~100 a second here. Job timeouts
+    still hold (SIGALRM); a job that kills the process loses only itself, as in a fork: RQ
+    finds it abandoned and retries it (tests/test_worker_killed.py).
+    """
+
+    def __init__(self, *args, app: Flask, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def execute_job(self, job, queue) -> None:
+        with self.app.app_context():
+            super().execute_job(job, queue)
+
+
+def _warm_up() -> None:
+    """Do once, before any job, what every job would otherwise do (in each work horse, with
+    --fork): import the REST client's lazily loaded modules (Twilio's API package alone took
+    ~50 ms) and configure the ORM's mappers."""
+    from sqlalchemy.orm import configure_mappers
+
+    from hotline import twilio_api
+    from hotline.extensions import settings
+    _ = twilio_api.client(settings()).api.v2010.account.messages  # imports; no request
+    configure_mappers()
+    db.session.remove()  # no connection of this process may leak into a work horse
 
 
 @click.command("purge")

@@ -39,9 +39,8 @@ def agree(session: Session, contact: Contact) -> None:
     """Yes: schedule the follow-ups, then forget the contact's own copy of the number."""
     number = privacy.unseal(contact.sealed_number, settings())
     contact.consent = "yes"
-    session.commit()
     contacts.event(session, contact, "followup_consent")
-    followups.schedule(session, contact, number, flows())
+    followups.schedule(session, contact, number, flows())  # commits all three, then enqueues
     contacts.forget_number(session, contact)
 
 

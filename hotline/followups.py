@@ -2,17 +2,23 @@
 
 Delays come from ivr_flows/followups.yaml; a text is only sent between SEND_FROM_HOUR and
 SEND_UNTIL_HOUR in the clinician's local time (the time zone of their number, or the
-program's when a number spans several zones); a time outside moves to the next morning.
-Scheduling is RQ's (``enqueue_at`` with a deterministic job id: a follow-up scheduled twice
-is one job). Scores are stored with the day and channel only.
+program's when a number spans several zones); a time outside moves to the next morning,
+spread over its first hour.
+Scheduling is RQ's (a scheduled job with a deterministic job id: a follow-up scheduled
+twice is one job), written in pipelined batches so that restoring a whole Redis's worth of
+follow-ups takes seconds. Scores are stored with the day and channel only.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +26,7 @@ import phonenumbers
 from phonenumbers import timezone as number_timezones
 from rq import Retry
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,6 +45,16 @@ UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 SEND_RETRY = Retry(max=4, interval=[30, 120, 600, 1800])
 #: How long after a follow-up a numeric reply still counts as its answer.
 REPLY_WINDOW = timedelta(days=3)
+#: Texts moved out of quiet hours go out over the first hour of the morning, not all in its
+#: first second: a night's follow-ups due at 08:00:00 at once would queue behind each other
+#: (and in front of the routing of live calls) and meet the sender's rate limit at Twilio.
+MORNING_SPREAD_SECONDS = 3600
+#: Jobs written to Redis per round trip (one MULTI/EXEC): big enough to amortise the trip,
+#: small enough that a batch is a few hundred kilobytes and never blocks Redis for long.
+ENQUEUE_BATCH = 1000
+#: Redis lock of ``restore``, and how long one restore may hold it (or be waited for).
+RESTORE_LOCK = "hotline:lock:followups-restore"
+RESTORE_LOCK_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -102,7 +118,7 @@ def schedule(session: Session, contact: Contact, number: str, flows: FollowUpFlo
     zone = timezone_for(number, cfg)
     made = []
     for sequence, delay in enumerate(flows.delays, start=1):
-        due = decent_time(now + delay * cfg.FOLLOWUP_DELAY_SCALE, zone, cfg)
+        due = send_time(now + delay * cfg.FOLLOWUP_DELAY_SCALE, zone, cfg, contact.caller_key)
         followup = FollowUp(contact_id=contact.id, caller_key=contact.caller_key,
                             sealed_number=privacy.seal(number, cfg), sequence=sequence,
                             kind="survey" if sequence == 1 else "checkin",
@@ -110,16 +126,83 @@ def schedule(session: Session, contact: Contact, number: str, flows: FollowUpFlo
         session.add(followup)
         made.append(followup)
     session.commit()
-    for followup in made:
-        enqueue(followup)
+    enqueue_many(made)
     return made
+
+
+def send_time(wanted: datetime, zone: ZoneInfo, cfg: Settings, caller_key: str) -> datetime:
+    """When a follow-up wanted at ``wanted`` goes out: then if it is in sending hours, else
+    in the first hour of the next morning (the same minute for every text of one caller)."""
+    due = decent_time(wanted, zone, cfg)
+    if due != wanted:
+        due += timedelta(seconds=zlib.crc32(caller_key.encode()) % MORNING_SPREAD_SECONDS)
+    return whole_second(due)
+
+
+def whole_second(when: datetime) -> datetime:
+    """``when`` rounded up to a whole second: RQ's scheduler counts whole seconds, so a job
+    due at 12:00:00.7 would otherwise be moved to the queue at 12:00:00, before its time."""
+    return when + timedelta(microseconds=-when.microsecond % 1_000_000)
 
 
 def enqueue(followup: FollowUp) -> None:
     """(Re)schedule the send job of a follow-up at its due time."""
+    enqueue_many([followup])
+
+
+def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> int:
+    """(Re)schedule the send jobs of many follow-ups, ``batch`` jobs per Redis round trip.
+
+    What ``Queue.enqueue_at`` writes (the job hash, its place in the queue's
+    ScheduledJobRegistry, the queue in the set of queues), but in one MULTI/EXEC per batch:
+    RQ 2's ``enqueue_at(pipeline=...)`` still adds each job to the registry in a round trip
+    of its own. Returns the number of jobs written.
+    """
     from workers.followups import send_followup
-    jobs.queue.enqueue_at(followup.due_at, send_followup, followup.id,
-                          job_id=job_id(followup.id), retry=SEND_RETRY)
+    queue = jobs.queue
+    registry = queue.scheduled_job_registry
+    count = 0
+    pending = iter(followups)
+    with queue.connection.pipeline() as pipe:
+        while chunk := list(islice(pending, batch)):
+            pipe.sadd(queue.redis_queues_keys, queue.key)
+            scores = {}
+            for followup in chunk:
+                job = queue.create_job(send_followup, args=(followup.id,),
+                                       job_id=job_id(followup.id), retry=SEND_RETRY,
+                                       status=JobStatus.SCHEDULED)
+                job.save(pipeline=pipe)
+                pipe.persist(job.key)  # a finished run's hash of the same id was expiring
+                scores[job.id] = math.ceil(followup.due_at.timestamp())
+            pipe.zadd(registry.key, scores)
+            pipe.execute()
+            count += len(chunk)
+    return count
+
+
+def restore(session: Session, batch: int = ENQUEUE_BATCH) -> int:
+    """Schedule again every pending follow-up whose job Redis no longer has (a Redis
+    without persistence restarted, or was flushed); returns how many. Cheap when nothing
+    is missing: one query, then one EXISTS per follow-up, pipelined. One process at a time
+    (workers starting together): a job restored twice could run twice at once."""
+    connection = jobs.queue.connection
+    with connection.lock(RESTORE_LOCK, timeout=RESTORE_LOCK_SECONDS,
+                         blocking_timeout=RESTORE_LOCK_SECONDS):
+        rows = session.execute(select(FollowUp.id, FollowUp.due_at).where(
+            FollowUp.state.in_([FollowUpState.SCHEDULED.value, FollowUpState.SENDING.value])
+        ).order_by(FollowUp.id))
+        missing = []
+        while chunk := rows.fetchmany(batch * 10):
+            with connection.pipeline(transaction=False) as pipe:
+                for row in chunk:
+                    pipe.exists(Job.key_for(job_id(row.id)))
+                found = pipe.execute()
+            missing.extend(row for row, exists in zip(chunk, found) if not exists)
+        restored = enqueue_many(missing, batch)
+        session.commit()  # ends the read; the lock is released next
+    if restored:
+        log.warning("restored %s follow-up jobs missing from Redis", restored)
+    return restored
 
 
 def cancel_for(session: Session, caller_key: str) -> int:

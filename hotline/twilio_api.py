@@ -7,6 +7,8 @@ Prism or a mock can take Twilio's place; region/edge settings do not do that.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,14 +29,23 @@ CLOCK_SKEW = timedelta(minutes=5)
 HTTP_TIMEOUT_SECONDS = 10
 
 
-def client(settings: Settings) -> Client:
-    """A REST client bound to the configured base URL."""
-    from twilio.http.http_client import TwilioHttpClient
+_local = threading.local()
+os.register_at_fork(after_in_child=lambda: _local.__dict__.clear())
 
-    rest = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
-                  http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT_SECONDS))
-    rest.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
-    return rest
+
+def client(settings: Settings) -> Client:
+    """A REST client bound to the configured base URL, one per thread and configuration: its
+    connection (TLS to Twilio) is kept alive from one request to the next."""
+    key = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+           settings.TWILIO_API_BASE_URL)
+    clients = _local.__dict__.setdefault("clients", {})
+    if key not in clients:
+        from twilio.http.http_client import TwilioHttpClient
+        rest = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+                      http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT_SECONDS))
+        rest.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
+        clients[key] = rest
+    return clients[key]
 
 
 @dataclass(frozen=True)

@@ -221,3 +221,45 @@ def test_reply_1_to_a_check_in_opens_a_new_request(app, session, twilio, daytime
     assert b"will call you from this number" in response.data
     request = session.scalars(select(Contact).where(Contact.id != contact.id)).one()
     assert request.mode == "call" and request.state == "waiting"
+
+
+def test_a_job_rescheduled_from_inside_itself_lasts(app, session, monkeypatch, stand_in,
+                                                    fresh_app):
+    """RQ marks a run finished (and expires its record) after it returns: the job scheduled
+    again for the morning from inside that run must outlive that."""
+    import workers.followups as worker
+    night = at("2026-07-01T06:00")  # 02:00 in New York
+    monkeypatch.setattr(followups, "utcnow", lambda: night - timedelta(days=1))
+    consent.agree(session, consented_contact(session))
+    monkeypatch.setattr(worker, "utcnow", lambda: night)
+    due_now(session)
+    run_jobs(fresh_app)
+    first = session.scalars(select(FollowUp).order_by(FollowUp.sequence)).first()
+    job = Job.fetch(followups.job_id(first.id), connection=jobs.queue.connection)
+    assert job.get_status() == "scheduled"
+    assert jobs.queue.connection.ttl(job.key) == -1  # no expiry
+
+
+def test_restore_schedules_what_redis_lost_once(app, session, daytime):
+    consent.agree(session, consented_contact(session))
+    rows = session.scalars(select(FollowUp).order_by(FollowUp.sequence)).all()
+    registry = jobs.queue.scheduled_job_registry
+    jobs.queue.connection.flushdb()  # a Redis without persistence restarted
+    assert followups.restore(session) == 2
+    assert sorted(registry.get_job_ids()) == sorted(followups.job_id(f.id) for f in rows)
+    for f in rows:
+        assert registry.get_scheduled_time(followups.job_id(f.id)) == f.due_at
+    assert followups.restore(session) == 0
+
+
+def test_texts_moved_out_of_the_night_spread_over_the_first_morning_hour(app, session,
+                                                                        monkeypatch):
+    night = at("2026-07-01T06:00")  # 02:00 in New York
+    monkeypatch.setattr(followups, "utcnow", lambda: night)
+    consent.agree(session, consented_contact(session))
+    first, second = session.scalars(select(FollowUp).order_by(FollowUp.sequence)).all()
+    zone = ZoneInfo("America/New_York")
+    for f in (first, second):
+        local = f.due_at.astimezone(zone)
+        assert local.hour == 8 and local.microsecond == 0
+    assert first.due_at.astimezone(zone).time() == second.due_at.astimezone(zone).time()

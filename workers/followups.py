@@ -8,12 +8,16 @@ whether a text to that number went out since then, and only sends if none did.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 
+from rq import get_current_job
+from sqlalchemy import select
+
 from hotline import followups, privacy, twilio_api
+from hotline.contacts import event
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
-from hotline.contacts import event
 from hotline.models import Contact, FollowUp, FollowUpState, OptOut, utcnow
 
 log = logging.getLogger(__name__)
@@ -24,12 +28,17 @@ SLACK = timedelta(minutes=1)
 
 def send_followup(followup_id: int) -> str:
     """Send one follow-up if it is still due, allowed and not sent already."""
-    followup = db.session.get(FollowUp, followup_id)
-    if followup is None or followup.state not in (FollowUpState.SCHEDULED.value,
-                                                  FollowUpState.SENDING.value):
+    row = db.session.execute(
+        select(FollowUp, Contact, OptOut.caller_key.label("opted_out"))
+        .outerjoin(Contact, Contact.id == FollowUp.contact_id)
+        .outerjoin(OptOut, OptOut.caller_key == FollowUp.caller_key)
+        .where(FollowUp.id == followup_id)).first()  # one round trip for all three
+    if row is None or row.FollowUp.state not in (FollowUpState.SCHEDULED.value,
+                                                 FollowUpState.SENDING.value):
         return "nothing to do"
+    followup, contact = row.FollowUp, row.Contact
     cfg = settings()
-    if db.session.get(OptOut, followup.caller_key) is not None or not followup.sealed_number:
+    if row.opted_out is not None or not followup.sealed_number:
         followups.cancel_for(db.session, followup.caller_key)
         return "canceled"
     number = privacy.unseal(followup.sealed_number, cfg)
@@ -38,31 +47,45 @@ def send_followup(followup_id: int) -> str:
     if when > now + SLACK:  # the scheduler ran late into quiet hours: wait for the morning
         followup.due_at = when
         db.session.commit()
-        followups.enqueue(followup)
+        _run_again(followup, when - now)
         return "rescheduled"
     if followup.state == FollowUpState.SENDING.value:
         sid = twilio_api.find_sent(cfg, number, since=followup.sending_at)
         if sid:
-            return _sent(followup, sid, "recovered")
+            return _sent(followup, contact, sid, "recovered")
     followup.state = FollowUpState.SENDING.value
     followup.sending_at = now
     db.session.commit()  # the idempotency record, before anything leaves
     body = _flows().message(followup.language, followup.kind)
     sid = twilio_api.send_message(cfg, number, body)  # TwilioApiError: RQ retries
-    return _sent(followup, sid, "sent")
+    return _sent(followup, contact, sid, "sent")
 
 
-def _sent(followup: FollowUp, sid: str, how: str) -> str:
+def _run_again(followup: FollowUp, delay: timedelta) -> None:
+    """Schedule this follow-up's job again ``delay`` from now.
+
+    From inside the job itself, scheduling it anew under its own id does not last: once
+    this run returns, RQ marks the job finished and lets it expire (500 s), and the text
+    would wait for the auditor. RQ's repeat schedules the job again after that instead.
+    """
+    job = get_current_job()
+    if job is None or job.id != followups.job_id(followup.id):  # not run as its own job
+        followups.enqueue(followup)
+        return
+    job.repeats_left = 1
+    job.repeat_intervals = [max(1, math.ceil(delay.total_seconds()))]
+
+
+def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> str:
+    """Sent: the follow-up's state and its statistics event in one transaction."""
     followup.state = FollowUpState.SENT.value
     followup.sent_at = utcnow()
     followup.message_sid = sid
     followup.awaiting = "helpful" if followup.kind == "survey" else None
     followup.sealed_number = None  # this text was its last use
-    db.session.commit()
-    contact = db.session.get(Contact, followup.contact_id)
     if contact is not None:
         event(db.session, contact, "followup_sent")
-        db.session.commit()
+    db.session.commit()
     log.info("follow-up %s %s", followup.id, how)
     return how
 
@@ -72,4 +95,4 @@ def _flows() -> followups.FollowUpFlows:
     return current_app.extensions["hotline.followups"]
 
 
-__all__ = ["send_followup", "TwilioApiError"]
+__all__ = ["TwilioApiError", "send_followup"]
