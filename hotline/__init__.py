@@ -24,6 +24,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(cfg.LOG_LEVEL)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    if cfg.PROXY_HOPS:  # the client address behind a load balancer (signatures use
+        from werkzeug.middleware.proxy_fix import ProxyFix  # PUBLIC_BASE_URL, not this)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.PROXY_HOPS)
     app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR)
     app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR)
     app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR)

@@ -127,6 +127,10 @@ class Settings:
         "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
     LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
                            "doc": "log level; logs never carry numbers or message text"})
+    PROXY_HOPS: int = field(default=0, metadata={
+        "env": "HOTLINE_PROXY_HOPS",
+        "doc": "proxies (load balancers) in front of the web processes whose X-Forwarded-For "
+               "to trust for the client address (the dashboard's login limit); 0 = none"})
     SIMULATOR: bool = field(default=False, metadata={
         "env": "HOTLINE_SIMULATOR", "parse": _bool,
         "doc": "serve the offline Twilio stand-in and the web phone (never in production)"})

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from hotline.devrun import DEMO_ENV
-from tests.servers import free_port
+from tests.servers import free_port, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,12 +56,5 @@ class Stack:
         raise RuntimeError(f"the hotline did not start; see {self.log.name}")
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(self.procs, 15)
         self.log.close()

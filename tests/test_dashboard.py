@@ -169,3 +169,15 @@ def test_the_stats_api_never_shows_a_small_count_or_a_caller(app, coordinator, s
                 assert not (isinstance(value, int) and 1 <= value < data["k"]), (table, row)
                 seen.add(value if isinstance(value, str) else "n")
     assert "<11" in seen and "n" in seen
+
+
+@pytest.mark.parametrize("hops, seen", [(0, "10.0.0.2"), (1, "203.0.113.9")])
+def test_the_client_address_behind_a_load_balancer(app_settings, hops, seen):
+    """The login limit per address sees the client only when HOTLINE_PROXY_HOPS says so."""
+    from hotline import create_app
+    from hotline.dashboard import views
+    app = create_app(dict(app_settings, PROXY_HOPS=hops))
+    app.add_url_rule("/whoami", "whoami", lambda: views._address())
+    response = app.test_client().get("/whoami", environ_base={"REMOTE_ADDR": "10.0.0.2"},
+                                     headers={"X-Forwarded-For": "203.0.113.9"})
+    assert response.get_data(as_text=True) == seen
