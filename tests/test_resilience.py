@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hotline import create_app
@@ -77,3 +79,22 @@ def test_a_locked_database_still_reaches_a_human_in_time(app, twilio, database_u
     other.dispose()
     assert [n.text for n in doc.findall("Dial/Number")] == BACKUP_NUMBERS.split(",")
     assert elapsed < 12
+
+
+def test_a_database_restart_between_requests_is_invisible(app, database_url):
+    """Pooled connections that sat idle are pinged before use: one the database dropped
+    (a restart, a failover) is replaced before a webhook sees it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("terminating server connections is a PostgreSQL test")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from hotline.extensions import PING_AFTER_IDLE_SECONDS, db
+    before = db.session.execute(text("select pg_backend_pid()")).scalar()
+    db.session.remove()
+    with create_engine(database_url, poolclass=NullPool).connect() as other:  # the restart
+        other.execute(text("select pg_terminate_backend(pid) from pg_stat_activity "
+                           "where datname = current_database() and pid <> pg_backend_pid()"))
+    time.sleep(PING_AFTER_IDLE_SECONDS + 0.2)
+    after = db.session.execute(text("select pg_backend_pid()")).scalar()
+    assert after != before
