@@ -16,7 +16,6 @@ flat. Prints the figures, appends them to ``benchmarks/RESULTS.md``; exits 1 on 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -35,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import Api, children, log, percentiles, rss_kb  # noqa: E402
 from hotline.devrun import DEMO_ENV  # noqa: E402
 from tests.servers import PostgresServer, RedisServer, free_port  # noqa: E402
 
@@ -51,10 +51,6 @@ EXTRA_SUPPORTERS = (("Fay Lin (peer)", "+16175550114"), ("Gus Pratt (peer)", "+1
 BACKUP = "+16175550198"
 
 rng = random.Random(SEED)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --- the stack ------------------------------------------------------------------------
@@ -121,69 +117,6 @@ class Stack:
         if self.pg is not None:
             self.pg.stop()
         self.redis.stop()
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            pass
-    return found
-
-
-def rss_kb(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-# --- the API --------------------------------------------------------------------------
-
-class Api:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.latencies: list[float] = []
-        self.errors = Counter()
-
-    def get(self, path: str) -> dict:
-        with urllib.request.urlopen(self.base + path, timeout=30) as r:
-            return json.loads(r.read())
-
-    def post(self, path: str, **form: str) -> dict:
-        data = urllib.parse.urlencode(form).encode()
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(self.base + path, data=data, timeout=30) as r:
-                result = json.loads(r.read())
-        except urllib.error.HTTPError as exc:  # 400: refused (the leg ended meanwhile...)
-            result = json.loads(exc.read() or b"{}")
-        self.latencies.append(time.monotonic() - started)
-        if not result.get("ok"):
-            self.errors[path.rsplit("/", 1)[-1]] += 1
-        return result
-
-    def dial(self, number: str) -> dict:
-        return self.post(f"/phone/api/phones/{urllib.parse.quote(number)}/dial")
-
-    def sms(self, number: str, body: str) -> dict:
-        return self.post(f"/phone/api/phones/{urllib.parse.quote(number)}/sms", body=body)
-
-    def leg(self, sid: str, action: str, **form: str) -> dict:
-        return self.post(f"/phone/api/legs/{sid}/{action}", **form)
 
 
 # --- the driver -----------------------------------------------------------------------
@@ -419,14 +352,6 @@ def main() -> int:
     report(checks, figures)
     log(f"stack log: {stack.log_path}")
     return 1 if failures else 0
-
-
-def percentiles(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    ordered = sorted(values)
-    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return f"{p(0.5):.0f} / {p(0.99):.0f} (n={len(ordered)})"
 
 
 def webhook_latency(path: Path) -> str:

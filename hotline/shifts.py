@@ -21,12 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, event, exists, not_, or_, select
+from sqlalchemy import Integer, and_, bindparam, delete, event, exists, not_, or_, select
 from sqlalchemy.orm import Session, object_session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from hotline.errors import HotlineError
-from hotline.models import MINUTES_PER_WEEK, AvailabilityOverride, Shift, Supporter, utcnow
+from hotline.models import (
+    MINUTES_PER_WEEK,
+    AvailabilityOverride,
+    Shift,
+    Supporter,
+    UtcDateTime,
+    utcnow,
+)
 
 MINUTES_PER_DAY = 24 * 60
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -129,20 +136,39 @@ def describe(shift: Shift) -> str:
     return f"{day} {clock(shift.start_minute)}–{clock(shift.end_minute)}{suffix}"
 
 
-def _covering(mow: int) -> ColumnElement[bool]:
+def _covering(mow: int | BindParameter, next_week: int | BindParameter | None = None,
+              ) -> ColumnElement[bool]:
     return or_(and_(Shift.start_minute <= mow, Shift.end_minute > mow),
-               Shift.end_minute > mow + MINUTES_PER_WEEK)
+               Shift.end_minute > (mow + MINUTES_PER_WEEK if next_week is None else next_week))
 
 
 def eligible(now: datetime | None = None, zone: ZoneInfo | None = None) -> ColumnElement[bool]:
     """SQL: the supporter may be offered a contact at ``now`` (manual ON, or on shift and
     not switched OFF during it). Busy, active and tier are checked by the caller."""
     now = now or utcnow()
-    mow = minute_of_week(now, zone or program_zone())
-    on_shift = exists().where(Shift.supporter_id == Supporter.id, _covering(mow))
+    return _eligible(minute_of_week(now, zone or program_zone()), now)
+
+
+def _eligible(mow: int | BindParameter, now: datetime | BindParameter,
+              next_week: int | BindParameter | None = None) -> ColumnElement[bool]:
+    """``eligible`` for a minute of the week, literal or bound."""
+    on_shift = exists().where(Shift.supporter_id == Supporter.id, _covering(mow, next_week))
     switched_off = exists().where(AvailabilityOverride.supporter_id == Supporter.id,
                                   AvailabilityOverride.off_until > now)
     return or_(Supporter.available.is_(True), and_(on_shift, not_(switched_off)))
+
+
+def eligible_bound() -> ColumnElement[bool]:
+    """``eligible`` with bound parameters ``now``, ``mow`` and ``mow_next_week`` (see
+    ``eligible_params``), for a statement built once and executed many times."""
+    return _eligible(bindparam("mow", type_=Integer), bindparam("now", type_=UtcDateTime()),
+                     bindparam("mow_next_week", type_=Integer))
+
+
+def eligible_params(now: datetime, zone: ZoneInfo | None = None) -> dict[str, object]:
+    """The parameters of ``eligible_bound`` at ``now``."""
+    mow = minute_of_week(now, zone or program_zone())
+    return {"now": now, "mow": mow, "mow_next_week": mow + MINUTES_PER_WEEK}
 
 
 def current_shift(session: Session, supporter_id: int, now: datetime,

@@ -41,8 +41,13 @@ def test_answer_asks_to_press_1_and_silence_declines(twilio, session, make_suppo
     silence = twiml(twilio.post_url(action, {}))
     assert "offered to someone else" in silence.find("Say").text
     session.refresh(offer)
-    assert offer.state == "declined" and offer.supporter.busy_with is None
-    assert queued_jobs() == [("workers.offer.route", (contact.id, 1))]
+    # still reserved while the goodbye plays; the call's status callback frees them
+    assert offer.state == "declined" and offer.supporter.busy_with == offer.token
+    assert [j for j in queued_jobs() if j[0] == "workers.offer.route"] == [
+        ("workers.offer.route", (contact.id, 1))]
+    twilio.post(f"/twilio/voice/offer/{offer.id}/status", {"CallStatus": "completed"})
+    session.refresh(offer.supporter)
+    assert offer.supporter.busy_with is None
 
 
 def test_press_1_bridges_to_the_callers_queue(twilio, session, make_supporter):
@@ -73,7 +78,10 @@ def test_second_acceptance_is_told_the_caller_is_taken(twilio, session, make_sup
     late = twiml(twilio.post(f"/twilio/voice/offer/{other.id}/accept", {"Digits": "1"}))
     assert "already been connected" in late.find("Say").text and late.find("Dial") is None
     session.refresh(other)
-    assert other.state == "canceled" and other.supporter.busy_with is None
+    assert other.state == "canceled" and other.supporter.busy_with == other.token
+    twilio.post(f"/twilio/voice/offer/{other.id}/status", {"CallStatus": "completed"})
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with is None  # free once the goodbye has ended
 
 
 def test_other_key_declines(twilio, session, make_supporter):

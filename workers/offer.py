@@ -8,7 +8,11 @@ does nothing. One job at a time per contact (a Redis lock) keeps the steps order
 from __future__ import annotations
 
 import logging
+import time
+from contextvars import ContextVar
 from datetime import timedelta
+
+from sqlalchemy import select
 
 from hotline import routing, twilio_api
 from hotline.contacts import event
@@ -26,16 +30,50 @@ LOCK_SECONDS = 60
 EXPIRY_GRACE_SECONDS = 60
 #: Offers tried per step when Twilio refuses calls, before giving up on this step.
 MAX_DIAL_FAILURES = 10
+#: The routing step under way collects the durations of its decisions here (ms).
+_DECISIONS: ContextVar[list[tuple[float, float]] | None] = ContextVar("routing_decisions",
+                                                                      default=None)
 
 
 def route(contact_id: int, attempt: int) -> str:
-    """One routing step for a waiting contact; returns what it did (for tests and logs)."""
+    """One routing step for a waiting contact; returns what it did (for tests and logs).
+
+    Its log line gives the milliseconds of each routing decision (pick and reserve the
+    next supporters, ``routing.offer_next``), wall-clock and CPU, and of the whole step:
+    ids and times only.
+    """
+    started = time.perf_counter()
+    decisions: list[tuple[float, float]] = []  # (wall ms, CPU ms) of each
+    token = _DECISIONS.set(decisions)
+    try:
+        did = _route(contact_id, attempt)
+    finally:
+        _DECISIONS.reset(token)
+    log.info("contact %s attempt %s routed: %s (decisions %s ms, cpu %s ms, step %.1f ms)",
+             contact_id, attempt, did or "-",
+             "+".join(f"{wall:.1f}" for wall, _ in decisions) or "none",
+             "+".join(f"{cpu:.1f}" for _, cpu in decisions) or "none",
+             (time.perf_counter() - started) * 1000)
+    return did
+
+
+def _offer_next(contact: Contact, tier: int, limit: int | None = 1) -> list[Offer]:
+    """``routing.offer_next``, timed for the step's log line."""
+    started, cpu = time.perf_counter(), time.thread_time()
+    try:
+        return routing.offer_next(db.session, contact, tier, limit=limit)
+    finally:
+        decisions = _DECISIONS.get()
+        if decisions is not None:
+            decisions.append(((time.perf_counter() - started) * 1000,
+                              (time.thread_time() - cpu) * 1000))
+
+
+def _route(contact_id: int, attempt: int) -> str:
     with redis_conn.client.lock(f"hotline:lock:contact:{contact_id}", timeout=LOCK_SECONDS,
                                 blocking_timeout=LOCK_SECONDS):
         session = db.session
-        contact = session.get(Contact, contact_id)
-        if contact is not None:
-            session.refresh(contact)
+        contact = _current(session, contact_id)
         if routing.is_stale(contact, attempt):
             return "stale"
         did = []
@@ -43,9 +81,8 @@ def route(contact_id: int, attempt: int) -> str:
             did.append(_ring_backup(contact))
         if not routing.ringing(contact, routing.TIER_PEER):
             if _offer_peer(contact):
-                did.append("tier1")
-            else:
-                did.append(_escalate(contact))
+                return ",".join(d for d in did + ["tier1"] if d)  # a phone rings now
+            did.append(_escalate(contact))
         session.refresh(contact)
         if not routing.ringing(contact):
             contact.exhausted = True
@@ -57,14 +94,22 @@ def route(contact_id: int, attempt: int) -> str:
             elif contact.channel == "sms":
                 _tell_nobody_is_free(contact)
             did.append("exhausted")
-        log.info("contact %s attempt %s routed: %s", contact_id, attempt, ",".join(did))
         return ",".join(d for d in did if d)
+
+
+def _current(session, contact_id: int) -> Contact | None:
+    """The contact as it is now, in one SELECT whether or not this session knew it."""
+    known = session.identity_map.get(session.identity_key(Contact, contact_id))
+    if known is None:
+        return session.get(Contact, contact_id)
+    session.refresh(known)
+    return known
 
 
 def _offer_peer(contact: Contact) -> bool:
     """Ring the next tier-1 supporter; skips any whose call Twilio refuses."""
     for _ in range(MAX_DIAL_FAILURES):
-        offers = routing.offer_next(db.session, contact, routing.TIER_PEER)
+        offers = _offer_next(contact, routing.TIER_PEER)
         if not offers:
             return False
         if _dial(offers[0]):
@@ -78,15 +123,17 @@ def _escalate(contact: Contact) -> str:
     if not contact.escalated:
         contact.escalated = True
         event(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+    if contact.tier2_rung:
         db.session.commit()
-    return _ring_backup(contact) if not contact.tier2_rung else ""
+        return ""
+    return _ring_backup(contact)  # commits the escalation with it
 
 
 def _ring_backup(contact: Contact) -> str:
     """Ring every free tier-2 supporter at once; the first to press 1 wins."""
     contact.tier2_rung = True
     db.session.commit()
-    offers = routing.offer_next(db.session, contact, routing.TIER_BACKUP, limit=None)
+    offers = _offer_next(contact, routing.TIER_BACKUP, limit=None)
     rung = sum(_dial(offer) for offer in offers)
     return f"tier2x{rung}"
 
@@ -133,7 +180,6 @@ def _dial(offer: Offer) -> bool:
         log.warning("offer %s: call not placed (%s)", offer.id, exc)
         routing.close_offer(db.session, offer, OfferState.FAILED)
         return False
-    db.session.commit()
     event(db.session, offer.contact, "offered", tier=offer.tier)
     db.session.commit()
     jobs.enqueue_in(timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS
@@ -156,19 +202,37 @@ def expire_offer(offer_id: int) -> str:
 
 def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
     """Stop every supporter call still ringing for a contact (caller left, or someone won)."""
-    contact = db.session.get(Contact, contact_id)
-    if contact is None:
-        return 0
-    db.session.refresh(contact)
+    ringing = db.session.scalars(select(Offer).where(
+        Offer.contact_id == contact_id, Offer.state == OfferState.RINGING.value,
+        Offer.id != (keep_offer_id or 0)).order_by(Offer.id)).all()
     canceled = 0
-    for offer in list(contact.offers):
-        if offer.id == keep_offer_id or offer.state != OfferState.RINGING.value:
-            continue
-        if routing.close_offer(db.session, offer, OfferState.CANCELED):
+    for offer in ringing:
+        if close_answered(offer, OfferState.CANCELED) if offer.answered else \
+                routing.close_offer(db.session, offer, OfferState.CANCELED):
             _hang_up(offer)
             canceled += 1
     log.info("contact %s: %s offers canceled", contact_id, canceled)
     return canceled
+
+
+def close_answered(offer: Offer, state: OfferState) -> bool:
+    """Close an offer whose supporter is still on its call: they stay reserved until the
+    call's status callback frees them (``routing.close_offer(keep=True)``), or, should
+    that never come, ``free_supporter`` a minute later."""
+    won = routing.close_offer(db.session, offer, state, keep=True)
+    if won:
+        jobs.enqueue_in(timedelta(seconds=EXPIRY_GRACE_SECONDS), free_supporter, offer.id)
+    return won
+
+
+def free_supporter(offer_id: int) -> str:
+    """Safety net of ``close_answered``: free the supporter if the offer still holds them."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.state == OfferState.RINGING.value:
+        return "nothing to do"
+    freed = routing.release(db.session, offer.supporter_id, offer.token)
+    db.session.commit()
+    return "freed" if freed else "already free"
 
 
 def _hang_up(offer: Offer) -> None:

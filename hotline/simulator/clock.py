@@ -11,6 +11,7 @@ import heapq
 import itertools
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any, Callable
@@ -30,6 +31,9 @@ class Clock:
         self.lock = threading.RLock()
         self.now = 0.0
         self.events: list[tuple[float, str, dict[str, Any]]] = []
+        #: ``(wall-clock time, kind, details)`` of moments a benchmark times across
+        #: processes (a caller queued, a supporter's phone starting to ring); see ``stamp``.
+        self.stamps: list[tuple[float, str, dict[str, Any]]] = []
         self.on_idle: list[Callable[[], None]] = []
         #: Called (lock held, keep them quick) whenever something is scheduled, so a loop
         #: sleeping in another thread can wake up for it (see ``RealtimeRunner``).
@@ -108,6 +112,15 @@ class Clock:
         """Append ``(now, kind, details)`` to the events timeline."""
         with self.lock:
             self.events.append((self.now, kind, details))
+
+    def stamp(self, kind: str, at: float | None = None, **details: Any) -> None:
+        """Record a wall-clock moment (``time.time()``, or ``at``) for timing across processes.
+
+        Virtual time cannot be compared with the app's clock, and when the loop runs late
+        it stamps events with the time they were due, not when they happened.
+        """
+        with self.lock:
+            self.stamps.append((time.time() if at is None else at, kind, details))
 
     def events_of(self, kind: str) -> list[dict[str, Any]]:
         """The details of every event of ``kind``, in order."""

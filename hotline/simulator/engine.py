@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from hotline.simulator import snapshot as snapshots
 from hotline.simulator.clock import EPOCH, Clock
 from hotline.simulator.controls import RING_DECISIONS, Controls
+from hotline.simulator.delivery import Delivery
 from hotline.simulator.dialing import Switchboard
 from hotline.simulator.messaging import Texting
 from hotline.simulator.phones import Phone, Undecided, ring_outcome
@@ -35,7 +36,7 @@ from hotline.simulator.transport import Transport
 DEFAULT_NUMBERS = ("+15550100000",)
 
 
-class TwilioSim(Clock, Switchboard, Texting, Controls):
+class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
     """Plays Twilio's part for a webhook app, in virtual time.
 
     ``voice_url`` is requested for calls to any of ``numbers``; ``status_callback_url``
@@ -103,16 +104,17 @@ class TwilioSim(Clock, Switchboard, Texting, Controls):
             self.legs[leg.sid] = leg
         return leg
 
-    def snapshot(self, since_event: int = 0, *, max_events: int = snapshots.MAX_EVENTS
-                 ) -> dict[str, Any]:
+    def snapshot(self, since_event: int = 0, *, max_events: int = snapshots.MAX_EVENTS,
+                 active_only: bool = False) -> dict[str, Any]:
         """A JSON-serialisable picture for a live panel, taken under the lock.
 
         ``now``; ``phones`` (number -> label, kind, current ``legs``, last ``heard`` lines,
         last ``messages``); ``legs`` (ended over a minute ago left out); ``queues``;
         ``bridges``; ``events`` from index ``since_event`` (at most ``max_events``, newest
-        kept) and ``next_event`` to ask from next time. See ``hotline.simulator.snapshot``.
+        kept) and ``next_event`` to ask from next time. ``active_only``: only phones on a
+        call, for a driver playing hundreds of phones. See ``hotline.simulator.snapshot``.
         """
-        return snapshots.take(self, since_event, max_events)
+        return snapshots.take(self, since_event, max_events, active_only)
 
     # -- REST-side actions (each only schedules; the loop does the work) ---------------
 
@@ -192,6 +194,7 @@ class TwilioSim(Clock, Switchboard, Texting, Controls):
         self.status_event(leg, "initiated")
         leg.status = CallStatus.RINGING
         self.log("ring", sid=leg.sid, from_=leg.from_, to=leg.to)
+        self.stamp("ring", sid=leg.sid)
         self.status_event(leg, "ringing")
         reply = self.phone_for(leg).on_ring(leg)
         if isinstance(reply, Undecided):
@@ -275,6 +278,7 @@ class TwilioSim(Clock, Switchboard, Texting, Controls):
             self.unbridge(leg)
         leg.status, leg.end_time = CallStatus(status), self.now
         self.log("hangup", sid=leg.sid, status=str(status))
+        self.stamp("end", sid=leg.sid)
         if leg.dial is not None:
             leg.dial.box.put("done")
         self.status_event(leg, "completed")
@@ -298,18 +302,13 @@ class TwilioSim(Clock, Switchboard, Texting, Controls):
         A transport failure is returned as status 0 (and logged) so it plays as an
         application error, as it would on Twilio.
         """
-        headers = {"X-Twilio-Signature": self._validator.compute_signature(url, params)}
+        headers = self.signed(url, params)
         self.lock.release()
         try:
-            status, body = self.transport.post(url, params, headers)
-        except Exception as error:  # noqa: BLE001 - any failure is an app error to Twilio
-            status, body = 0, repr(error)
+            status, body = self.deliver(url, params, headers)
         finally:
             self.lock.acquire()
-        self.log("request", url=url, status=status,
-                 sid=params.get("CallSid") or params.get("MessageSid"))
-        if status == 0:
-            self.log("error", url=url, detail=body)
+        self.log_request(url, params, status, body)
         return status, body
 
     def status_event(self, leg: Leg, event: str) -> None:
@@ -327,4 +326,4 @@ class TwilioSim(Clock, Switchboard, Texting, Controls):
         if event == "completed":
             params["CallDuration"] = str(leg.duration)
         self.log("status", sid=leg.sid, event=event, status=str(leg.status))
-        self.post(leg.status_callback, params)
+        self.send(leg.status_callback, params)

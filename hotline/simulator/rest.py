@@ -167,6 +167,7 @@ def create_call(account_sid: str) -> tuple[dict[str, Any], int]:
             status_callback_events=_events(form.getlist("StatusCallbackEvent")),
             timeout=float(form.get("Timeout", "60")),
         )
+        sim.stamp("placed", sid=leg.sid)
         return call_json(sim, leg), 201
 
 

@@ -25,26 +25,46 @@ LAST_LINES = 30
 MAX_EVENTS = 500
 
 
-def take(sim: TwilioSim, since_event: int = 0, max_events: int = MAX_EVENTS) -> dict[str, Any]:
-    """The snapshot (see ``TwilioSim.snapshot``)."""
+def take(sim: TwilioSim, since_event: int = 0, max_events: int = MAX_EVENTS,
+         active_only: bool = False) -> dict[str, Any]:
+    """The snapshot (see ``TwilioSim.snapshot``).
+
+    ``active_only`` (a driver polling many phones): only phones on a call, without the
+    legs, bridges and queues lists; ``live_calls`` counts the callers connected.
+    One pass over the legs and one over the messages, however many phones there are.
+    """
     with sim.lock:
-        recent = [leg for leg in sim.legs.values() if is_recent(sim, leg.end_time)]
-        dialing = {leg.parent_sid for leg in sim.legs.values()
-                   if leg.parent_sid and leg.status == CallStatus.RINGING}
+        dialing = set()
+        live: dict[str, list[Leg]] = {}
+        for leg in sim.legs.values():
+            if leg.parent_sid and leg.status == CallStatus.RINGING:
+                dialing.add(leg.parent_sid)
+            if not leg.ended:
+                live.setdefault(leg.far_number, []).append(leg)
         first = max(since_event, len(sim.events) - max_events, 0)
-        return {
+        shown = (number for number in sim.phones if not active_only or number in live)
+        statuses = _message_index(sim) if not active_only else None
+        picture = {
             "now": sim.now,
             "numbers": list(sim.numbers),
-            "phones": {number: phone_view(sim, phone, dialing)
-                       for number, phone in sim.phones.items()},
-            "legs": [leg_view(leg, dialing) for leg in recent],
-            "queues": {name: list(sids) for name, sids in sim.queues.items()},
-            "bridges": [{"a": b.a, "b": b.b, "since": b.start, "ended": b.end is not None,
-                         "until": b.end} for b in sim.bridges if is_recent(sim, b.end)],
+            "phones": {number: phone_view(sim, sim.phones[number], dialing,
+                                          live.get(number, []), statuses, not active_only)
+                       for number in shown},
             "events": [{"i": i, "t": t, "kind": kind, "details": plain(details)}
                        for i, (t, kind, details) in enumerate(sim.events[first:], first)],
             "next_event": len(sim.events),
         }
+        if active_only:
+            picture["live_calls"] = sum(
+                1 for legs in live.values() for leg in legs
+                if leg.direction == Direction.INBOUND and leg.status == CallStatus.IN_PROGRESS)
+            return picture
+        picture["legs"] = [leg_view(leg, dialing) for leg in sim.legs.values()
+                           if is_recent(sim, leg.end_time)]
+        picture["queues"] = {name: list(sids) for name, sids in sim.queues.items()}
+        picture["bridges"] = [{"a": b.a, "b": b.b, "since": b.start, "ended": b.end is not None,
+                               "until": b.end} for b in sim.bridges if is_recent(sim, b.end)]
+        return picture
 
 
 def is_recent(sim: TwilioSim, ended_at: float | None) -> bool:
@@ -77,16 +97,26 @@ def leg_view(leg: Leg, dialing: set[str | None]) -> dict[str, Any]:
     }
 
 
-def phone_view(sim: TwilioSim, phone: Phone, dialing: set[str | None]) -> dict[str, Any]:
-    """A phone's screen: its current calls, the last lines it heard, its texts."""
-    legs = [leg for leg in sim.legs.values() if leg.far_number == phone.number and not leg.ended]
-    return {
+def phone_view(sim: TwilioSim, phone: Phone, dialing: set[str | None],
+               legs: list[Leg] | None = None, statuses: tuple[dict, dict] | None = None,
+               with_messages: bool = True) -> dict[str, Any]:
+    """A phone's screen: its current calls, the last lines it heard, its texts.
+
+    ``legs`` (the phone's live legs) and ``statuses`` (``_message_index``) may be given
+    when known, to spare a pass over every leg and message for each phone.
+    """
+    if legs is None:
+        legs = [leg for leg in sim.legs.values()
+                if leg.far_number == phone.number and not leg.ended]
+    view = {
         "label": getattr(phone, "label", ""),
         "kind": getattr(phone, "kind", "silent"),
         "legs": [phone_leg(leg, dialing) for leg in legs],
         "heard": list(phone.heard[-LAST_LINES:]),
-        "messages": phone_messages(sim, phone)[-LAST_LINES:],
     }
+    if with_messages:
+        view["messages"] = phone_messages(sim, phone, statuses)[-LAST_LINES:]
+    return view
 
 
 def phone_leg(leg: Leg, dialing: set[str | None]) -> dict[str, Any]:
@@ -106,10 +136,16 @@ def phone_leg(leg: Leg, dialing: set[str | None]) -> dict[str, Any]:
     }
 
 
-def phone_messages(sim: TwilioSim, phone: Phone) -> list[dict[str, Any]]:
+def _message_index(sim: TwilioSim) -> tuple[dict[str, str], dict[str, int]]:
+    """Every message's current status and its order of creation, by sid."""
+    return ({m["sid"]: m["status"] for m in sim.messages},
+            {m["sid"]: i for i, m in enumerate(sim.messages)})
+
+
+def phone_messages(sim: TwilioSim, phone: Phone,
+                   statuses: tuple[dict, dict] | None = None) -> list[dict[str, Any]]:
     """The phone's own copies of texts it got and sent, oldest first, status as of now."""
-    status = {m["sid"]: m["status"] for m in sim.messages}
-    made = {m["sid"]: i for i, m in enumerate(sim.messages)}  # ties: in order of creation
+    status, made = statuses or _message_index(sim)  # ties: in order of creation
     received = [(m, m["from"]) for m in getattr(phone, "messages", [])]
     sent = [(m, m["to"]) for m in getattr(phone, "sent", [])]
     ordered = sorted(received + sent, key=lambda pair: (pair[0].get("created_at", 0.0),

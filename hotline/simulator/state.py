@@ -152,6 +152,8 @@ class Leg:
     status_callback: str | None = None
     status_callback_events: frozenset[str] = frozenset()
     enqueued_at: float | None = None
+    #: Wall-clock time the last TwiML document of this leg was requested (see ``stamp``).
+    requested_wall: float | None = field(default=None, repr=False)
     queue_time: int = 0
     proc: Process | None = field(default=None, repr=False)
     bridge: Bridge | None = field(default=None, repr=False)

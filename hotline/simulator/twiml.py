@@ -9,6 +9,7 @@ the shared modes and parsing helpers in ``twiml_base``.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from lxml import etree
@@ -43,13 +44,13 @@ class Interpreter(GatherVerbs, DialVerbs):
 
     def run_program(self, leg: Leg, fetch: Fetch, mode: Mode = Mode.CALL) -> Generator:
         """Fetch and run documents on ``leg`` until one runs out (``END``) or ``<Leave>``s."""
-        instant, last_time = 0, None
+        instant, loaded_at = 0, None  # documents in a row that took no time to play
         while True:
-            instant = instant + 1 if self.sim.now == last_time else 0
-            last_time = self.sim.now
+            instant = instant + 1 if self.sim.now == loaded_at else 0
             if instant > MAX_INSTANT_FETCHES:
                 self.app_error(leg, fetch.url, "redirect loop")
-            ctx, verbs = self.load(leg, fetch, mode)
+            ctx, verbs = yield from self.load(leg, fetch, mode)
+            loaded_at = self.sim.now
             outcome: Any = None
             for el in verbs:
                 outcome = yield from self.execute(leg, el, ctx)
@@ -59,23 +60,27 @@ class Interpreter(GatherVerbs, DialVerbs):
                 return outcome or END
             fetch = outcome
 
-    def load(self, leg: Leg, fetch: Fetch, mode: Mode) -> tuple[Context, list[etree._Element]]:
+    def load(self, leg: Leg, fetch: Fetch, mode: Mode
+             ) -> Generator[Any, Any, tuple[Context, list[etree._Element]]]:
         """Request ``fetch`` (falling back as Twilio would) and parse it; errors hang up."""
-        verbs, error = self._request_twiml(leg, fetch)
+        verbs, error = yield from self._request_twiml(leg, fetch)
         if error and self._uses_fallback(leg, fetch):
             params = fetch.params | {"ErrorCode": error, "ErrorUrl": fetch.url}
             fetch = Fetch(self.sim.fallback_url or "", "POST", params)
-            verbs, error = self._request_twiml(leg, fetch)
+            verbs, error = yield from self._request_twiml(leg, fetch)
         if error:
             self.app_error(leg, fetch.url, f"error {error}")
         return Context(fetch.url, mode), verbs
 
-    def _request_twiml(self, leg: Leg, fetch: Fetch) -> tuple[list[etree._Element], str]:
+    def _request_twiml(self, leg: Leg, fetch: Fetch
+                       ) -> Generator[Any, Any, tuple[list[etree._Element], str]]:
         """(verbs, "") or ([], Twilio error code: 11200 HTTP failure, 12100 bad document)."""
         if fetch.twiml is not None:
             status, body = 200, fetch.twiml
         else:
-            status, body = self.sim.post(fetch.url, self.sim.call_params(leg) | fetch.params)
+            leg.requested_wall = time.time()
+            status, body = yield from self.sim.fetch(
+                fetch.url, self.sim.call_params(leg) | fetch.params)
         if not 200 <= status < 300:
             return [], "11200"
         try:
@@ -107,7 +112,7 @@ class Interpreter(GatherVerbs, DialVerbs):
     def post_ignored(self, leg: Leg, fetch: Fetch | None) -> None:
         """Request ``fetch`` for its side effect only (after a hangup or redirect)."""
         if fetch is not None:
-            self.sim.post(fetch.url, self.sim.call_params(leg) | fetch.params)
+            self.sim.send(fetch.url, self.sim.call_params(leg) | fetch.params)
 
     def hear(self, leg: Leg, kind: str, text: str) -> None:
         """Play ``text`` to the party on ``leg`` (its transcript, its phone's, the log)."""

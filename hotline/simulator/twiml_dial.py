@@ -30,6 +30,8 @@ class DialVerbs:
         """``<Enqueue>``: wait in the queue (looping waitUrl) until left, taken or gone."""
         name = text_of(el)
         self.sim.join_queue(leg, name)
+        # Queue entry as the app saw it: when the document saying <Enqueue> was requested.
+        self.sim.stamp("enqueue", at=leg.requested_wall, sid=leg.sid, queue=name)
         wait_url = el.get("waitUrl")
         wait = Fetch(ctx.resolve(wait_url), el.get("waitUrlMethod", "POST")) if wait_url else None
         try:

@@ -20,7 +20,7 @@ from hotline.webhooks.idempotency import once
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import empty, respond, safe_view, say, to_supporter
 from hotline.webhooks.voice import FINAL_STATUSES
-from workers.offer import call_clinician, cancel_offers, route
+from workers.offer import call_clinician, cancel_offers, close_answered, route
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def answer(offer_id: int) -> Response:
     offer = _offer(offer_id)
     lang = _supporter_lang(offer)
     if offer.state != OfferState.RINGING.value or routing.is_stale(offer.contact, offer.attempt):
-        routing.close_offer(db.session, offer, OfferState.CANCELED)
+        close_answered(offer, OfferState.CANCELED)  # reserved until this goodbye ends
         return _goodbye(lang, "offer_taken")
     offer.answered = True
     db.session.commit()
@@ -80,13 +80,13 @@ def accept(offer_id: int) -> Response:
     offer = _offer(offer_id)
     lang = _supporter_lang(offer)
     if request.form.get("Digits", "") != "1":
-        if routing.close_offer(db.session, offer, OfferState.DECLINED):
+        if close_answered(offer, OfferState.DECLINED):  # reserved until this goodbye ends
             jobs.enqueue(route, offer.contact_id, offer.attempt)
         return _goodbye(lang, "offer_declined")
     contact = offer.contact
     if offer.state != OfferState.RINGING.value or not contacts.connect(
             db.session, contact, offer.attempt, offer.supporter_id, offer.tier):
-        routing.close_offer(db.session, offer, OfferState.CANCELED)
+        close_answered(offer, OfferState.CANCELED)
         return _goodbye(lang, "offer_taken")
     if not routing.accept_offer(db.session, offer):
         log.warning("offer %s accepted after it was closed", offer.id)

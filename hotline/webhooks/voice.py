@@ -231,7 +231,8 @@ def clinician_status(contact_id: int) -> Response:
     """The call to a clinician who asked for one ended: unanswered means they get a text."""
     status = request.form.get("CallStatus", "")
     contact = _contact(contact_id)
-    if status in FINAL_STATUSES - {"completed"} and contact.outcome is None:
+    # "completed" with no outcome yet: they picked up and hung up before the peer joined.
+    if status in FINAL_STATUSES and contact.outcome is None:
         contacts.finish(db.session, contact, Outcome.FAILED)
         jobs.enqueue(cancel_offers, contact.id)
         if contact.mode == "callback":

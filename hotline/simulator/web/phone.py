@@ -21,6 +21,8 @@ bp = Blueprint("phone", __name__, url_prefix="/phone", template_folder="template
 
 #: How many recent contacts and offers the live panel shows.
 PANEL_ROWS = 12
+#: Wall-clock stamps sent per request.
+STAMPS_PAGE = 5000
 
 
 def _sim():
@@ -43,14 +45,32 @@ def page() -> str:
 
 @bp.get("/api/state")
 def state() -> Response:
-    """The simulator's snapshot plus the routing as the app sees it."""
+    """The simulator's snapshot plus the routing as the app sees it.
+
+    ``lean=1`` (a driver playing hundreds of phones): only the phones on a call, nothing
+    from the database.
+    """
     sim = _sim()
+    since = request.args.get("since", default=0, type=int)
+    if request.args.get("lean") == "1":
+        return jsonify(sim.snapshot(since_event=since, active_only=True))
     sync_supporters(sim)
-    snapshot = sim.snapshot(since_event=request.args.get("since", default=0, type=int))
+    snapshot = sim.snapshot(since_event=since)
     snapshot["roles"] = _roles()
     snapshot["routing"] = _routing()
     snapshot["hotline_number"] = settings().HOTLINE_NUMBER
     return jsonify(snapshot)
+
+
+@bp.get("/api/stamps")
+def stamps() -> Response:
+    """Wall-clock moments from index ``since`` on (callers queued, phones ringing), paged."""
+    sim = _sim()
+    since = max(0, request.args.get("since", default=0, type=int))
+    with sim.lock:
+        page = sim.stamps[since:since + STAMPS_PAGE]
+    return jsonify({"stamps": [{"at": at, "kind": kind, **details} for at, kind, details in page],
+                    "next": since + len(page)})
 
 
 def _roles() -> dict[str, str]:

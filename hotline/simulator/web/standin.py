@@ -21,10 +21,23 @@ from hotline.urls import public_url
 #: Fictional clinicians the visitor can call from (555-01xx numbers are reserved for fiction).
 DEMO_CLINICIANS = (("+16175550142", "Dr. Rivera (resident)"),
                    ("+16175550143", "Sam Okafor, RN"))
-#: ``HOTLINE_DEMO_CLINICIANS=N`` (soak benchmark): N more fictional clinicians, +1617555 03xx.
-DEMO_CLINICIANS += tuple((f"+161755503{i:02d}", f"Clinician {i + 1} (soak)")
-                         for i in range(min(int(os.environ.get("HOTLINE_DEMO_CLINICIANS") or 0),
-                                            100)))
+#: Area codes of the extra fictional clinicians, 100 numbers each (+1 NPA 555 03xx).
+EXTRA_AREA_CODES = ("617", "212", "312", "415", "206", "303", "512", "404", "602", "919")
+
+
+def _extra_clinicians(count: int) -> tuple[tuple[str, str], ...]:
+    """``HOTLINE_DEMO_CLINICIANS=N`` (soak and surge benchmarks): N more fictional
+    clinicians, +1617555 03xx first (the soak's), then the same in other area codes."""
+    count = min(count, 100 * len(EXTRA_AREA_CODES))
+    return tuple((f"+1{EXTRA_AREA_CODES[i // 100]}55503{i % 100:02d}",
+                  f"Clinician {i + 1} (benchmark)") for i in range(count))
+
+
+DEMO_CLINICIANS += _extra_clinicians(int(os.environ.get("HOTLINE_DEMO_CLINICIANS") or 0))
+#: Webhooks the stand-in has in flight at once: well above what one call ever needs, and
+#: half the threads ``make run`` gives the one web process that serves both the webhooks
+#: and the stand-in's REST API there.
+WEBHOOK_THREADS = 8
 #: Twilio's REST paths start with this; the dispatcher sends them to the stand-in.
 REST_PREFIX = "/2010-04-01/"
 
@@ -40,6 +53,8 @@ def start(app: Flask, settings: Settings) -> TwilioSim:
             fallback_url=public_url("fallback.incoming"),
             sms_url=_optional_url("sms.incoming"), numbers=(settings.HOTLINE_NUMBER,),
             epoch=datetime.now(timezone.utc))
+    # Twilio calls webhooks side by side; one call's slow webhook never holds up another's.
+    sim.use_webhook_pool(WEBHOOK_THREADS)
     for number, label in DEMO_CLINICIANS:
         sim.add_phone(InteractivePhone(number, label=label))
     for number in settings.BACKUP_NUMBERS:
