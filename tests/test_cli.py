@@ -62,3 +62,14 @@ def test_db_upgrade_from_the_console_script(tmp_path, redis_server):
     tables = {r[0] for r in sqlite3.connect(tmp_path / "fresh.db").execute(
         "select name from sqlite_master where type='table'")}
     assert {"supporters", "contacts", "offers", "contact_events", "callback_requests"} <= tables
+
+
+def test_the_migrations_build_exactly_the_models_schema(app):
+    """Every table, column and index the models declare is what `hotline db upgrade` made."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from hotline.extensions import db
+    from hotline.models import Base
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

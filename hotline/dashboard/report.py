@@ -137,10 +137,11 @@ def _unit_label(unit: str, start: date, days: int) -> str:
 
 def _heatmap(report: Report, raw: stats.Raw) -> None:
     rows = []
+    by_weekday = Counter()
+    for (day, hour), n in raw.by_hour.items():
+        by_weekday[(day.weekday(), hour)] += n
     for wd, name in enumerate(WEEKDAYS):
-        keys = [report.cell(f"hour:{wd}:{h:02d}",
-                            sum(n for (d, hour), n in raw.by_hour.items()
-                                if d.weekday() == wd and hour == h)) for h in range(24)]
+        keys = [report.cell(f"hour:{wd}:{h:02d}", by_weekday[(wd, h)]) for h in range(24)]
         same_day = [f"day:{d}" for d in report.period.days() if d.weekday() == wd]
         report.lines.append([(k, 1) for k in keys] + [(k, -1) for k in same_day])
         rows.append((name, keys))

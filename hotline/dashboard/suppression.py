@@ -15,12 +15,18 @@ hours of all Mondays add up to the Mondays of the daily series". A line is a lis
 3. Across lines: lines share cells, and a chain of lines can pin a cell that no single
    line does (a "bridge" between two groups of hidden cells). We find every ``<k`` cell
    whose value follows from the lines alone by exact elimination (modulo a large prime)
-   on each connected group of hidden cells, and hide one more cell next to it, until
-   none does. (A complement that can be worked out is harmless: it is not small.)
+   on each connected group of hidden cells (``hotline.dashboard.elimination``), and hide
+   one more cell of the combination of lines that pins it, until none does. (A
+   complement that can be worked out is harmless: it is not small.) A complement that
+   its own other lines pin gets a partner at once (in a two-way table, the fourth corner
+   of a rectangle), or the line it was hidden for would take the next cell, and the next.
 4. Exactly, all lines at once: ``hotline.dashboard.witness`` proves each <k cell keeps
-   ``min_range(k)`` values by exhibiting feasible points (twin cells, or a small exact LP
-   around the cell); a cell it cannot prove safe gets one more complement per round
-   (the one that widens it most), so pairs or more are added when one is not enough.
+   ``min_range(k)`` values by exhibiting feasible points (twin cells, moves along which
+   every line stays true, or a small exact LP around the cell); a cell it cannot prove
+   safe gets one more complement per round (the one that widens it most, or the cells
+   of the cheapest move that would), until it is proven safe. A cell that line-by-line
+   bounds pin down even with every other cell hidden (``_unfixable``) gets none: no
+   complement can help it.
 
 The tests check the result independently with linear programming: for every ``<k``
 cell, the smallest and largest value consistent with everything published differ.
@@ -28,15 +34,11 @@ cell, the smallest and largest value consistent with everything published differ
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from hotline.dashboard import witness
+from hotline.dashboard.elimination import Line, certificate, determined, pins
 
-Line = list[tuple[str, int]]
-#: A Mersenne prime: elimination modulo it has the rank of elimination over the rationals
-#: for these small +-1 systems (a minor divisible by it is out of reach).
-_PRIME = (1 << 61) - 1
 INF = float("inf")
 
 
@@ -55,12 +57,13 @@ def suppress(values: dict[str, int], lines: list[Line], k: int,
              cost: dict[str, int] | None = None) -> Suppressed:
     """Choose the hidden cells of a report (see the module docstring)."""
     cost = cost or {}
-    index = witness.Index(lines)
     result = Suppressed(primary={c for c, v in values.items() if 1 <= v < k})
+    prover = witness.Prover(values, witness.Index(lines), result.primary, k)
+    hopeless = _Hopeless(values, lines, k, result)
     for _ in range(len(values) + 1):  # each round hides at least one more cell
         if not (_protect_lines(values, lines, k, cost, result)
                 or _break_bridges(values, lines, cost, result)
-                or _protect_exactly(values, lines, k, cost, result, index)):
+                or _protect_exactly(values, cost, result, prover, hopeless)):
             break
     return result
 
@@ -95,6 +98,8 @@ def known_ranges(values: dict[str, int], lines: list[Line], result: Suppressed,
 _PRECIOUS = 100
 #: Passes of interval propagation: enough for chains of a few lines, cheap on big reports.
 _PASSES = 4
+#: Cells tried (cheapest first) to free what pins a line; each try propagates every range.
+_LOOSEN_TRIES = 12
 
 
 def line_range(line: Line, cell: str, values: dict[str, int],
@@ -168,23 +173,49 @@ def _protect_lines(values, lines, k, cost, result: Suppressed) -> bool:
             continue
         while not _line_safe(line, values, result, k, ranges):
             options = _candidates(line, values, result, cost)
-            # A cell the other lines pin down protects nothing: skip it when hidden.
-            options = [c for c in options if not _pins(lines, result.hidden | {c}, c)] \
-                or options
-            chosen = next((c for c in options if _line_safe(
-                line, values, result, k, dict(ranges, **{c: (k, INF)}))), None)
+            safe = [c for c in options if _line_safe(
+                line, values, result, k, dict(ranges, **{c: (k, INF)}))]
+            # A cell the other lines pin down protects nothing on its own: prefer one they
+            # leave free (each check is an elimination, so only until one is found); a
+            # pinned one gets a partner below.
+            chosen = next((c for c in safe if not pins(lines, result.hidden | {c}, c)),
+                          safe[0] if safe else None)
+            freed = False  # a cell hidden elsewhere may free cells this line leans on
             if chosen is None or cost.get(chosen, 1) >= _PRECIOUS:
                 # A cheaper cell next door may free what pins this line (a subtotal).
                 limit = cost.get(chosen, 1) if chosen else INF
-                chosen = _loosening(line, values, lines, k, cost, result, limit) or chosen
+                loose = _loosening(line, values, lines, k, cost, result, limit)
+                chosen, freed = loose or chosen, loose is not None
             if chosen is None and options:
                 chosen = max(options, key=lambda c: (values[c], -cost.get(c, 1)))
             if chosen is None:
                 break
             result.complementary.add(chosen)
-            ranges[chosen] = (k, INF)  # the next round recomputes every range afresh
+            ranges[chosen] = (k, INF)
             changed = True
+            if pins(lines, result.hidden, chosen):
+                # Pinned by its other lines it protects nothing: free it at once (in a
+                # two-way table this completes a rectangle), or the line takes more cells.
+                partner = _partner(chosen, line, values, lines, cost, result)
+                if partner is not None:
+                    result.complementary.add(partner)
+                    freed = True
+            if freed:
+                ranges = known_ranges(values, lines, result, k)
     return changed
+
+
+def _partner(cell: str, line: Line, values, lines, cost, result: Suppressed) -> str | None:
+    """A visible cell whose hiding frees ``cell`` (just hidden for ``line``): first in the
+    other lines of ``cell``, those where it is the only hidden cell first, then anywhere."""
+    hidden = result.hidden
+    own = sorted((ln for ln in lines if ln is not line and any(c == cell for c, _ in ln)),
+                 key=lambda ln: sum(c in hidden for c, _ in ln))
+    for other in own:
+        for option in _candidates(other, values, result, cost)[:_TRIES]:
+            if not pins(lines, hidden | {option}, cell):
+                return option
+    return _unpinning(cell, values, lines, cost, result)
 
 
 def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
@@ -196,7 +227,7 @@ def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
     options = sorted({c for ln in near for c in _candidates(ln, values, result, cost)
                       if cost.get(c, 1) < limit},
                      key=lambda c: (cost.get(c, 1), values[c], c))
-    for option in options:
+    for option in options[:_LOOSEN_TRIES]:
         result.complementary.add(option)
         try:
             if _line_safe(line, values, result, k, known_ranges(values, lines, result, k)):
@@ -210,7 +241,7 @@ def _break_bridges(values, lines, cost, result: Suppressed) -> bool:
     """Hide one more cell near each <k cell the lines pin down; True if any."""
     pinned = determined(lines, result.hidden) & result.primary
     for cell in sorted(pinned):
-        if not _pins(lines, result.hidden, cell):
+        if not pins(lines, result.hidden, cell):
             continue  # an earlier fix in this round already freed it
         chosen = _unpinning(cell, values, lines, cost, result)
         if chosen is None:
@@ -220,13 +251,24 @@ def _break_bridges(values, lines, cost, result: Suppressed) -> bool:
     return False
 
 
-#: Cells tried when freeing a pinned cell (the nearest and cheapest first).
+#: Cells tried when freeing a pinned cell (the nearest and cheapest first), and of those
+#: the combination that pins it names (each try is an elimination).
 _TRIES = 25
+_PROOF_TRIES = 8
 
 
 def _unpinning(cell: str, values, lines, cost, result: Suppressed) -> str | None:
     """A visible cell whose hiding frees ``cell``: its own lines first, then the lines
     next to them, then any line with a hidden cell; cheapest first, a few of each."""
+    proof = sorted((c for c in certificate(lines, result.hidden, cell) if values[c] > 0),
+                   key=lambda c: (cost.get(c, 1), values[c], c))
+    for option in proof[:_PROOF_TRIES]:
+        if not pins(lines, result.hidden | {option}, cell):
+            return option
+    if proof:
+        # No one cell frees it (several combinations pin it): hide the cheapest cell of the
+        # one found; the next round finds another combination until none is left.
+        return proof[0]
     own = [ln for ln in lines if any(c == cell for c, _ in ln)]
     mine = {c for ln in own for c, _ in ln if c in result.hidden}
     near = [ln for ln in lines if any(c in mine for c, _ in ln)]
@@ -236,108 +278,45 @@ def _unpinning(cell: str, values, lines, cost, result: Suppressed) -> str | None
         options = sorted({c for ln in group for c in _candidates(ln, values, result, cost)}
                          - tried, key=lambda c: (cost.get(c, 1), values[c], c))
         for option in options[:_TRIES]:
-            if not _pins(lines, result.hidden | {option}, cell):
+            if not pins(lines, result.hidden | {option}, cell):
                 return option
         tried.update(options)
     return None
-
-
-def _pins(lines: list[Line], hidden: set[str], cell: str) -> bool:
-    """Do the lines pin ``cell`` (only its group of hidden cells is eliminated)?"""
-    rows = [{c: s for c, s in line if c in hidden} for line in lines]
-    for group in _groups([r for r in rows if r]):
-        if any(cell in row for row in group):
-            return cell in _pinned(group)
-    return False
-
-
-def determined(lines: list[Line], hidden: set[str]) -> set[str]:
-    """Hidden cells whose value follows from the lines (visible cells known) exactly."""
-    rows = [{c: s for c, s in line if c in hidden} for line in lines]
-    rows = [r for r in rows if r]
-    pinned: set[str] = set()
-    for group in _groups(rows):
-        pinned |= _pinned(group)
-    return pinned
-
-
-def _groups(rows: list[dict[str, int]]) -> list[list[dict[str, int]]]:
-    """Rows split into groups that share no hidden cell (union-find on cells)."""
-    parent: dict[str, str] = {}
-
-    def root(c: str) -> str:
-        while parent.setdefault(c, c) != c:
-            parent[c] = parent[parent[c]]
-            c = parent[c]
-        return c
-    for row in rows:
-        first, *rest = row
-        for c in rest:
-            parent[root(c)] = root(first)
-    groups: dict[str, list] = defaultdict(list)
-    for row in rows:
-        groups[root(next(iter(row)))].append(row)
-    return list(groups.values())
-
-
-def _pinned(rows: list[dict[str, int]]) -> set[str]:
-    """Gauss-Jordan elimination modulo a prime; a pivot row with a single entry pins it."""
-    rows = [{c: s % _PRIME for c, s in r.items()} for r in rows]
-    pivots: dict[str, dict[str, int]] = {}
-    for row in rows:
-        for col, prow in pivots.items():
-            if col in row:
-                _eliminate(row, prow, col)
-        if not row:
-            continue
-        col = min(row)
-        inv = pow(row[col], _PRIME - 2, _PRIME)
-        row = {c: v * inv % _PRIME for c, v in row.items()}
-        for other in pivots.values():
-            if col in other:
-                _eliminate(other, row, col)
-        pivots[col] = row
-    return {col for col, row in pivots.items() if len(row) == 1}
-
-
-def _eliminate(row: dict[str, int], pivot: dict[str, int], col: int | str) -> None:
-    factor = row[col]
-    for c, v in pivot.items():
-        value = (row.get(c, 0) - factor * v) % _PRIME
-        if value:
-            row[c] = value
-        else:
-            row.pop(c, None)
 
 
 #: Cells tried when widening a <k cell the exact check cannot prove safe.
 _WIDEN_TRIES = 6
 
 
-def _protect_exactly(values, lines, k, cost, result: Suppressed, index) -> bool:
+def _protect_exactly(values, cost, result: Suppressed, prover: witness.Prover,
+                     hopeless: _Hopeless) -> bool:
     """Hide complements for each <k cell the exact witness check cannot prove safe
-    (``hotline.dashboard.witness``); True if anything changed."""
+    (``hotline.dashboard.witness``), but for the hopeless ones; True if anything changed."""
     changed = False
-    for cell in witness.exposed(values, lines, result.primary, result.hidden, k, index):
-        if not changed or _too_narrow(cell, values, index, result, k) < min_range(k):
-            chosen = _widening(cell, values, index, cost, result, k)
-            if chosen is None:
+    k = prover.k
+    for cell in prover.exposed(result.hidden, skip=hopeless.known):
+        if cell in hopeless:
+            continue
+        if not changed or _too_narrow(cell, prover, result) < min_range(k):
+            chosen = _widening(cell, values, prover, cost, result)
+            if not chosen:
                 continue
-            result.complementary.add(chosen)
+            result.complementary.update(chosen)
             changed = True
     return changed
 
 
-def _too_narrow(cell, values, index, result: Suppressed, k) -> int:
+def _too_narrow(cell, prover: witness.Prover, result: Suppressed, lp: bool = True) -> int:
     """How many values of 1..k-1 witnesses keep open for ``cell``."""
-    return witness.width(*witness.proven_range(cell, values, index, result.hidden,
-                                               result.primary, k), k)
+    return witness.width(*prover.proven_range(cell, result.hidden, lp), prover.k)
 
 
-def _widening(cell, values, index, cost, result: Suppressed, k) -> str | None:
-    """The visible cell whose hiding widens ``cell`` most: the first (cheapest, smallest)
-    that makes it safe, else the one that widens it most, else the cheapest next to it.
-    Adding one per round and checking again finds pairs (or more) when one is not enough."""
+def _widening(cell, values, prover: witness.Prover, cost, result: Suppressed) -> list[str]:
+    """Cells to hide to widen ``cell``: the first visible cell (cheapest, smallest) whose
+    hiding makes it safe, else the one that widens it most, else the visible cells of the
+    cheapest move that widens it (``witness.Prover.cover``), else the cheapest next to it.
+    Checking again each round finds more when that is not enough."""
+    index, k = prover.index, prover.k
     near = witness.neighbourhood(cell, index, result.hidden)
     ids = sorted({i for c in near for i in index.by_cell.get(c, ())},
                  key=lambda i: (cell not in dict(index.lines[i]), len(index.lines[i])))
@@ -346,15 +325,54 @@ def _widening(cell, values, index, cost, result: Suppressed, k) -> str | None:
         options += [c for c in _candidates(index.lines[i], values, result, {})
                     if c not in options]
     options.sort(key=lambda c: (cost.get(c, 1) >= _PRECIOUS, cost.get(c, 1), values[c], c))
-    best, best_width = None, _too_narrow(cell, values, index, result, k)
-    for option in options[:_WIDEN_TRIES]:
+    # The cheapest few of each cost (a subtotal often frees what no leaf cell can).
+    tries = [c for n, c in enumerate(options)
+             if sum(cost.get(o, 1) == cost.get(c, 1) for o in options[:n]) < _WIDEN_TRIES]
+    best, best_width = None, _too_narrow(cell, prover, result)
+    for option in tries:
         result.complementary.add(option)
         try:
-            got = _too_narrow(cell, values, index, result, k)
+            got = _too_narrow(cell, prover, result, lp=False)
         finally:
             result.complementary.discard(option)
         if got >= min_range(k):
-            return option
+            return [option]
         if got > best_width:
             best, best_width = option, got
-    return best or (options[0] if options else None)
+    if best is None:
+        # No one cell widens it: hide the cells of the cheapest move that does (a subtotal
+        # and its partner, say), the grand total only as a last resort.
+        usable = {c: 1 + (cost.get(c, 1) > 1) for c in values
+                  if c not in result.hidden and values[c] > 0 and cost.get(c, 1) < _PRECIOUS}
+        cover = prover.cover(cell, result.hidden, usable)
+        if cover:
+            return cover
+    return [best] if best else options[:1]
+
+
+class _Hopeless:
+    """The <k cells no complement can help (``_unfixable``), worked out when first asked."""
+
+    def __init__(self, values, lines, k: int, result: Suppressed) -> None:
+        self.args = (values, lines, k, result)
+        self.known: frozenset[str] = frozenset()
+        self._done = False
+
+    def __contains__(self, cell: str) -> bool:
+        if not self._done:
+            self.known, self._done = frozenset(_unfixable(*self.args)), True
+        return cell in self.known
+
+
+def _unfixable(values, lines, k: int, result: Suppressed) -> set[str]:
+    """The <k cells that would stay too narrow even with every non-zero cell hidden: line
+    by line bounds hold for any point an attacker allows, so when they pin a cell down that
+    far no choice of complements can help (a <k day of seven <k hours is at least seven,
+    when the other hours are shown as zeros)."""
+    ranges = {c: bounds(c, result, k) for c, v in values.items() if v > 0}
+    for _ in range(_PASSES):
+        for line in lines:
+            for c, (lo, hi) in line_ranges(line, values, ranges).items():
+                ranges[c] = (max(lo, ranges[c][0]), min(hi, ranges[c][1]))
+    return {c for c in result.primary
+            if witness.width(*ranges[c], k) < min_range(k)}

@@ -4,19 +4,27 @@ An attacker knows every visible cell, every published line, that each ``<k`` cel
 1..k-1 and that each other hidden cell is at least k. The values of a hidden cell that
 this allows form an interval (the system is linear), found exactly by linear programming
 over all lines at once. We prove a cell safe by *witnesses*: points that satisfy all of
-that, so nobody can rule out the value the cell takes in them. Two kinds:
+that, so nobody can rule out the value the cell takes in them. Three kinds, cheapest first:
 
 * twins: a hidden cell with the same lines and signs as ``x`` can trade units with it;
+* moves: an integer vector ``d`` over hidden cells that every line sums to zero (in a
+  two-way table, a rectangle of four hidden cells; in the time series, two days of one
+  week and an hour of each of their weekdays). Moving every cell of it by ``t * d``
+  keeps every line true, so each ``t`` the bounds allow gives a witness. A short search
+  builds ``d`` from ``x`` by cancelling, line by line, what it has unbalanced;
 * a small LP over the hidden cells near ``x`` (the rest held at their true values, which
   satisfy every line), solved by ``hotline.dashboard.simplex``.
 
 Holding cells fixed only removes witnesses, never adds any, so a cell proven safe is
 safe against an attacker using every line at once (an LP attacker; see ``min_range``).
+A proof rests only on the cells it moves being hidden, so it stays valid while more cells
+are hidden: ``Prover`` keeps each proof with the cells it rests on and reuses it.
 A cell not proven safe gets more complements (``hotline.dashboard.suppression``).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 
@@ -24,6 +32,14 @@ from hotline.dashboard.simplex import INF, value_range
 
 #: Hidden cells around a <k cell that its witness LP may move (the nearest first).
 NEIGHBOURHOOD = 20
+#: Moves searched per cell: states expanded, and cells a move may hold.
+MOVE_STATES = 60
+MOVE_CELLS = 8
+#: Moves applied one after another to push a cell one way.
+AUGMENTS = 6
+#: States searched for a move through visible cells (``Prover.cover``: only for a cell
+#: nothing else widens, where a longer search saves rounds of hiding cells that do not help).
+COVER_STATES = 400
 
 
 class Index:
@@ -32,11 +48,16 @@ class Index:
     def __init__(self, lines):
         self.lines = lines
         self.by_cell: dict[str, list[int]] = defaultdict(list)
+        self.signs: dict[str, dict[int, int]] = defaultdict(dict)
         for i, line in enumerate(lines):
-            for c, _ in line:
-                self.by_cell[c].append(i)
-        self.signature = {c: tuple(sorted((i, s) for i in ids for cc, s in lines[i] if cc == c))
-                          for c, ids in self.by_cell.items()}
+            for c, s in line:
+                if i not in self.signs[c]:
+                    self.by_cell[c].append(i)
+                self.signs[c][i] = self.signs[c].get(i, 0) + s
+        self.signature = {c: tuple(sorted(signs.items())) for c, signs in self.signs.items()}
+        self.by_signature: dict[tuple, list[str]] = defaultdict(list)
+        for c, sig in self.signature.items():
+            self.by_signature[sig].append(c)
 
 
 def cell_bounds(cell, primary, k) -> tuple[float, float]:
@@ -48,32 +69,261 @@ def width(low: float, high: float, k: int) -> int:
     return max(0, min(math.floor(high + 1e-6), k - 1) - max(math.ceil(low - 1e-6), 1) + 1)
 
 
-def proven_range(cell, values, index: Index, hidden, primary, k) -> tuple[float, float]:
-    """An interval of values of ``cell`` that witnesses prove nobody can rule out."""
-    low, high = _twin_range(cell, values, index, hidden, primary, k)
-    if width(low, high, k) >= _need(k):
-        return low, high
-    return _lp_range(cell, values, index, hidden, primary, k) or (values[cell],) * 2
-
-
 def _need(k: int) -> int:
     from hotline.dashboard.suppression import min_range
     return min_range(k)
 
 
-def _twin_range(cell, values, index, hidden, primary, k):
-    """Trading units with hidden cells that sit in exactly the same lines, same signs."""
-    x = values[cell]
-    lo, hi = cell_bounds(cell, primary, k)
-    give = take = 0.0
-    sig = index.signature.get(cell)
-    for line in index.by_cell.get(cell, ())[:1]:
-        for other, _ in index.lines[line]:
-            if other != cell and other in hidden and index.signature.get(other) == sig:
-                o_lo, o_hi = cell_bounds(other, primary, k)
-                give += values[other] - o_lo
-                take += o_hi - values[other]
-    return x - min(x - lo, take), x + min(hi - x, give)
+class Prover:
+    """Witness proofs for one report; each kept with the hidden cells it rests on."""
+
+    def __init__(self, values, index: Index, primary, k: int) -> None:
+        self.values, self.index, self.primary, self.k = values, index, primary, k
+        #: cell -> {cells the proof rests on: (low, high)}
+        self.proofs: dict[str, dict[frozenset, tuple[float, float]]] = defaultdict(dict)
+        self._views: dict[frozenset, View] = {}
+
+    def view(self, hidden) -> View:
+        """The lines' hidden cells for ``hidden`` (kept for the last few hidden sets)."""
+        key = frozenset(hidden)
+        found = self._views.get(key)
+        if found is None:
+            if len(self._views) > 8:
+                self._views.clear()
+            found = self._views[key] = View(self.index, key)
+        return found
+
+    def _known(self, cell, hidden) -> tuple[float, float]:
+        low = high = self.values[cell]
+        for rests_on, (lo, hi) in self.proofs.get(cell, {}).items():
+            if (lo < low or hi > high) and rests_on <= hidden:
+                low, high = min(low, lo), max(high, hi)
+        return low, high
+
+    def _add(self, cell, low, high, rests_on: frozenset) -> None:
+        if low < self.values[cell] or high > self.values[cell]:
+            mine = self.proofs[cell]
+            lo, hi = mine.get(rests_on, (low, high))
+            mine[rests_on] = (min(lo, low), max(hi, high))
+
+    def proven_range(self, cell, hidden, lp: bool = True) -> tuple[float, float]:
+        """An interval of values of ``cell`` that witnesses prove nobody can rule out
+        (without the LP, the slowest witness, when ``lp`` is false)."""
+        need, k = _need(self.k), self.k
+        low, high = self._known(cell, hidden)
+        if width(low, high, k) >= need:
+            return low, high
+        for finder in (self._twins, self._moves, self._lp)[:3 if lp else 2]:
+            finder(cell, hidden)
+            low, high = self._known(cell, hidden)
+            if width(low, high, k) >= need:
+                break
+        return low, high
+
+    def exposed(self, hidden, skip=frozenset()) -> list[str]:
+        """The <k cells not proven to keep ``min_range(k)`` values, smallest first (those
+        in ``skip`` are not looked at)."""
+        need = _need(self.k)
+        return sorted((c for c in self.primary - skip
+                       if width(*self.proven_range(c, hidden), self.k) < need),
+                      key=lambda c: (self.values[c], c))
+
+    # -- the three kinds of witness -------------------------------------------------
+
+    def _twins(self, cell, hidden) -> None:
+        """Trading units with hidden cells that sit in exactly the same lines, same signs."""
+        values, primary, k = self.values, self.primary, self.k
+        twins = [c for c in self.index.by_signature.get(self.index.signature.get(cell), ())
+                 if c != cell and c in hidden]
+        if not twins:
+            return
+        x = values[cell]
+        lo, hi = cell_bounds(cell, primary, k)
+        give = sum(values[o] - cell_bounds(o, primary, k)[0] for o in twins)
+        take = sum(cell_bounds(o, primary, k)[1] - values[o] for o in twins)
+        self._add(cell, x - min(x - lo, take), x + min(hi - x, give), frozenset(twins))
+
+    def _balanced(self, move: dict[str, int]) -> bool:
+        """Does every line still add up once ``move`` is applied? (A check of the search.)"""
+        touched = {i for c in move for i in self.index.by_cell.get(c, ())}
+        return all(sum(s * move.get(c, 0) for c, s in self.index.lines[i]) == 0
+                   for i in touched)
+
+    def _moves(self, cell, hidden) -> None:
+        """Push ``cell`` up, then down, along moves found one after another from the point
+        reached (each within every moved cell's bounds, as augmenting paths in a flow),
+        only as far as ``min_range`` needs; the two points reached are witnesses for every
+        <k cell they moved."""
+        values, primary, k, need = self.values, self.primary, self.k, _need(self.k)
+        v = values[cell]
+        low, high = self._known(cell, hidden)
+        ends, rests_on = [], set()
+        for sign in (1, -1):
+            if sign > 0:
+                goal = min(k - 1, max(high, v + need - 1))
+            else:
+                goal = max(1, min(low, min(high, k - 1) - need + 1))
+            point: dict[str, float] = {}
+            for _ in range(AUGMENTS):
+                if (point.get(cell, v) - goal) * sign >= 0:
+                    break
+
+                def room(c, a, point=point):
+                    lo, hi = cell_bounds(c, primary, k)
+                    at = point.get(c, values[c])
+                    return hi - at if a > 0 else at - lo
+                move = next(moves(cell, self.index, hidden, sign, room,
+                                  view=self.view(hidden)), None)
+                if move is None or not self._balanced(move):
+                    break
+                step = min([room(c, a) / abs(a) for c, a in move.items()]
+                           + [abs(goal - point.get(cell, v))])
+                for c, a in move.items():
+                    point[c] = point.get(c, values[c]) + a * step
+                rests_on.update(move)
+            ends.append(point)
+            high = max(high, point.get(cell, v)) if sign > 0 else high
+        rests = frozenset(rests_on)
+        for c in rests & primary:
+            seen = [values[c]] + [point[c] for point in ends if c in point]
+            self._add(c, min(seen), max(seen), rests)
+
+    def cover(self, cell, hidden, usable: dict[str, float]) -> list[str]:
+        """Visible cells (from ``usable``, cell -> penalty) whose hiding lets ``cell`` move
+        far enough: the cheapest move through hidden and usable cells found that does,
+        else the one that moves it most; [] if none moves it at all."""
+        values, primary, k, need = self.values, self.primary, self.k, _need(self.k)
+        movable = set(hidden) | set(usable)
+
+        def bounds(c):
+            return cell_bounds(c, primary, k) if c in hidden else (k, INF)
+
+        def room(c, a):
+            lo, hi = bounds(c)
+            return hi - values[c] if a > 0 else values[c] - lo
+        low, high = self._known(cell, hidden)
+        best, best_width = [], width(low, high, k)
+        for sign in (1, -1):
+            for move in moves(cell, self.index, movable, sign, room,
+                              lambda c: usable.get(c, 0), states=COVER_STATES):
+                t_lo, t_hi = -INF, INF
+                for c, a in move.items():
+                    lo, hi = bounds(c)
+                    ends = ((lo - values[c]) / a, (hi - values[c]) / a)
+                    t_lo, t_hi = max(t_lo, min(ends)), min(t_hi, max(ends))
+                ends = (values[cell] + move[cell] * t_lo, values[cell] + move[cell] * t_hi)
+                got = width(min(low, *ends), max(high, *ends), k)
+                if got > best_width:
+                    best, best_width = [c for c in move if c not in hidden], got
+                    if got >= need:
+                        return best
+        return best
+
+    def _lp(self, cell, hidden) -> None:
+        """Exact LP range of ``cell`` with the hidden cells far from it held at their values."""
+        index, values, primary, k = self.index, self.values, self.primary, self.k
+        free = neighbourhood(cell, index, hidden)
+        col = {c: j for j, c in enumerate(free)}
+        rows = []
+        for i in sorted({i for c in free for i in index.by_cell.get(c, ())}):
+            coef, rhs = {}, 0.0
+            for c, s in index.lines[i]:
+                if c in col:
+                    coef[col[c]] = coef.get(col[c], 0.0) + s
+                else:
+                    rhs -= s * values[c]
+            rows.append((coef, rhs))
+        bounds = [cell_bounds(c, primary, k) for c in free]
+        found = value_range(len(free), rows, [b[0] for b in bounds],
+                            [b[1] for b in bounds], 0)
+        if found is not None:
+            self._add(cell, found[0], found[1], frozenset(free))
+
+
+class View:
+    """The hidden cells of each line, for one hidden set (worked out when first asked)."""
+
+    def __init__(self, index: Index, hidden) -> None:
+        self.index, self.hidden = index, hidden
+        self._members: dict[int, list[tuple[str, int]]] = {}
+
+    def members(self, i: int) -> list[tuple[str, int]]:
+        found = self._members.get(i)
+        if found is None:
+            hidden = self.hidden
+            found = self._members[i] = [(c, s) for c, s in self.index.lines[i] if c in hidden]
+        return found
+
+
+def moves(cell, index: Index, hidden, sign: int = 1, room=None, penalty=None,
+          view: View | None = None, states: int = MOVE_STATES):
+    """Integer vectors over hidden cells, ``cell`` at ``sign``, that balance every line and
+    move only cells with ``room(cell, factor) > 0``: a best-first search that cancels the
+    most constrained unbalanced line first, and finishes at once when one hidden cell's
+    lines are exactly what is left unbalanced. ``penalty(cell)`` (0 by default) makes a
+    move through that cell come later; ``view`` (of ``hidden``) saves working out again
+    which cells of a line are hidden."""
+    room = room or (lambda c, a: 1)
+    penalty = penalty or (lambda c: 0)
+    view = view or View(index, hidden)
+    members = view.members
+
+    def closing(move, residual):
+        """A hidden cell (and its factor) that balances ``residual`` on its own."""
+        for a in (1, -1):
+            sig = tuple(sorted((i, -r * a) for i, r in residual.items()))
+            for c in index.by_signature.get(sig, ()):
+                if c in hidden and c not in move and room(c, a) > 0:
+                    return c, a
+        return None
+
+    if room(cell, sign) <= 0:
+        return
+    start = {cell: sign}
+    residual = {i: s * sign for i, s in index.signs[cell].items() if s}
+    # A state is (move, residual); a pushed one is its parent plus one cell, made when
+    # popped (most pushed states never are).
+    heap = [(len(residual), 0, 0, start, residual, None, 0)]
+    tie = 1
+    for _ in range(states):
+        if not heap:
+            return
+        _score, _n, paid, move, residual, added, a = heapq.heappop(heap)
+        if added is not None:
+            move, residual = {**move, added: a}, dict(residual)
+            for i, si in index.signs[added].items():
+                r = residual.get(i, 0) + si * a
+                if r:
+                    residual[i] = r
+                else:
+                    residual.pop(i, None)
+        if not residual:
+            yield move
+            continue
+        if all(abs(r) == 1 for r in residual.values()):
+            done = closing(move, residual)
+            if done is not None:
+                yield {**move, done[0]: done[1]}
+                continue
+        if len(move) >= MOVE_CELLS:
+            continue
+        line = min(residual, key=lambda i: (len(members(i)), i))
+        need = residual[line]
+        if abs(need) != 1:
+            continue
+        for c, s in members(line):
+            if c in move:
+                continue
+            a = -need * s
+            if room(c, a) <= 0:
+                continue
+            left = len(residual)
+            for i, si in index.signs[c].items():
+                was = residual.get(i, 0)
+                left += (was + si * a != 0) - (was != 0)
+            cost = paid + penalty(c)
+            heapq.heappush(heap, (left + len(move) + cost, tie, cost, move, residual, c, a))
+            tie += 1
 
 
 def neighbourhood(cell, index: Index, hidden) -> list[str]:
@@ -93,26 +343,11 @@ def neighbourhood(cell, index: Index, hidden) -> list[str]:
     return order
 
 
-def _lp_range(cell, values, index: Index, hidden, primary, k):
-    """Exact LP range of ``cell`` with the hidden cells far from it held at their values."""
-    free = neighbourhood(cell, index, hidden)
-    col = {c: j for j, c in enumerate(free)}
-    rows = []
-    for i in sorted({i for c in free for i in index.by_cell.get(c, ())}):
-        coef, rhs = {}, 0.0
-        for c, s in index.lines[i]:
-            if c in col:
-                coef[col[c]] = coef.get(col[c], 0.0) + s
-            else:
-                rhs -= s * values[c]
-        rows.append((coef, rhs))
-    bounds = [cell_bounds(c, primary, k) for c in free]
-    return value_range(len(free), rows, [b[0] for b in bounds], [b[1] for b in bounds], 0)
+def proven_range(cell, values, index: Index, hidden, primary, k) -> tuple[float, float]:
+    """An interval of values of ``cell`` that witnesses prove nobody can rule out."""
+    return Prover(values, index, primary, k).proven_range(cell, hidden)
 
 
 def exposed(values, lines, primary, hidden, k, index: Index | None = None) -> list[str]:
     """The <k cells not proven to keep ``min_range(k)`` values, smallest first."""
-    index = index or Index(lines)
-    return sorted((c for c in primary
-                   if width(*proven_range(c, values, index, hidden, primary, k), k) < _need(k)),
-                  key=lambda c: (values[c], c))
+    return Prover(values, index or Index(lines), primary, k).exposed(hidden)
