@@ -61,6 +61,12 @@ audit: install
 soak: install
 	$(PY) benchmarks/soak.py
 
+# Every benchmark (benchmarks/bench.py): webhooks against the bare-Flask ceiling, a surge of
+# callers, 100,000 follow-ups, dashboard queries on a million events. One table, and the
+# "make bench" block of benchmarks/RESULTS.md rewritten. Under 10 minutes on 2 cores.
+bench: install system-deps
+	$(PY) benchmarks/bench.py
+
 lint: install
 	$(PY) -m ruff check hotline workers tests || true
 
