@@ -424,7 +424,8 @@ def drive(stack: SurgeStack, api: Api) -> tuple[Driver, float, dict]:
         check_db.close()
     figures = {"run_seconds": (settled_at or time.monotonic()) - began,
                "settled": settled_at is not None, "poll_errors": poll_errors,
-               "rss": sampler.peaks("web", "standin", "workers"), "cpu": sampler.cpu(), "cpu_window": sampler.elapsed}
+               "rss": sampler.peaks("web", "standin", "workers"), "cpu": sampler.cpu(),
+               "cpu_window": sampler.elapsed}
     return driver, began, figures
 
 
@@ -588,7 +589,8 @@ def outcome_rows(run: Run) -> tuple[list, list]:
     missing = [c.id for c in run.contacts if c.outcome and run.outcome_events[c.id] != 1]
     bad = len(set(no_outcome) | set(not_ended) | set(doubled) | set(missing))
     notes = [f"Contacts left open: no outcome {no_outcome[:8]}, not ended {not_ended[:8]}, "
-             f"outcome twice {doubled[:8]}, outcome without its event {missing[:8]}."] if bad else []
+             f"outcome twice {doubled[:8]}, outcome without its event {missing[:8]}."
+             ] if bad else []
     return [row("contacts without exactly one outcome", f"{bad} of {len(run.contacts)}", "0",
                 bool(run.contacts) and bad == 0)], notes
 
@@ -813,14 +815,12 @@ def surge_notes() -> list[str]:
         "are counted apart.",
         "Double bookings: reservations from the database (an accepted one until the "
         "supporter's call ended at the stand-in), plus what the driver saw on the phones. "
-        "A supporter who declines (or is told the caller is taken) is released by the "
-        "webhook at once, while the goodbye still plays on their phone, so the next caller "
-        "can ring them a second early; cancel_offers now keeps an answered supporter until "
-        "their call ends, the two webhook paths need the same (routing.close_offer(keep=True)"
-        ").",
+        "A supporter who declines, is told the caller is taken, or whose ringing is "
+        "canceled stays reserved until their call ends (routing.close_offer(keep=True)), so "
+        "nobody is rung while a goodbye still plays.",
         "Offers per supporter cannot differ by at most 1 across a surge: a supporter on a "
-        "call is not offered, one who declines is free again at once. What round-robin "
-        "guarantees is each pick: the least recently offered free supporter (checked for "
+        "call is not offered, one who declines is free again as soon as their call ends. "
+        "What round-robin guarantees is each pick: the least recently offered free supporter (checked for "
         "every offer against the reservations), so the first round reaches everyone once.",
         "Routing decision: one INSERT ... SELECT (the pick, in SQL, skipping rows another "
         "worker is locking), one conditional UPDATE (the reservation), the commit; statements "
