@@ -820,8 +820,9 @@ def surge_notes() -> list[str]:
         "nobody is rung while a goodbye still plays.",
         "Offers per supporter cannot differ by at most 1 across a surge: a supporter on a "
         "call is not offered, one who declines is free again as soon as their call ends. "
-        "What round-robin guarantees is each pick: the least recently offered free supporter (checked for "
-        "every offer against the reservations), so the first round reaches everyone once.",
+        "What round-robin guarantees is each pick: the least recently offered free "
+        "supporter (checked for every offer against the reservations), so the first round "
+        "reaches everyone once.",
         "Routing decision: one INSERT ... SELECT (the pick, in SQL, skipping rows another "
         "worker is locking), one conditional UPDATE (the reservation), the commit; statements "
         "built once. Its CPU time is under a few ms; the p99 is waiting for the database and "
