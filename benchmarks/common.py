@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.servers import stop_processes  # noqa: E402
+
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -84,17 +86,8 @@ def wait_healthy(url: str, procs: list[subprocess.Popen], seconds: float = 40) -
             time.sleep(0.2)
 
 
-def stop_all(procs: list[subprocess.Popen], seconds: float = 20) -> None:
-    """TERM every process we started, then KILL what is still there after ``seconds``."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+#: TERM every process we started, then KILL what is still there after ``seconds``.
+stop_all = stop_processes
 
 
 # --- sampling ------------------------------------------------------------------------
