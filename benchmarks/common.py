@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import stop_processes  # noqa: E402
+from tests.servers import process_table, stop_processes  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -34,19 +34,8 @@ def log(message: str) -> None:
 # --- processes ------------------------------------------------------------------------
 
 def children(pid: int) -> list[int]:
-    """The direct children of ``pid`` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            pass
-    return found
+    """The direct children of ``pid``."""
+    return [child for child, (parent, *_) in process_table().items() if parent == pid]
 
 
 def rss_kb(pids: list[int]) -> int:
@@ -61,16 +50,6 @@ def rss_kb(pids: list[int]) -> int:
         except OSError:
             pass
     return total
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of ``pid`` so far (None once it has gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_healthy(url: str, procs: list[subprocess.Popen], seconds: float = 40) -> None:
@@ -110,11 +89,12 @@ class Sampler(threading.Thread):
             self.halt.wait(1)
 
     def sample(self) -> None:
+        table, tick = process_table(), os.sysconf("SC_CLK_TCK")
         for name, pids in self.pids().items():
             self.peak[name] = max(self.peak[name], rss_kb(pids))
             for pid in pids:
-                used = cpu_seconds(pid)
-                if used is not None:
+                if pid in table:
+                    used = table[pid][1] / tick
                     self.cpu_first.setdefault(pid, used)
                     self.cpu_last[pid] = (name, used)
 

@@ -46,7 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import PostgresServer, RedisServer
+from benchmarks.common import rss_kb  # noqa: E402
+from tests.servers import PostgresServer, RedisServer, cpu_seconds  # noqa: E402
 
 TOTAL = 100_000
 #: Contacts whose follow-ups go through the consent path one at a time (timed sample).
@@ -257,37 +258,9 @@ def stop_workers(procs) -> None:
             proc.wait()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user + system) used so far by ``pids`` and every process below them."""
-    parents: dict[int, int] = {}
-    used: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry)] = int(fields[1])
-            used[int(entry)] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    tree, frontier = set(pids), set(pids)
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
-        tree |= frontier
-    return sum(used.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
-
-
 def rss_mib(pids: list[int]) -> float:
     """Resident memory of ``pids`` (not their children), in MiB."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                total += next(int(line.split()[1]) for line in status
-                              if line.startswith("VmRSS:"))
-        except (OSError, StopIteration):
-            pass
-    return total / 1024
+    return rss_kb(pids) / 1024
 
 
 def move_due(session, contact_ids: list[int], times: list[datetime]) -> dict[str, datetime]:

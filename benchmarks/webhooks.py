@@ -39,7 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import PostgresServer, RedisServer, free_port  # noqa: E402
+from tests.servers import (PostgresServer, RedisServer, cpu_seconds, descendants,  # noqa: E402
+                           free_port)
 
 #: Concurrent keep-alive connections, as the issue's latency target states.
 CONNECTIONS = 32
@@ -93,16 +94,8 @@ class Gunicorn:
                 time.sleep(0.2)
 
     def workers(self) -> list[int]:
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(stat[1]) == self.proc.pid:
-                    found.append(int(entry))
-        return found
+        """gunicorn's worker processes (the arbiter's children)."""
+        return descendants(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -155,26 +148,9 @@ def migrate_and_seed(env: dict, public_url: str) -> None:
 
 # --- CPU accounting -------------------------------------------------------------------------
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds) of a process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_snapshot(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each named root process and its children."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (found := _stat(int(entry))):
-            table[int(entry)] = found
-    used = {}
-    for name, root in roots.items():
-        used[name] = sum(cpu for pid, (ppid, cpu) in table.items()
-                         if pid == root or ppid == root)
-    return used
+    """CPU seconds used so far by each named root process and the processes below it."""
+    return {name: cpu_seconds([root]) for name, root in roots.items()}
 
 
 def postmaster_pid(pg) -> int | None:

@@ -22,6 +22,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """Every process now: pid -> (parent pid, CPU clock ticks it used, and its reaped
+    children used)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]),
+                                 int(fields[13]) + int(fields[14]))
+    return table
+
+
+def descendants(pid: int, table: dict[int, tuple[int, int, int]] | None = None) -> list[int]:
+    """Every process below ``pid`` (children first); RQ's work horse, gunicorn's workers."""
+    table = process_table() if table is None else table
+    found: list[int] = []
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, (parent, *_) in table.items() if parent in frontier}
+        found += sorted(frontier)
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by ``pids`` and every process below them, those
+    already ended included."""
+    table = process_table()
+    tree = set(pids).union(*(descendants(pid, table) for pid in pids))
+    return sum(sum(table[pid][1:]) for pid in tree if pid in table) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_processes(procs: list[subprocess.Popen], seconds: float = 20) -> None:
     """TERM every process, wait for each, KILL what does not stop in time."""
     for proc in procs:

@@ -27,6 +27,7 @@ from hotline.extensions import db, jobs, redis_conn, settings
 from hotline.models import CallbackRequest, Contact, ContactState, FollowUp, Offer
 from hotline.simulator import Answer, TwilioSim, serve_in_thread
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, run_jobs
+from tests.servers import descendants
 from tests.test_followups import NEW_YORK, consented_contact, due_now, texts_to
 from tests.test_voice_end_to_end import Hotline
 from workers import audit
@@ -63,24 +64,6 @@ def start_worker(app_settings, base_url: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hotline.cli", "worker"], env=env,
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (RQ's work horse runs in a process group of its own)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
 
 
 def kill_when(worker: subprocess.Popen, reached: threading.Event, what: str) -> None:
