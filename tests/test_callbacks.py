@@ -62,3 +62,47 @@ def test_unanswered_callbacks_are_retried_then_a_discreet_text(hotline):
     attempts = [c for c in hotline.contacts() if c.mode == "callback"]
     assert [c.outcome for c in attempts] == ["failed"] * 3
     assert all(c.sealed_number is None for c in attempts)
+
+
+def callback_try(session):
+    """A callback request with its first try started (its routing job left queued)."""
+    from hotline import callbacks as requests
+    from hotline.models import Contact, ContactState
+    from workers.callbacks import start_try
+    original = Contact(channel="voice", caller_key="k" * 64, state=ContactState.OPTIONS.value)
+    session.add(original)
+    session.commit()
+    callback = requests.request(session, original, "+16175550191")
+    session.commit()
+    start_try(callback.id)
+    session.refresh(callback)
+    return callback, session.get(type(original), callback.attempt_contact_id)
+
+
+@pytest.mark.parametrize("status", ["completed", "no-answer", "busy"])
+def test_a_callback_the_clinician_did_not_stay_on_is_retried(app, session, twilio, status):
+    """Unanswered, busy, or picked up and hung up before the peer joined ("completed" with
+    no outcome yet): the try fails at once and the request is tried again later."""
+    from hotline.extensions import jobs
+    callback, attempt = callback_try(session)
+    twilio.post(f"/twilio/voice/{attempt.id}/clinician-status", {"CallStatus": status})
+    session.refresh(attempt)
+    session.refresh(callback)
+    assert attempt.outcome == "failed" and attempt.sealed_number is None
+    assert (callback.state, callback.tries) == ("pending", 1)
+    scheduled = jobs.queue.scheduled_job_registry.get_job_ids()
+    assert [jobs.queue.fetch_job(i).func_name for i in scheduled] == [
+        "workers.callbacks.start_try"]
+
+
+def test_a_callback_that_reached_the_clinician_is_left_alone_when_the_call_ends(
+        app, session, twilio):
+    from hotline import callbacks as requests
+    callback, attempt = callback_try(session)
+    attempt.outcome = "connected"
+    session.commit()
+    requests.reached(session, attempt)
+    twilio.post(f"/twilio/voice/{attempt.id}/clinician-status", {"CallStatus": "completed"})
+    session.refresh(attempt)
+    session.refresh(callback)
+    assert attempt.outcome == "connected" and (callback.state, callback.tries) == ("done", 0)

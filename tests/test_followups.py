@@ -68,6 +68,15 @@ def texts_to(sim, number):
     return [m for m in sim.messages if m["to"] == number]
 
 
+def survey_sent(session, fresh_app) -> Contact:
+    """A clinician who said yes, whose first follow-up (the survey) has gone out."""
+    contact = consented_contact(session)
+    consent.agree(session, contact)
+    due_now(session)
+    run_jobs(fresh_app)
+    return contact
+
+
 def due_now(session):
     """Time travel: every follow-up is due now (and inside sending hours)."""
     for job_id in jobs.queue.scheduled_job_registry.get_job_ids():
@@ -168,10 +177,7 @@ def test_a_send_interrupted_after_twilio_took_it_is_not_repeated(app, session, d
 
 def test_scores_are_kept_without_any_link_to_the_caller(app, session, twilio, daytime,
                                                         stand_in, fresh_app):
-    contact = consented_contact(session)
-    consent.agree(session, contact)
-    due_now(session)
-    run_jobs(fresh_app)
+    survey_sent(session, fresh_app)
     response = twilio.post("/twilio/sms", {"MessageSid": "SM" + "8" * 32, "From": NEW_YORK,
                                            "Body": "4"})
     assert b"Thank you" in response.data
@@ -187,10 +193,7 @@ def test_scores_are_kept_without_any_link_to_the_caller(app, session, twilio, da
 
 def test_the_burnout_question_when_enabled(app, session, twilio, daytime, stand_in, fresh_app):
     app.extensions["hotline.settings"] = settings().replace(ASK_BURNOUT=True)
-    contact = consented_contact(session)
-    consent.agree(session, contact)
-    due_now(session)
-    run_jobs(fresh_app)
+    survey_sent(session, fresh_app)
     first = twilio.post("/twilio/sms", {"MessageSid": "SM" + "a1" * 16, "From": NEW_YORK,
                                         "Body": "5"})
     assert b"burnout" in first.data
@@ -211,10 +214,7 @@ def test_no_consent_no_follow_up(app, session, twilio):
 
 def test_reply_1_to_a_check_in_opens_a_new_request(app, session, twilio, daytime, stand_in,
                                                    fresh_app):
-    contact = consented_contact(session)
-    consent.agree(session, contact)
-    due_now(session)
-    run_jobs(fresh_app)
+    contact = survey_sent(session, fresh_app)
     twilio.post("/twilio/sms", {"MessageSid": "SM" + "d4" * 16, "From": NEW_YORK, "Body": "5"})
     response = twilio.post("/twilio/sms", {"MessageSid": "SM" + "e5" * 16, "From": NEW_YORK,
                                            "Body": "1"})
