@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.models import (Contact, ContactEvent, ContactState, Outcome, utcnow,
                             to_minute)
@@ -65,13 +66,17 @@ def _update(session: Session, contact: Contact, *where: Any, **values: Any) -> b
     refresh would); a contact whose UPDATE matched nothing is reloaded instead. Either
     way the transaction stays open for the caller to commit.
     """
+    session.flush()  # pending changes first (a Core statement does not autoflush)
+    table = Contact.__table__
     row = session.execute(
-        update(Contact).where(Contact.id == contact.id, *where).values(**values)
-        .returning(Contact), execution_options={"populate_existing": True}
-    ).scalar_one_or_none()
+        update(table).where(table.c.id == contact.id, *where).values(**values)
+        .returning(*table.c)).mappings().one_or_none()
     if row is None:
         session.refresh(contact)
-    return row is not None
+        return False
+    for key, value in row.items():  # a Core UPDATE: no ORM bulk-update bookkeeping
+        set_committed_value(contact, key, value)
+    return True
 
 
 def queue(session: Session, contact: Contact) -> int:
