@@ -631,7 +631,7 @@ def fairness_rows(run: Run) -> list:
     counts = [per.get(sid, 0) for sid in run.tier1]
     spread = max(counts) - min(counts)
     first_round = [o.supporter_id for o in run.offers if o.tier == 1][:len(run.tier1)]
-    violations, checked = order_violations(run.offers, run.ended, run.tier1, run.now)
+    violations, checked, alone = order_violations(run.offers, run.ended, run.tier1, run.now)
     n = len(run.tier1)
     return [
         row("offers per tier-1 supporter, max - min", f"{spread} ({min(counts)}..{max(counts)},"
@@ -639,7 +639,9 @@ def fairness_rows(run: Run) -> list:
         row(f"  first {n} offers (all idle): distinct supporters",
             f"{len(set(first_round))}", f"{n}", len(set(first_round)) == n),
         row("  picks that passed over a free, less recently offered supporter",
-            f"{violations} of {checked}", "0", violations == 0)]
+            f"{violations} of {checked}", "0", violations == 0),
+        row("  picks with no other supporter free (no choice: whoever is free next gets the "
+            "next caller)", f"{alone} of {checked}")]
 
 
 def timing_rows(run: Run) -> list:
@@ -670,9 +672,11 @@ def timing_rows(run: Run) -> list:
             f"{rings['nobody'] + len(rings['waited'])} of {rings['entries']}")]
 
 
-def order_violations(offers, ended: dict, tier1: list[int], now) -> tuple[int, int]:
+def order_violations(offers, ended: dict, tier1: list[int], now) -> tuple[int, int, int]:
     """Round-robin as the hotline promises it: each tier-1 pick is the least recently
     offered supporter among those free (and not yet tried for this caller) at that moment.
+    Returns the picks that broke it, the picks checked, and the picks that had no choice
+    (nobody else free).
 
     A supporter is held from an offer's creation until it was closed and our call to
     them had ended at the stand-in (an answered offer keeps its supporter until then);
@@ -688,21 +692,24 @@ def order_violations(offers, ended: dict, tier1: list[int], now) -> tuple[int, i
         spans[o.supporter_id].append((o.created_at - grace, (end or now) + grace))
     last_offered: dict[int, datetime | None] = {sid: None for sid in tier1}
     tried = defaultdict(set)
-    violations = checked = 0
+    violations = checked = alone = 0
     for o in sorted((o for o in offers if o.tier == 1), key=lambda o: o.created_at):
         mine = last_offered.get(o.supporter_id)
+        others_free, passed = 0, False
         for sid in tier1:
             if sid == o.supporter_id or sid in tried[(o.contact_id, o.attempt)]:
                 continue
+            free = not any(s <= o.created_at < e for s, e in spans[sid])
+            others_free += free
             theirs = last_offered[sid]
             older = mine is not None and (theirs is None or theirs < mine - grace)
-            if older and not any(s <= o.created_at < e for s, e in spans[sid]):
-                violations += 1
-                break
+            passed = passed or (older and free)
+        violations += passed
+        alone += others_free == 0
         checked += 1
         last_offered[o.supporter_id] = o.created_at
         tried[(o.contact_id, o.attempt)].add(o.supporter_id)
-    return violations, checked
+    return violations, checked, alone
 
 
 # --- the run --------------------------------------------------------------------------
