@@ -2,13 +2,14 @@
 
 Starts a Redis server and PostgreSQL (SQLite when PostgreSQL is not installed, or with
 ``--sqlite``), migrates and seeds a roster of 20 supporters with the ``hotline`` CLI, then
-starts two gunicorn servers with the same explicit settings (``config/gunicorn.conf.py``
+starts three gunicorn servers with the same explicit settings (``config/gunicorn.conf.py``
 plus ``--workers``/``--threads``): the hotline (``HOTLINE_ENV=production``, so every
-request's Twilio signature is checked for real against PUBLIC_BASE_URL) and the ceiling
-(``benchmarks/ceiling.py``: bare Flask, constant TwiML). ``benchmarks/loadgen.py``, a
-separate process, drives each with 32 keep-alive connections playing signed call flows and
-texts. The two targets are measured in alternating rounds (ceiling, hotline, hotline,
-ceiling, ...) so background load on the machine falls on both alike.
+request's Twilio signature is checked for real against PUBLIC_BASE_URL), the ceiling
+(``benchmarks/ceiling.py``: bare Flask, constant TwiML) and the floor
+(``benchmarks/floor.py``: only what every correct webhook must do). ``benchmarks/loadgen.py``,
+a separate process, drives each with 32 keep-alive connections playing signed call flows
+and texts. The targets are measured in alternating rounds (ceiling, floor, hotline, then
+hotline, floor, ceiling, ...) so background load on the machine falls on all alike.
 
 No RQ worker runs: the jobs the webhooks enqueue (routing, cancellations, redactions) just
 wait in Redis, which is all a webhook does with them. Afterwards the database is checked
@@ -468,7 +469,7 @@ def build_report(results: dict, checks: dict, args, database: str, wall: float) 
         (f"{database}, Redis, gunicorn {setting}; servers, databases and the load generator "
          f"share this machine's {os.cpu_count()} cores. {args.rounds} rounds of "
          f"{args.seconds:.0f} s per target after {args.warmup:.0f} s of warm-up, alternating "
-         f"ceiling and hotline so background load falls on both alike. Whole script {wall:.0f} s."),
+         f"the three servers so background load falls on all alike. Whole script {wall:.0f} s."),
         ("Load: a separate process (benchmarks/loadgen.py, asyncio, keep-alive HTTP/1.1) sends "
          "requests signed with twilio's RequestValidator against PUBLIC_BASE_URL, with Twilio's "
          "parameters and a fresh I-Twilio-Idempotency-Token each; 2 in 3 sequences are calls "
