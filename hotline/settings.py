@@ -109,7 +109,8 @@ class Settings:
         "doc": "the first follow-up also asks the Mini-Z single-item burnout question"})
     MIN_CELL: int = field(default=11, metadata={
         "env": "HOTLINE_MIN_CELL",
-        "doc": "k: the dashboard shows counts from 1 to k-1 as <k (CMS cell-size rule: 11)"})
+        "doc": "k: the dashboard shows every count below k, zero included, as <k "
+               "(CMS cell-size rule: 11)"})
     SECURE_COOKIES: str = field(default="auto", metadata={
         "env": "HOTLINE_SECURE_COOKIES",
         "doc": "dashboard cookies Secure: 1, 0, or auto (off only for an http:// PUBLIC_BASE_URL "

@@ -1,9 +1,11 @@
-"""Suppression: no cell from 1 to k-1 is shown, and no hidden cell can be worked out.
+"""Suppression: no cell below k is shown, and no small cell can be narrowed down.
 
+Every cell below k, zero included, is shown as ``<k`` ("fewer than k, possibly none");
+the small ones, 1 to k-1, must each keep ``min_range(k)`` of the values 1..k-1 open.
 ``audit`` is independent of the algorithm: for every hidden cell it asks a linear
 programme (scipy's HiGHS) for the smallest and largest value consistent with every
 visible cell, every published line and what the display tells (``<k`` cells lie in
-1..k-1, other hidden cells are at least k). A cell is exposed when they meet.
+0..k-1, other hidden cells are at least k).
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from hotline.dashboard.suppression import Suppressed, determined, line_range, min_range, suppress
+from hotline.dashboard.elimination import determined
+from hotline.dashboard.suppression import Suppressed, line_range, min_range, suppress
 
 K = 11
 
 
-def audit(values, lines, result: Suppressed, k: int = K) -> dict[str, tuple[float, float]]:
-    """For each hidden cell, the (min, max) an attacker can prove with an LP."""
+def audit(values, lines, result: Suppressed, k: int = K,
+          cells=None) -> dict[str, tuple[float, float]]:
+    """For each hidden cell (of ``cells``, all by default), the (min, max) an attacker
+    can prove with an LP."""
     from scipy.optimize import linprog
     hidden = sorted(result.hidden)
     if not hidden:
@@ -40,9 +45,11 @@ def audit(values, lines, result: Suppressed, k: int = K) -> dict[str, tuple[floa
         if any(row):
             a_eq.append(row)
             b_eq.append(rhs)
-    bounds = [(1, k - 1) if c in result.primary else (k, None) for c in hidden]
+    bounds = [(0, k - 1) if c in result.primary else (k, None) for c in hidden]
     ranges = {}
     for cell, i in index.items():
+        if cells is not None and cell not in cells:
+            continue
         objective = [0.0] * len(hidden)
         objective[i] = 1.0
         low = linprog(objective, A_eq=a_eq or None, b_eq=b_eq or None, bounds=bounds)
@@ -54,14 +61,15 @@ def audit(values, lines, result: Suppressed, k: int = K) -> dict[str, tuple[floa
 
 
 def assert_protected(values, lines, result, k: int = K) -> None:
-    """No cell in 1..k-1 is visible; every <k cell keeps at least ``min_range(k)`` of the
-    values 1..k-1 that no attacker (an LP over every line at once) can rule out."""
+    """No cell below k is visible (zeros included); every cell from 1 to k-1 keeps at least
+    ``min_range(k)`` of the values 1..k-1 that no attacker (an LP over every line at once,
+    knowing only 0..k-1 of a ``<k`` cell) can rule out. Complements and zeros are not
+    checked: working them out reveals nobody."""
     for cell, value in values.items():
-        if 1 <= value < k:
+        if value < k:
             assert cell in result.primary, f"{cell}={value} is shown"
-    for cell, (low, high) in audit(values, lines, result, k).items():
-        if cell not in result.primary:
-            continue  # a complement is not small: working it out reveals nothing small
+    small = {c for c, v in values.items() if 1 <= v < k}
+    for cell, (low, high) in audit(values, lines, result, k, small).items():
         left = min(math.floor(high + 1e-6), k - 1) - max(math.ceil(low - 1e-6), 1) + 1
         assert left >= min_range(k), \
             f"{cell}={values[cell]} is narrowed down: it lies in [{low}, {high}]"
@@ -90,10 +98,22 @@ def test_without_the_complement_the_small_cell_is_the_total_less_the_rest():
     assert "a" in determined(lines, exposed.hidden)
 
 
-def test_zeros_are_shown_and_never_serve_as_complements():
+def test_zeros_are_shown_as_small_and_never_serve_as_complements():
     values, lines = one_way({"a": 0, "b": 4, "c": 0, "d": 30})
     result = suppress(values, lines, K)
-    assert result.primary == {"b"} and result.complementary == {"d"}
+    # b = 34 - 30 - a - c: with a and c in 0..10 b would still lie in 0..4, so d is hidden.
+    assert result.primary == {"a", "b", "c"} and result.complementary == {"d"}
+    assert_protected(values, lines, result)
+
+
+def test_a_small_total_of_small_parts_does_not_pin_them():
+    """Seven days of one contact each: a week of 7. Were the days known to be at least 1,
+    the week would lie in 7..10 and each day in 1..4; as 0..10 each keeps 0..10."""
+    values, lines = one_way({f"day{i}": 1 for i in range(7)}, "week")
+    result = suppress(values, lines, K)
+    assert result.primary == set(values) and not result.complementary
+    assert audit(values, lines, result)["day0"] == pytest.approx((0, K - 1))
+    assert_protected(values, lines, result)
 
 
 def test_several_small_cells_protect_each_other_when_their_sum_allows_it():
@@ -106,7 +126,7 @@ def test_several_small_cells_protect_each_other_when_their_sum_allows_it():
 def test_a_small_total_is_hidden_with_its_parts():
     values, lines = one_way({"a": 3, "b": 0, "c": 4})
     result = suppress(values, lines, K)
-    assert result.primary == {"a", "c", "total"}
+    assert result.primary == {"a", "b", "c", "total"}
     assert_protected(values, lines, result)
 
 
@@ -145,32 +165,59 @@ def test_random_two_way_tables_with_margins_are_protected(grid):
     lines.append([("n", 1)] + [(f"c{j}", -1) for j in range(width)])
     result = suppress(values, lines, K, {"n": 100})
     for cell in result.primary:
-        assert cell not in determined(lines, result.hidden)
+        if values[cell]:  # a zero worked out reveals nobody
+            assert cell not in determined(lines, result.hidden)
     assert_protected(values, lines, result)
+
+
+def calendar(days: list[int], rng: random.Random, hours: int = 6):
+    """Cells and lines shaped like a report: days, weeks (7 days), months (28 days), a
+    grand total split two ways (a channel mix), and an hour-of-week table whose row for
+    each weekday adds up to that weekday's days (each contact put in a random hour)."""
+    values = {f"d{i}": v for i, v in enumerate(days)}
+    values["n"] = sum(days)
+    lines = [[("n", 1)] + [(f"d{i}", -1) for i in range(len(days))]]
+    for unit, size in (("w", 7), ("m", 28)):
+        for u in range(-(-len(days) // size)):
+            span = range(u * size, min((u + 1) * size, len(days)))
+            values[f"{unit}{u}"] = sum(days[i] for i in span)
+            lines.append([(f"{unit}{u}", 1)] + [(f"d{i}", -1) for i in span])
+    voice = sum(rng.random() < 0.8 for _ in range(values["n"]))
+    values.update(voice=voice, sms=values["n"] - voice)
+    lines.append([("n", 1), ("voice", -1), ("sms", -1)])
+    for wd in range(7):
+        same = [i for i in range(len(days)) if i % 7 == wd]
+        spread = [0] * hours
+        for i in same:
+            for _ in range(days[i]):
+                spread[rng.randrange(hours)] += 1
+        for h, v in enumerate(spread):
+            values[f"h{wd}.{h}"] = v
+        lines.append([(f"h{wd}.{h}", 1) for h in range(hours)] + [(f"d{i}", -1) for i in same])
+    return values, lines
 
 
 def test_a_year_of_sparse_days_weeks_months_and_hours_is_protected():
     """The shape of a real report: days, weeks, months and hour-of-week rows, all linked."""
     rng = random.Random(6)
     days = [rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 21]) for _ in range(7 * 20)]
-    values = {f"d{i}": v for i, v in enumerate(days)}
-    values["n"] = sum(days)
-    lines = [[("n", 1)] + [(f"d{i}", -1) for i in range(len(days))]]
-    for w in range(20):
-        values[f"w{w}"] = sum(days[w * 7:(w + 1) * 7])
-        lines.append([(f"w{w}", 1)] + [(f"d{i}", -1) for i in range(w * 7, w * 7 + 7)])
-    for m in range(5):
-        span = range(m * 28, (m + 1) * 28)
-        values[f"m{m}"] = sum(days[i] for i in span)
-        lines.append([(f"m{m}", 1)] + [(f"d{i}", -1) for i in span])
-    for wd in range(7):
-        same = [i for i in range(len(days)) if i % 7 == wd]
-        spread = [0] * 6
-        for i in same:
-            for _ in range(days[i]):
-                spread[rng.randrange(6)] += 1
-        for h, v in enumerate(spread):
-            values[f"h{wd}.{h}"] = v
-        lines.append([(f"h{wd}.{h}", 1) for h in range(6)] + [(f"d{i}", -1) for i in same])
+    values, lines = calendar(days, rng)
     result = suppress(values, lines, K, {"n": 100})
+    assert_protected(values, lines, result)
+
+
+#: Contacts a day in a quiet program: mostly none or a few, now and then a busy day.
+SPARSE_DAY = st.sampled_from([0, 0, 0, 1, 1, 1, 2, 3, 5, 8, 13])
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda weeks: st.lists(SPARSE_DAY, min_size=7 * weeks,
+                                                        max_size=7 * weeks)),
+       st.integers(2, 24), st.randoms(use_true_random=False))
+def test_every_small_cell_of_a_report_shaped_table_keeps_its_range(days, hours, rng):
+    """Whatever the days hold (a week of single contacts, a weekday whose contacts all
+    fall in different hours, a total of a few small parts), every cell from 1 to k-1 keeps
+    ``min_range(k)`` values against an LP using every line."""
+    values, lines = calendar(days, rng, hours)
+    result = suppress(values, lines, K, {"n": 100, **{c: 10 for c in values if c[0] in "wm"}})
     assert_protected(values, lines, result)

@@ -1,8 +1,9 @@
 """Charts drawn on the server as SVG: nothing is fetched from anywhere else.
 
 Only presentation attributes and classes from the app's own stylesheet (the CSP allows no
-inline style). A hidden cell is drawn as a hatched stub labelled ``<k`` or ``hidden``,
-never as a height that would give its value away. Every chart sits next to its table.
+inline style). A hidden cell is drawn as a hatched stub labelled ``<k`` (fewer than k,
+possibly none: zeros too) or ``hidden``, never as a height that would give its value
+away. Every chart sits next to its table.
 """
 
 from __future__ import annotations
@@ -143,5 +144,6 @@ def _heatmap(report: Report, table: Table) -> Markup:
         body.append(f'<rect x="{left + i * 30}" y="{legend_y}" width="28" height="12" '
                     f'fill="{colour}"/>')
     body.append(f'<text class="tick" x="{left + len(STEPS) * 30 + 6}" y="{legend_y + 11}">'
-                f'0 to {top} contacts; hatched: fewer than {report.k} or hidden</text>')
+                f'up to {top} contacts; hatched: fewer than {report.k} (possibly none) or '
+                f'hidden</text>')
     return _svg(table, left + 24 * cell + 10, legend_y + 22, body)

@@ -103,16 +103,18 @@ def _groups(rows: list[dict[str, int]]) -> list[list[dict[str, int]]]:
 
 
 def _pinned(rows: list[dict[str, int]]) -> set[str]:
-    """Gauss-Jordan elimination modulo a prime; a pivot row with a single entry pins it."""
-    rows = [{c: s % _PRIME for c, s in r.items()} for r in rows]
+    """Gauss-Jordan elimination modulo a prime; a pivot row with a single entry pins it.
+    Short rows first, each pivoting on its cell in fewest rows (less fill-in)."""
+    rows = sorted(({c: s % _PRIME for c, s in r.items()} for r in rows), key=len)
+    count = _counts(rows)
     pivots: dict[str, dict[str, int]] = {}
     for row in rows:
-        for col, prow in pivots.items():
+        for col in [c for c in row if c in pivots]:
             if col in row:
-                _eliminate(row, prow, col)
+                _eliminate(row, pivots[col], col)
         if not row:
             continue
-        col = min(row)
+        col = min(row, key=lambda c: (count[c], c))
         inv = pow(row[col], _PRIME - 2, _PRIME)
         row = {c: v * inv % _PRIME for c, v in row.items()}
         for other in pivots.values():
@@ -120,6 +122,15 @@ def _pinned(rows: list[dict[str, int]]) -> set[str]:
                 _eliminate(other, row, col)
         pivots[col] = row
     return {col for col, row in pivots.items() if len(row) == 1}
+
+
+def _counts(rows) -> dict[str, int]:
+    """How many rows hold each cell."""
+    count: dict[str, int] = defaultdict(int)
+    for row in rows:
+        for c in row:
+            count[c] += 1
+    return count
 
 
 def _eliminate(row: dict[str, int], pivot: dict[str, int], col: int | str) -> None:

@@ -61,7 +61,8 @@ class Report:
         self.lines.append([(total, 1)] + [(p, -1) for p in parts])
 
     def shown(self, key: str) -> int | str:
-        """The cell as shown: its count, ``<k`` or ``hidden``."""
+        """The cell as shown: its count (k or more), ``<k`` (fewer than k, possibly none:
+        zeros too) or ``hidden``."""
         if key in self.hidden.primary:
             return f"<{self.k}"
         if key in self.hidden.complementary:

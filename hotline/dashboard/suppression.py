@@ -5,13 +5,17 @@ identities anyone can check, such as "the days of a week add up to the week" or 
 hours of all Mondays add up to the Mondays of the daily series". A line is a list of
 (cell, +1 or -1) whose signed values add up to zero.
 
-1. Primary: a cell from 1 to k-1 is hidden and shown as ``<k``; zeros are shown.
-2. Complementary, line by line: a line holding a hidden cell must not pin it down. A
-   reader knows each ``<k`` cell lies in 1..k-1 and each other hidden cell is at least k
-   (zeros are never hidden). For every ``<k`` cell of the line we work out the range these
-   bounds and the line leave it, and hide more cells of the line (the smallest that
-   suffices, leaf cells before totals) until that range still holds at least half of the
-   values 1..k-1 (5 of 10 for k = 11), never a single one.
+1. Primary: every cell below k, zero included, is hidden and shown as ``<k`` ("fewer
+   than k, possibly none"). Were zeros shown, a reader would know each ``<k`` cell is at
+   least 1, and a small total of small parts would pin the parts (a week of seven
+   single-contact days is 7..10, so each day 1..4). Only the *small* cells, 1 to k-1,
+   need protecting: narrowing a zero down reveals nobody.
+2. Complementary, line by line: a line holding a small cell must not pin it down. A
+   reader knows each ``<k`` cell lies in 0..k-1 and each other hidden cell is at least k.
+   For every small cell of the line we work out the range these bounds and the line
+   leave it, and hide more cells of the line (the smallest that suffices, leaf cells
+   before totals) until that range still holds at least half of the values 1..k-1 (5 of
+   10 for k = 11), never a single one.
 3. Across lines: lines share cells, and a chain of lines can pin a cell that no single
    line does (a "bridge" between two groups of hidden cells). We find every ``<k`` cell
    whose value follows from the lines alone by exact elimination (modulo a large prime)
@@ -24,27 +28,26 @@ hours of all Mondays add up to the Mondays of the daily series". A line is a lis
    ``min_range(k)`` values by exhibiting feasible points (twin cells, moves along which
    every line stays true, or a small exact LP around the cell); a cell it cannot prove
    safe gets one more complement per round (the one that widens it most, or the cells
-   of the cheapest move that would), until it is proven safe. A cell that line-by-line
-   bounds pin down even with every other cell hidden (``_unfixable``) gets none: no
-   complement can help it.
+   of the cheapest move that would), until it is proven safe.
 
-The tests check the result independently with linear programming: for every ``<k``
-cell, the smallest and largest value consistent with everything published differ.
+The tests check the result independently with linear programming: every small cell
+keeps ``min_range(k)`` values consistent with everything published.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotline.dashboard import witness
-from hotline.dashboard.elimination import Line, certificate, determined, pins
+from hotline.dashboard import elimination, witness
+from hotline.dashboard.elimination import Line, certificate
 
 INF = float("inf")
 
 
 @dataclass
 class Suppressed:
-    """Which cells are hidden: ``primary`` (shown as <k) and ``complementary``."""
+    """Which cells are hidden: ``primary`` (below k, shown as <k) and ``complementary``
+    (k or more, hidden so that totals cannot reveal a small cell)."""
     primary: set[str] = field(default_factory=set)
     complementary: set[str] = field(default_factory=set)
 
@@ -57,38 +60,39 @@ def suppress(values: dict[str, int], lines: list[Line], k: int,
              cost: dict[str, int] | None = None) -> Suppressed:
     """Choose the hidden cells of a report (see the module docstring)."""
     cost = cost or {}
-    result = Suppressed(primary={c for c, v in values.items() if 1 <= v < k})
+    result = Suppressed(primary={c for c, v in values.items() if v < k})
     prover = witness.Prover(values, witness.Index(lines), result.primary, k)
-    hopeless = _Hopeless(values, lines, k, result)
     for _ in range(len(values) + 1):  # each round hides at least one more cell
-        if not (_protect_lines(values, lines, k, cost, result)
-                or _break_bridges(values, lines, cost, result)
-                or _protect_exactly(values, cost, result, prover, hopeless)):
+        if not (_protect_lines(values, lines, k, cost, result, prover)
+                or _protect_exactly(values, lines, cost, result, prover)):
             break
     return result
 
 
 def bounds(cell: str, result: Suppressed, k: int) -> tuple[float, float]:
-    """What a reader knows of a hidden cell from how it is shown."""
-    return (1, k - 1) if cell in result.primary else (k, INF)
+    """What a reader knows of a hidden cell from how it is shown: ``<k`` is 0..k-1."""
+    return (0, k - 1) if cell in result.primary else (k, INF)
+
+
+def small(cell: str, values: dict[str, int], result: Suppressed) -> bool:
+    """Is ``cell`` one to protect: shown as ``<k`` and not zero?"""
+    return values[cell] > 0 and cell in result.primary
 
 
 def known_ranges(values: dict[str, int], lines: list[Line], result: Suppressed,
                  k: int) -> dict[str, tuple[float, float]]:
-    """What a reader can work out of each hidden cell: exact values the lines pin down,
-    then ranges narrowed line by line (a few passes of interval propagation)."""
-    pinned = determined(lines, result.hidden)
-    ranges = {c: (values[c], values[c]) if c in pinned else bounds(c, result, k)
-              for c in result.hidden}
+    """What a reader can work out of each hidden cell line by line: its bounds narrowed
+    by a few passes of interval propagation (a chain of lines that pins a cell exactly is
+    left to the exact check)."""
+    ranges = {c: bounds(c, result, k) for c in result.hidden}
     mine = [ln for ln in lines if any(c in ranges for c, _ in ln)]
     for _ in range(_PASSES):
         narrowed = False
         for line in mine:
             for cell, (lo, hi) in line_ranges(line, values, ranges).items():
-                if cell not in pinned:
-                    new = (max(lo, ranges[cell][0]), min(hi, ranges[cell][1]))
-                    if new != ranges[cell]:
-                        ranges[cell], narrowed = new, True
+                new = (max(lo, ranges[cell][0]), min(hi, ranges[cell][1]))
+                if new != ranges[cell]:
+                    ranges[cell], narrowed = new, True
         if not narrowed:
             break
     return ranges
@@ -141,36 +145,34 @@ def line_ranges(line: Line, values: dict[str, int],
 
 
 def _line_safe(line: Line, values, result: Suppressed, k: int, ranges) -> bool:
-    """Every <k cell of the line keeps ``min_range(k)`` possible values."""
-    if not any(c in result.primary for c, _ in line):
+    """Every small cell of the line keeps ``min_range(k)`` possible values of 1..k-1."""
+    if not any(small(c, values, result) for c, _ in line):
         return True
     need = min_range(k)
     for cell, (lo, hi) in line_ranges(line, values, ranges).items():
-        if cell in result.primary and min(hi, k - 1) - max(lo, 1) + 1 < need:
+        if small(cell, values, result) and min(hi, k - 1) - max(lo, 1) + 1 < need:
             return False
     return True
 
 
 def min_range(k: int) -> int:
-    """How many values a <k cell must keep open in every line: half of 1..k-1 (at least 2).
+    """How many of the values 1..k-1 a small cell must keep open: half (at least 2).
     All of 1..k-1 would often cost the grand total in a quiet week; one value is exposure."""
     return max(2, (k - 1) // 2)
 
 
 def _candidates(line: Line, values: dict[str, int], result: Suppressed,
                 cost: dict[str, int]) -> list[str]:
-    """Visible non-zero cells of a line, cheapest to hide first."""
-    cells = {c for c, _ in line if c not in result.hidden and values[c] > 0}
+    """Visible cells of a line (all k or more), cheapest to hide first."""
+    cells = {c for c, _ in line if c not in result.hidden}
     return sorted(cells, key=lambda c: (cost.get(c, 1), values[c], c))
 
 
-def _protect_lines(values, lines, k, cost, result: Suppressed) -> bool:
+def _protect_lines(values, lines, k, cost, result: Suppressed, prover) -> bool:
     """Hide complements until every line is safe on its own; True if anything changed."""
     changed = False
     ranges = known_ranges(values, lines, result, k)
     for line in lines:
-        if not any(c in result.primary for c, _ in line):
-            continue
         while not _line_safe(line, values, result, k, ranges):
             options = _candidates(line, values, result, cost)
             safe = [c for c in options if _line_safe(
@@ -178,7 +180,7 @@ def _protect_lines(values, lines, k, cost, result: Suppressed) -> bool:
             # A cell the other lines pin down protects nothing on its own: prefer one they
             # leave free (each check is an elimination, so only until one is found); a
             # pinned one gets a partner below.
-            chosen = next((c for c in safe if not pins(lines, result.hidden | {c}, c)),
+            chosen = next((c for c in safe if not pins(prover, result.hidden | {c}, c)),
                           safe[0] if safe else None)
             freed = False  # a cell hidden elsewhere may free cells this line leans on
             if chosen is None or cost.get(chosen, 1) >= _PRECIOUS:
@@ -193,10 +195,10 @@ def _protect_lines(values, lines, k, cost, result: Suppressed) -> bool:
             result.complementary.add(chosen)
             ranges[chosen] = (k, INF)
             changed = True
-            if pins(lines, result.hidden, chosen):
+            if pins(prover, result.hidden, chosen):
                 # Pinned by its other lines it protects nothing: free it at once (in a
                 # two-way table this completes a rectangle), or the line takes more cells.
-                partner = _partner(chosen, line, values, lines, cost, result)
+                partner = _partner(chosen, line, values, lines, cost, result, prover)
                 if partner is not None:
                     result.complementary.add(partner)
                     freed = True
@@ -205,7 +207,8 @@ def _protect_lines(values, lines, k, cost, result: Suppressed) -> bool:
     return changed
 
 
-def _partner(cell: str, line: Line, values, lines, cost, result: Suppressed) -> str | None:
+def _partner(cell: str, line: Line, values, lines, cost, result: Suppressed,
+             prover) -> str | None:
     """A visible cell whose hiding frees ``cell`` (just hidden for ``line``): first in the
     other lines of ``cell``, those where it is the only hidden cell first, then anywhere."""
     hidden = result.hidden
@@ -213,9 +216,9 @@ def _partner(cell: str, line: Line, values, lines, cost, result: Suppressed) -> 
                  key=lambda ln: sum(c in hidden for c, _ in ln))
     for other in own:
         for option in _candidates(other, values, result, cost)[:_TRIES]:
-            if not pins(lines, hidden | {option}, cell):
+            if not pins(prover, hidden | {option}, cell):
                 return option
-    return _unpinning(cell, values, lines, cost, result)
+    return _unpinning(cell, values, lines, cost, result, prover)
 
 
 def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
@@ -237,33 +240,20 @@ def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
     return None
 
 
-def _break_bridges(values, lines, cost, result: Suppressed) -> bool:
-    """Hide one more cell near each <k cell the lines pin down; True if any."""
-    pinned = determined(lines, result.hidden) & result.primary
-    for cell in sorted(pinned):
-        if not pins(lines, result.hidden, cell):
-            continue  # an earlier fix in this round already freed it
-        chosen = _unpinning(cell, values, lines, cost, result)
-        if chosen is None:
-            continue
-        result.complementary.add(chosen)
-        return True
-    return False
-
-
 #: Cells tried when freeing a pinned cell (the nearest and cheapest first), and of those
 #: the combination that pins it names (each try is an elimination).
 _TRIES = 25
 _PROOF_TRIES = 8
 
 
-def _unpinning(cell: str, values, lines, cost, result: Suppressed) -> str | None:
+def _unpinning(cell: str, values, lines, cost, result: Suppressed, prover) -> str | None:
     """A visible cell whose hiding frees ``cell``: its own lines first, then the lines
     next to them, then any line with a hidden cell; cheapest first, a few of each."""
-    proof = sorted((c for c in certificate(lines, result.hidden, cell) if values[c] > 0),
-                   key=lambda c: (cost.get(c, 1), values[c], c))
+    near = {c for ln in lines if any(c == cell for c, _ in ln) for c, _ in ln}
+    proof = sorted(certificate(lines, result.hidden, cell),
+                   key=lambda c: (cost.get(c, 1), c not in near, values[c], c))
     for option in proof[:_PROOF_TRIES]:
-        if not pins(lines, result.hidden | {option}, cell):
+        if not pins(prover, result.hidden | {option}, cell):
             return option
     if proof:
         # No one cell frees it (several combinations pin it): hide the cheapest cell of the
@@ -278,7 +268,7 @@ def _unpinning(cell: str, values, lines, cost, result: Suppressed) -> str | None
         options = sorted({c for ln in group for c in _candidates(ln, values, result, cost)}
                          - tried, key=lambda c: (cost.get(c, 1), values[c], c))
         for option in options[:_TRIES]:
-            if not pins(lines, result.hidden | {option}, cell):
+            if not pins(prover, result.hidden | {option}, cell):
                 return option
         tried.update(options)
     return None
@@ -288,17 +278,19 @@ def _unpinning(cell: str, values, lines, cost, result: Suppressed) -> str | None
 _WIDEN_TRIES = 6
 
 
-def _protect_exactly(values, cost, result: Suppressed, prover: witness.Prover,
-                     hopeless: _Hopeless) -> bool:
-    """Hide complements for each <k cell the exact witness check cannot prove safe
-    (``hotline.dashboard.witness``), but for the hopeless ones; True if anything changed."""
+def _protect_exactly(values, lines, cost, result: Suppressed, prover: witness.Prover) -> bool:
+    """Hide complements for each small cell the exact witness check cannot prove safe
+    (``hotline.dashboard.witness``): one that frees it if the lines pin it, else one that
+    widens it; True if anything changed."""
     changed = False
     k = prover.k
-    for cell in prover.exposed(result.hidden, skip=hopeless.known):
-        if cell in hopeless:
-            continue
+    for cell in prover.exposed(result.hidden):
         if not changed or _too_narrow(cell, prover, result) < min_range(k):
-            chosen = _widening(cell, values, prover, cost, result)
+            if pins(prover, result.hidden, cell):
+                chosen = _unpinning(cell, values, lines, cost, result, prover)
+                chosen = [chosen] if chosen else []
+            else:
+                chosen = _widening(cell, values, prover, cost, result)
             if not chosen:
                 continue
             result.complementary.update(chosen)
@@ -306,9 +298,10 @@ def _protect_exactly(values, cost, result: Suppressed, prover: witness.Prover,
     return changed
 
 
-def _too_narrow(cell, prover: witness.Prover, result: Suppressed, lp: bool = True) -> int:
-    """How many values of 1..k-1 witnesses keep open for ``cell``."""
-    return witness.width(*prover.proven_range(cell, result.hidden, lp), prover.k)
+def _too_narrow(cell, prover: witness.Prover, result: Suppressed, quick: bool = False) -> int:
+    """How many values of 1..k-1 witnesses keep open for ``cell`` (only those found by
+    lookup with ``quick``: trying many cells, a search for each would be slow)."""
+    return witness.width(*prover.proven_range(cell, result.hidden, quick), prover.k)
 
 
 def _widening(cell, values, prover: witness.Prover, cost, result: Suppressed) -> list[str]:
@@ -332,7 +325,7 @@ def _widening(cell, values, prover: witness.Prover, cost, result: Suppressed) ->
     for option in tries:
         result.complementary.add(option)
         try:
-            got = _too_narrow(cell, prover, result, lp=False)
+            got = _too_narrow(cell, prover, result, quick=True)
         finally:
             result.complementary.discard(option)
         if got >= min_range(k):
@@ -343,36 +336,23 @@ def _widening(cell, values, prover: witness.Prover, cost, result: Suppressed) ->
         # No one cell widens it: hide the cells of the cheapest move that does (a subtotal
         # and its partner, say), the grand total only as a last resort.
         usable = {c: 1 + (cost.get(c, 1) > 1) for c in values
-                  if c not in result.hidden and values[c] > 0 and cost.get(c, 1) < _PRECIOUS}
+                  if c not in result.hidden and cost.get(c, 1) < _PRECIOUS}
         cover = prover.cover(cell, result.hidden, usable)
         if cover:
             return cover
     return [best] if best else options[:1]
 
 
-class _Hopeless:
-    """The <k cells no complement can help (``_unfixable``), worked out when first asked."""
-
-    def __init__(self, values, lines, k: int, result: Suppressed) -> None:
-        self.args = (values, lines, k, result)
-        self.known: frozenset[str] = frozenset()
-        self._done = False
-
-    def __contains__(self, cell: str) -> bool:
-        if not self._done:
-            self.known, self._done = frozenset(_unfixable(*self.args)), True
-        return cell in self.known
 
 
-def _unfixable(values, lines, k: int, result: Suppressed) -> set[str]:
-    """The <k cells that would stay too narrow even with every non-zero cell hidden: line
-    by line bounds hold for any point an attacker allows, so when they pin a cell down that
-    far no choice of complements can help (a <k day of seven <k hours is at least seven,
-    when the other hours are shown as zeros)."""
-    ranges = {c: bounds(c, result, k) for c, v in values.items() if v > 0}
-    for _ in range(_PASSES):
-        for line in lines:
-            for c, (lo, hi) in line_ranges(line, values, ranges).items():
-                ranges[c] = (max(lo, ranges[c][0]), min(hi, ranges[c][1]))
-    return {c for c in result.primary
-            if witness.width(*ranges[c], k) < min_range(k)}
+def pins(prover: witness.Prover, hidden, cell: str) -> bool:
+    """Do the lines pin ``cell`` down? Two quick answers before an exact elimination
+    (``elimination.pins``): a cell alone in a line is pinned; a cell that some move
+    changes (``witness.moves``: every line stays true) is not."""
+    index = prover.index
+    for i in index.by_cell.get(cell, ()):
+        if index.signs[cell][i] and not any(c in hidden for c, _ in index.lines[i] if c != cell):
+            return True
+    if next(witness.moves(cell, index, hidden), None) is not None:
+        return False
+    return elimination.pins(index.lines, hidden, cell)

@@ -143,6 +143,9 @@ def report_json(report: reports.Report) -> dict:
                    "time_zone": str(report.period.zone), "weeks":
                    ((report.period.last - report.period.first).days + 1) // 7},
         "k": report.k,
+        "legend": {f"<{report.k}": f"fewer than {report.k}, possibly none",
+                   reports.HIDDEN: "hidden so that totals cannot reveal a count below "
+                                   f"{report.k}"},
         "summary": report.summary,
         "tables": [{"id": t.id, "title": t.title, "note": t.note, "columns": t.columns,
                     "rows": [{"label": label, "values": [report.shown(k) for k in keys]}

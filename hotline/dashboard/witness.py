@@ -1,12 +1,18 @@
-"""The final, exact check: every ``<k`` cell keeps enough values an attacker cannot rule out.
+"""The final, exact check: every small cell keeps enough values an attacker cannot rule out.
 
-An attacker knows every visible cell, every published line, that each ``<k`` cell lies in
-1..k-1 and that each other hidden cell is at least k. The values of a hidden cell that
+A small cell is one from 1 to k-1 (all cells below k, zeros included, are shown as
+``<k``; narrowing a zero down reveals nobody). An attacker knows every visible cell,
+every published line, that each ``<k`` cell lies in 0..k-1 and that each other hidden
+cell is at least k. The values of a hidden cell that
 this allows form an interval (the system is linear), found exactly by linear programming
 over all lines at once. We prove a cell safe by *witnesses*: points that satisfy all of
-that, so nobody can rule out the value the cell takes in them. Three kinds, cheapest first:
+that, so nobody can rule out the value the cell takes in them. Four kinds, cheapest first:
 
 * twins: a hidden cell with the same lines and signs as ``x`` can trade units with it;
+* near twins: a hidden cell ``y`` alike but for one line (``x`` in ``p``, ``y`` in ``q``)
+  trades with ``x`` while other such pairs across ``p`` and ``q`` take the difference back
+  (rectangles in a two-way table; two days of a week and the same weekdays of other
+  weeks in the day series), found by lookup, with no search;
 * moves: an integer vector ``d`` over hidden cells that every line sums to zero (in a
   two-way table, a rectangle of four hidden cells; in the time series, two days of one
   week and an hour of each of their weekdays). Moving every cell of it by ``t * d``
@@ -56,12 +62,21 @@ class Index:
                 self.signs[c][i] = self.signs[c].get(i, 0) + s
         self.signature = {c: tuple(sorted(signs.items())) for c, signs in self.signs.items()}
         self.by_signature: dict[tuple, list[str]] = defaultdict(list)
+        #: near twins: each cell's signature less one line, (cell, line) -> that rest, and
+        #: rest -> [(cell, line, sign)]
+        self.rest: dict[tuple[str, int], tuple] = {}
+        self.by_rest: dict[tuple, list[tuple[str, int, int]]] = defaultdict(list)
         for c, sig in self.signature.items():
             self.by_signature[sig].append(c)
+            for n, (i, s) in enumerate(sig):
+                if abs(s) == 1:
+                    self.rest[c, i] = rest = sig[:n] + sig[n + 1:]
+                    self.by_rest[rest].append((c, i, s))
 
 
 def cell_bounds(cell, primary, k) -> tuple[float, float]:
-    return (1, k - 1) if cell in primary else (k, INF)
+    """What a reader knows of a hidden cell: ``<k`` is 0..k-1, ``hidden`` k or more."""
+    return (0, k - 1) if cell in primary else (k, INF)
 
 
 def width(low: float, high: float, k: int) -> int:
@@ -79,6 +94,7 @@ class Prover:
 
     def __init__(self, values, index: Index, primary, k: int) -> None:
         self.values, self.index, self.primary, self.k = values, index, primary, k
+        self.small = {c for c in primary if values[c] > 0}
         #: cell -> {cells the proof rests on: (low, high)}
         self.proofs: dict[str, dict[frozenset, tuple[float, float]]] = defaultdict(dict)
         self._views: dict[frozenset, View] = {}
@@ -106,25 +122,24 @@ class Prover:
             lo, hi = mine.get(rests_on, (low, high))
             mine[rests_on] = (min(lo, low), max(hi, high))
 
-    def proven_range(self, cell, hidden, lp: bool = True) -> tuple[float, float]:
+    def proven_range(self, cell, hidden, quick: bool = False) -> tuple[float, float]:
         """An interval of values of ``cell`` that witnesses prove nobody can rule out
-        (without the LP, the slowest witness, when ``lp`` is false)."""
+        (with ``quick``, only those found by lookup: twins and near twins)."""
         need, k = _need(self.k), self.k
         low, high = self._known(cell, hidden)
         if width(low, high, k) >= need:
             return low, high
-        for finder in (self._twins, self._moves, self._lp)[:3 if lp else 2]:
+        for finder in (self._twins, self._near_twins, self._moves, self._lp)[:2 if quick else 4]:
             finder(cell, hidden)
             low, high = self._known(cell, hidden)
             if width(low, high, k) >= need:
                 break
         return low, high
 
-    def exposed(self, hidden, skip=frozenset()) -> list[str]:
-        """The <k cells not proven to keep ``min_range(k)`` values, smallest first (those
-        in ``skip`` are not looked at)."""
+    def exposed(self, hidden) -> list[str]:
+        """The small cells not proven to keep ``min_range(k)`` values, smallest first."""
         need = _need(self.k)
-        return sorted((c for c in self.primary - skip
+        return sorted((c for c in self.small
                        if width(*self.proven_range(c, hidden), self.k) < need),
                       key=lambda c: (self.values[c], c))
 
@@ -143,6 +158,71 @@ class Prover:
         take = sum(cell_bounds(o, primary, k)[1] - values[o] for o in twins)
         self._add(cell, x - min(x - lo, take), x + min(hi - x, give), frozenset(twins))
 
+    def _room(self, c, a) -> float:
+        """How far cell ``c`` can move from its value in direction ``a`` (+1 or -1)."""
+        lo, hi = cell_bounds(c, self.primary, self.k)
+        return hi - self.values[c] if a > 0 else self.values[c] - lo
+
+    def _near_twins(self, cell, hidden) -> None:
+        """Trading units with a near twin: a hidden cell ``y`` in the same lines with the same
+        signs but one, ``q`` where ``cell`` has ``p``. Moving ``cell`` by ``t`` and ``y`` by
+        ``-t`` leaves ``p`` and ``q`` off by ``t``, which other near-twin pairs across the
+        same two lines (each in the same other lines) take back, each as far as its room
+        allows: in a two-way table, rectangles sharing a corner pair; in the day series,
+        two days of one week and the same two weekdays of other weeks."""
+        values, need, k, index = self.values, _need(self.k), self.k, self.index
+        v, view = values[cell], self.view(hidden)
+        low, high = self._known(cell, hidden)
+        for sign in (1, -1) if 2 * v < k else (-1, 1):
+            goal = (min(k - 1, max(high, v + need - 1)) if sign > 0
+                    else max(1, min(low, min(high, k - 1) - need + 1)))
+            best, used = 0.0, None
+            mine = self._room(cell, sign)
+            for i, s in index.signature[cell]:
+                if (cell, i) not in index.rest:
+                    continue
+                for y, q, sy in index.by_rest[index.rest[cell, i]]:
+                    if y == cell or q == i or y not in hidden:
+                        continue
+                    t = min(mine, self._room(y, -sign), abs(goal - v))
+                    if t <= best:
+                        continue
+                    got, pairs = self._take_back(i, q, s * sign, sy * sign, t, {cell, y}, view)
+                    if got > best:
+                        best, used = got, pairs | {cell, y}
+                    if best >= abs(goal - v):
+                        break
+                if best >= abs(goal - v):
+                    break
+            if used:
+                self._add(cell, min(v, v + sign * best), max(v, v + sign * best),
+                          frozenset(used))
+            low, high = self._known(cell, hidden)
+
+    def _take_back(self, p, q, on_p, on_q, t, taken, view) -> tuple[float, set]:
+        """Up to ``t`` moved by disjoint hidden pairs (z in line ``p``, u in ``q``, alike in
+        every other line) that change ``p`` by ``-on_p`` and ``q`` by ``+on_q`` per unit;
+        what they take and the cells they use."""
+        got, used = 0.0, set()
+        partners, rest, signs = view.by_rest(q), self.index.rest, self.index.signs
+        for z, _ in view.members(p):
+            if z in taken or z in used or (z, p) not in rest:
+                continue
+            az = -on_p * signs[z][p]         # z's move per unit: cancels on_p on line p
+            for u, su in partners.get(rest[z, p], ()):
+                au = on_q * su               # u's: gives back on_q on line q
+                if au != -az or u in taken or u in used:
+                    continue                 # (z and u must cancel in their other lines)
+                room = min(self._room(z, az), self._room(u, au))
+                if room > 0:
+                    step = min(room, t - got)
+                    got += step
+                    used.update((z, u))
+                    break
+            if got >= t:
+                break
+        return got, used
+
     def _balanced(self, move: dict[str, int]) -> bool:
         """Does every line still add up once ``move`` is applied? (A check of the search.)"""
         touched = {i for c in move for i in self.index.by_cell.get(c, ())}
@@ -153,7 +233,7 @@ class Prover:
         """Push ``cell`` up, then down, along moves found one after another from the point
         reached (each within every moved cell's bounds, as augmenting paths in a flow),
         only as far as ``min_range`` needs; the two points reached are witnesses for every
-        <k cell they moved."""
+        small cell they moved."""
         values, primary, k, need = self.values, self.primary, self.k, _need(self.k)
         v = values[cell]
         low, high = self._known(cell, hidden)
@@ -184,7 +264,7 @@ class Prover:
             ends.append(point)
             high = max(high, point.get(cell, v)) if sign > 0 else high
         rests = frozenset(rests_on)
-        for c in rests & primary:
+        for c in rests & self.small:
             seen = [values[c]] + [point[c] for point in ends if c in point]
             self._add(c, min(seen), max(seen), rests)
 
@@ -246,6 +326,17 @@ class View:
     def __init__(self, index: Index, hidden) -> None:
         self.index, self.hidden = index, hidden
         self._members: dict[int, list[tuple[str, int]]] = {}
+        self._rests: dict[int, dict] = {}
+
+    def by_rest(self, i: int) -> dict[tuple, list[tuple[str, int]]]:
+        """The hidden cells of line ``i`` by their lines but ``i`` (with the sign on ``i``)."""
+        found = self._rests.get(i)
+        if found is None:
+            found = self._rests[i] = defaultdict(list)
+            for c, _ in self.members(i):
+                if (c, i) in self.index.rest:
+                    found[self.index.rest[c, i]].append((c, self.index.signs[c][i]))
+        return found
 
     def members(self, i: int) -> list[tuple[str, int]]:
         found = self._members.get(i)
@@ -349,5 +440,5 @@ def proven_range(cell, values, index: Index, hidden, primary, k) -> tuple[float,
 
 
 def exposed(values, lines, primary, hidden, k, index: Index | None = None) -> list[str]:
-    """The <k cells not proven to keep ``min_range(k)`` values, smallest first."""
+    """The small cells not proven to keep ``min_range(k)`` values, smallest first."""
     return Prover(values, index or Index(lines), primary, k).exposed(hidden)
