@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from hotline import stats_cache
 from hotline.models import (Contact, ContactEvent, ContactState, Outcome, utcnow,
                             to_minute)
 
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 
 def event(session: Session, contact: Contact, kind: str, tier: int | None = None,
            outcome: str | None = None, at: datetime | None = None) -> None:
-    """Append one statistics event (no number, no text, minute resolution)."""
+    """Append one statistics event (no number, no text, minute resolution); a late one
+    (a contact days old) drops the cached statistics of the contact's day."""
     session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
                              channel=contact.channel, tier=tier, outcome=outcome))
+    stats_cache.forget_contact(session, contact, kind)
 
 
 def open_voice(session: Session, call_sid: str, caller_key: str,

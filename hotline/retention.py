@@ -8,6 +8,9 @@
   likewise (``MonthlyScore``). Then the old offers, and the ended contacts no event refers to
   any more (with their follow-ups and callback requests), are deleted. Statistics of any
   period after the cutoff are untouched: they only read events, contacts and offers from it.
+  The statistics cache's days that the deleted rows counted in go in the same transaction
+  (``stats_cache.forget_before``); after the purge, the newly settled days are cached
+  (``stats_cache.warm``: the nightly warm-up of the dashboard's longest period).
 - Handled MessageSids are kept a week (they only stop a retried webhook from acting twice).
 - Opt-outs are kept: a STOP must hold for ever, and it is only a keyed hash.
 - With ``HOTLINE_TWILIO_LOG_DAYS`` the call and message logs whose sids the hotline knows
@@ -24,9 +27,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, cast, delete, exists, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hotline import twilio_api
+from hotline import stats_cache, twilio_api
 from hotline.errors import TwilioApiError
 from hotline.models import (CallbackRequest, Contact, ContactEvent, ContactState, FollowUp,
                             FollowUpState, InboundMessage, MonthlyAggregate, MonthlyScore, Offer,
@@ -64,7 +68,20 @@ def purge(session: Session, now: datetime, settings: Settings) -> dict[str, int]
     done["inbound_messages"] = _deleted(session.execute(
         delete(InboundMessage).where(InboundMessage.received_at < now - INBOUND_KEEP)))
     session.commit()
+    done["stats_days_warmed"] = _warm_statistics(session, now, ZoneInfo(settings.TIMEZONE))
     return done
+
+
+def _warm_statistics(session: Session, now: datetime, zone: ZoneInfo) -> int:
+    """Cache the newly settled days of the statistics (``stats_cache.warm``), so the first view
+    of the longest period reads them instead of counting a year. Only a speed-up: a
+    failure is logged, and the next view counts what is missing."""
+    try:
+        return stats_cache.warm(session, zone, now)
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("statistics cache not warmed: %s", exc.__class__.__name__)
+        return 0
 
 
 def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
@@ -100,8 +117,9 @@ def fold_and_delete(session: Session, cutoff: datetime, zone: ZoneInfo) -> dict[
     offers = _deleted(session.execute(delete(Offer).where(
         Offer.created_at < cutoff, Offer.state != OfferState.RINGING.value)))
     contacts = _delete_contacts(session, cutoff)
+    cached = stats_cache.forget_before(session, cutoff)  # the cached days of what went
     return {"events_folded": events, "scores_folded": scores, "offers": offers,
-            "contacts": contacts}
+            "contacts": contacts, "stats_days": cached}
 
 
 def _fold_events(session: Session, cutoff: datetime, zone: ZoneInfo) -> int:

@@ -16,11 +16,20 @@ its other events (its first outcome, escalation, follow-ups), so a year of a bus
 (60,000 contacts, 500,000 events) takes a few hundred milliseconds, whatever the size of
 the rest of the table. ``STEPS`` names the queries; the benchmark times each
 (``benchmarks/stats.py``).
+
+``collect`` does not run them over a whole year each time: settled days come from
+``hotline.stats_cache`` (exact per-day counts, cached once), the newest days from the same
+queries grouped by day. ``collect(cache=False)`` runs ``STEPS`` over the whole period: the
+tests hold the two equal, number for number.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
+import sqlite3
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -28,7 +37,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from hotline.models import CallbackRequest, Contact, ContactEvent, Offer, Outcome, Score, Supporter
+from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, Score,
+                            Supporter, utcnow)
+
+log = logging.getLogger(__name__)
 
 #: Outcomes in the order they are shown; "none" is a contact still without one.
 OUTCOMES = tuple(o.value for o in Outcome) + ("none",)
@@ -86,10 +98,15 @@ class Raw:
 
 
 def _epoch(session: Session, column):
-    """Seconds since 1970 of a timestamp column, as SQL for this database."""
+    """Seconds since 1970 of a timestamp column (rounded down), as SQL for this database:
+    SQLite's unixepoch() where it has it (3.38; five times cheaper than strftime), and
+    PostgreSQL's date_part (a double, exact to the microsecond for these dates, and cheaper
+    than extract's numeric)."""
     if session.get_bind().dialect.name == "sqlite":
+        if sqlite3.sqlite_version_info >= (3, 38):
+            return func.unixepoch(column, type_=Integer)
         return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(func.extract("epoch", column)), Integer)
+    return cast(func.floor(func.date_part("epoch", column)), Integer)
 
 
 def _granularity(period: Period) -> int:
@@ -116,13 +133,38 @@ def _cohort(started, period: Period, joined=None) -> tuple:
     return first + (started.contact_id.not_in(_callback_tries()),)
 
 
-def collect(session: Session, period: Period) -> Raw:
-    """Every exact count the dashboard needs for ``period``: the queries of ``STEPS``."""
+def collect(session: Session, period: Period, cache: bool = True,
+            now: datetime | None = None) -> Raw:
+    """Every exact count the dashboard needs for ``period``: settled days from the cache
+    (``StatsDay``, filled here on a first view), the rest by day-grouped queries,
+    repeat callers and scores live. ``cache=False`` (or no app): the queries of ``STEPS``
+    over the whole period. Both give the same numbers; with the cache this commits."""
     prepare(session)
-    raw = Raw()
-    for step in STEPS.values():
-        step(session, period, raw)
-    return raw
+    now = now or utcnow()
+    from hotline import stats_cache  # it builds on this module
+    window = stats_cache.cache_window(period.zone, now) if cache else None
+    if window is None:
+        raw = Raw()
+        for step in STEPS.values():
+            step(session, period, raw)
+        return raw
+    with _gc_paused():
+        return stats_cache.collect_cached(session, period, window, now)
+
+
+@contextmanager
+def _gc_paused():
+    """A year's cached days decode into some 100,000 small objects, all freed by reference
+    counting: with the cyclic collector paused meanwhile, none of its full passes (40 ms
+    each, in one view in three) runs for them. Process-wide, so only when it was on."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def prepare(session: Session) -> None:

@@ -13,7 +13,7 @@ import random
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from hotline import accounts
@@ -24,6 +24,8 @@ from hotline.models import (
     Offer,
     Role,
     Score,
+    StatsDay,
+    StatsPeriod,
     Supporter,
     User,
 )
@@ -207,5 +209,8 @@ class _Maker:
             self.session.execute(insert(ContactEvent), self.events)
         if self.scores:
             self.session.execute(insert(Score), self.scores)
+        # written past the hook that keeps the statistics cache true: start it afresh
+        self.session.execute(delete(StatsDay))
+        self.session.execute(delete(StatsPeriod))
         self.session.commit()
         return self.count

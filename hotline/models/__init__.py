@@ -5,3 +5,4 @@ from hotline.models.core import Base, utcnow, to_minute  # noqa: F401
 from hotline.models.followups import *  # noqa: F401,F403
 from hotline.models.dashboard import *  # noqa: F401,F403
 from hotline.models.retention import *  # noqa: F401,F403
+from hotline.models.stats_days import *  # noqa: F401,F403

@@ -1,0 +1,471 @@
+"""The statistics cache: exact per-day counts of settled days (``StatsDay``), and a past
+period's repeat callers and scores (``StatsPeriod``).
+
+``hotline.stats.collect`` adds a period up from per-day counts, which are exact and
+additive (every contact counts on the one local day it started; offers and talk time on
+the day they began). A day settled (ended ``MIN_SETTLE`` ago, nothing of it still open) is
+counted once, by the statistics queries grouped by local day and hour (``count_days``), and
+cached; its follow-ups are counted again live until they are final too (``settle_after``),
+then the day is counted once more. Repeat callers (not additive: a key seen on two days)
+and scores are counted over the period, and cached for a period ended a day ago. A late
+event for a cached day's contact drops it (``forget_contact``, from ``contacts.event``),
+retention drops what it folds (``forget_before``), and the nightly purge warms the cache
+(``warm``). The cache holds counts only: no contact id, caller key, number or text, nothing
+finer than a local hour; per-supporter counts are the supporter load the dashboard shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+from sqlalchemy import Integer, and_, case, delete, exists, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, aliased
+
+from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, StatsDay,
+                            StatsPeriod, Supporter, utcnow)
+from hotline.stats import (FOLLOWUP_KINDS, HUMAN, OFFER_GROUPS, SCORE_KINDS, Period, Raw,
+                           _callback_state, _cohort, _epoch, _load_row, _repeat, _scores, _utc,
+                           prepare)
+
+log = logging.getLogger(__name__)
+
+#: No day is cached sooner than this after its end. By then a day's counts are final but
+#: for its follow-ups (with nothing of it still open: see ``_settled``); an event for one
+#: of its contacts after that drops it from the cache (``forget_contact``).
+MIN_SETTLE = timedelta(days=3)
+#: A day's follow-up counts are final once its last follow-up's reply window has passed
+#: (the longest delay of ivr_flows/followups.yaml, scaled, plus ``followups.REPLY_WINDOW``)
+#: and this margin more: a text moved to the next morning, its send retries. Until then
+#: they are counted live for the cached day (one query over a few days).
+SETTLE_MARGIN = timedelta(days=2)
+#: An event for a contact that started longer ago than this may count in a cached day (a
+#: day under MIN_SETTLE: a contact's row and its started event are a minute apart at most).
+LATE_EVENT = MIN_SETTLE - timedelta(days=1)
+#: Repeat callers and scores of a period that ended this long ago are final (no contact
+#: starts, and no score is given, on a past day) and cached for the period.
+PERIOD_SETTLE = timedelta(days=1)
+#: Days this close to retention's cutoff are not cached: a purge at the same time as a fill
+#: never folds a day being cached (and the purge drops the cached days it folds).
+RETENTION_MARGIN = timedelta(days=1)
+#: What ``warm`` fills: the longest period the dashboard offers, and its default one.
+WARM_WEEKS = (53, 4)
+EPOCH_DAY = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The local days that may be cached: ``first`` .. ``last``; follow-ups are final up to
+    ``final``, ``settle`` after a day's end; periods ending by ``periods_by`` are final."""
+    first: date
+    last: date
+    final: date
+    settle: timedelta
+    periods_by: datetime
+
+
+def settle_after(cfg, delays) -> timedelta:
+    """How long after its end a day's follow-up counts are final (see SETTLE_MARGIN)."""
+    from hotline.followups import REPLY_WINDOW
+    longest = max(delays, default=timedelta()) * cfg.FOLLOWUP_DELAY_SCALE
+    return max(MIN_SETTLE, longest + REPLY_WINDOW + SETTLE_MARGIN)
+
+
+def _settle() -> timedelta | None:
+    """``settle_after`` for the current app (None outside one)."""
+    if not has_app_context():
+        return None
+    flows = current_app.extensions.get("hotline.followups")
+    return settle_after(current_app.extensions["hotline.settings"],
+                        flows.delays if flows else ())
+
+
+def cache_window(zone: ZoneInfo, now: datetime) -> Window | None:
+    """What may be cached at ``now`` (None outside an app: the settings are the app's)."""
+    settle = _settle()
+    if settle is None:
+        return None
+    days = current_app.extensions["hotline.settings"].RETENTION_DAYS
+    kept = (now - timedelta(days=days) + RETENTION_MARGIN).astimezone(zone).date()
+
+    def ended_by(moment: datetime) -> date:
+        return moment.astimezone(zone).date() - timedelta(days=1)
+    return Window(kept + timedelta(days=1), ended_by(now - MIN_SETTLE),
+                  ended_by(now - settle), settle, now - PERIOD_SETTLE)
+
+
+def collect_cached(session: Session, period: Period, window: Window, now: datetime) -> Raw:
+    """``collect`` with the cache: cached days (their follow-ups counted again while not
+    final), the other days counted by day (the settled ones then stored), merged; repeat
+    callers and scores for the whole period, cached once final."""
+    days, moving = _usable(session, period.zone, window, max(period.first, window.first),
+                           min(period.last, window.last))
+    fresh: dict[date, dict] = {}
+    for start, end in _runs([d for d in period.days() if d not in days]):
+        fresh.update(count_days(session, Period(start, end, period.zone)))
+    for start, end in _runs(moving):
+        for day, counts in count_followups(session, Period(start, end, period.zone)).items():
+            days[day]["f"] = counts
+    days.update(fresh)
+    raw, load = _merge(days)
+    raw.outcomes["none"] = raw.contacts - sum(raw.outcomes.values())
+    stored_period = _period_counts(session, period, window, raw)
+    raw.supporters = _load_rows(session, load)
+    _store(session, period.zone, {d: c for d, c in fresh.items()
+                                  if window.first <= d <= window.last}, now, stored_period)
+    return raw
+
+
+def _usable(session: Session, zone: ZoneInfo, window: Window, first: date,
+            last: date) -> tuple[dict[date, dict], list[date]]:
+    """The cached days of ``first`` .. ``last`` that can be used, and those of them whose
+    follow-ups are still moving (to count live). A day cached before its follow-ups were
+    final, and final now, is left out: counted again, it replaces the cached one."""
+    days, moving = {}, []
+    if first > last:
+        return days, moving
+    for day, counts, computed_at in session.execute(
+            select(StatsDay.day, StatsDay.counts, StatsDay.computed_at).where(
+                StatsDay.zone == zone.key, StatsDay.day >= first, StatsDay.day <= last)):
+        final = computed_at >= _utc(day + timedelta(days=1), zone) + window.settle
+        if final or day > window.final:
+            days[day] = json.loads(counts)
+            if not final:
+                moving.append(day)
+    return days, sorted(moving)
+
+
+def _period_counts(session: Session, period: Period, window: Window, raw: Raw) -> dict | None:
+    """Repeat callers and scores of the period, from the cache when final there; the
+    counts to store when they are final and were counted now (else None)."""
+    final = period.end <= window.periods_by and period.first >= window.first
+    key = (period.zone.key, period.first, period.last)
+    if final:
+        cached = session.scalar(select(StatsPeriod.counts).where(
+            StatsPeriod.zone == key[0], StatsPeriod.first == key[1],
+            StatsPeriod.last == key[2]))
+        if cached is not None:
+            counts = json.loads(cached)
+            raw.repeat = counts["repeat"]
+            raw.scores = {kind: Counter({int(v): n for v, n in counts["scores"][kind].items()})
+                          for kind in SCORE_KINDS}
+            return None
+    _repeat(session, period, raw)
+    _scores(session, period, raw)
+    return {"zone": key[0], "first": key[1], "last": key[2], "counts": json.dumps(
+        {"repeat": raw.repeat, "scores": raw.scores})} if final else None
+
+
+def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
+    """Count and cache what the dashboard's longest and default periods need and the cache
+    lacks (the nightly purge runs this, so a coordinator's first view reads the cache);
+    commits. Returns how many days were stored."""
+    now = now or utcnow()
+    window = cache_window(zone, now)
+    if window is None:
+        return 0
+    prepare(session)
+    today = now.astimezone(zone).date()
+    sunday = today - timedelta(days=today.weekday() + 1)
+    first = max(window.first, sunday - timedelta(days=7 * max(WARM_WEEKS) - 1))
+    days, _moving = _usable(session, zone, window, first, window.last)
+    fresh: dict[date, dict] = {}
+    for start, end in _runs([d for d in Period(first, window.last, zone).days()
+                             if d not in days]):
+        fresh.update(count_days(session, Period(start, end, zone)))
+    stored = 0
+    for weeks in WARM_WEEKS:
+        period = Period(sunday - timedelta(days=7 * weeks - 1), sunday, zone)
+        counts = _period_counts(session, period, window, Raw())
+        stored += _store(session, zone, fresh if weeks == max(WARM_WEEKS) else {}, now,
+                         counts)
+    return stored
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) runs."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day - runs[-1][1] == timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(a, b) for a, b in runs]
+
+
+def _settled(counts: dict) -> bool:
+    """Nothing of the day still open: every contact has its outcome, every callback is
+    done or failed, no offer rings, every connected contact has ended."""
+    return (not counts["u"] and not counts["b"].get("open")
+            and counts["n"] == sum(counts["o"].values()))
+
+
+def _store(session: Session, zone: ZoneInfo, days: dict[date, dict], now: datetime,
+           period: dict | None = None) -> int:
+    """Write the settled ones of ``days`` (replacing a cached day counted again) and the
+    period's counts, then commit. A failure only costs the cache. Returns the days written."""
+    rows = [{"zone": zone.key, "day": day, "computed_at": now,
+             "counts": json.dumps({k: v for k, v in c.items() if k != "u"},
+                                  separators=(",", ":"))}
+            for day, c in sorted(days.items()) if _settled(c)]
+    if not rows and period is None:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    try:
+        if rows:
+            new = insert(StatsDay)
+            session.execute(new.on_conflict_do_update(
+                index_elements=["zone", "day"],
+                set_={"counts": new.excluded.counts, "computed_at": new.excluded.computed_at}),
+                rows)
+        if period is not None:
+            session.execute(insert(StatsPeriod).on_conflict_do_nothing(),
+                            [dict(period, computed_at=now)])
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("statistics cache not written: %s", exc.__class__.__name__)
+        return 0
+    return len(rows)
+
+
+def forget_contact(session: Session, contact: Contact, kind: str,
+                   now: datetime | None = None) -> None:
+    """An event of ``kind`` for ``contact`` (in the caller's transaction): drop the cached
+    days it may count in (any zone), and for a started event the periods. Nothing to do for
+    a recent contact (its day is not cached), nor for a follow-up of a contact whose day's
+    follow-ups are still counted live."""
+    started, now = contact.created_at, now or utcnow()
+    if started is None or started > now - LATE_EVENT:
+        return
+    settle = _settle()
+    if kind in FOLLOWUP_KINDS and settle and started > now - settle + timedelta(days=1):
+        return
+    day = started.astimezone(UTC).date()
+    before, after = day - timedelta(days=1), day + timedelta(days=1)
+    session.execute(delete(StatsDay).where(StatsDay.day >= before, StatsDay.day <= after))
+    if kind == "started":
+        session.execute(delete(StatsPeriod).where(StatsPeriod.first <= after,
+                                                  StatsPeriod.last >= before))
+
+
+def forget_before(session: Session, cutoff: datetime) -> int:
+    """Retention: drop the cached days, and periods, that events before ``cutoff`` may
+    count in; returns the days dropped."""
+    last = (cutoff + timedelta(days=1)).astimezone(UTC).date()
+    session.execute(delete(StatsPeriod).where(StatsPeriod.first <= last))
+    result = session.execute(delete(StatsDay).where(StatsDay.day <= last))
+    return max(result.rowcount or 0, 0)
+
+
+def _merge(days: dict[date, dict]) -> tuple[Raw, dict[int, list]]:
+    """The days' counts added up; the supporter load by supporter id."""
+    raw, load = Raw(), {}
+    for day, c in days.items():
+        raw.contacts += c["n"]
+        for hour, n in c["h"].items():
+            raw.by_hour[(day, int(hour))] += n
+        raw.by_channel.update(c["c"])
+        raw.outcomes.update(c["o"])
+        raw.callbacks.update(c["b"])
+        raw.followups.update(c["f"])
+        for minutes, n in c["w"].items():
+            raw.waits[int(minutes)] += n
+        raw.escalated += c["e"]
+        for sid, offers, accepted, declined, missed, other, seconds in c["s"]:
+            total = load.get(sid)
+            if total is None:
+                load[sid] = [offers, accepted, declined, missed, other, seconds]
+                continue
+            total[0] += offers
+            total[1] += accepted
+            total[2] += declined
+            total[3] += missed
+            total[4] += other
+            if seconds is not None:
+                total[5] = seconds if total[5] is None else total[5] + seconds
+    return raw, load
+
+
+def _load_rows(session: Session, load: dict[int, list]) -> list[dict]:
+    """``supporter_load``'s rows from summed day counts (names read now)."""
+    names = dict(session.execute(select(Supporter.id, Supporter.name)).all())
+    rows = []
+    for sid in sorted(load):
+        offers, accepted, declined, missed, other, seconds = load[sid]
+        row = _load_row(names.get(sid, ""))
+        row.update(offers=offers, accepted=accepted, declined=declined, missed=missed,
+                   other=other)
+        if seconds is not None:
+            row["minutes"] = max(int(seconds), 0) // 60
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["name"])
+
+
+# --- counts by local day ----------------------------------------------------------------
+
+def _empty_day() -> dict:
+    """One day's counts: contacts (n), by hour (h), channel (c), outcome (o), minutes to a
+    human (w), callback state (b), escalated (e), follow-ups (f), per supporter (s: id,
+    offers, accepted, declined, missed, other, seconds or None; by id while counting, then
+    a list), still open (u)."""
+    return {"n": 0, "h": Counter(), "c": Counter(), "o": Counter(), "w": Counter(),
+            "b": Counter(), "e": 0, "f": Counter(), "s": {}, "u": 0}
+
+
+def count_days(session: Session, period: Period) -> dict[date, dict]:
+    """The counts of each day of ``period``, by the queries of ``STEPS`` grouped by local
+    day (and hour) in SQL: the cache's rows, and the days it does not hold."""
+    days = {day: _empty_day() for day in period.days()}
+    for count in (_day_volume, _day_outcomes, _day_kinds, _day_offers, _day_minutes):
+        count(session, period, days)
+    for counts in days.values():
+        counts["s"] = [[sid, *row] for sid, row in sorted(counts["s"].items())]
+    return days
+
+
+def count_followups(session: Session, period: Period) -> dict[date, Counter]:
+    """The follow-up counts of each day of ``period`` (``_kinds`` by local day)."""
+    days = {day: _empty_day() for day in period.days()}
+    _day_kinds(session, period, days)
+    return {day: counts["f"] for day, counts in days.items()}
+
+
+def _shifts(period: Period) -> list[tuple[int | None, int]]:
+    """The zone's UTC offsets (seconds) over the period: (until this epoch second, offset),
+    the last one (None, offset). Each change is found to the second by bisection."""
+    zone = period.zone
+
+    def offset(t: int) -> int:
+        return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+
+    bounds = [int(_utc(d, zone).timestamp()) for d in period.days()]
+    bounds.append(int(period.end.timestamp()))
+    shifts, current = [], offset(bounds[0])
+    for lo, hi in pairwise(bounds):
+        if offset(hi) == current:
+            continue
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
+        shifts.append((hi, current))
+        current = offset(hi)
+    return shifts + [(None, current)]
+
+
+def _local(session: Session, column, period: Period):
+    """SQL: seconds since 1970 of a timestamp column in local time (the period's zone);
+    the offset is told by comparing the column itself (cheaper than its epoch, on SQLite)."""
+    seconds = _epoch(session, column)
+    *changes, (_, last) = _shifts(period)
+    if not changes:
+        return seconds + literal(last, Integer)
+    return seconds + case(*((column < datetime.fromtimestamp(until, UTC),
+                             literal(offset, Integer)) for until, offset in changes),
+                          else_=literal(last, Integer))
+
+
+def _day(number: int) -> date:
+    return EPOCH_DAY + timedelta(days=int(number))
+
+
+def _day_volume(session: Session, period: Period, days: dict) -> None:
+    """Contacts by local hour and channel (``_volume`` and ``_channels`` in one query)."""
+    started = aliased(ContactEvent)
+    hour = (_local(session, started.at, period) // 3600).label("hour")
+    for hours, channel, count in session.execute(
+            select(hour, started.channel, func.count()).where(*_cohort(started, period))
+            .group_by(hour, started.channel)):
+        c = days[_day(int(hours) // 24)]
+        c["n"] += count
+        c["h"][int(hours) % 24] += count
+        c["c"][channel] += count
+
+
+def _day_outcomes(session: Session, period: Period, days: dict) -> None:
+    """``_outcomes`` by local day."""
+    started, done, earlier = (aliased(ContactEvent) for _ in range(3))
+    day = (_local(session, started.at, period) // 86400).label("day")
+    first = ~exists().where(earlier.contact_id == done.contact_id,
+                            earlier.outcome.is_not(None), earlier.id < done.id)
+    human = done.outcome.in_(HUMAN)
+    wait = case((human, (_epoch(session, done.at) - _epoch(session, started.at)) // 60))
+    callback = case((done.outcome == Outcome.CALLBACK_REQUESTED.value, _callback_state()))
+    for number, outcome, minutes, state, count in session.execute(
+            select(day, done.outcome, wait, callback, func.count())
+            .select_from(started)
+            .join(done, and_(done.contact_id == started.contact_id, done.outcome.is_not(None)))
+            .outerjoin(CallbackRequest, and_(done.outcome == Outcome.CALLBACK_REQUESTED.value,
+                                             CallbackRequest.contact_id == done.contact_id))
+            .where(*_cohort(started, period), first)
+            .group_by(day, done.outcome, wait, callback)):
+        c = days[_day(number)]
+        c["o"][outcome] += count
+        if minutes is not None:
+            c["w"][max(int(minutes), 0)] += count
+        if state is not None:
+            c["b"][state] += count
+
+
+def _day_kinds(session: Session, period: Period, days: dict) -> None:
+    """``_kinds`` by local day (a contact counts on the one day it started)."""
+    started, other = aliased(ContactEvent), aliased(ContactEvent)
+    day = (_local(session, started.at, period) // 86400).label("day")
+    for number, kind, count in session.execute(
+            select(day, other.kind, func.count(func.distinct(other.contact_id)))
+            .select_from(started)
+            .join(other, and_(other.contact_id == started.contact_id,
+                              other.kind.in_(("escalated",) + FOLLOWUP_KINDS)))
+            .where(*_cohort(started, period)).group_by(day, other.kind)):
+        c = days[_day(number)]
+        if kind == "escalated":
+            c["e"] += count
+        else:
+            c["f"][kind] += count
+
+
+#: Offer states by column of the supporter load (ringing ones are "other", and still open).
+LOAD_INDEX = {state: i for i, group in enumerate(OFFER_GROUPS, start=1)
+              for state in OFFER_GROUPS[group]}
+
+
+def _day_offers(session: Session, period: Period, days: dict) -> None:
+    """Offers by local day of their creation, supporter and result."""
+    day = (_local(session, Offer.created_at, period) // 86400).label("day")
+    for number, sid, state, count in session.execute(
+            select(day, Offer.supporter_id, Offer.state, func.count())
+            .where(Offer.created_at >= period.start, Offer.created_at < period.end)
+            .group_by(day, Offer.supporter_id, Offer.state)):
+        c = days[_day(number)]
+        row = c["s"].setdefault(sid, [0, 0, 0, 0, 0, None])
+        row[0] += count
+        row[LOAD_INDEX.get(state, 4)] += count
+        c["u"] += count if state == "ringing" else 0
+
+
+def _day_minutes(session: Session, period: Period, days: dict) -> None:
+    """Seconds on contacts by local day of connection and supporter; a connected contact
+    not yet ended keeps its day open."""
+    day = (_local(session, Contact.connected_at, period) // 86400).label("day")
+    spent = case((Contact.ended_at.is_not(None),
+                  _epoch(session, Contact.ended_at) - _epoch(session, Contact.connected_at)))
+    for number, sid, seconds, ended, count in session.execute(
+            select(day, Contact.supporter_id, func.sum(spent), func.count(Contact.ended_at),
+                   func.count())
+            .where(Contact.connected_at >= period.start, Contact.connected_at < period.end)
+            .group_by(day, Contact.supporter_id)):
+        c = days[_day(number)]
+        c["u"] += count - ended
+        if sid is not None and ended:
+            row = c["s"].setdefault(sid, [0, 0, 0, 0, 0, None])
+            row[5] = (row[5] or 0) + int(seconds or 0)
