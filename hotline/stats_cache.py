@@ -172,6 +172,7 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
     if window is None:
         return 0
     prepare(session)
+    _repair(session, now)
     today = now.astimezone(zone).date()
     sunday = today - timedelta(days=today.weekday() + 1)
     first = max(window.first, sunday - timedelta(days=7 * max(WARM_WEEKS) - 1))
@@ -187,6 +188,25 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
         stored += _store(session, zone, fresh if weeks == max(WARM_WEEKS) else {}, now,
                          counts)
     return stored
+
+
+#: How far back ``warm`` looks for late events (two nights: one failed run is covered).
+REPAIR_LOOKBACK = timedelta(hours=50)
+
+
+def _repair(session: Session, now: datetime) -> None:
+    """Drop the cached days of every contact that had a late event lately, whether or not
+    its hook ran (``forget_contact``): an event committed while another view was filling
+    the same day could leave that day's counts a step behind; here they are counted again.
+    One query over the last two days' events."""
+    late = session.scalars(
+        select(Contact.created_at).distinct()
+        .join(ContactEvent, ContactEvent.contact_id == Contact.id)
+        .where(ContactEvent.at >= now - REPAIR_LOOKBACK,
+               Contact.created_at <= now - LATE_EVENT)).all()
+    for day in {started.astimezone(UTC).date() for started in late}:
+        session.execute(delete(StatsDay).where(StatsDay.day >= day - timedelta(days=1),
+                                               StatsDay.day <= day + timedelta(days=1)))
 
 
 def _runs(days: list[date]) -> list[tuple[date, date]]:
