@@ -14,6 +14,7 @@ from hotline.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactEvent, FollowUp, InboundMessage,
                             MonthlyAggregate, MonthlyScore, Offer, Score)
 from tests.test_dashboard import login, make_user
+from workers.audit import _job_exists
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ZONE = ZoneInfo("America/New_York")
@@ -203,6 +204,7 @@ def test_the_worker_command_schedules_the_purge(app, monkeypatch):
     ids = jobs.queue.scheduled_job_registry.get_job_ids()
     assert any(i.startswith("hotline-purge-") for i in ids)
     assert any(i.startswith("hotline-audit-") for i in ids)
+    assert _job_exists("hotline-stats-warm")   # the statistics cache, warmed now
 
 
 def twilio_history(session, sim) -> dict:

@@ -314,3 +314,12 @@ def test_the_nightly_warm_up_recounts_a_day_whose_late_event_got_past_the_hook(s
     stats_cache.warm(session, ZONE, NOW)
     assert day in cached_days(session)
     assert stats.collect(session, period, now=NOW) == live
+
+
+def test_a_starting_worker_warms_the_cache(session):
+    from workers import retention as job
+    seed(session, random.Random(9))
+    first = job.warm_statistics()
+    assert first == len(cached_days(session)) > 20
+    # a second worker starting counts again only the days of lately touched old contacts
+    assert job.warm_statistics() < first / 4

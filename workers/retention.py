@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hotline import retention
+from hotline import retention, stats_cache
 from hotline.extensions import db, jobs, settings
 from hotline.models import utcnow
 from workers.audit import _job_exists
@@ -52,3 +52,21 @@ def purge() -> dict[str, int]:
         schedule(now + timedelta(minutes=1))
     log.info("purge done %s", done)
     return done
+
+
+WARM_JOB_ID = "hotline-stats-warm"
+
+
+def enqueue_warm_up() -> None:
+    """At a worker's start: warm the statistics cache now rather than at 03:00, so the
+    first view of a long period after a deploy (or a cache emptied) does not count it
+    whole. Idempotent: the warm-up only counts the days the cache lacks."""
+    if not _job_exists(WARM_JOB_ID):
+        jobs.queue.enqueue(warm_statistics, job_id=WARM_JOB_ID)
+
+
+def warm_statistics() -> int:
+    """``stats_cache.warm`` for the program's zone; returns the days stored."""
+    stored = stats_cache.warm(db.session, ZoneInfo(settings().TIMEZONE))
+    log.info("statistics cache warmed: %s days stored", stored)
+    return stored
