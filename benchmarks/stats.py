@@ -688,8 +688,10 @@ NOTES = [
      "first view ever: the nightly purge warms the cache); 'warm': every later view. The "
      "other report rows are warm but for their first run."),
     ("Suppression: a busy line has few small cells; a small program has hundreds, linked "
-     "(days, weeks, months, hours of the week, supporters), and its year is the hardest "
-     "case. Every <k cell is proven to keep half its values (witness.py) as before."),
+     "(days, weeks, months, hours of the week, supporters), and its quarter is the hardest "
+     "case: a period longer than a quarter is published by week and month, not by day. "
+     "Every count below k, zero included, shows as <k, and every count from 1 to k-1 is "
+     "proven to keep half of the values 1..k-1 open (witness.py)."),
     ("PostgreSQL 15 with default settings (shared_buffers 128 MB), VACUUM ANALYZE after the "
      "load; JIT is off for the statistics transaction (compiling cost more than the "
      "queries). SQLite is not ANALYZEd (the app never does; the plans are the same)."),

@@ -221,3 +221,27 @@ def test_a_week_of_one_contact_a_day_does_not_pin_its_days(session, make_support
     assert {report.shown(f"day:2025-03-{d:02d}") for d in range(3, 10)} == {"<11"}
     assert report.shown("contacts") == "<11"
     assert_protected(report.values, report.lines, report.hidden, 11)
+
+
+def test_a_year_is_shown_by_week_and_month_a_quarter_also_by_day(session, make_supporter):
+    """Longer than a quarter, no day is published: weeks, months and hours of the week,
+    each adding up to the total. A quarter keeps its days."""
+    s = Seeder(session, make_supporter())
+    first = date(2024, 3, 4)
+    for n in range(0, 364, 3):
+        at = datetime.combine(first + timedelta(days=n), datetime.min.time(), ZONE)
+        s.contact((at + timedelta(hours=8 + n % 12)).astimezone(UTC), caller=f"y{n % 40}")
+    year = stats.Period(first, first + timedelta(days=7 * 53 - 1), ZONE)
+    quarter = stats.Period(first, first + timedelta(days=7 * 13 - 1), ZONE)
+    long = reports.build(stats.collect(session, year), year, k=11)
+    tables = {t.id for t in long.tables}
+    assert "by_day" not in tables and {"by_week", "by_month", "hour_of_week"} <= tables
+    assert not any(key.startswith("day:") for key in long.values)
+    assert long.values["contacts"] == 122
+    week_line = next(ln for ln in long.lines
+                     if ln[0] == ("contacts", 1) and ln[1][0].startswith("week:"))
+    assert sum(long.values[c] for c, _ in week_line[1:]) == 122
+    assert_protected(long.values, long.lines, long.hidden, 11)
+    short = reports.build(stats.collect(session, quarter), quarter, k=11)
+    assert "by_day" in {t.id for t in short.tables}
+    assert_protected(short.values, short.lines, short.hidden, 11)

@@ -95,27 +95,43 @@ def build(raw: stats.Raw, period: stats.Period, k: int) -> Report:
     return report
 
 
+#: The longest period shown day by day (a quarter). A longer one is shown by week and by
+#: month only: a year of daily bars is unreadable, and for a small program it is hundreds
+#: of small days, each published count one more a reader could link to the others.
+DAY_SERIES_MAX_DAYS = 13 * 7
+
+
+def days_shown(period: stats.Period) -> bool:
+    """Whether ``period`` is published day by day (``DAY_SERIES_MAX_DAYS``)."""
+    return len(period.days()) <= DAY_SERIES_MAX_DAYS
+
+
 def _time_series(report: Report, raw: stats.Raw) -> None:
     per_day = Counter()
     for (day, _hour), n in raw.by_hour.items():
         per_day[day] += n
     days = report.period.days()
-    day_keys = [report.cell(f"day:{d}", per_day[d]) for d in days]
-    report.total("contacts", day_keys)
-    report.tables.append(Table("by_day", "Contacts by day", ["contacts"],
-                               [(f"{d:%a %d %b}", [key]) for d, key in zip(days, day_keys)],
-                               chart="columns"))
+    by_day = days_shown(report.period)
+    day_keys = [f"day:{d}" for d in days]
+    if by_day:
+        for d, key in zip(days, day_keys):
+            report.cell(key, per_day[d])
+        report.total("contacts", day_keys)
+        report.tables.append(Table("by_day", "Contacts by day", ["contacts"],
+                                   [(f"{d:%a %d %b}", [key]) for d, key in zip(days, day_keys)],
+                                   chart="columns"))
     for unit, label, first in (("week", "Contacts by week", _week_start),
                                ("month", "Contacts by month", _month_start)):
-        groups: dict[date, list[str]] = {}
-        for d, key in zip(days, day_keys):
-            groups.setdefault(first(d), []).append(key)
+        groups: dict[date, list[date]] = {}
+        for d in days:
+            groups.setdefault(first(d), []).append(d)
         rows = []
-        for start, keys in groups.items():
-            key = report.cell(f"{unit}:{start}", sum(report.values[x] for x in keys),
+        for start, members in groups.items():
+            key = report.cell(f"{unit}:{start}", sum(per_day[d] for d in members),
                               COST_SUBTOTAL)
-            report.total(key, keys)
-            rows.append((_unit_label(unit, start, len(keys)), [key]))
+            if by_day:
+                report.total(key, [f"day:{d}" for d in members])
+            rows.append((_unit_label(unit, start, len(members)), [key]))
         report.total("contacts", [keys[0] for _, keys in rows])
         report.tables.append(Table(f"by_{unit}", label, ["contacts"], rows, chart="columns",
                                    note="a month at either end of the period may be partial"
@@ -141,11 +157,16 @@ def _heatmap(report: Report, raw: stats.Raw) -> None:
     by_weekday = Counter()
     for (day, hour), n in raw.by_hour.items():
         by_weekday[(day.weekday(), hour)] += n
+    every = []
     for wd, name in enumerate(WEEKDAYS):
         keys = [report.cell(f"hour:{wd}:{h:02d}", by_weekday[(wd, h)]) for h in range(24)]
-        same_day = [f"day:{d}" for d in report.period.days() if d.weekday() == wd]
-        report.lines.append([(k, 1) for k in keys] + [(k, -1) for k in same_day])
+        if days_shown(report.period):  # the hours of all Mondays are the Mondays
+            same_day = [f"day:{d}" for d in report.period.days() if d.weekday() == wd]
+            report.lines.append([(k, 1) for k in keys] + [(k, -1) for k in same_day])
+        every += keys
         rows.append((name, keys))
+    if not days_shown(report.period):
+        report.total("contacts", every)
     report.tables.append(Table("hour_of_week", "Contacts by hour of the week",
                                [f"{h:02d}" for h in range(24)], rows, chart="heatmap",
                                note="hours in the program's time zone, by starting hour"))
