@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
@@ -183,6 +185,10 @@ def _warm_up() -> None:
     _ = twilio_api.client(settings()).api.v2010.account.messages  # imports; no request
     configure_mappers()
     db.session.remove()  # no connection of this process may leak into a work horse
+    # What start-up made stays for the process's life: out of the collector's reach, a full
+    # collection walks only what jobs made (not ~150,000 objects, a pause of ~50 ms).
+    gc.collect()
+    gc.freeze()
 
 
 @click.command("purge")
