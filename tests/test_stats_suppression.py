@@ -221,3 +221,38 @@ def test_every_small_cell_of_a_report_shaped_table_keeps_its_range(days, hours, 
     values, lines = calendar(days, rng, hours)
     result = suppress(values, lines, K, {"n": 100, **{c: 10 for c in values if c[0] in "wm"}})
     assert_protected(values, lines, result)
+
+
+_PATTERN_SCRIPT = """
+import json, random, sys
+sys.path.insert(0, {root!r})
+from tests.test_stats_suppression import calendar
+from hotline.dashboard.suppression import suppress
+rng = random.Random(11)
+days = [rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 21]) for _ in range(7 * 13)]
+values, lines = calendar(days, rng)
+result = suppress(values, lines, 11, {{"n": 100}})
+print(json.dumps([sorted(result.primary), sorted(result.complementary)]))
+"""
+
+
+def test_every_web_process_hides_the_same_cells():
+    """Two gunicorn processes answer the same dashboard: were their hidden cells to differ
+    (set order depends on each process's string hash seed), a coordinator reloading the
+    page could see a cell one process hides and another one shows. The choice must depend
+    on the numbers only."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parent.parent)
+    script = _PATTERN_SCRIPT.format(root=root)
+    patterns = []
+    for seed in ("1", "2", "3"):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONHASHSEED=seed), timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        patterns.append(json.loads(done.stdout))
+    assert patterns[0][1], "the data should need complements"
+    assert patterns[0] == patterns[1] == patterns[2]
