@@ -5,8 +5,8 @@ correct webhook can come near it. This app does, per request, only what every ho
 webhook cannot skip, and answers the ceiling's constant TwiML:
 
 * check ``X-Twilio-Signature`` with twilio's ``RequestValidator`` (one HMAC-SHA1);
-* look up and keep the ``I-Twilio-Idempotency-Token`` in Redis (GET and SET NX EX, one round trip), so a
-  retried delivery has one effect;
+* look up and keep the ``I-Twilio-Idempotency-Token`` in Redis (GET and SET NX EX in one
+  round trip), so a retried delivery has one effect;
 * write one row to the database and commit (nothing is lost: a contact, its event or
   its step is on disk before Twilio hears the answer), through SQLAlchemy Core.
 

@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import shutil
 import signal
@@ -46,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import rss_kb  # noqa: E402
+from benchmarks.common import log, percentile, print_table, row, rss_kb  # noqa: E402
 from tests.servers import PostgresServer, RedisServer, cpu_seconds  # noqa: E402
 
 TOTAL = 100_000
@@ -59,10 +58,6 @@ HOTLINE_NUMBER = "+15005550006"
 ACCOUNT_SID = "AC" + "0" * 32
 #: Fictional clinician numbers: +1 212 2xx xxxx, one per contact.
 FIRST_NUMBER = 12122000000
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --- the Twilio stand-in --------------------------------------------------------------------
@@ -275,23 +270,15 @@ def move_due(session, contact_ids: list[int], times: list[datetime]) -> dict[str
                                                   FollowUp.sequence == 1)
                            .order_by(FollowUp.contact_id)).all()
     when = dict(zip(contact_ids, times))
-    for row in rows:
-        row.due_at = when[row.contact_id]
+    for followup in rows:
+        followup.due_at = when[followup.contact_id]
     table = FollowUp.__table__
     session.connection().execute(
         update(table).where(table.c.id == bindparam("fid")).values(due_at=bindparam("due")),
-        [{"fid": row.id, "due": row.due_at} for row in rows])
+        [{"fid": followup.id, "due": followup.due_at} for followup in rows])
     session.commit()
     followups.enqueue_many(rows)
     return {number(row.contact_id - 1): row.due_at for row in rows}
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (p=100: the maximum)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def arrivals(stand_in: StandIn, due: dict[str, datetime], deadline: float) -> dict[str, float]:
@@ -439,37 +426,32 @@ def report(out: dict) -> dict:
     sched, agreed, check = out["sched"], out["agreed"], out["check"]
     spread, burst = out["spread_phase"], out["burst_phase"]
     late = spread["late"]
-    p50, p99, worst = (percentile(late, p) for p in (50, 99, 100))
+    p50, p99, worst = (percentile(late, q) for q in (0.5, 0.99, 1.0))
     due = len(spread["due"]) + len(burst["due"])
     ok_once = not check["lost"] and not check["twice"] and not check["unexpected"]
     workers = f"{out['workers']} `hotline worker`" + (" --fork" if out["fork"] else "")
+    sent = due - len(check["lost"])
     rows = [
-        {"figure": f"time to schedule {sched['count']:,} follow-ups (followups.restore)",
-         "value": f"{sched['seconds']:.1f} s ({sched['count'] / sched['seconds']:,.0f}/s)",
-         "target": "", "pass": None},
-        {"figure": "scheduling at consent (consent.agree, one contact at a time)",
-         "value": f"{agreed['followups'] / agreed['seconds']:,.0f} follow-ups/s",
-         "target": "", "pass": None},
-        {"figure": "Redis memory per scheduled job",
-         "value": f"{sched['memory'] / sched['count']:.0f} bytes ({sched['memory'] / 2**20:.1f}"
-                  f" MiB and {sched['keys']:,} keys for {sched['count']:,})",
-         "target": "", "pass": None},
-        {"figure": f"delivery lateness p50 / p99 / max ({len(spread['due']):,} due over "
-                   f"{out['spread']:.0f} s among ~100,000 scheduled; {workers})",
-         "value": f"{p50:.2f} / {p99:.2f} / {worst:.2f} s",
-         "target": f"p99 < {LATENESS_TARGET:.0f} s",
-         "pass": bool(late) and len(late) == len(spread["due"]) and p99 < LATENESS_TARGET},
-        {"figure": f"sending rate, {len(burst['due']):,} due in the same second ({workers})",
-         "value": f"{burst['rate']:.0f} texts/s (all sent {burst['drain']:.1f} s after due)"
-                  if burst["drain"] is not None else "nothing sent",
-         "target": "", "pass": None},
-        {"figure": "worker CPU per text sent (the worker processes and their scheduler)",
-         "value": f"{out['worker_cpu'] / max(1, due - len(check['lost'])) * 1000:.1f} ms",
-         "target": "", "pass": None},
-        {"figure": "each due follow-up sent exactly once",
-         "value": f"{due - len(check['lost']):,} of {due:,} sent; missing {len(check['lost'])}, "
-                  f"twice {len(check['twice'])}, sent but not due {len(check['unexpected'])}",
-         "target": "all, once", "pass": ok_once},
+        row(f"time to schedule {sched['count']:,} follow-ups (followups.restore)",
+            f"{sched['seconds']:.1f} s ({sched['count'] / sched['seconds']:,.0f}/s)"),
+        row("scheduling at consent (consent.agree, one contact at a time)",
+            f"{agreed['followups'] / agreed['seconds']:,.0f} follow-ups/s"),
+        row("Redis memory per scheduled job",
+            f"{sched['memory'] / sched['count']:.0f} bytes ({sched['memory'] / 2**20:.1f} MiB"
+            f" and {sched['keys']:,} keys for {sched['count']:,})"),
+        row(f"delivery lateness p50 / p99 / max ({len(spread['due']):,} due over "
+            f"{out['spread']:.0f} s among ~100,000 scheduled; {workers})",
+            f"{p50:.2f} / {p99:.2f} / {worst:.2f} s", f"p99 < {LATENESS_TARGET:.0f} s",
+            bool(late) and len(late) == len(spread["due"]) and p99 < LATENESS_TARGET),
+        row(f"sending rate, {len(burst['due']):,} due in the same second ({workers})",
+            f"{burst['rate']:.0f} texts/s (all sent {burst['drain']:.1f} s after due)"
+            if burst["drain"] is not None else "nothing sent"),
+        row("worker CPU per text sent (the worker processes and their scheduler)",
+            f"{out['worker_cpu'] / max(1, sent) * 1000:.1f} ms"),
+        row("each due follow-up sent exactly once",
+            f"{sent:,} of {due:,} sent; missing {len(check['lost'])}, twice "
+            f"{len(check['twice'])}, sent but not due {len(check['unexpected'])}",
+            "all, once", ok_once),
     ]
     notes = [
         (f"Follow-ups: {out['db']}, a real redis-server, {workers} process (RQ worker with its "
@@ -509,13 +491,8 @@ def main() -> int:
     args.started = time.time()
     started = time.monotonic()
     out = report(run(args))
-    width = max(len(r["figure"]) for r in out["rows"])
-    print(f"\n{out['title']} ({time.monotonic() - started:.0f} s)")
-    for row in out["rows"]:
-        mark = {True: "PASS", False: "MISS", None: ""}[row["pass"]]
-        print(f"  {row['figure']:<{width}}  {row['value']}  {row['target']} {mark}")
-    for note in out["notes"]:
-        print(f"  - {note}")
+    print_table(f"{out['title']} ({time.monotonic() - started:.0f} s)", out["rows"],
+                out["notes"])
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0

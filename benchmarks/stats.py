@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import log, print_table, row, write_json
+from hotline.dashboard.demo import poisson
 from hotline import stats
 from tests.servers import PostgresServer, RedisServer
 
@@ -101,15 +102,6 @@ class History:
 
     def count(self, table: str) -> int:
         return len(self.rows[table])
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    limit, k, p = pow(2.718281828459045, -mean), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 class _Generator:
@@ -263,7 +255,7 @@ def generate(now: datetime, events: int = EVENTS, days: int = DAYS,
         local = datetime.fromtimestamp(slot * 3600, ZONE)
         growth = 0.75 + 0.5 * (slot * 60 - start) / (end - start)   # a growing program
         weekday = 1.15 if local.weekday() < 5 else 0.65
-        for _ in range(_poisson(rng, per_hour * HOURLY[local.hour] * weekday * growth)):
+        for _ in range(poisson(rng, per_hour * HOURLY[local.hour] * weekday * growth)):
             gen.contact(slot * 60 + rng.randrange(60), end)
     gen.events.sort()
     gen.h.rows["contact_events"] = [(i + 1, e[2], e[3], e[0]) + e[4:]

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import floor as floor_app  # noqa: E402
+from benchmarks.common import percentile, print_table, row, wait_healthy  # noqa: E402
 from tests.servers import (PostgresServer, RedisServer, cpu_seconds, descendants,  # noqa: E402
                            free_port)
 
@@ -84,16 +84,11 @@ class Gunicorn:
             stderr=subprocess.STDOUT)
 
     def wait_ready(self, seconds: float = 40) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=1).read()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not start; see {self.log_path}:\n"
-                                       + self.log_path.read_text()[-2000:])
-                time.sleep(0.2)
+        try:
+            wait_healthy(self.url, [self.proc], seconds)
+        except RuntimeError:
+            raise RuntimeError(f"{self.name} did not start; see {self.log_path}:\n"
+                               + self.log_path.read_text()[-2000:]) from None
 
     def workers(self) -> list[int]:
         """gunicorn's worker processes (the arbiter's children)."""
@@ -222,13 +217,6 @@ def cpu_per_request(merged: dict) -> dict[str, float]:
     return {k: round(v * 1000 / n, 2) for k, v in used.items()}
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
-
-
 def summary(merged: dict) -> dict:
     """Per route and overall: rps, p50, p99 (ms), non-2xx answers."""
     routes = {}
@@ -307,6 +295,11 @@ def database_effects(db_url: str, merged_runs: list[dict]) -> dict:
 
 def fmt(ms: float) -> str:
     return f"{ms:.1f} ms"
+
+
+def speed(t: dict) -> str:
+    """Throughput and latency of a ``summary`` entry."""
+    return f"{t['rps']:.0f} req/s, p50 {fmt(t['p50'])}, p99 {fmt(t['p99'])}"
 
 
 def saturate(args, app: Gunicorn, ceiling: Gunicorn, floor: Gunicorn, redis, pg,
@@ -417,50 +410,37 @@ def build_report(results: dict, checks: dict, args, database: str, wall: float) 
     low_share = app["rps"] / low["rps"] if low["rps"] else 0.0
     setting = (f"{args.workers} gunicorn workers x {args.threads} threads (gthread), "
                f"{args.connections} connections")
-    rows = [
-        {"figure": f"ceiling: bare Flask, constant TwiML ({setting})",
-         "value": f"{top['rps']:.0f} req/s, p50 {fmt(top['p50'])}, p99 {fmt(top['p99'])}",
-         "target": "", "pass": None},
-        {"figure": "hotline: all webhook routes",
-         "value": f"{app['rps']:.0f} req/s, p50 {fmt(app['p50'])}, p99 {fmt(app['p99'])}",
-         "target": f"p99 < {MAX_P99_MS:.0f} ms", "pass": app["p99"] < MAX_P99_MS},
-        {"figure": "hotline throughput / ceiling", "value": f"{share:.0%}",
-         "target": f">= {MIN_CEILING_SHARE:.0%}", "pass": share >= MIN_CEILING_SHARE},
-        {"figure": "floor: only what every correct webhook must do (signature, idempotency "
-                   "in Redis, one INSERT and commit; constant TwiML)",
-         "value": f"{low['rps']:.0f} req/s, p50 {fmt(low['p50'])}, p99 {fmt(low['p99'])}",
-         "target": "", "pass": None},
-        {"figure": "  floor / ceiling: the most any correct webhook reaches here",
-         "value": f"{floor_share:.0%}", "target": "", "pass": None},
-        {"figure": "  hotline / floor", "value": f"{low_share:.0%}", "target": "",
-         "pass": None},
-    ]
+    under = f"p99 < {MAX_P99_MS:.0f} ms"
     paced = results["paced"]
-    rows.append({"figure": f"hotline paced at {PACED_SHARE:.0%} of its throughput "
-                           f"({paced['rate']} req/s offered)",
-                 "value": f"{paced['total']['rps']:.0f} req/s, p50 {fmt(paced['total']['p50'])}, "
-                          f"p99 {fmt(paced['total']['p99'])}",
-                 "target": f"p99 < {MAX_P99_MS:.0f} ms",
-                 "pass": paced["total"]["p99"] < MAX_P99_MS})
+    rows = [
+        row(f"ceiling: bare Flask, constant TwiML ({setting})", speed(top)),
+        row("hotline: all webhook routes", speed(app), under, app["p99"] < MAX_P99_MS),
+        row("hotline throughput / ceiling", f"{share:.0%}", f">= {MIN_CEILING_SHARE:.0%}",
+            share >= MIN_CEILING_SHARE),
+        row("floor: only what every correct webhook must do (signature, idempotency in Redis, "
+            "one INSERT and commit; constant TwiML)", speed(low)),
+        row("  floor / ceiling: the most any correct webhook reaches here", f"{floor_share:.0%}"),
+        row("  hotline / floor", f"{low_share:.0%}"),
+        row(f"hotline paced at {PACED_SHARE:.0%} of its throughput ({paced['rate']} req/s "
+            "offered)", speed(paced["total"]), under, paced["total"]["p99"] < MAX_P99_MS),
+    ]
     for route, r in results["hotline"]["routes"].items():
         ceil = results["ceiling"]["routes"].get(route)
-        rows.append({"figure": f"hotline {route}",
-                     "value": f"{r['rps']:.0f} req/s, p50 {fmt(r['p50'])}, p99 {fmt(r['p99'])}"
-                              + (f" (ceiling p99 {fmt(ceil['p99'])})" if ceil else ""),
-                     "target": f"p99 < {MAX_P99_MS:.0f} ms", "pass": r["p99"] < MAX_P99_MS})
+        rows.append(row(f"hotline {route}",
+                        speed(r) + (f" (ceiling p99 {fmt(ceil['p99'])})" if ceil else ""),
+                        under, r["p99"] < MAX_P99_MS))
     errors = sum(sum(e.values()) for e in checks["errors"].values())
     non_2xx = sum(results[name]["total"]["non_2xx"] for name in results)
-    rows.append({"figure": "non-2xx answers / broken sequences (all runs)",
-                 "value": f"{non_2xx} / {errors}",
-                 "target": "0 / 0", "pass": non_2xx + errors == 0})
     effects = checks["effects"]
-    rows.append({"figure": "each call flow and text conversation had its effect in the database",
-                 "value": effects["summary"], "target": "one contact each",
-                 "pass": effects["ok"]})
     problems = [p for p in checks["twiml"] if not p.startswith("(")]
-    rows.append({"figure": "sample answer of each route is valid TwiML (twiml.xsd)",
-                 "value": "yes" if not problems else "; ".join(problems)[:200],
-                 "target": "yes", "pass": not problems})
+    rows += [
+        row("non-2xx answers / broken sequences (all runs)", f"{non_2xx} / {errors}", "0 / 0",
+            non_2xx + errors == 0),
+        row("each call flow and text conversation had its effect in the database",
+            effects["summary"], "one contact each", effects["ok"]),
+        row("sample answer of each route is valid TwiML (twiml.xsd)",
+            "yes" if not problems else "; ".join(problems)[:200], "yes", not problems),
+    ]
     gen = checks["generator_cpu_share"]
     cpu = checks["cpu_ms_per_request"]
     app_cpu, top_cpu = sum(cpu["hotline"].values()), sum(cpu["ceiling"].values())
@@ -513,20 +493,12 @@ def build_report(results: dict, checks: dict, args, database: str, wall: float) 
 
 
 def print_report(report: dict, results: dict, checks: dict) -> None:
-    print(f"\n{report['title']}\n")
-    width = max(len(r["figure"]) for r in report["rows"])
-    for row in report["rows"]:
-        verdict = {True: "PASS", False: "FAIL", None: ""}[row["pass"]]
-        print(f"  {row['figure']:<{width}}  {row['value']:<52} {row['target']:<14} {verdict}")
-    print("\n  per route, ceiling:")
+    print_table(report["title"], report["rows"], report["notes"])
+    print("  per route, ceiling:")
     for route, r in results["ceiling"]["routes"].items():
         print(f"    {route:<32} {r['rps']:7.0f} req/s  p50 {r['p50']:6.1f}  p99 {r['p99']:6.1f}")
     if any(checks["errors"].values()):
         print(f"\n  errors: {checks['errors']}")
-    print()
-    for note in report["notes"]:
-        print(f"  - {note}")
-
 
 if __name__ == "__main__":
     sys.exit(main())
