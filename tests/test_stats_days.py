@@ -323,3 +323,26 @@ def test_a_starting_worker_warms_the_cache(session):
     assert first == len(cached_days(session)) > 20
     # a second worker starting counts again only the days of lately touched old contacts
     assert job.warm_statistics() < first / 4
+
+
+def test_a_cache_that_cannot_be_written_costs_only_speed(session, monkeypatch):
+    """A locked or read-only database refuses the cache's rows: the view still gets the
+    exact numbers (counted live), and nothing half-written is left behind."""
+    from sqlalchemy.exc import OperationalError
+    seed(session, random.Random(4))
+    period = periods()[3]
+    live = stats.collect(session, period, cache=False, now=NOW)
+    session.rollback()
+    execute = session.execute
+
+    def refuse_the_cache(statement, *args, **kwargs):
+        if getattr(statement, "table", None) in (StatsDay.__table__, StatsPeriod.__table__):
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return execute(statement, *args, **kwargs)
+
+    monkeypatch.setattr(session, "execute", refuse_the_cache)
+    assert stats.collect(session, period, now=NOW) == live
+    monkeypatch.undo()
+    assert not cached_days(session)
+    assert stats.collect(session, period, now=NOW) == live   # and the next view caches
+    assert cached_days(session)
