@@ -112,10 +112,8 @@ def _time_series(report: Report, raw: stats.Raw) -> None:
         per_day[day] += n
     days = report.period.days()
     by_day = days_shown(report.period)
-    day_keys = [f"day:{d}" for d in days]
     if by_day:
-        for d, key in zip(days, day_keys):
-            report.cell(key, per_day[d])
+        day_keys = [report.cell(f"day:{d}", per_day[d]) for d in days]
         report.total("contacts", day_keys)
         report.tables.append(Table("by_day", "Contacts by day", ["contacts"],
                                    [(f"{d:%a %d %b}", [key]) for d, key in zip(days, day_keys)],
@@ -157,15 +155,15 @@ def _heatmap(report: Report, raw: stats.Raw) -> None:
     by_weekday = Counter()
     for (day, hour), n in raw.by_hour.items():
         by_weekday[(day.weekday(), hour)] += n
-    every = []
+    by_day, every = days_shown(report.period), []
     for wd, name in enumerate(WEEKDAYS):
         keys = [report.cell(f"hour:{wd}:{h:02d}", by_weekday[(wd, h)]) for h in range(24)]
-        if days_shown(report.period):  # the hours of all Mondays are the Mondays
+        if by_day:  # the hours of all Mondays are the Mondays
             same_day = [f"day:{d}" for d in report.period.days() if d.weekday() == wd]
             report.lines.append([(k, 1) for k in keys] + [(k, -1) for k in same_day])
         every += keys
         rows.append((name, keys))
-    if not days_shown(report.period):
+    if not by_day:  # without days, the hours add up to the whole
         report.total("contacts", every)
     report.tables.append(Table("hour_of_week", "Contacts by hour of the week",
                                [f"{h:02d}" for h in range(24)], rows, chart="heatmap",
