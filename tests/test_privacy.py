@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.shared_files import ROOT
+from tests.twilio_files import ROOT
 
 FORBIDDEN = re.compile(r"\.record\(|record\s*=|transcribe|<Record|recording_status", re.I)
 

@@ -51,6 +51,8 @@ from hotline.simulator import (
 from tests.cluster import Cluster, RoundRobinProxy, clean_environ, fresh_database, wait_until
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 
+pytestmark = pytest.mark.slow
+
 #: Virtual seconds of the stand-in per wall-clock second.
 SPEED = 8
 SUPPORTERS = 8

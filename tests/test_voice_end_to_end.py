@@ -19,7 +19,7 @@ from hotline.simulator import (Answer, Busy, FlaskClientTransport, NoAnswer, Pre
                                Silence, Speak, TwilioSim, serve_in_thread)
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, PUBLIC_BASE_URL, run_jobs
 from tests.privacy_scan import assert_kept_nowhere
-from tests.shared_files import assert_valid_twiml
+from tests.twilio_files import assert_valid_twiml
 
 
 class CheckedTransport:

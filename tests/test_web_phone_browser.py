@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tests.shared_files import ROOT
+from tests.twilio_files import ROOT
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -25,9 +25,7 @@ ALEX, BEA = "+16175550111", "+16175550112"
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("HOTLINE_REQUIRE_POSTGRES"):
-            raise RuntimeError("chromium is not installed: run `make tools`")
-        pytest.skip("chromium not installed: browser tests skipped")
+        raise RuntimeError("chromium is not installed: run `make tools`")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,

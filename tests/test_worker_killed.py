@@ -32,6 +32,8 @@ from tests.test_followups import NEW_YORK, consented_contact, due_now, texts_to
 from tests.test_voice_end_to_end import Hotline
 from workers import audit
 
+pytestmark = pytest.mark.slow
+
 
 class Stuck:
     """Twilio takes the first REST request of ``method`` to ``to``, then hangs (until

@@ -1,8 +1,10 @@
 """Checks REST requests' parameters against Twilio's OpenAPI spec (when the spec is present).
 
-The spec (``twilio_api_v2010.json``) is never copied into the repository: it is read from
-``$TWILIO_OPENAPI_SPEC`` or ``../shared/twilio/`` next to the repository root, once per
-process. Without it ``validate`` finds no problems and one info line says so.
+The spec (``twilio_api_v2010.json``) is never copied into the repository. Twilio publishes it
+in the npm package ``@twilio/cli-core``, which ``make tools`` installs into node_modules; it is
+read from ``$TWILIO_OPENAPI_SPEC``, else from there, else from ``../shared/twilio/`` beside the
+repository, once per process. Without any of them (``make run`` installs no Node packages)
+``validate`` finds no problems and one info line says so.
 
 A form body maps onto the operation's ``application/x-www-form-urlencoded`` schema: each
 key is a property, and a repeated key (``StatusCallbackEvent=a&StatusCallbackEvent=b``) is
@@ -26,7 +28,10 @@ from werkzeug.datastructures import MultiDict
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "twilio" / "twilio_api_v2010.json"
+SPEC_NAME = "twilio_api_v2010.json"
+NPM_SPEC = REPO_ROOT / "node_modules" / "@twilio" / "cli-core" / "src" / "services" / \
+    "twilio-api" / SPEC_NAME
+SHARED_SPEC = REPO_ROOT.parent / "shared" / "twilio" / SPEC_NAME
 FORM = "application/x-www-form-urlencoded"
 INTEGER = re.compile(r"^[+-]?\d+$")
 BOOLEANS = frozenset({"true", "false"})
@@ -52,8 +57,11 @@ class Operation:
 
 
 def spec_path() -> Path:
-    """Where the spec is looked for: ``$TWILIO_OPENAPI_SPEC`` or ``../shared/twilio``."""
-    return Path(os.environ.get("TWILIO_OPENAPI_SPEC") or DEFAULT_SPEC)
+    """Where the spec is: ``$TWILIO_OPENAPI_SPEC``, else the npm package's copy, else
+    ``../shared/twilio`` (the first that exists, or the npm path when none does)."""
+    if os.environ.get("TWILIO_OPENAPI_SPEC"):
+        return Path(os.environ["TWILIO_OPENAPI_SPEC"])
+    return next((p for p in (NPM_SPEC, SHARED_SPEC) if p.is_file()), NPM_SPEC)
 
 
 Index = dict[int, list[tuple[re.Pattern[str], dict[str, Operation]]]]

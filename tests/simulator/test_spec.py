@@ -1,4 +1,4 @@
-"""The stand-in checks REST parameters against Twilio's OpenAPI spec (read from ../shared)."""
+"""The stand-in checks REST parameters against Twilio's OpenAPI spec (from @twilio/cli-core)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import requests
 from werkzeug.datastructures import MultiDict
 
 from hotline.simulator import Answer, NoAnswer, ScriptedPhone, spec
+from tests.twilio_files import openapi_spec_path
 from tests.simulator.conftest import ACCOUNT_SID, AUTH_TOKEN, BASE, HOTLINE, SUPPORTER
 
 ACCOUNT = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
@@ -19,11 +20,8 @@ CALL = {"To": SUPPORTER, "From": HOTLINE, "Url": f"{BASE}/offer"}
 
 @pytest.fixture
 def twilio_spec():
-    """Skip unless Twilio's spec is where the stand-in looks for it."""
-    path = spec.spec_path()
-    if not path.is_file():
-        pytest.skip(f"Twilio's OpenAPI spec not found at {path}: spec validation not tested")
-    return path
+    """Twilio's spec where the stand-in looks for it (a missing spec fails, never skips)."""
+    return openapi_spec_path()
 
 
 def post(rest, path: str, data: dict | list, auth=(ACCOUNT_SID, AUTH_TOKEN)) -> requests.Response:
