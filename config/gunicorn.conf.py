@@ -1,4 +1,4 @@
-"""gunicorn settings for the hotline's web process (see README: scaling)."""
+"""gunicorn settings for the hotline's web process (see docs/operations.md and docs/architecture.md: the production topology)."""
 
 import multiprocessing
 import os

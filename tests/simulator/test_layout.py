@@ -8,7 +8,7 @@ import hotline.simulator as simulator
 from hotline.simulator import engine, twiml
 
 PACKAGE = Path(simulator.__file__).parent
-#: Longest module allowed (DESIGN.md asks for ~400; this is the hard stop).
+#: Longest module allowed: modules stay around 400 lines; this is the hard stop.
 MAX_LINES = 450
 
 
