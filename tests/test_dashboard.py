@@ -174,6 +174,29 @@ def test_the_stats_api_never_shows_a_small_count_or_a_caller(app, coordinator, s
     assert "fewer than 11, possibly none" in coordinator.get("/dashboard/").text
 
 
+def test_the_csv_export_neutralises_formulas_in_supporter_names(app, coordinator, session):
+    """A supporter named =HYPERLINK(...) (or starting with + - @ tab CR) reaches the CSV as
+    text: a leading single quote, per OWASP (before: the formula as-is)."""
+    import csv
+    import io
+
+    from hotline.dashboard.demo import seed_history
+    from hotline.models import Supporter
+    from hotline.shifts import program_zone
+    names = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+             "\tTabbed", "\rReturned"]
+    for i, name in enumerate(names):
+        session.add(Supporter(name=name, phone=f"+161755502{i:02d}", tier=1))
+    session.commit()
+    seed_history(session, program_zone(), weeks=3)
+    response = coordinator.get("/dashboard/stats.csv")
+    assert response.status_code == 200
+    cells = [cell for line in csv.reader(io.StringIO(response.text)) for cell in line]
+    assert "'" + names[0] in cells
+    assert {"'" + name for name in names} <= set(cells)
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
 @pytest.mark.parametrize("hops, forwarded, seen", [
     (1, "203.0.113.9", "203.0.113.9"),                   # right: the client
     (0, None, "10.0.0.2"),                               # no balancer: the peer

@@ -130,6 +130,21 @@ def _policy() -> dict[str, int]:
     return {"retention_days": cfg.RETENTION_DAYS, "twilio_log_days": cfg.TWILIO_LOG_DAYS}
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a leading ' before a formula start.
+
+    Supporter names are typed by coordinators; ``=HYPERLINK(...)`` must not become a live
+    link (or a command) in whoever opens the export. Numbers are left as numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @bp.get("/stats.csv")
 def stats_csv():
     """Every table of the report as CSV rows: table, row, column, value."""
@@ -139,14 +154,18 @@ def stats_csv():
         abort(400, str(exc))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["table", "row", "column", "value"])
+
+    def row(*cells: object) -> None:
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+
+    row("table", "row", "column", "value")
     for table in report.tables:
         for label, keys in table.rows:
             for column, key in zip(table.columns, keys):
-                writer.writerow([table.title, label, column, report.shown(key)])
+                row(table.title, label, column, report.shown(key))
     for name, value in report.summary.items():
         if not isinstance(value, dict):
-            writer.writerow(["summary", name, "", "" if value is None else value])
+            row("summary", name, "", "" if value is None else value)
     name = f"hotline-{report.period.first}-{report.period.last}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
