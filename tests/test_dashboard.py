@@ -174,13 +174,42 @@ def test_the_stats_api_never_shows_a_small_count_or_a_caller(app, coordinator, s
     assert "fewer than 11, possibly none" in coordinator.get("/dashboard/").text
 
 
-@pytest.mark.parametrize("hops, seen", [(0, "10.0.0.2"), (1, "203.0.113.9")])
-def test_the_client_address_behind_a_load_balancer(app_settings, hops, seen):
-    """The login limit per address sees the client only when HOTLINE_PROXY_HOPS says so."""
+def test_the_csv_export_neutralises_formulas_in_supporter_names(app, coordinator, session):
+    """A supporter named =HYPERLINK(...) (or starting with + - @ tab CR) reaches the CSV as
+    text: a leading single quote, per OWASP (before: the formula as-is)."""
+    import csv
+    import io
+
+    from hotline.dashboard.demo import seed_history
+    from hotline.models import Supporter
+    from hotline.shifts import program_zone
+    names = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+             "\tTabbed", "\rReturned"]
+    for i, name in enumerate(names):
+        session.add(Supporter(name=name, phone=f"+161755502{i:02d}", tier=1))
+    session.commit()
+    seed_history(session, program_zone(), weeks=3)
+    response = coordinator.get("/dashboard/stats.csv")
+    assert response.status_code == 200
+    cells = [cell for line in csv.reader(io.StringIO(response.text)) for cell in line]
+    assert "'" + names[0] in cells
+    assert {"'" + name for name in names} <= set(cells)
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+@pytest.mark.parametrize("hops, forwarded, seen", [
+    (1, "203.0.113.9", "203.0.113.9"),                   # right: the client
+    (0, None, "10.0.0.2"),                               # no balancer: the peer
+    (0, "203.0.113.9", "10.0.0.2 via 203.0.113.9"),      # hops unset behind a balancer
+    (2, "203.0.113.9", "10.0.0.2 via 203.0.113.9"),      # fewer entries than hops
+])
+def test_the_client_address_behind_a_load_balancer(app_settings, hops, forwarded, seen):
+    """The login limit per address sees the client when HOTLINE_PROXY_HOPS is right, and
+    never the balancer's address alone when it looks wrong."""
     from hotline import create_app
-    from hotline.dashboard import views
     app = create_app(dict(app_settings, PROXY_HOPS=hops))
-    app.add_url_rule("/whoami", "whoami", lambda: views._address())
+    app.add_url_rule("/whoami", "whoami", lambda: access.client_address())
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
     response = app.test_client().get("/whoami", environ_base={"REMOTE_ADDR": "10.0.0.2"},
-                                     headers={"X-Forwarded-For": "203.0.113.9"})
+                                     headers=headers)
     assert response.get_data(as_text=True) == seen

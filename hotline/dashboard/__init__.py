@@ -15,7 +15,7 @@ from hotline.settings import Settings, secure_cookies
 
 def init_app(app: Flask, cfg: Settings) -> None:
     """Wire the dashboard into ``app``."""
-    from hotline import shifts
+    from hotline import accounts, shifts
     from hotline.dashboard import access, roster_views, users_views, views  # noqa: F401
 
     app.config.update(SESSION_COOKIE_SECURE=secure_cookies(cfg), SESSION_COOKIE_HTTPONLY=True,
@@ -27,6 +27,9 @@ def init_app(app: Flask, cfg: Settings) -> None:
     app.before_request_funcs.setdefault(views.bp.name, []).append(access.guard(api=False))
     app.before_request_funcs.setdefault(views.api.name, []).append(access.guard(api=True))
     app.after_request(access.security_headers)
+    # The dummy hash unknown emails are verified against, made now: the first one costs
+    # the same single argon2 verification as every later login.
+    accounts.warm_up(accounts.hasher(test_mode=cfg.ENV == "test"))
     app.jinja_env.globals["csrf_token"] = access.csrf_token
     app.jinja_env.globals["current_user"] = access.current_user
     shifts.install()

@@ -1,14 +1,20 @@
-"""Who may see what: login sessions, roles, CSRF tokens, security headers.
+"""Who may see what: login sessions, roles, CSRF tokens, security headers, login clients.
 
 Access is denied by default: every view of the dashboard blueprints needs a logged-in,
 active account unless marked ``@public``; ``@admin_only`` views need an admin. Every
 POST, PUT, PATCH and DELETE must carry the session's CSRF token, in the form field
 ``csrf_token`` or the ``X-CSRF-Token`` header.
+
+The login limits need two facts about the client: its address (``client_address``, which
+never lets an address shared by everyone block by itself when HOTLINE_PROXY_HOPS looks
+wrong) and whether this browser logged in to the account before (``trusted_device``: a
+signed, HttpOnly device cookie set at each good login).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 
@@ -24,10 +30,13 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from hotline import accounts
 from hotline.extensions import db, redis_conn, settings
 from hotline.models import User
+
+log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: No third-party origin anywhere: scripts, styles, images and fonts come from this app.
@@ -100,16 +109,78 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
-def _csrf_ok() -> bool:
+def csrf_ok() -> bool:
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
     expected = session.get("csrf") or ""
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
+#: The cookie that makes a browser a trusted device for one account's logins.
+DEVICE_COOKIE = "hotline_device"
+_hops_warned = False
+
+
+def client_address() -> str:
+    """The client address the per-address login limit counts.
+
+    With HOTLINE_PROXY_HOPS right, the client's own address (ProxyFix has applied). When it
+    looks wrong, an X-Forwarded-For the configured hops did not consume (0 hops behind a
+    balancer, or fewer entries than hops), ``remote_addr`` is the balancer, shared by every
+    user: the address is then that plus the nearest forwarded client, so that failures by
+    anyone behind the balancer never block everyone. (A client that forges the header then
+    gets its own count, but the per-account limit still holds across addresses.)
+    """
+    global _hops_warned
+    remote = request.remote_addr or "unknown"
+    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
+                 if part.strip()]
+    hops = settings().PROXY_HOPS
+    if not forwarded or len(forwarded) >= hops > 0:
+        return remote
+    if not _hops_warned:
+        _hops_warned = True
+        log.warning("requests carry X-Forwarded-For with %d entries but HOTLINE_PROXY_HOPS=%d: "
+                    "set it to the number of proxies in front of the app", len(forwarded), hops)
+    return f"{remote} via {forwarded[-1]}"
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="hotline.dashboard.device")
+
+
+def _account_tag(email: str) -> str:
+    return hmac.new(current_app.secret_key.encode(), email.strip().lower().encode(),
+                    "sha256").hexdigest()[:32]
+
+
+def trusted_device(email: str) -> str | None:
+    """This browser's device id if it logged in to ``email``'s account before, else None."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw or not email:
+        return None
+    try:
+        data = _device_signer().loads(raw, max_age=accounts.DEVICE_DAYS * 86400)
+    except BadData:
+        return None
+    if not isinstance(data, dict) or not hmac.compare_digest(
+            str(data.get("a", "")).encode(), _account_tag(email).encode()):
+        return None
+    return str(data.get("d") or "") or None
+
+
+def remember_device(response: Response, email: str) -> Response:
+    """Make this browser a trusted device for ``email``'s logins (a fresh id each time)."""
+    token = _device_signer().dumps({"a": _account_tag(email), "d": secrets.token_urlsafe(16)})
+    response.set_cookie(DEVICE_COOKIE, token, max_age=accounts.DEVICE_DAYS * 86400,
+                        path=url_for("dashboard.login"), httponly=True, samesite="Strict",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
+
+
 def guard(api: bool) -> Callable[[], Response | None]:
     """A before_request hook: CSRF on unsafe methods, then login and role checks."""
     def check() -> Response | None:
-        if request.method in UNSAFE_METHODS and not _csrf_ok():
+        if request.method in UNSAFE_METHODS and not csrf_ok():
             return _deny(api, 400, "the form expired or came from elsewhere: reload the page")
         access = access_of(current_app, request.endpoint or "")
         if access == "public":

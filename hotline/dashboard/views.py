@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
@@ -23,10 +24,6 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="
 api = Blueprint("dashboard_api", __name__, url_prefix="/api")
 
 
-def _address() -> str:
-    return request.remote_addr or "unknown"
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path of this dashboard: never an open redirect."""
     if target and target.startswith("/dashboard") and not target.startswith("//"):
@@ -37,27 +34,44 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @access.public
 def login():
-    """The login form; failed attempts are limited per email and address."""
+    """The login form; every try is counted before the password is checked.
+
+    Limits (``accounts.LoginLimiter``): per account from any address, with a growing
+    delay; per client address; a browser that logged in to the account before (a trusted
+    device) has its own limit instead, so failures by others never keep its owner out.
+    """
     if request.method == "GET":
         return render_template("dashboard/login.html", next=request.args.get("next", ""))
     email = (request.form.get("email") or "").strip().lower()
+    address, device = access.client_address(), access.trusted_device(email)
     limiter = accounts.LoginLimiter(redis_conn.client)
-    wait = limiter.blocked(email, _address())
-    if wait:
-        minutes = -(-wait // 60)
-        return render_template("dashboard/login.html", next=request.form.get("next", ""),
-                               error=f"Too many attempts. Try again in {minutes} minutes.",
-                               email=email), 429
+    attempt = limiter.attempt(email, address, device)
+    if not attempt.allowed:
+        return _throttled(attempt, email)
     user = accounts.authenticate(db.session, access.password_hasher(), email,
                                  request.form.get("password") or "")
     if user is None:
-        limiter.failed(email, _address())
         return render_template("dashboard/login.html", next=request.form.get("next", ""),
                                error="That email and password do not match an account.",
                                email=email), 401
-    limiter.succeeded(email, _address())
+    limiter.succeeded(attempt, email, address, device)
     access.log_in(user)
-    return redirect(_safe_next(request.form.get("next")))
+    return access.remember_device(redirect(_safe_next(request.form.get("next"))), user.email)
+
+
+def _throttled(attempt: accounts.Attempt, email: str) -> tuple[str, int, dict[str, str]]:
+    """429 saying which limit, until when, and whom to ask (the same for unknown emails)."""
+    seconds = attempt.seconds_left()
+    at = datetime.fromtimestamp(attempt.until, program_zone()).strftime("%H:%M %Z")
+    minutes = -(-seconds // 60)
+    what = ("this account" if attempt.limit == "account"
+            else "your network address")
+    error = (f"Too many failed logins for {what}. You can try again at {at} "
+             f"(in {minutes} minute{'s' if minutes != 1 else ''}). If these tries were not "
+             "yours, or you cannot wait, ask one of the program's dashboard admins: they can "
+             "send you a new invitation link that lets you in at once.")
+    return (render_template("dashboard/login.html", next=request.form.get("next", ""),
+                            error=error, email=email), 429, {"Retry-After": str(seconds)})
 
 
 @bp.post("/logout")
@@ -83,8 +97,10 @@ def invite(token: str):
         except accounts.AccountError as exc:
             error = str(exc)
         else:
+            # The invitation proves who this is: the account's login backoff is lifted.
+            accounts.LoginLimiter(redis_conn.client).forgive(user.email)
             access.log_in(user)
-            return redirect(url_for("dashboard.overview"))
+            return access.remember_device(redirect(url_for("dashboard.overview")), user.email)
     return render_template("dashboard/invite.html", email=user.email, error=error), \
         400 if error else 200
 
@@ -114,6 +130,21 @@ def _policy() -> dict[str, int]:
     return {"retention_days": cfg.RETENTION_DAYS, "twilio_log_days": cfg.TWILIO_LOG_DAYS}
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a leading ' before a formula start.
+
+    Supporter names are typed by coordinators; ``=HYPERLINK(...)`` must not become a live
+    link (or a command) in whoever opens the export. Numbers are left as numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @bp.get("/stats.csv")
 def stats_csv():
     """Every table of the report as CSV rows: table, row, column, value."""
@@ -123,14 +154,18 @@ def stats_csv():
         abort(400, str(exc))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["table", "row", "column", "value"])
+
+    def row(*cells: object) -> None:
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+
+    row("table", "row", "column", "value")
     for table in report.tables:
         for label, keys in table.rows:
             for column, key in zip(table.columns, keys):
-                writer.writerow([table.title, label, column, report.shown(key)])
+                row(table.title, label, column, report.shown(key))
     for name, value in report.summary.items():
         if not isinstance(value, dict):
-            writer.writerow(["summary", name, "", "" if value is None else value])
+            row("summary", name, "", "" if value is None else value)
     name = f"hotline-{report.period.first}-{report.period.last}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -7,6 +7,9 @@ stand-in in real time) does the same: a leg's process waits for its document whi
 others go on, and status callbacks and other requests whose answer nobody reads leave
 without holding up the loop. With one loop posting every webhook in turn, a surge of
 callers made each wait for the others' webhooks before its supporter's phone could ring.
+
+The sim only ever requests the app it serves (``owns``): a URL on another origin, given in
+a REST call or in TwiML, is an application error, never a request from this host (SSRF).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from hotline.simulator.state import Mailbox, Receive
+from hotline.simulator.transport import origin
 
 if TYPE_CHECKING:  # pragma: no cover
     from hotline.simulator.engine import TwilioSim
@@ -60,6 +64,13 @@ class Delivery:
 
         self.webhook_pool.submit(deliver)
 
+    def owns(self: TwilioSim, url: str) -> bool:
+        """Whether ``url`` is on the origin of one of the app's webhooks (PUBLIC_BASE_URL's)."""
+        mine = {origin(u) for u in (self.voice_url, self.status_callback_url, self.fallback_url,
+                                    self.sms_url) if u}
+        found = origin(url)
+        return found is not None and found in mine
+
     def signed(self: TwilioSim, url: str, params: dict[str, str]) -> dict[str, str]:
         """The headers of a webhook: Twilio's signature of ``url`` and ``params``."""
         return {"X-Twilio-Signature": self._validator.compute_signature(url, params)}
@@ -67,6 +78,8 @@ class Delivery:
     def deliver(self: TwilioSim, url: str, params: dict[str, str],
                 headers: dict[str, str]) -> tuple[int, str]:
         """One POST through the transport; a failure is status 0 (an application error)."""
+        if not self.owns(url):
+            return 0, f"URL outside the app's public base: {url} (not requested)"
         try:
             return self.transport.post(url, params, headers)
         except Exception as error:  # noqa: BLE001 - any failure is an app error to Twilio

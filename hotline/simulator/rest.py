@@ -3,7 +3,9 @@
 Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
 threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``. Every
 request is authenticated first; every POST is then checked against Twilio's OpenAPI spec
-(``spec.validate``, when the spec is present) before any handler touches the sim.
+(``spec.validate``, when the spec is present) before any handler touches the sim. A
+``Url`` or ``StatusCallback`` the sim would request later must be on the app's own origin
+(``check_urls``): the stand-in is not a proxy to the rest of the network (SSRF).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ SPEC_CODES = {
 }
 #: Twilio's code for an invalid or unknown parameter.
 INVALID_PARAMETER = 20001
+#: The URL parameters the sim requests later, per endpoint, with Twilio's code for a bad one.
+FETCHED_URLS = {"create_call": {"Url": 21205, "StatusCallback": 21609},
+                "update_call": {"Url": 21205},
+                "create_message": {"StatusCallback": 21609}}
 
 
 class ApiError(Exception):
@@ -150,6 +156,21 @@ def check_against_spec() -> None:
     if problems:
         code = SPEC_CODES.get((request.endpoint, problems[0].param), INVALID_PARAMETER)
         raise ApiError(400, code, " ".join(map(str, problems)))
+
+
+def check_urls() -> None:
+    """Refuse a Url or StatusCallback off the app's own origin, as Twilio refuses a bad URL.
+
+    The sim would request it later, from the host it runs on: any other origin (another
+    loopback port, a cloud metadata address, the internal network) would make the stand-in
+    a proxy for whoever can call its API.
+    """
+    sim = _sim()
+    for name, code in FETCHED_URLS.get(request.endpoint or "", {}).items():
+        value = request.form.get(name)
+        if value and not sim.owns(value):
+            raise ApiError(400, code, f"{name} is not a valid URL of this application: "
+                                      f"{value} (the stand-in only requests its own app)")
 
 
 def create_call(account_sid: str) -> tuple[dict[str, Any], int]:
@@ -302,6 +323,7 @@ def make_rest_app(sim: TwilioSim) -> Flask:
     app.register_error_handler(404, not_found)
     app.before_request(authenticate_and_log)
     app.before_request(check_against_spec)
+    app.before_request(check_urls)
     for rule, view, methods in ROUTES:
         app.add_url_rule(PREFIX + rule, view_func=view, methods=methods)
     return app

@@ -11,6 +11,21 @@ from typing import Any, Protocol
 USER_AGENT = "TwilioProxy/1.1 (hotline-simulator)"
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL, default ports filled in; else None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
 class Transport(Protocol):
     """Delivers one signed, form-encoded webhook POST and returns (status, body)."""
 

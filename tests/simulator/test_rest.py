@@ -143,6 +143,53 @@ def test_missing_or_bad_call_parameters_are_400(sim, rest, kwargs, code):
     assert sim.legs == {}
 
 
+class Recording:
+    """The sim's transport, remembering every URL the sim asked it to request."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.urls = inner, []
+
+    def post(self, url, params, headers):
+        self.urls.append(url)
+        return self.inner.post(url, params, headers)
+
+
+ELSEWHERE = ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/",
+             "https://hotline.test:8443/offer", "https://evil.test/offer"]
+
+
+def test_the_stand_in_requests_no_url_off_the_apps_origin(sim, fake, rest):
+    """SSRF: a Url or StatusCallback elsewhere is a Twilio-like 400 and is never requested,
+    nor is a URL in TwiML given to the API (before: created, then requested)."""
+    sim.transport = recording = Recording(sim.transport)
+    sim.add_phone(ScriptedPhone(SUPPORTER, ring=Answer(1)))
+    fake.reply("/offer", response(lambda r: r.pause(length=30)))
+    for url in ELSEWHERE:
+        with pytest.raises(TwilioRestException) as refused:
+            rest.calls.create(to=SUPPORTER, from_=HOTLINE, url=url)
+        assert (refused.value.status, refused.value.code) == (400, 21205)
+        with pytest.raises(TwilioRestException) as refused:
+            call_supporter(rest, status_callback=url)
+        assert (refused.value.status, refused.value.code) == (400, 21609)
+        with pytest.raises(TwilioRestException) as refused:
+            rest.messages.create(to=SUPPORTER, from_=HOTLINE, body="hi", status_callback=url)
+        assert (refused.value.status, refused.value.code) == (400, 21609)
+    assert sim.legs == {} and sim.messages == []
+
+    assert sim.owns("https://hotline.test:443/offer") and sim.owns("HTTPS://Hotline.test/x")
+    live = call_supporter(rest)
+    sim.advance(5)
+    for url in ELSEWHERE:
+        with pytest.raises(TwilioRestException) as refused:
+            rest.calls(live.sid).update(url=url)
+        assert (refused.value.status, refused.value.code) == (400, 21205)
+    rest.calls(live.sid).update(twiml=f"<Response><Redirect>{ELSEWHERE[0]}</Redirect></Response>")
+    leg = sim.legs[live.sid]
+    sim.run(until=lambda: leg.ended)
+    assert leg.heard[-1] == "[application error]"
+    assert recording.urls == [f"{BASE}/offer"]
+
+
 def test_unknown_call_is_404(rest):
     with pytest.raises(TwilioRestException) as error:
         rest.calls("CA" + "0" * 32).fetch()

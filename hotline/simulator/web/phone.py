@@ -2,7 +2,9 @@
 
 The page polls ``/phone/api/state`` and posts the visitor's actions (dial, answer,
 decline, keys, words, hang up, texts). Only registered in simulator mode, which settings
-refuse in production; every asset is served from here (no CDN).
+refuse in production; every asset is served from here (no CDN). Every POST carries the
+session's CSRF token (the dashboard's, from the page's ``csrf-token`` meta tag, sent as
+``X-CSRF-Token``): another site open in the same browser cannot drive the phones.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from sqlalchemy import select
 
 from hotline import roster
+from hotline.dashboard import access
 from hotline.errors import HotlineError
 from hotline.extensions import db, settings
 from hotline.models import Contact, Offer, Supporter
@@ -35,6 +38,20 @@ def _ok(result: object = None) -> Response:
 
 def _refused(exc: Exception) -> tuple[Response, int]:
     return jsonify({"ok": False, "error": str(exc).strip("'\"")}), 400
+
+
+@bp.before_request
+def same_site_only() -> tuple[Response, int] | None:
+    """Refuse a state-changing request without this session's CSRF token.
+
+    A cross-site form or fetch can make the browser post here (a simple POST needs no
+    preflight), but cannot read the token from the page, nor set the header without a
+    preflight this app never grants.
+    """
+    if request.method in access.UNSAFE_METHODS and not access.csrf_ok():
+        return jsonify({"ok": False, "error": "this page expired or the request came from "
+                                              "another site: reload the page"}), 400
+    return None
 
 
 @bp.get("")

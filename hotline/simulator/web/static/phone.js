@@ -10,9 +10,12 @@ let since = 0;
 const events = [];
 const spoken = new Map();
 
+// Every POST carries the session's CSRF token: another site cannot drive these phones.
+const CSRF_TOKEN = document.querySelector('meta[name="csrf-token"]').content;
+
 function post(path, fields = {}) {
   const body = new URLSearchParams(fields);
-  return fetch(path, { method: "POST", body }).then((r) => r.json()).then((reply) => {
+  return fetch(path, { method: "POST", body, headers: { "X-CSRF-Token": CSRF_TOKEN } }).then((r) => r.json()).then((reply) => {
     if (!reply.ok) { alert(reply.error); }
     return reply;
   }).then(() => refresh());
