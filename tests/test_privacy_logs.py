@@ -192,3 +192,24 @@ def test_the_invitation_page_reads_its_token_from_the_fragment(app):
     script = app.test_client().get("/dashboard/static/invite.js")
     assert script.status_code == 200 and b"location.hash" in script.data
     assert b"replaceState" in script.data
+
+
+# --- Redis: nothing of a login outlives its session --------------------------------------
+
+def test_every_redis_key_left_by_logins_expires_within_a_session(app):
+    from hotline import accounts
+    from hotline.extensions import jobs, settings as current_settings
+    from tests.test_dashboard import PASSWORD, login, make_user
+    make_user("one@example.org")
+    make_user("two@example.org", "admin")
+    clients = [app.test_client() for _ in range(3)]
+    for client, email in zip(clients, ("one@example.org", "one@example.org", "two@example.org")):
+        assert login(client, email).status_code == 302
+        assert client.get("/api/me").status_code == 200  # a request pushes expiries back
+    assert login(app.test_client(), "two@example.org", PASSWORD + "!").status_code == 401
+    lifetime = max(current_settings().SESSION_HOURS * 3600, accounts.FAILURE_WINDOW_SECONDS)
+    redis = jobs.queue.connection
+    keys = list(redis.scan_iter())
+    assert any(b"user-sessions" in key for key in keys)
+    without = {key: redis.ttl(key) for key in keys if not 0 < redis.ttl(key) <= lifetime}
+    assert without == {}, without
