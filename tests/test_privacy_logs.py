@@ -19,6 +19,7 @@ from hotline import privacy, twilio_api
 from hotline.extensions import settings
 from tests.cluster import NO_CONTROL_SOCKET, ROOT, clean_environ, wait_until
 from tests.servers import free_port, stop_processes
+from tests.test_web_phone_browser import browser  # noqa: F401 (fixture)
 
 NUMBER = "+16175550271"
 NATIONAL = "6175550271"
@@ -213,3 +214,55 @@ def test_every_redis_key_left_by_logins_expires_within_a_session(app):
     assert any(b"user-sessions" in key for key in keys)
     without = {key: redis.ttl(key) for key in keys if not 0 < redis.ttl(key) <= lifetime}
     assert without == {}, without
+
+
+@pytest.mark.browser
+def test_a_browser_follows_an_invitation_link_and_the_server_never_sees_its_token(
+        app_settings, browser, request):  # noqa: F811
+    """Chromium opens the link as an invited person would: the page's script moves the
+    token from the fragment into the form and off the address bar; no request line the
+    server receives (what any access log or proxy would write) holds it."""
+    from threading import Thread
+
+    from werkzeug.serving import make_server
+
+    from hotline import accounts
+    from hotline.extensions import db
+    from tests.test_dashboard import PASSWORD
+
+    port = free_port()
+    app_settings["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    app = request.getfixturevalue("fresh_app")
+    with app.app_context():
+        _, token = accounts.create(db.session, accounts.hasher(True), "new@example.org",
+                                   "coordinator")
+        from hotline.dashboard.users_views import invite_url
+        with app.test_request_context():
+            link = invite_url(token)
+    seen = []
+    inner = app.wsgi_app
+
+    def recording(environ, start_response):
+        seen.append(environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", ""))
+        return inner(environ, start_response)
+    app.wsgi_app = recording
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    Thread(target=server.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(link)
+        field = page.locator("input[name=token]")
+        assert field.input_value() == token and not field.is_visible()
+        assert "#" not in page.url and token not in page.url
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Again").fill(PASSWORD)
+        page.get_by_role("button", name="Save and log in").click()
+        page.wait_for_url("**/dashboard/")
+    finally:
+        context.close()
+        server.shutdown()
+    assert any(line.startswith("/dashboard/invite") for line in seen)
+    assert not any(token in line for line in seen), seen
+    with app.app_context():
+        assert accounts.find(db.session, "new@example.org").password_hash  # it worked
