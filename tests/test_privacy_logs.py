@@ -11,13 +11,14 @@ import subprocess
 import sys
 import urllib.request
 from datetime import datetime, timezone
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote
 
 import pytest
 
 from hotline import privacy, twilio_api
 from hotline.extensions import settings
 from tests.cluster import NO_CONTROL_SOCKET, ROOT, clean_environ, wait_until
+from tests.privacy_scan import decoded
 from tests.servers import free_port, stop_processes
 from tests.test_web_phone_browser import browser  # noqa: F401 (fixture)
 
@@ -32,9 +33,7 @@ ENCODINGS = (NUMBER, quote(NUMBER, safe=""), quote(quote(NUMBER, safe=""), safe=
 def carries_number(text: str, national: str = NATIONAL) -> bool:
     """Whether ``text`` holds the number in any encoding: escapes undone (twice), then
     every separator dropped."""
-    for _ in range(2):
-        text = unquote_plus(text)
-    return national in re.sub(r"[\s().+\-]", "", text)
+    return national in decoded(text)
 
 
 def test_the_scan_sees_every_encoding():
