@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
@@ -64,7 +64,7 @@ def test_http_libraries_write_no_number_even_at_debug(app, stand_in, caplog):
     try:
         cfg = settings()
         twilio_api.send_message(cfg, NUMBER, "hello")
-        assert twilio_api.find_sent(cfg, NUMBER, datetime.now(timezone.utc))
+        assert twilio_api.find_sent(cfg, NUMBER, datetime.now(UTC))
     finally:
         for name in privacy.CHATTY_LIBRARIES:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -198,7 +198,8 @@ def test_the_invitation_page_reads_its_token_from_the_fragment(app):
 
 def test_every_redis_key_left_by_logins_expires_within_a_session(app):
     from hotline import accounts
-    from hotline.extensions import jobs, settings as current_settings
+    from hotline.extensions import jobs
+    from hotline.extensions import settings as current_settings
     from tests.test_dashboard import PASSWORD, login, make_user
     make_user("one@example.org")
     make_user("two@example.org", "admin")
