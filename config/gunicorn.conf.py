@@ -14,8 +14,10 @@ worker_class = "gthread"
 timeout = 30          # Twilio gives a webhook 15 s; anything slower is a bug
 graceful_timeout = 20
 accesslog = "-"
-# Access log lines carry paths with ids only, never query values with numbers.
+# The request line without its query string (values may be numbers), token-like path
+# segments masked; every gunicorn handler redacts numbers (hotline/access_log.py).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+logger_class = "hotline.access_log.RedactingLogger"
 
 
 def post_worker_init(worker):

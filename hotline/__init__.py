@@ -16,11 +16,10 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment plus ``overrides`` (setting name -> value)."""
-    from hotline import extensions, flows, followups, privacy, settings, texting
+    from hotline import extensions, flows, followups, settings, texting
     from hotline.webhooks import fallback, sms, supporter, voice
 
     cfg = settings.load(overrides=overrides)
-    privacy.install_log_redaction()
     _configure_logging(cfg.LOG_LEVEL)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
@@ -47,9 +46,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _configure_logging(level: str) -> None:
+    from hotline import privacy
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
-    # The REST client logs request parameters (phone numbers) at INFO.
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    privacy.install_log_redaction()  # after basicConfig: its handler gets the filter too
+    # HTTP libraries log request lines and parameters (numbers, in URLs) at INFO and DEBUG:
+    # even at HOTLINE_LOG_LEVEL=DEBUG they say only what goes wrong. (Whatever level an
+    # operator sets on them later, the redaction above still applies.)
+    for name in privacy.CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -331,9 +331,16 @@ class LoginSessions:
         sid = secrets.token_urlsafe(32)
         pipe = self.redis.pipeline()
         pipe.set(f"{_PREFIX}session:{sid}", user_id, ex=self.idle)
-        pipe.sadd(f"{_PREFIX}user-sessions:{user_id}", sid)
+        pipe.sadd(self._set(user_id), sid)
+        # The set lives as long as its newest session: every key in Redis expires.
+        pipe.expire(self._set(user_id), self.idle)
         pipe.execute()
         return sid
+
+    @staticmethod
+    def _set(user_id: int | str) -> str:
+        """The key of an account's set of session ids (for ``end_all``)."""
+        return f"{_PREFIX}user-sessions:{user_id}"
 
     def user_id(self, sid: str | None) -> int | None:
         """The user of a live session (its expiry is pushed back), or None."""
@@ -343,7 +350,10 @@ class LoginSessions:
         value = self.redis.get(key)
         if value is None:
             return None
-        self.redis.expire(key, self.idle)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.expire(key, self.idle)
+        pipe.expire(self._set(int(value)), self.idle)  # outlives every session it lists
+        pipe.execute()
         return int(value)
 
     def end(self, sid: str | None) -> None:
@@ -353,7 +363,7 @@ class LoginSessions:
 
     def end_all(self, user_id: int) -> None:
         """Log every session of an account out (deactivated, password reset)."""
-        key = f"{_PREFIX}user-sessions:{user_id}"
+        key = self._set(user_id)
         sids = [s.decode() if isinstance(s, bytes) else s for s in self.redis.smembers(key)]
         if sids:
             self.redis.delete(*[f"{_PREFIX}session:{sid}" for sid in sids])

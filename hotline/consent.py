@@ -2,6 +2,13 @@
 
 No consent, no follow-up: the number is deleted on a no (or no answer); on a yes the
 follow-ups keep their own sealed copies until each is sent.
+
+Caller ID can be spoofed: someone could call from another person's number and say yes,
+and that person would get check-in texts implying they had called. So a yes pressed on a
+call counts only when the carrier vouched for the caller ID (STIR/SHAKEN full
+attestation, Twilio's ``StirVerstat`` ``TN-Validation-Passed-A``). Otherwise the yes is
+confirmed by text: the question goes to the number itself, and only a YES sent back from
+it (an SMS reply reaches the number's real owner, not the spoofer) schedules anything.
 """
 
 from __future__ import annotations
@@ -16,6 +23,10 @@ from hotline import contacts, followups, privacy
 from hotline.extensions import jobs, settings
 from hotline.models import Contact, ContactState, utcnow
 
+#: Twilio's StirVerstat when the originating carrier vouches that the caller may use the
+#: number (attestation A). B and C vouch only for the customer or the gateway, and a failed
+#: or missing check vouches for nothing.
+FULL_ATTESTATION = "TN-Validation-Passed-A"
 #: How long a "would you like a check-in text?" question waits for its answer.
 ANSWER_WINDOW = timedelta(hours=24)
 YES_WORDS = {"YES", "Y", "SI", "SÍ"}
@@ -25,6 +36,25 @@ NO_WORDS = {"NO", "N", "NOPE"}
 def flows() -> followups.FollowUpFlows:
     """The follow-up texts of the current app."""
     return current_app.extensions["hotline.followups"]
+
+
+def attested(stir_verstat: str | None) -> bool:
+    """Whether a call's caller ID is vouched for by its carrier (full attestation)."""
+    return (stir_verstat or "").strip() == FULL_ATTESTATION
+
+
+def yes_on_the_call(session: Session, contact: Contact) -> str:
+    """A yes pressed at the end of a call; returns the key of what to say back.
+
+    Vouched-for caller ID: the follow-ups are scheduled now. Otherwise nothing is
+    scheduled: the number is asked by text, as a caller who hung up first is, and only a
+    YES from it counts (``answer_by_text``). A spoofer never sees that text.
+    """
+    if contact.caller_verified:
+        agree(session, contact)
+        return "consent_yes"
+    ask_by_text(session, contact)
+    return "consent_confirm"
 
 
 def ask_by_text(session: Session, contact: Contact) -> None:

@@ -34,17 +34,18 @@ def event(session: Session, contact: Contact, kind: str, tier: int | None = None
 
 
 def open_voice(session: Session, call_sid: str, caller_key: str,
-               sealed_number: str | None = None) -> Contact:
+               sealed_number: str | None = None, caller_verified: bool = False) -> Contact:
     """The contact for an incoming call; the same one again for a repeated webhook.
 
     ``sealed_number`` is kept only while the call may still need it (a callback or the
     check-in question); ``forget_number`` drops it as soon as it does not.
+    ``caller_verified``: the carrier vouched for the caller ID (see consent.attested).
     """
     existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     if existing is not None:
         return existing
     contact = Contact(channel="voice", call_sid=call_sid, caller_key=caller_key,
-                      sealed_number=sealed_number)
+                      sealed_number=sealed_number, caller_verified=caller_verified)
     session.add(contact)
     try:
         session.flush()

@@ -17,6 +17,7 @@ import hmac
 import logging
 import re
 import traceback
+from urllib.parse import unquote
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
@@ -60,14 +61,34 @@ def unseal(token: str, settings: Settings) -> str:
     return _fernet(settings).decrypt(token.encode()).decode()
 
 
-#: Anything with 7+ digits, optionally led by + and split by spaces, dots, dashes or brackets.
-PHONE_LIKE = re.compile(r"(?<![\w])\+?\d[\d\s().-]{5,}\d(?![\w])")
+#: A percent escape, encoded once or more (``%2B``, ``%252B``): URLs in logs carry numbers so.
+_PCT = r"%(?:25)*"
+_PLUS = rf"(?:\+|{_PCT}2[Bb])"
+_DIGIT = rf"(?:\d|{_PCT}3\d)"
+#: Spaces, dots, dashes, brackets and ``+`` (a space in form encoding), plain or escaped.
+_SEPARATOR = rf"(?:[\s().+-]|{_PCT}(?:20|28|29|2[BbDdEe]))"
+#: Anything with 7+ digits, optionally led by + and split by separators, in any of the
+#: encodings above; not inside a word (a Twilio sid, a hash), but right after an escape.
+PHONE_LIKE = re.compile(
+    rf"(?:(?<![\w%])|(?<=%[0-9A-Fa-f]{{2}}))"
+    rf"{_PLUS}?{_DIGIT}(?:{_DIGIT}|{_SEPARATOR}){{5,}}{_DIGIT}(?![\w])")
 
 
 IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: Fewer digits than this is not a phone number worth hiding (ids, times, years).
 MIN_DIGITS = 8
+MARK = "[redacted-number]"
+
+
+def _decoded(text: str) -> str:
+    """``text`` with its percent escapes undone (twice-encoded ones too)."""
+    for _ in range(3):
+        plain = unquote(text)
+        if plain == text:
+            break
+        text = plain
+    return text
 
 
 def _mask(match: re.Match) -> str:
@@ -75,18 +96,22 @@ def _mask(match: re.Match) -> str:
     date = DATE.match(found)
     if date:  # a timestamp: keep the date, look again at what follows it
         return found[:date.end()] + redact(found[date.end():])
-    if IPV4.fullmatch(found) or sum(ch.isdigit() for ch in found) < MIN_DIGITS:
+    if IPV4.fullmatch(found) or sum(ch.isdigit() for ch in _decoded(found)) < MIN_DIGITS:
         return found
-    return "[redacted-number]"
+    return MARK
 
 
 def redact(text: str) -> str:
-    """Replace phone-number-like runs (not dates, times or IPv4 addresses) with a marker."""
+    """Replace phone-number-like runs (not dates, times or IPv4 addresses) with a marker,
+    whether written plainly, with separators, or percent- or form-encoded."""
     return PHONE_LIKE.sub(_mask, text)
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrite each record's message so no phone number reaches a log handler."""
+    """Rewrite each record's message (and traceback) so no phone number reaches a handler.
+
+    Idempotent: a record already redacted when it was made passes through unchanged.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -95,30 +120,65 @@ class RedactingFilter(logging.Filter):
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
+
+#: Loggers of libraries that write request lines and parameters (numbers) at INFO/DEBUG.
+CHATTY_LIBRARIES = ("urllib3", "twilio.http_client", "requests")
 
 _factory_installed = False
 
 
 def install_log_redaction() -> None:
-    """Redact every log record at creation, whatever handler later sees it.
+    """Redact every log record at creation, whatever handler later sees it, and again in
+    every handler the root logger has (``redact_handlers``).
 
-    A record factory (not a handler filter) covers every logger and every handler,
-    including ones added later (pytest's, gunicorn's); tracebacks are redacted too.
+    A record factory covers every logger and every handler, including ones added later
+    (pytest's, gunicorn's); tracebacks are redacted too. The handler filters also cover a
+    record made without the factory (``logging.makeLogRecord``, a library's own
+    ``makeRecord``).
     """
     global _factory_installed
+    redact_handlers(logging.getLogger())
     if _factory_installed:
         return
     previous = logging.getLogRecordFactory()
 
     def factory(*args, **kwargs) -> logging.LogRecord:
         entry = previous(*args, **kwargs)
-        RedactingFilter().filter(entry)
-        if entry.exc_info and entry.exc_info[0] is not None:
-            entry.exc_text = redact("".join(
-                traceback.format_exception(*entry.exc_info))).rstrip("\n")
+        _FILTER.filter(entry)
         return entry
 
     logging.setLogRecordFactory(factory)
     _factory_installed = True
+
+
+_FILTER = RedactingFilter()
+
+
+def redact_handlers(*loggers: logging.Logger) -> None:
+    """Put the redacting filter on every handler of ``loggers`` (once per handler)."""
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(_FILTER)
+
+
+#: A path segment that looks like a secret (an invitation token, a session id: 20+
+#: url-safe characters), unless it is a Twilio sid (two letters and 32 hex digits).
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{20,}")
+_TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
+TOKEN_MARK = "[redacted-token]"
+
+
+def redact_url(url: str) -> str:
+    """A URL or path fit for an access log: no query string (its values may be numbers or
+    tokens), token-like path segments masked, numbers redacted."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    segments = [TOKEN_MARK if _TOKEN_SEGMENT.fullmatch(s) and not _TWILIO_SID.fullmatch(s)
+                else s for s in path.split("/")]
+    return redact("/".join(segments))

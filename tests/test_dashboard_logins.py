@@ -252,9 +252,10 @@ def test_an_invitation_lifts_the_account_backoff(app, clock):
     for _ in range(accounts.MAX_FAILURES_PER_ACCOUNT + 1):
         post_login(client, COORD, WRONG)
     assert post_login(client, COORD, PASSWORD).status_code == 429
-    path = "/dashboard/invite/" + accounts.reinvite(db.session, user)
+    secret = accounts.reinvite(db.session, user)
     invited = app.test_client()
-    token = csrf(invited, path)
-    assert invited.post(path, data={"csrf_token": token, "password": PASSWORD,
-                                    "confirm": PASSWORD}).status_code == 302
+    token = csrf(invited, "/dashboard/invite")
+    assert invited.post("/dashboard/invite", data={"csrf_token": token, "token": secret,
+                                                   "password": PASSWORD,
+                                                   "confirm": PASSWORD}).status_code == 302
     assert post_login(app.test_client(), COORD, PASSWORD).status_code == 302

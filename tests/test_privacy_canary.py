@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from hotline import privacy
 from hotline.simulator import Answer, ScriptedPhone, Speak
 from tests.privacy_scan import assert_kept_nowhere
 from tests.servers import pg_binary
@@ -40,6 +41,8 @@ def pg_dump(url: str) -> str:
 
 def test_no_marker_and_no_number_anywhere_after_every_flow(hotline, caplog):
     caplog.set_level(logging.DEBUG)
+    for name in privacy.CHATTY_LIBRARIES:  # as an operator chasing a bug would turn them up
+        caplog.set_level(logging.DEBUG, logger=name)
     hotline.app.extensions["hotline.settings"] = hotline.app.extensions[
         "hotline.settings"].replace(SEND_FROM_HOUR=0, SEND_UNTIL_HOUR=24)
     hotline.supporter("Ada", phone_class=TextingPhone, hangup_after_bridge=40,

@@ -1,6 +1,9 @@
 """Accounts, for admins: invite coordinators and admins, change roles, deactivate.
 
-An invitation link is shown once, to the admin who made it; only its hash is stored.
+An invitation link is shown once, to the admin who made it, in that response's body only:
+never in a URL the server sees (the token is the link's fragment), never in a flash
+message (Flask keeps those in the session cookie, readable by anyone holding it).
+Only its hash is stored.
 The last active admin cannot be demoted or deactivated (nobody could manage accounts).
 """
 
@@ -17,8 +20,9 @@ from hotline.models import Role, User
 
 
 def invite_url(token: str) -> str:
-    """The link an invited person opens, on the public base URL."""
-    return settings().PUBLIC_BASE_URL.rstrip("/") + url_for("dashboard.invite", token=token)
+    """The link an invited person opens, on the public base URL; the token is its fragment,
+    which browsers keep to themselves (see ``views.invite``)."""
+    return f"{settings().PUBLIC_BASE_URL.rstrip('/')}{url_for('dashboard.invite')}#{token}"
 
 
 def _user(user_id: int) -> User:
@@ -49,19 +53,23 @@ def change(user: User, role: str | None = None, active: bool | None = None) -> N
 @access.admin_only
 def users_page():
     """List accounts; POST invites a new one and shows its link once."""
-    link, error, status = None, None, 200
-    if request.method == "POST":
-        try:
-            user, token = accounts.create(db.session, access.password_hasher(),
-                                          request.form.get("email", ""),
-                                          request.form.get("role", Role.COORDINATOR.value))
-            link = invite_url(token)
-            flash(f"Invitation for {user.email} ready: send them the link below.")
-        except accounts.AccountError as exc:
-            error, status = str(exc), 400
+    if request.method == "GET":
+        return _users_page()
+    try:
+        user, token = accounts.create(db.session, access.password_hasher(),
+                                      request.form.get("email", ""),
+                                      request.form.get("role", Role.COORDINATOR.value))
+    except accounts.AccountError as exc:
+        return _users_page(error=str(exc), status=400)
+    return _users_page(link=invite_url(token), invited=user.email)
+
+
+def _users_page(link: str | None = None, invited: str | None = None, error: str | None = None,
+                status: int = 200):
+    """The accounts page; a new invitation link is part of this one response only."""
     users = db.session.scalars(select(User).order_by(User.email)).all()
-    return render_template("dashboard/users.html", users=users, link=link, error=error,
-                           roles=[r.value for r in Role]), status
+    return render_template("dashboard/users.html", users=users, link=link, invited=invited,
+                           error=error, roles=[r.value for r in Role]), status
 
 
 @bp.post("/users/<int:user_id>")
@@ -78,7 +86,7 @@ def user_change(user_id: int):
         elif action == "reinvite":
             link = invite_url(accounts.reinvite(db.session, user))
             access.sessions().end_all(user.id)
-            flash(f"New invitation link for {user.email}: {link}")
+            return _users_page(link=link, invited=user.email)  # not flashed: see above
         else:
             abort(400, "unknown action")
     except accounts.AccountError as exc:

@@ -81,28 +81,33 @@ def logout():
     return redirect(url_for("dashboard.login"))
 
 
-@bp.route("/invite/<token>", methods=["GET", "POST"])
+@bp.route("/invite", methods=["GET", "POST"])
 @access.public
-def invite(token: str):
-    """Set the password of an invited account, then log in."""
+def invite():
+    """Set the password of an invited account, then log in.
+
+    The token travels in the link's fragment (``/dashboard/invite#<token>``), which a
+    browser never sends: the page's script copies it into the form, and it reaches the
+    server only in this POST's body. So no access log, proxy or balancer log ever holds
+    it. (Without script, the form asks for the code after the ``#``.)
+    """
+    if request.method == "GET":
+        return render_template("dashboard/invite.html", token="", email=None, error=None)
+    token = (request.form.get("token") or "").strip().lstrip("#")
     user = accounts.invited(db.session, token)
     if user is None:
         abort(404, "This invitation link is not valid any more: ask an admin for a new one.")
-    error = None
-    if request.method == "POST":
-        try:
-            accounts.accept_invite(db.session, access.password_hasher(), user,
-                                   request.form.get("password") or "",
-                                   request.form.get("confirm") or "")
-        except accounts.AccountError as exc:
-            error = str(exc)
-        else:
-            # The invitation proves who this is: the account's login backoff is lifted.
-            accounts.LoginLimiter(redis_conn.client).forgive(user.email)
-            access.log_in(user)
-            return access.remember_device(redirect(url_for("dashboard.overview")), user.email)
-    return render_template("dashboard/invite.html", email=user.email, error=error), \
-        400 if error else 200
+    try:
+        accounts.accept_invite(db.session, access.password_hasher(), user,
+                               request.form.get("password") or "",
+                               request.form.get("confirm") or "")
+    except accounts.AccountError as exc:
+        return render_template("dashboard/invite.html", token=token, email=user.email,
+                               error=str(exc)), 400
+    # The invitation proves who this is: the account's login backoff is lifted.
+    accounts.LoginLimiter(redis_conn.client).forgive(user.email)
+    access.log_in(user)
+    return access.remember_device(redirect(url_for("dashboard.overview")), user.email)
 
 
 def build_report(args: dict | None = None) -> reports.Report:

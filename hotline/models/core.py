@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from enum import Enum
 
 from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
-                        TypeDecorator)
+                        TypeDecorator, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "Channel", "ContactState", "Outcome", "OfferState", "Supporter", "Contact",
@@ -144,6 +144,10 @@ class Contact(Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Check-in texts: None (not asked), "asked", "yes" or "no".
     consent: Mapped[str | None] = mapped_column(String(8))
+    #: The carrier vouched for this call's caller ID (STIR/SHAKEN A): a yes on the call
+    #: counts. Otherwise the number's owner confirms by text first (hotline/consent.py).
+    caller_verified: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
 
     offers: Mapped[list["Offer"]] = relationship(back_populates="contact",
                                                  order_by="Offer.id")

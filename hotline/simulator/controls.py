@@ -16,6 +16,8 @@ from hotline.simulator.state import CallStatus, Direction, Leg
 if TYPE_CHECKING:  # pragma: no cover
     from hotline.simulator.engine import TwilioSim
 
+#: StirVerstat of a call whose carrier vouches that the caller may use the number.
+FULL_ATTESTATION = "TN-Validation-Passed-A"
 #: The keys of a phone's keypad.
 KEYPAD = frozenset("0123456789*#")
 #: What an answer/decline puts in a ringing leg's mailbox, and the ring outcome it means.
@@ -25,13 +27,20 @@ RING_DECISIONS = {"answer": "answer", "decline": CallStatus.BUSY}
 class Controls:
     """The outside actions of ``TwilioSim`` (thread-safe; they only schedule)."""
 
-    def dial(self: TwilioSim, from_number: str, to_number: str) -> Leg:
-        """A phone calls a hotline number; the leg starts at the next loop step."""
+    def dial(self: TwilioSim, from_number: str, to_number: str,
+             stir_verstat: str | None = FULL_ATTESTATION) -> Leg:
+        """A phone calls a hotline number; the leg starts at the next loop step.
+
+        ``stir_verstat`` is what Twilio reports of the caller ID's STIR/SHAKEN check: by
+        default a phone on a carrier that vouches for its own number; a spoofed caller ID
+        comes with ``TN-Validation-Failed-*``, ``No-TN-Validation`` or nothing (None).
+        """
         if to_number not in self.numbers:
             raise ValueError(f"{to_number} is not one of the hotline numbers")
         leg = self.new_leg(
             from_number, to_number, Direction.INBOUND, status=CallStatus.RINGING,
             url=self.voice_url, status_callback=self.status_callback_url,
+            stir_verstat=stir_verstat,
         )
         self.schedule(0, lambda: self.start_leg(leg, self._inbound_phase(leg)))
         return leg

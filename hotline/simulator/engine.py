@@ -294,6 +294,8 @@ class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
         }
         if leg.parent_sid:
             params["ParentCallSid"] = leg.parent_sid
+        if leg.stir_verstat:
+            params["StirVerstat"] = leg.stir_verstat
         return params
 
     def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:

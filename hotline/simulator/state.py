@@ -141,6 +141,8 @@ class Leg:
     queue: str | None = None
     bridged_to: str | None = None
     parent_sid: str | None = None
+    #: Twilio's StirVerstat for an inbound call (None: Twilio sends none).
+    stir_verstat: str | None = None
     created_at: float = 0.0
     start_time: float | None = None
     answer_time: float | None = None

@@ -58,9 +58,10 @@ def incoming() -> Response:
         return to_caller()
     number = phones.try_normalize(request.form.get("From"))
     cfg = settings()
-    contact = contacts.open_voice(db.session, call_sid,
-                                  privacy.caller_key(number or "anonymous", cfg),
-                                  privacy.seal(number, cfg) if number else None)
+    contact = contacts.open_voice(
+        db.session, call_sid, privacy.caller_key(number or "anonymous", cfg),
+        privacy.seal(number, cfg) if number else None,
+        caller_verified=number is not None and consent.attested(request.form.get("StirVerstat")))
     return respond(_menu(contact, turn=0, greet=True))
 
 
@@ -292,12 +293,13 @@ def _ask_consent(contact: Contact) -> Response:
 @bp.post("/<int:contact_id>/consent")
 @safe_view(empty)
 def consent_answer(contact_id: int) -> Response:
-    """1: yes to check-in texts (scheduled now); anything else: no, and the number goes."""
+    """1: yes to check-in texts (scheduled now, or once confirmed by text when the caller
+    ID was not vouched for); anything else: no, and the number goes."""
     contact = _contact(contact_id)
     twiml = VoiceResponse()
     if request.form.get("Digits") == "1" and contact.sealed_number:
-        consent.agree(db.session, contact)
-        speak(twiml, contact.language, consent.flows().message(contact.language, "consent_yes"))
+        said = consent.yes_on_the_call(db.session, contact)
+        speak(twiml, contact.language, consent.flows().message(contact.language, said))
     else:
         consent.decline(db.session, contact)
         say(twiml, contact.language, "goodbye")
