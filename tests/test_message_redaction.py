@@ -15,7 +15,7 @@ from sqlalchemy import select
 from hotline import create_app, message_records
 from hotline.extensions import db, jobs, settings
 from hotline.models import MessageSid, utcnow
-from tests.conftest import HOTLINE_NUMBER, run_jobs, settings_for
+from tests.conftest import HOTLINE_NUMBER, settings_for
 from tests.servers import RedisServer
 from tests.test_sms_end_to_end import TextingPhone
 from tests.test_voice_end_to_end import Hotline

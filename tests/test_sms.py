@@ -185,7 +185,7 @@ def test_yes_connects_and_relays_both_ways_masked(twilio, session, make_supporte
 
 def test_every_reply_carries_a_status_callback_that_files_its_sid(twilio, session,
                                                                    make_supporter):
-    supporter, *_ = start_conversation(twilio, session, make_supporter)
+    start_conversation(twilio, session, make_supporter)
     response = twilio.post("/twilio/sms", {"MessageSid": "SM" + "f" * 32, "From": CLINICIAN,
                                            "Body": "hello there", "NumMedia": "0"})
     [relay] = etree.fromstring(response.data).findall("Message")
