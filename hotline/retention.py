@@ -13,8 +13,12 @@
   (``stats_cache.warm``: the nightly warm-up of the dashboard's longest period).
 - Handled MessageSids are kept a week (they only stop a retried webhook from acting twice).
 - Opt-outs are kept: a STOP must hold for ever, and it is only a keyed hash.
-- With ``HOTLINE_TWILIO_LOG_DAYS`` the call and message logs whose sids the hotline knows
-  are deleted at Twilio after that many days, and the sids are then forgotten.
+- With ``HOTLINE_TWILIO_LOG_DAYS`` the call logs whose sids the hotline knows, and every
+  message record (incoming, sent, relayed: ``hotline.message_records``), are deleted at
+  Twilio after that many days, and the sids are then forgotten. Without it, a message's
+  sid is forgotten a week after Twilio confirmed its body redacted.
+- A contact that never ended (its last webhook or job was lost) keeps its sealed number
+  no longer than a day after its last sign of life, whatever its state.
 
 Counting is done by SQL (GROUP BY); Python only files the groups under months.
 """
@@ -30,7 +34,7 @@ from sqlalchemy import Integer, cast, delete, exists, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hotline import stats_cache, twilio_api
+from hotline import message_records, stats_cache, twilio_api
 from hotline.errors import TwilioApiError
 from hotline.models import (CallbackRequest, Contact, ContactEvent, ContactState, FollowUp,
                             FollowUpState, InboundMessage, MonthlyAggregate, MonthlyScore, Offer,
@@ -45,6 +49,10 @@ CONSENT_WINDOW = timedelta(hours=24)
 ENDED_GRACE = timedelta(hours=1)
 #: A callback is tried within hours; a week on, its number is surely no longer needed.
 CALLBACK_KEEP = timedelta(days=7)
+#: A contact not ended this long after its last sign of life is stuck (a call never lasts
+#: a day; a quiet text conversation closes after HOTLINE_SMS_IDLE_MINUTES, or the auditor
+#: closes it): its sealed number goes whatever its state.
+OPEN_KEEP = timedelta(days=1)
 #: Handled MessageSids only dedupe Twilio's retries, which stop within hours.
 INBOUND_KEEP = timedelta(days=7)
 #: SQL time buckets (seconds) that are then filed under local months: every real time
@@ -67,6 +75,7 @@ def purge(session: Session, now: datetime, settings: Settings) -> dict[str, int]
                                 ZoneInfo(settings.TIMEZONE)))
     done["inbound_messages"] = _deleted(session.execute(
         delete(InboundMessage).where(InboundMessage.received_at < now - INBOUND_KEEP)))
+    done["message_sids"] = message_records.forget_done(session, now, settings)
     session.commit()
     done["stats_days_warmed"] = _warm_statistics(session, now, ZoneInfo(settings.TIMEZONE))
     return done
@@ -85,7 +94,8 @@ def _warm_statistics(session: Session, now: datetime, zone: ZoneInfo) -> int:
 
 
 def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
-    """Delete every sealed number no longer needed (see the module's docstring)."""
+    """Delete every sealed number no longer needed (see the module's docstring), in every
+    contact state: an open contact past ``OPEN_KEEP`` lost its last webhook or job."""
     ended = (Contact.state == ContactState.ENDED.value) & Contact.sealed_number.is_not(None)
     unanswered = _updated(session.execute(
         update(Contact).where(ended, Contact.consent == "asked",
@@ -94,6 +104,13 @@ def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
     contacts = _updated(session.execute(
         update(Contact).where(ended, Contact.consent.is_distinct_from("asked"),
                               Contact.ended_at < now - ENDED_GRACE)
+        .values(sealed_number=None)))
+    last_seen = func.coalesce(Contact.last_activity_at, Contact.connected_at,
+                              Contact.queued_at, Contact.created_at)
+    stuck = _updated(session.execute(
+        update(Contact).where(Contact.state != ContactState.ENDED.value,
+                              Contact.sealed_number.is_not(None),
+                              last_seen < now - OPEN_KEEP)
         .values(sealed_number=None)))
     callbacks = _updated(session.execute(
         update(CallbackRequest).where(
@@ -106,7 +123,7 @@ def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
                                FollowUp.state.in_(FINAL_FOLLOWUPS))
         .values(sealed_number=None)))
     session.commit()
-    return {"numbers_contacts": unanswered + contacts, "numbers_callbacks": callbacks,
+    return {"numbers_contacts": unanswered + contacts + stuck, "numbers_callbacks": callbacks,
             "numbers_followups": followups}
 
 
@@ -176,35 +193,31 @@ def _delete_contacts(session: Session, cutoff: datetime) -> int:
 
 def delete_twilio_logs(session: Session, before: datetime,
                        settings: Settings) -> dict[str, int]:
-    """Delete at Twilio the finished calls and messages from before ``before`` whose sids
-    the hotline knows, then forget those sids. A failure is logged and retried next run."""
+    """Delete at Twilio the finished calls from before ``before`` whose sids the hotline
+    knows, and every message record (``message_records.delete_old``), then forget those
+    sids. A failure is logged and retried next run."""
     calls = session.execute(select(Contact.id, Contact.call_sid).where(
         Contact.call_sid.is_not(None), Contact.state == ContactState.ENDED.value,
         Contact.ended_at < before)).all()
     legs = session.execute(select(Offer.id, Offer.call_sid).where(
         Offer.call_sid.is_not(None), Offer.state != OfferState.RINGING.value,
         Offer.created_at < before)).all()
-    texts = session.execute(select(FollowUp.id, FollowUp.message_sid).where(
-        FollowUp.message_sid.is_not(None), FollowUp.state.in_(FINAL_FOLLOWUPS),
-        FollowUp.sent_at < before)).all()
     done = Counter()
-    for model, column, rows, remove in (
-            (Contact, "call_sid", calls, twilio_api.delete_call),
-            (Offer, "call_sid", legs, twilio_api.delete_call),
-            (FollowUp, "message_sid", texts, twilio_api.delete_message)):
+    for model, rows in ((Contact, calls), (Offer, legs)):
         for row_id, sid in rows:
             try:
-                remove(settings, sid)
+                twilio_api.delete_call(settings, sid)
             except TwilioApiError as exc:
                 log.warning("twilio log of %s %s not deleted: %s", model.__tablename__,
                             row_id, exc)
                 done["twilio_failed"] += 1
                 continue
-            session.execute(update(model).where(model.id == row_id).values({column: None}))
+            session.execute(update(model).where(model.id == row_id).values(call_sid=None))
             session.commit()
-            done["twilio_calls" if column == "call_sid" else "twilio_messages"] += 1
-    return {"twilio_calls": done["twilio_calls"], "twilio_messages": done["twilio_messages"],
-            "twilio_failed": done["twilio_failed"]}
+            done["twilio_calls"] += 1
+    messages = message_records.delete_old(session, before, settings)
+    return {"twilio_calls": done["twilio_calls"], "twilio_messages": messages["twilio_messages"],
+            "twilio_failed": done["twilio_failed"] + messages["twilio_messages_failed"]}
 
 
 def _add(session: Session, model, count: int, **key) -> None:

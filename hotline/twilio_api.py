@@ -90,12 +90,36 @@ def send_message(settings: Settings, to: str, body: str,
     return created.sid
 
 
-def redact_message(settings: Settings, message_sid: str) -> None:
-    """Blank a message's body at Twilio (allowed once the message is final)."""
+def redact_message(settings: Settings, message_sid: str) -> int | None:
+    """Blank a message's body at Twilio (refused while it is still queued or sending).
+
+    Returns how many media the message still has (the body's redaction leaves them), or
+    None when Twilio no longer has the message: nothing is left to redact.
+    """
     try:
-        client(settings).messages(message_sid).update(body="")
+        message = client(settings).messages(message_sid).update(body="")
     except (TwilioException, OSError) as exc:
+        if _gone(exc):
+            return None
         raise TwilioApiError(_describe(exc)) from None
+    return int(message.num_media or 0)
+
+
+def delete_media(settings: Settings, message_sid: str) -> int:
+    """Delete every media (picture, file) of a message at Twilio; returns how many went."""
+    try:
+        media = client(settings).messages(message_sid).media.list()
+        for item in media:
+            try:
+                client(settings).messages(message_sid).media(item.sid).delete()
+            except (TwilioException, OSError) as exc:
+                if not _gone(exc):
+                    raise
+    except (TwilioException, OSError) as exc:
+        if _gone(exc):
+            return 0
+        raise TwilioApiError(_describe(exc)) from None
+    return len(media)
 
 
 def delete_message(settings: Settings, message_sid: str) -> None:

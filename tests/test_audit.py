@@ -15,7 +15,7 @@ from workers import audit
 
 
 def contact(session, **fields) -> Contact:
-    c = Contact(caller_key="k" * 64, channel="voice", **fields)
+    c = Contact(caller_key="k" * 64, **{"channel": "voice", **fields})
     session.add(c)
     session.commit()
     return c
@@ -51,7 +51,7 @@ def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, m
     assert supporter.busy_with is None and busy.busy_with is None
     assert session.get(Offer, offer.id).state == "no_answer"
     assert audit.audit() == {"offers": 0, "contacts": 0, "rerouted": 0, "followups": 0,
-                             "callbacks": 0}
+                             "callbacks": 0, "conversations": 0, "redacted": 0}
 
 
 def test_lost_follow_up_and_callback_jobs_are_scheduled_again(app, session, monkeypatch):
@@ -147,3 +147,37 @@ def test_a_callback_try_that_ended_without_settling_its_request_is_settled(app, 
     assert callback.state == "pending" and callback.tries == 1  # tried again later
     assert reached.state == "done" and reached.sealed_number is None
     assert audit.audit()["callbacks"] == 0
+
+
+def test_a_text_conversation_whose_idle_close_job_was_lost_is_closed(app, session,
+                                                                     make_supporter, stand_in):
+    number = "+16175550124"
+    ada, bo = make_supporter("Ada"), make_supporter("Bo")
+    quiet = contact(session, channel="sms", mode="text", state=ContactState.CONNECTED.value,
+                    outcome="connected", supporter_id=ada.id,
+                    connected_at=utcnow() - timedelta(hours=3),
+                    last_activity_at=utcnow() - timedelta(hours=2),
+                    sealed_number=privacy.seal(number, settings()))
+    never_spoke = contact(session, channel="sms", mode="text", outcome="connected",
+                          state=ContactState.CONNECTED.value, supporter_id=bo.id,
+                          connected_at=utcnow() - timedelta(days=3))
+    talking = contact(session, channel="sms", mode="text", state=ContactState.CONNECTED.value,
+                      outcome="connected", connected_at=utcnow() - timedelta(hours=3),
+                      last_activity_at=utcnow() - timedelta(minutes=5),
+                      sealed_number=privacy.seal(number, settings()))
+    ada.busy_with, bo.busy_with = routing.contact_token(quiet.id), routing.contact_token(
+        never_spoke.id)
+    session.commit()
+    jobs.queue.connection.flushdb()  # the idle-close jobs are lost (Redis flushed)
+    done = audit.audit()
+    assert done["conversations"] == 2
+    for row in (quiet, never_spoke, talking, ada, bo):
+        session.refresh(row)
+    assert quiet.state == never_spoke.state == "ended" and talking.state == "connected"
+    assert ada.busy_with is None and bo.busy_with is None
+    # both sides were told, and the clinician asked about check-ins: their number is kept
+    # only for that answer (retention forgets it after a day either way)
+    told = sorted(m["to"] for m in stand_in.messages)
+    assert told == sorted([ada.phone, bo.phone, number, number])
+    assert quiet.consent == "asked" and quiet.sealed_number is not None
+    assert audit.audit()["conversations"] == 0

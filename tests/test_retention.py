@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from hotline import retention, stats, twilio_api
+from hotline import message_records, retention, stats, twilio_api
 from hotline.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactEvent, FollowUp, InboundMessage,
-                            MonthlyAggregate, MonthlyScore, Offer, Score)
+                            MessageSid, MonthlyAggregate, MonthlyScore, Offer, Score)
+from tests.conftest import HOTLINE_NUMBER
 from tests.test_dashboard import login, make_user
 from workers.audit import _job_exists
 
@@ -137,7 +138,17 @@ def test_sealed_numbers_go_after_their_last_use_and_stay_while_needed(app, sessi
     unanswered = sealed(NOW - day - 2 * hour, consent="asked")
     kept = [sealed(NOW - 10 * timedelta(minutes=1)),                   # may be asking by voice
             sealed(NOW - 2 * hour, consent="asked"),                   # question still open
-            sealed(NOW - 30 * day, ended=False)]                       # still connected
+            sealed(NOW - 2 * hour, ended=False)]                       # still connected
+    # never ended: a lost webhook or job left them open; a day after their last sign of
+    # life the number goes, whatever the state
+    stuck = [sealed(NOW - 30 * day, ended=False, mode="text",
+                    last_activity_at=NOW - 2 * day),
+             sealed(NOW - 2 * day, ended=False)]
+    for state, at in (("menu", None), ("waiting", NOW - 30 * hour), ("options", None)):
+        stuck.append(sealed(NOW - 2 * day, ended=False, queued_at=at))
+        stuck[-1].state = state
+    kept.append(sealed(NOW - 2 * day, ended=False, mode="text", last_activity_at=NOW - hour))
+    session.commit()
     callbacks = {state: CallbackRequest(contact_id=sealed(NOW - 2 * hour).id,
                                         sealed_number="sealed", state=state,
                                         requested_at=NOW - (8 * day if state == "stale"
@@ -153,12 +164,13 @@ def test_sealed_numbers_go_after_their_last_use_and_stay_while_needed(app, sessi
     session.add_all(followups.values())
     session.commit()
     done = retention.forget_numbers(session, NOW)
-    assert done == {"numbers_contacts": 3 + 1 + 5, "numbers_callbacks": 3,
+    assert done == {"numbers_contacts": 3 + 1 + 5 + 5, "numbers_callbacks": 3,
                     "numbers_followups": 3}
     session.expire_all()
     assert all(c.sealed_number is None for c in gone)
     assert unanswered.sealed_number is None and unanswered.consent == "no"
     assert all(c.sealed_number == "sealed" for c in kept)
+    assert all(c.sealed_number is None for c in stuck)
     assert kept[1].consent == "asked"
     assert {s: c.sealed_number for s, c in callbacks.items()} == {
         "pending": "sealed", "calling": "sealed", "done": None, "failed": None, "stale": None}
@@ -208,16 +220,29 @@ def test_the_worker_command_schedules_the_purge(app, monkeypatch):
 
 
 def twilio_history(session, sim) -> dict:
+    """Messages at the stand-in in every direction, 40 and 5 days old, filed as the
+    hotline files them (``message_records``), and two calls."""
     old_sid = twilio_api.send_message(settings(), NUMBER, "a check-in")
     new_sid = twilio_api.send_message(settings(), NUMBER, "another check-in")
+    old_in = sim.send_sms(NUMBER, HOTLINE_NUMBER, "old words", media=("image/jpeg",))["sid"]
+    new_in = sim.send_sms(NUMBER, HOTLINE_NUMBER, "new words")["sid"]
+    old_relay = sim.create_message(to=NUMBER, from_=HOTLINE_NUMBER, body="relayed words",
+                                   direction="outbound-reply")["sid"]
     old_call = contact(session, NOW - timedelta(days=40), call_sid="CA" + "4" * 32)
     new_call = contact(session, NOW - timedelta(days=5), call_sid="CA" + "5" * 32)
     for sid, sent in ((old_sid, NOW - timedelta(days=40)), (new_sid, NOW - timedelta(days=5))):
         session.add(FollowUp(contact_id=old_call.id, caller_key="k" * 64, sequence=1,
                              kind="checkin", channel="voice", due_at=sent, state="sent",
                              sent_at=sent, message_sid=sid))
+    for sid, direction, days in ((old_sid, "outbound", 40), (new_sid, "outbound", 5),
+                                 (old_in, "inbound", 40), (new_in, "inbound", 5),
+                                 (old_relay, "outbound", 31)):
+        message_records.record(session, sid, direction)
+        session.execute(update(MessageSid).where(MessageSid.sid == sid).values(
+            created_at=NOW - timedelta(days=days)))
     session.commit()
-    return {"old_sid": old_sid, "new_sid": new_sid, "old_call": old_call, "new_call": new_call}
+    return {"old_sid": old_sid, "new_sid": new_sid, "old_call": old_call, "new_call": new_call,
+            "old": {old_sid, old_in, old_relay}, "new": {new_sid, new_in}}
 
 
 def deletes(sim) -> list[str]:
@@ -228,11 +253,12 @@ def test_twilio_logs_are_deleted_only_when_the_setting_is_on(app, session, stand
     seeded = twilio_history(session, stand_in)
     done = retention.purge(session, NOW, settings())
     assert "twilio_calls" not in done and deletes(stand_in) == []
-    assert len(stand_in.messages) == 2
+    assert len(stand_in.messages) == 5
 
     done = retention.purge(session, NOW, settings().replace(TWILIO_LOG_DAYS=30))
-    assert done["twilio_messages"] == 1
-    assert [m["sid"] for m in stand_in.messages] == [seeded["new_sid"]]
+    # every direction: a follow-up sent, a text received (with its picture), a relay
+    assert done["twilio_messages"] == 3
+    assert {m["sid"] for m in stand_in.messages} == seeded["new"]
     assert any(path.endswith(f"/Messages/{seeded['old_sid']}.json")
                for path in deletes(stand_in))
     assert any(path.endswith("/Calls/CA" + "4" * 32 + ".json") for path in deletes(stand_in))
@@ -241,6 +267,20 @@ def test_twilio_logs_are_deleted_only_when_the_setting_is_on(app, session, stand
     assert done["twilio_calls"] == 1 and done["twilio_failed"] == 0
     session.expire_all()
     assert session.scalar(select(func.count()).where(FollowUp.message_sid.is_not(None))) == 1
+    assert set(session.scalars(select(MessageSid.sid))) == seeded["new"]  # the rest forgotten
+
+
+def test_redacted_sids_are_forgotten_after_a_week_unless_a_deletion_is_due(app, session):
+    for sid, days, redacted in (("SM" + "1" * 32, 8, True), ("SM" + "2" * 32, 8, False),
+                                ("SM" + "3" * 32, 2, True)):
+        session.add(MessageSid(sid=sid, direction="inbound",
+                               created_at=NOW - timedelta(days=days),
+                               redacted_at=NOW - timedelta(days=days) if redacted else None))
+    session.commit()
+    assert message_records.forget_done(session, NOW, settings().replace(TWILIO_LOG_DAYS=30)) \
+        == 0  # each waits for its deletion at Twilio
+    assert retention.purge(session, NOW, settings())["message_sids"] == 1
+    assert sorted(session.scalars(select(MessageSid.sid))) == ["SM" + "2" * 32, "SM" + "3" * 32]
 
 
 def test_the_statistics_page_states_the_retention_policy(app, session):

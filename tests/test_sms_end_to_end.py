@@ -179,6 +179,9 @@ def test_texted_words_and_the_number_are_kept_nowhere(hotline, caplog):
     assert "reply-CANARY-2" in doc.received()
     run_jobs(hotline.app)
     assert_kept_nowhere(hotline.app, ("CANARY", "6175550199"), caplog.text)
-    # relayed bodies were redacted at the stand-in once delivered
+    # the auditor's pass redacted every body at the stand-in, incoming ones too
+    from workers import audit
+    with hotline.app.app_context():
+        assert audit.audit()["redacted"] == len(hotline.sim.messages)
     relayed = [m for m in hotline.sim.messages if "CANARY" in (m.get("body") or "")]
     assert relayed == []

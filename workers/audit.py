@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from hotline import contacts, followups, routing
+from hotline import contacts, followups, message_records, routing
 from hotline.extensions import db, jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, FollowUpState,
                             Offer, OfferState, Outcome, utcnow)
@@ -47,7 +47,8 @@ def audit() -> dict[str, int]:
     now = utcnow()
     done = {"offers": _expire_offers(now), "contacts": _close_contacts(now),
             "rerouted": _reroute_waiting(now),
-            "followups": _requeue_followups(now), "callbacks": _restart_callbacks(now)}
+            "followups": _requeue_followups(now), "callbacks": _restart_callbacks(now),
+            "conversations": _close_idle_texts(now), "redacted": _redact_messages(now)}
     if any(done.values()):
         log.info("audit resolved %s", done)
     schedule()
@@ -160,6 +161,31 @@ def _restart_callbacks(now) -> int:
         else:
             callbacks.missed(db.session, attempt)
     return len(pending) + len(orphaned)
+
+
+def _close_idle_texts(now) -> int:
+    """Text conversations quiet past HOTLINE_SMS_IDLE_MINUTES whose idle-close job was lost
+    (Redis down or flushed, a worker killed) are closed as that job would have: both sides
+    told, the supporter freed, the number kept only while the check-in question is open."""
+    from workers.texts import close_if_idle
+    limit = now - timedelta(minutes=settings().SMS_IDLE_MINUTES) - JOB_LATE
+    last_seen = func.coalesce(Contact.last_activity_at, Contact.connected_at)
+    quiet = db.session.scalars(select(Contact).where(
+        Contact.state == ContactState.CONNECTED.value, Contact.mode == "text",
+        last_seen.is_(None) | (last_seen < limit))).all()
+    closed = 0
+    for contact in quiet:
+        if contact.last_activity_at is None:  # nothing ever said: quiet since it connected
+            contact.last_activity_at = contact.connected_at or contact.created_at
+            db.session.commit()
+        closed += close_if_idle(contact.id, int(contact.last_activity_at.timestamp())) \
+            == "closed"
+    return closed
+
+
+def _redact_messages(now) -> int:
+    """Message bodies and media still at Twilio are redacted (``message_records.sweep``)."""
+    return message_records.sweep(db.session, settings(), now)
 
 
 def _job_exists(job_id: str) -> bool:

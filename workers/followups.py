@@ -14,11 +14,12 @@ from datetime import timedelta
 from rq import get_current_job
 from sqlalchemy import select
 
-from hotline import followups, privacy, twilio_api
+from hotline import followups, message_records, privacy, twilio_api
 from hotline.contacts import event
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
 from hotline.models import Contact, FollowUp, FollowUpState, OptOut, utcnow
+from hotline.urls import public_url
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def send_followup(followup_id: int) -> str:
     followup.sending_at = now
     db.session.commit()  # the idempotency record, before anything leaves
     body = _flows().message(followup.language, followup.kind)
-    sid = twilio_api.send_message(cfg, number, body)  # TwilioApiError: RQ retries
+    sid = twilio_api.send_message(cfg, number, body,  # TwilioApiError: RQ retries
+                                  status_callback=public_url("sms.status"))
     return _sent(followup, contact, sid, "sent")
 
 
@@ -81,6 +83,7 @@ def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> st
     followup.state = FollowUpState.SENT.value
     followup.sent_at = utcnow()
     followup.message_sid = sid
+    message_records.record(db.session, sid, message_records.OUTBOUND)  # to redact at Twilio
     followup.awaiting = "helpful" if followup.kind == "survey" else None
     followup.sealed_number = None  # this text was its last use
     if contact is not None:

@@ -1,4 +1,4 @@
-"""Text jobs: send a template text, redact a message at Twilio, close a quiet conversation.
+"""Text jobs: send a template text, close a quiet conversation, ask about check-ins.
 
 Arguments are ids and stamps only: never a number, never a message body.
 """
@@ -8,19 +8,15 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from rq import Retry
 
-from hotline import privacy, twilio_api
+from hotline import message_records, privacy, twilio_api
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
 from hotline.models import Contact, ContactState, OptOut
 from hotline.texting import TextFlows
+from hotline.urls import public_url
 
 log = logging.getLogger(__name__)
-
-#: Redaction retries with backoff (Twilio refuses until a message is final, and may 429).
-REDACT_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
-
 
 def text_flows() -> TextFlows:
     """The validated text-path flows of the current app."""
@@ -28,20 +24,29 @@ def text_flows() -> TextFlows:
 
 
 def send(to: str, body: str) -> str | None:
-    """Text ``to`` from the hotline unless that number opted out; returns the sid or None."""
+    """Text ``to`` from the hotline unless that number opted out; returns the sid or None.
+
+    The sid is filed for redaction at Twilio now (committing), and again by the status
+    callback, so a worker dying right after the send still leaves it known."""
     if db.session.get(OptOut, privacy.caller_key(to, settings())) is not None:
         return None
     try:
-        return twilio_api.send_message(settings(), to, body)
+        sid = twilio_api.send_message(settings(), to, body,
+                                      status_callback=public_url("sms.status"))
     except TwilioApiError as exc:
         log.warning("text not sent: %s", exc)
         return None
+    message_records.record(db.session, sid, message_records.OUTBOUND)
+    db.session.commit()
+    return sid
 
 
 def redact(message_sid: str) -> str:
-    """Blank a message's body at Twilio; raises (so RQ retries) while Twilio refuses."""
-    twilio_api.redact_message(settings(), message_sid)
-    return "redacted"
+    """A redaction job queued by an earlier version: the sid is filed for the auditor's
+    sweep (``message_records``), which redacts until Twilio confirms."""
+    message_records.record(db.session, message_sid, message_records.OUTBOUND)
+    db.session.commit()
+    return "filed"
 
 
 def close_if_idle(contact_id: int, stamp: int) -> str:

@@ -6,3 +6,4 @@ from hotline.models.followups import *  # noqa: F401,F403
 from hotline.models.dashboard import *  # noqa: F401,F403
 from hotline.models.retention import *  # noqa: F401,F403
 from hotline.models.stats_days import *  # noqa: F401,F403
+from hotline.models.messages import *  # noqa: F401,F403

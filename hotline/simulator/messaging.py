@@ -1,8 +1,8 @@
 """Text messages: outgoing ones (REST, ``<Message>`` in a call) and texts phones send in.
 
 A text from a phone to a hotline number is kept in ``sim.messages`` (direction
-``inbound``, status ``received``) and posted to the number's ``sms_url`` with Twilio's
-messaging webhook parameters; each ``<Message>`` of the TwiML reply is then sent like a
+``inbound``, status ``received``; pictures as Media, listed under the message until
+deleted) and posted to the number's ``sms_url`` with Twilio's messaging webhook parameters; each ``<Message>`` of the TwiML reply is then sent like a
 REST-created message (``sent`` 1 s later, ``delivered`` to the phone at 2 s). Bodies never
 go into the events log.
 """
@@ -36,7 +36,7 @@ class Texting:
             message = {
                 "sid": self.new_sid("SM"), "to": to, "from": from_, "body": body,
                 "status": "queued", "direction": direction, "created_at": self.now,
-                "status_callback": status_callback,
+                "status_callback": status_callback, "media": [], "num_media": 0,
             }
             self.messages.append(message)
         self.log("message", sid=message["sid"], to=to, from_=from_, direction=direction)
@@ -49,21 +49,27 @@ class Texting:
         with self.lock:
             return next((m for m in self.messages if m["sid"] == sid), None)
 
-    def send_sms(self: TwilioSim, from_number: str, to_number: str, body: str) -> dict[str, Any]:
+    def send_sms(self: TwilioSim, from_number: str, to_number: str, body: str,
+                 media: tuple[str, ...] = ()) -> dict[str, Any]:
         """A phone texts a hotline number (thread-safe): kept now, posted to ``sms_url``.
 
-        Raises ``ValueError`` if ``to_number`` is not a hotline number or ``body`` is empty.
-        The sending phone (if registered) keeps its own copy in ``phone.sent``.
+        ``media`` are the content types of attached pictures or files (an MMS: sid ``MM``).
+        Raises ``ValueError`` if ``to_number`` is not a hotline number, or if there is
+        neither a body nor media. The sending phone (if registered) keeps its own copy in
+        ``phone.sent``.
         """
         if to_number not in self.numbers:
             raise ValueError(f"{to_number} is not one of the hotline numbers")
-        if not body.strip():
+        if not body.strip() and not media:
             raise ValueError("a text message needs a body")
         with self.lock:
+            sid = self.new_sid("MM" if media else "SM")
             message = {
-                "sid": self.new_sid("SM"), "to": to_number, "from": from_number, "body": body,
+                "sid": sid, "to": to_number, "from": from_number, "body": body,
                 "status": "received", "direction": "inbound", "created_at": self.now,
-                "status_callback": None,
+                "status_callback": None, "num_media": len(media),
+                "media": [{"sid": self.new_sid("ME"), "content_type": kind,
+                           "created_at": self.now} for kind in media],
             }
             self.messages.append(message)
             self.log("message", sid=message["sid"], to=to_number, from_=from_number,
@@ -76,13 +82,23 @@ class Texting:
 
     def sms_params(self: TwilioSim, message: dict[str, Any]) -> dict[str, str]:
         """Twilio's messaging webhook parameters for an incoming ``message``."""
-        return {
+        params = {
             "AccountSid": self.account_sid, "ApiVersion": API_VERSION,
             "MessageSid": message["sid"], "SmsSid": message["sid"],
             "SmsMessageSid": message["sid"], "From": message["from"], "To": message["to"],
-            "Body": message["body"], "NumMedia": "0", "NumSegments": "1",
-            "SmsStatus": "received",
+            "Body": message["body"], "NumMedia": str(len(message["media"])),
+            "NumSegments": "1", "SmsStatus": "received",
         }
+        for i, item in enumerate(message["media"]):
+            params[f"MediaUrl{i}"] = self.media_url(message, item)
+            params[f"MediaContentType{i}"] = item["content_type"]
+        return params
+
+    def media_url(self: TwilioSim, message: dict[str, Any], item: dict[str, Any]) -> str:
+        """Where Twilio serves a media item (its public API address, as in its webhooks)."""
+        return (f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}"
+                f"/Messages/{message['sid']}"
+                f"/Media/{item['sid']}")
 
     def _receive_sms(self: TwilioSim, message: dict[str, Any]) -> None:
         """Post the incoming text to ``sms_url`` and send the replies (loop only)."""

@@ -1,4 +1,4 @@
-"""Twilio's REST API (the parts the hotline uses), served by a small Flask app over the sim.
+"""Twilio's REST API (the parts the hotline uses: Calls, Messages and their Media), served by a small Flask app over the sim.
 
 Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
 threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``. Every
@@ -34,6 +34,8 @@ SPEC_CODES = {
     ("update_call", "Url"): 21205, ("update_call", "Status"): 21218,
     ("create_message", "To"): 21604, ("create_message", "StatusCallback"): 21609,
 }
+#: Message statuses before a message is post-flight: its body cannot be redacted yet.
+IN_FLIGHT = frozenset({"queued", "accepted", "scheduled", "sending", "receiving"})
 #: Twilio's code for an invalid or unknown parameter.
 INVALID_PARAMETER = 20001
 #: The URL parameters the sim requests later, per endpoint, with Twilio's code for a bad one.
@@ -85,13 +87,23 @@ def message_json(sim: TwilioSim, message: dict[str, Any]) -> dict[str, Any]:
     return {
         "sid": message["sid"], "account_sid": sim.account_sid, "to": message["to"],
         "from": message["from"], "body": message["body"], "status": message["status"],
-        "direction": message["direction"], "num_segments": "1", "num_media": "0",
+        "direction": message["direction"], "num_segments": "1",
+        "num_media": str(message.get("num_media", 0)),
         "date_created": sim.rfc2822(message["created_at"]), "date_updated": sim.rfc2822(),
         "date_sent": sim.rfc2822(message["created_at"]) if message["status"] != "queued" else None,
         "price": None, "price_unit": "USD", "error_code": None, "error_message": None,
         "messaging_service_sid": None, "api_version": API_VERSION, "uri": f"{uri}.json",
         "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
     }
+
+
+def media_json(sim: TwilioSim, message: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A Media resource (``api.v2010.account.message.media``)."""
+    return {"sid": item["sid"], "account_sid": sim.account_sid, "parent_sid": message["sid"],
+            "content_type": item["content_type"],
+            "date_created": sim.rfc2822(item["created_at"]), "date_updated": sim.rfc2822(),
+            "uri": f"/{API_VERSION}/Accounts/{sim.account_sid}/Messages/{message['sid']}"
+                   f"/Media/{item['sid']}.json"}
 
 
 def _date(sim: TwilioSim, t: float | None) -> str | None:
@@ -250,13 +262,20 @@ def fetch_message(account_sid: str, sid: str) -> dict[str, Any]:
 
 
 def update_message(account_sid: str, sid: str) -> dict[str, Any]:
-    """``Messages/{Sid}.json`` with ``Body=''``: redact the body (nothing else is allowed)."""
+    """``Messages/{Sid}.json`` with ``Body=''``: redact the body (nothing else is allowed).
+
+    Like Twilio, only a post-flight message can be redacted: one still queued or sending
+    is refused (the redactor tries again later). Its media stay: they are deleted apart.
+    """
     sim = _sim()
     with sim.lock:
         message = _message(sim, sid)
         if "Body" in request.form:
             if request.form["Body"] != "":
                 raise ApiError(400, 20001, "Body can only be redacted (set to '').")
+            if message["status"] in IN_FLIGHT:
+                raise ApiError(400, 30400, "A message can only be redacted once it is no "
+                                           "longer queued or being sent.")
             message["body"] = ""
             sim.log("redact", sid=sid)
         return message_json(sim, message)
@@ -267,6 +286,37 @@ def delete_message(account_sid: str, sid: str) -> tuple[str, int]:
     sim = _sim()
     with sim.lock:
         sim.messages.remove(_message(sim, sid))
+        sim.log("delete", sid=sid)
+    return "", 204
+
+
+def list_media(account_sid: str, message_sid: str) -> dict[str, Any]:
+    """``Messages/{MessageSid}/Media.json`` GET: the media still kept for a message."""
+    sim = _sim()
+    with sim.lock:
+        message = _message(sim, message_sid)
+        uri = (f"/{API_VERSION}/Accounts/{sim.account_sid}/Messages/{message_sid}"
+               f"/Media.json")
+        items = [media_json(sim, message, item) for item in message.get("media", [])]
+        return {"media_list": items, "end": max(len(items) - 1, 0), "first_page_uri": uri,
+                "next_page_uri": None, "page": 0, "page_size": 50,
+                "previous_page_uri": None, "start": 0, "uri": uri}
+
+
+def fetch_media(account_sid: str, message_sid: str, sid: str) -> dict[str, Any]:
+    """``Messages/{MessageSid}/Media/{Sid}.json`` GET: one media's metadata."""
+    sim = _sim()
+    with sim.lock:
+        message = _message(sim, message_sid)
+        return media_json(sim, message, _media(message, sid))
+
+
+def delete_media(account_sid: str, message_sid: str, sid: str) -> tuple[str, int]:
+    """``Messages/{MessageSid}/Media/{Sid}.json`` DELETE: forget the picture or file."""
+    sim = _sim()
+    with sim.lock:
+        message = _message(sim, message_sid)
+        message["media"].remove(_media(message, sid))
         sim.log("delete", sid=sid)
     return "", 204
 
@@ -312,6 +362,9 @@ ROUTES = (
     ("/Messages/<sid>.json", fetch_message, ["GET"]),
     ("/Messages/<sid>.json", update_message, ["POST"]),
     ("/Messages/<sid>.json", delete_message, ["DELETE"]),
+    ("/Messages/<message_sid>/Media.json", list_media, ["GET"]),
+    ("/Messages/<message_sid>/Media/<sid>.json", fetch_media, ["GET"]),
+    ("/Messages/<message_sid>/Media/<sid>.json", delete_media, ["DELETE"]),
 )
 
 
@@ -340,6 +393,13 @@ def _message(sim: TwilioSim, sid: str) -> dict[str, Any]:
     if message is None:
         raise ApiError(404, 20404, f"The requested resource /Messages/{sid}.json was not found")
     return message
+
+
+def _media(message: dict[str, Any], sid: str) -> dict[str, Any]:
+    item = next((m for m in message.get("media", []) if m["sid"] == sid), None)
+    if item is None:
+        raise ApiError(404, 20404, f"The requested resource /Media/{sid}.json was not found")
+    return item
 
 
 def _expected_status(leg: Leg, requested: str | None) -> str | None:

@@ -1,8 +1,9 @@
 """The text path's webhooks: incoming texts and the status of relayed ones.
 
 Replies and relays go out in the webhook's own TwiML (``<Message>``), so a message body
-exists only in this request's memory. Each relayed message is redacted at Twilio once it
-is delivered, and each incoming one once handled, when HOTLINE_REDACT_AT_TWILIO is on.
+exists only in this request's memory. Twilio keeps each message, though: an incoming
+text's sid is filed (``message_records``) before anything else can fail, and every reply
+carries a status callback that files its sid. The auditor then redacts them at Twilio.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from hotline import conversations, phones
-from hotline.extensions import db, jobs, settings
+from hotline import conversations, message_records, phones
+from hotline.extensions import db, settings
 from hotline.models import InboundMessage
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import MIMETYPE, safe_view
 from hotline.urls import public_url
-from workers.texts import redact
 
 log = logging.getLogger(__name__)
 
 bp = protect(Blueprint("sms", __name__, url_prefix="/twilio/sms"))
 
-#: Message statuses after which Twilio allows a body to be redacted.
-FINAL_MESSAGE_STATUSES = {"delivered", "undelivered", "failed", "received", "read"}
 #: Longest body handled; Twilio's own limit is 1,600 characters.
 MAX_BODY_CHARS = 1600
 
@@ -40,14 +38,18 @@ def sorry() -> Response:
     cfg = settings()
     twiml = MessagingResponse()
     twiml.message(f"We could not take your message just now. Please call this number, "
-                  f"or call or text {cfg.CRISIS_LINE_NUMBER} to talk with someone now.")
+                  f"or call or text {cfg.CRISIS_LINE_NUMBER} to talk with someone now.",
+                  status_callback=public_url("sms.status"))
     return _respond(twiml)
 
 
 def _first_delivery(message_sid: str) -> bool:
-    """Record the MessageSid; False when it was handled before (a repeated delivery)."""
-    db.session.add(InboundMessage(message_sid=message_sid))
+    """Record the MessageSid, as handled and as a message to redact at Twilio, in one
+    commit before the text is handled (a handler that fails later cannot lose it);
+    False when it was handled before (a repeated delivery)."""
     try:
+        db.session.add(InboundMessage(message_sid=message_sid))
+        message_records.record(db.session, message_sid, message_records.INBOUND)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -72,31 +74,19 @@ def incoming() -> Response:
     outgoing = conversations.handle(db.session, current_app.extensions["hotline.texts"],
                                     inbound)
     twiml = MessagingResponse()
+    callback = public_url("sms.status")  # each reply's sid comes back to be filed
     for out in outgoing:
-        extra = {"status_callback": public_url("sms.status")} if out.relay else {}
-        twiml.message(out.body, **({"to": out.to} if out.to else {}), **extra)
-    if settings().REDACT_AT_TWILIO:
-        _redact_later(message_sid)
+        twiml.message(out.body, **({"to": out.to} if out.to else {}),
+                      status_callback=callback)
     return _respond(twiml)
-
-
-def _redact_later(message_sid: str) -> None:
-    try:
-        jobs.enqueue(redact, message_sid, retry=_retry())
-    except Exception:  # Redis down: the reply matters more; the audit redacts later
-        log.warning("redaction of an incoming message not queued")
-
-
-def _retry():
-    from workers.texts import REDACT_RETRY
-    return REDACT_RETRY
 
 
 @bp.post("/status")
 @safe_view(lambda: Response(status=204))
 def status() -> Response:
-    """Status of a relayed message: once final, its body is redacted at Twilio."""
-    if (request.form.get("MessageStatus") in FINAL_MESSAGE_STATUSES
-            and settings().REDACT_AT_TWILIO and request.form.get("MessageSid")):
-        _redact_later(request.form["MessageSid"])
+    """Status of a message the hotline sent (REST, reply or relay): its sid is filed for
+    the auditor to redact at Twilio, whatever the status (``sent`` may be the last)."""
+    message_records.record(db.session, request.form.get("MessageSid"),
+                           message_records.OUTBOUND)
+    db.session.commit()
     return Response(status=204)
