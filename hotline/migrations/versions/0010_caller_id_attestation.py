@@ -1,7 +1,7 @@
 """caller id attestation: whether a call's number was vouched for by its carrier
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 
 ``contacts.caller_verified`` is true only for a call whose caller ID Twilio reported as
 STIR/SHAKEN full attestation (StirVerstat TN-Validation-Passed-A). A yes to check-in texts
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
