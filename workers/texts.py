@@ -10,10 +10,10 @@ import logging
 from flask import current_app
 from rq import Retry
 
-from hotline import privacy, twilio_api
+from hotline import keys, privacy, twilio_api
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
-from hotline.models import Contact, ContactState, OptOut
+from hotline.models import Contact, ContactState
 from hotline.texting import TextFlows
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def text_flows() -> TextFlows:
 
 def send(to: str, body: str) -> str | None:
     """Text ``to`` from the hotline unless that number opted out; returns the sid or None."""
-    if db.session.get(OptOut, privacy.caller_key(to, settings())) is not None:
+    if keys.opted_out(db.session, to, settings()):  # under any live key version
         return None
     try:
         return twilio_api.send_message(settings(), to, body)
