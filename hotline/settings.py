@@ -84,14 +84,15 @@ class Settings:
         "doc": "Flask secret (dashboard sessions); 32+ characters in production"})
     CALLER_KEY_SECRET: str = field(default="", metadata={
         "env": "HOTLINE_CALLER_KEY_SECRET",
-        "doc": "HMAC secrets for caller keys, newest first: v2:secret,v1:older (an entry without "
-               "a version is the pre-version secret; derived: the old SECRET_KEY derivation); "
-               "required in production, empty derives one from SECRET_KEY elsewhere"})
+        "doc": "HMAC secrets for caller keys, the one in use first: v2:secret,v1:older (an "
+               "entry without a version is the pre-version secret; derived: the old SECRET_KEY "
+               "derivation); required in production, empty derives one from SECRET_KEY "
+               "elsewhere"})
     SEAL_KEY: str = field(default="", metadata={
         "env": "HOTLINE_SEAL_KEY",
-        "doc": "Fernet keys sealing numbers kept for callbacks and follow-ups, newest first, "
-               "comma-separated (the first seals, any opens; derived: the old SECRET_KEY "
-               "derivation); required in production, empty derives one from SECRET_KEY elsewhere"})
+        "doc": "Fernet keys sealing numbers kept for callbacks and follow-ups, comma-separated "
+               "(the first seals, any opens; derived: the old SECRET_KEY derivation); required "
+               "in production, empty derives one from SECRET_KEY elsewhere"})
     CRISIS_LINE_NUMBER: str = field(default="988", metadata={
         "env": "CRISIS_LINE_NUMBER", "doc": "crisis line dialled on 9 and as the last resort"})
     BACKUP_NUMBERS: tuple[str, ...] = field(default=(), metadata={
@@ -342,16 +343,14 @@ def _example_host(host: str) -> bool:
 
 
 def seal_keys(value: str) -> tuple[str, ...]:
-    """HOTLINE_SEAL_KEY as Fernet keys, newest first (DERIVED: from SECRET_KEY). Raises
-    SettingsError naming the entry at fault, never printing a key."""
+    """HOTLINE_SEAL_KEY as Fernet keys: the first seals, any opens (DERIVED: the key derived
+    from SECRET_KEY as before). Raises SettingsError naming the entry at fault, never
+    printing a key."""
     entries = tuple(part.strip() for part in value.split(","))
     if entries == ("",):
         return (DERIVED,)
     for n, entry in enumerate(entries, 1):
         if entry == DERIVED:
-            if n != len(entries):
-                raise SettingsError("HOTLINE_SEAL_KEY: derived may only be the last (oldest) "
-                                    "entry")
             continue
         if not _fernet_key(entry):
             raise SettingsError(f"HOTLINE_SEAL_KEY: entry {n} is not a Fernet key (32 bytes, "
@@ -369,9 +368,11 @@ def _fernet_key(entry: str) -> bool:
 
 
 def caller_secrets(value: str) -> tuple[tuple[str, str], ...]:
-    """HOTLINE_CALLER_KEY_SECRET as (version, secret), newest first. Version "" is the form
-    before versions (keys stored without a version); secret DERIVED means derived from
-    SECRET_KEY as before. Versions must fall strictly, the unversioned entry come last."""
+    """HOTLINE_CALLER_KEY_SECRET as (version, secret); the first makes new keys, the others
+    are only looked up (listed after it: newest first, except while a new secret is being
+    rolled out to every process, when it comes second). Version "" is the form before
+    versions (keys stored without a version); secret DERIVED means derived from SECRET_KEY
+    as before. Each version at most once, and at most one entry without a version."""
     value = value.strip()
     if not value:
         return (("", DERIVED),)
@@ -387,15 +388,11 @@ def caller_secrets(value: str) -> tuple[tuple[str, str], ...]:
             version, secret = "", entry
         if not secret:
             raise SettingsError(f"HOTLINE_CALLER_KEY_SECRET: entry {n + 1} is empty")
-        if out and (out[-1][0] == "" or (version and _number(version) >= _number(out[-1][0]))):
-            raise SettingsError("HOTLINE_CALLER_KEY_SECRET: list versions newest first (v3, v2, "
-                                "v1), the unversioned or derived entry last")
+        if any(seen == version for seen, _ in out):
+            raise SettingsError(f"HOTLINE_CALLER_KEY_SECRET: version {version or 'unversioned'}"
+                                " is listed twice (at most one entry without a version)")
         out.append((version, secret))
     return tuple(out)
-
-
-def _number(version: str) -> int:
-    return int(version[1:])
 
 
 def _check_dashboard(settings: Settings) -> None:

@@ -253,3 +253,18 @@ def test_keys_new_prints_values_production_accepts():
     from tests.test_settings import PRODUCTION
     cfg = settings_module.load({**PRODUCTION, **values})
     assert cfg.SEAL_KEY == values["HOTLINE_SEAL_KEY"] and cfg.is_production
+
+
+def test_a_rolling_restart_reads_what_either_configuration_wrote(app, session):
+    """Step 1 of a rotation lists the new key second, on every process, before step 2 puts
+    it first: a process still on step 1 reads what a process on step 2 already wrote."""
+    step1 = settings().replace(SEAL_KEY=f"{OLD_SEAL},{NEW_SEAL}",
+                               CALLER_KEY_SECRET=f"{OLD_SECRET},{NEW_SECRET}")
+    step2 = settings().replace(SEAL_KEY=f"{NEW_SEAL},{OLD_SEAL}",
+                               CALLER_KEY_SECRET=f"{NEW_SECRET},{OLD_SECRET}")
+    assert privacy.unseal(privacy.seal(FOLLOWED, step2), step1) == FOLLOWED
+    assert privacy.unseal(privacy.seal(FOLLOWED, step1), step2) == FOLLOWED
+    session.add(OptOut(caller_key=privacy.caller_key(STOPPED, step2)))   # a STOP on step 2
+    session.commit()
+    assert keys.opted_out(session, STOPPED, step1)
+    assert keys.current_caller_key(session, STOPPED, step1).startswith("v1:")

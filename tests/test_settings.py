@@ -219,9 +219,9 @@ def test_production_urls_must_be_https(variable, url):
     ("HOTLINE_SEAL_KEY", "not-a-fernet-key", "HOTLINE_SEAL_KEY: entry 1 is not a Fernet key"),
     ("HOTLINE_SEAL_KEY", SEAL_KEY + ",AAAA", "HOTLINE_SEAL_KEY: entry 2 is not a Fernet key"),
     ("HOTLINE_SEAL_KEY", f"{SEAL_KEY},{SEAL_KEY}", "the same key is listed twice"),
-    ("HOTLINE_SEAL_KEY", f"derived,{SEAL_KEY}", "derived may only be the last"),
-    ("HOTLINE_CALLER_KEY_SECRET", "v1:old-secret,v2:new-secret", "newest first"),
-    ("HOTLINE_CALLER_KEY_SECRET", "legacy-secret,v1:new-secret", "newest first"),
+    ("HOTLINE_SEAL_KEY", "derived,derived", "the same key is listed twice"),
+    ("HOTLINE_CALLER_KEY_SECRET", "v2:new-secret,v1:old,v2:other", "version v2 is listed twice"),
+    ("HOTLINE_CALLER_KEY_SECRET", "legacy-secret,v1:new,derived", "unversioned is listed twice"),
     ("HOTLINE_CALLER_KEY_SECRET", "v0:secret", "bad version"),
     ("HOTLINE_CALLER_KEY_SECRET", "v2:,v1:x", "entry 1 is empty"),
 ])
