@@ -74,13 +74,15 @@ class Gunicorn:
                  folder: Path, port: int | None = None) -> None:
         self.name, self.port = name, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # What the app signs with: production accepts only https (TLS would end at a proxy).
+        self.public = f"https://127.0.0.1:{self.port}"
         self.log_path = folder / f"{name}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG,
              "--workers", str(workers), "--threads", str(threads),
              "--bind", f"127.0.0.1:{self.port}", target],
-            env=dict(env, PUBLIC_BASE_URL=self.url), cwd=ROOT, stdout=self._log,
+            env=dict(env, PUBLIC_BASE_URL=self.public), cwd=ROOT, stdout=self._log,
             stderr=subprocess.STDOUT)
 
     def wait_ready(self, seconds: float = 40) -> None:
@@ -107,13 +109,16 @@ class Gunicorn:
 
 def hotline_env(db_url: str, redis_url: str) -> dict:
     """A production configuration: secrets set, signatures checked."""
-    return {"HOTLINE_ENV": "production", "TWILIO_ACCOUNT_SID": "AC" + "b" * 32,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "HOTLINE_NUMBER": "+16175550100",
+    from cryptography.fernet import Fernet
+    return {"HOTLINE_ENV": "production", "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "HOTLINE_NUMBER": "+16175551000",
             "SECRET_KEY": secrets.token_hex(32), "DATABASE_URL": db_url,
+            "HOTLINE_SEAL_KEY": Fernet.generate_key().decode(),
+            "HOTLINE_CALLER_KEY_SECRET": "v1:" + secrets.token_hex(32),
             "REDIS_URL": redis_url, "HOTLINE_LOG_LEVEL": "INFO",
-            "BACKUP_NUMBERS": "+16175550198",
+            "BACKUP_NUMBERS": "+16175551098",
             # nothing listens here: no job runs anyway, but never reach the real Twilio
-            "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}
+            "TWILIO_API_BASE_URL": "https://127.0.0.1:9"}
 
 
 def migrate_and_seed(env: dict, public_url: str) -> None:
@@ -174,7 +179,7 @@ def drive(server: Gunicorn, seconds: float, warmup: float, prefix: str, folder: 
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     before = cpu_snapshot(cpu_roots or {})
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--url", server.url,
-                    "--public", server.url, "--token", AUTH_TOKEN, "--connections",
+                    "--public", server.public, "--token", AUTH_TOKEN, "--connections",
                     str(connections), "--warmup", str(warmup), "--duration", str(seconds),
                     "--prefix", prefix, "--out", str(out), "--rate", str(rate),
                     "--block", str(block)],
@@ -334,7 +339,7 @@ def main() -> int:
         database = "PostgreSQL" if pg else "SQLite"
         env = dict(os.environ, **hotline_env(db_url, redis.url))
         app_port = free_port()
-        migrate_and_seed(env, f"http://127.0.0.1:{app_port}")
+        migrate_and_seed(env, f"https://127.0.0.1:{app_port}")
         app = Gunicorn("hotline", "hotline:create_app()", env, args.workers, args.threads,
                        folder, port=app_port)
         ceiling = Gunicorn("ceiling", "benchmarks.ceiling:create_app()", env, args.workers,

@@ -22,6 +22,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_group)
     from hotline.dashboard.commands import users_group
     app.cli.add_command(users_group)
+    from hotline.key_commands import keys_group
+    app.cli.add_command(keys_group)
 
 
 def main() -> None:
@@ -223,6 +225,9 @@ def demo_seed() -> None:
     coordinator, shifts and synthetic history (each only when there is none yet)."""
     from hotline import roster
     from hotline.dashboard.commands import seed_demo
+    from hotline.extensions import settings
+    if settings().is_production:  # a known password and fictional people: never for real
+        raise click.ClickException("hotline demo seed refuses to run in production")
     if roster.everyone(db.session):
         click.echo("roster not empty: demo roster not added")
     else:

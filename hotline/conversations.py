@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import callbacks, consent, contacts, followups, privacy, routing
+from hotline import callbacks, consent, contacts, followups, keys, privacy, routing
 from hotline.extensions import jobs, settings
 from hotline.models import (Contact, ContactState, Offer, OfferState, OptOut,
                             Outcome, Supporter, utcnow)
@@ -50,7 +50,8 @@ class Conversation:
     def __init__(self, session: Session, flows: TextFlows, inbound: Inbound) -> None:
         self.session, self.flows, self.inbound = session, flows, inbound
         self.cfg = settings()
-        self.key = privacy.caller_key(inbound.number, self.cfg)
+        # Under the newest key version; this caller's older rows move to it (hotline/keys.py).
+        self.key = keys.current_caller_key(session, inbound.number, self.cfg)
         self.keyword = flows.keyword(inbound.body)
         self.word = flows.word(inbound.body)
 

@@ -2,9 +2,12 @@
 
 * ``caller_key`` is an HMAC-SHA256 of the E.164 number under a secret key: stable enough
   to count repeat contacts, useless without the key (a bare SHA-256 of a phone number is
-  reversible by brute force over the ~10^10 possible numbers).
+  reversible by brute force over the ~10^10 possible numbers). Keys carry the version of
+  their secret (``v2:...``), so a number has one key per live version (``caller_keys``) and
+  a rotation keeps opt-outs and repeat counts (hotline/keys.py re-keys stored rows).
 * ``seal``/``unseal`` keep a raw number only while a callback or follow-up needs it,
-  encrypted with Fernet under a key from settings.
+  encrypted with Fernet; the token is prefixed with the id of the key that sealed it, and
+  any configured key opens it (MultiFernet), so the seal key can rotate.
 * ``RedactingFilter`` strips anything that looks like a phone number from every log record.
 """
 
@@ -17,13 +20,18 @@ import hmac
 import logging
 import re
 import traceback
+from dataclasses import dataclass
 from urllib.parse import unquote
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from hotline.settings import Settings
+from hotline.settings import DERIVED, Settings, caller_secrets, seal_keys
+
+#: A stored caller key is 64 characters (the columns' width): the hex HMAC, or for a
+#: versioned secret ``v2:`` and the HMAC cut to fit (244 bits and more: still unguessable).
+CALLER_KEY_LENGTH = 64
 
 
 @functools.lru_cache(maxsize=16)
@@ -33,32 +41,97 @@ def _derive(secret: str, purpose: bytes) -> bytes:
         secret.encode())
 
 
+@functools.lru_cache(maxsize=16)
+def _caller_hmac_keys(secrets: str, secret_key: str) -> tuple[tuple[str, bytes], ...]:
+    return tuple((version, _derive(secret_key, b"hotline caller key") if secret == DERIVED
+                  else secret.encode()) for version, secret in caller_secrets(secrets))
+
+
+def caller_keys(e164: str, settings: Settings) -> tuple[str, ...]:
+    """The number's caller key under every live secret, newest first."""
+    out = []
+    for version, key in _caller_hmac_keys(settings.CALLER_KEY_SECRET, settings.SECRET_KEY):
+        digest = hmac.new(key, e164.encode(), hashlib.sha256).hexdigest()
+        out.append(f"{version}:{digest}"[:CALLER_KEY_LENGTH] if version else digest)
+    return tuple(out)
+
+
 def caller_key(e164: str, settings: Settings) -> str:
-    """The keyed HMAC that stands for a caller everywhere the hotline stores anything."""
-    key = (settings.CALLER_KEY_SECRET.encode() if settings.CALLER_KEY_SECRET
-           else _derive(settings.SECRET_KEY, b"hotline caller key"))
-    return hmac.new(key, e164.encode(), hashlib.sha256).hexdigest()
+    """The keyed HMAC that stands for a caller everywhere the hotline stores anything (under
+    the newest secret; hotline/keys.py moves a caller's older rows to it)."""
+    return caller_keys(e164, settings)[0]
 
 
-def _fernet(settings: Settings) -> Fernet:
-    return _fernet_for(settings.SEAL_KEY, settings.SECRET_KEY)
+def caller_key_version(stored: str) -> str:
+    """The version a stored caller key was made under ("" before versions)."""
+    label, sep, _ = stored.partition(":")
+    return label if sep else ""
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """The configured seal keys: the first seals, any opens."""
+    ids: tuple[str, ...]                 # newest first
+    by_id: dict[str, Fernet]
+    multi: MultiFernet
+
+    @property
+    def newest(self) -> str:
+        return self.ids[0]
+
+
+def _key_id(key: bytes) -> str:
+    """A short public name for a seal key, stored in front of each token it seals."""
+    return "k" + hashlib.sha256(b"hotline seal key id " + key).hexdigest()[:8]
 
 
 @functools.lru_cache(maxsize=16)
-def _fernet_for(seal_key: str, secret_key: str) -> Fernet:
-    if seal_key:
-        return Fernet(seal_key.encode())
-    return Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"hotline seal")))
+def _sealer_for(seal_key: str, secret_key: str) -> Sealer:
+    keys = [base64.urlsafe_b64encode(_derive(secret_key, b"hotline seal")) if entry == DERIVED
+            else entry.encode() for entry in seal_keys(seal_key)]
+    fernets = [Fernet(key) for key in keys]
+    ids = tuple(_key_id(base64.urlsafe_b64decode(key)) for key in keys)
+    return Sealer(ids, dict(zip(ids, fernets)), MultiFernet(fernets))
+
+
+def sealer(settings: Settings) -> Sealer:
+    return _sealer_for(settings.SEAL_KEY, settings.SECRET_KEY)
 
 
 def seal(e164: str, settings: Settings) -> str:
-    """Encrypt a number kept for a callback or follow-up."""
-    return _fernet(settings).encrypt(e164.encode()).decode()
+    """Encrypt a number kept for a callback or follow-up, under the newest seal key."""
+    s = sealer(settings)
+    return f"{s.newest}:{s.by_id[s.newest].encrypt(e164.encode()).decode()}"
+
+
+def seal_key_id(token: str) -> str:
+    """The id of the key that sealed ``token`` ("" for a token sealed before key ids)."""
+    kid, sep, _ = token.partition(":")
+    return kid if sep else ""
 
 
 def unseal(token: str, settings: Settings) -> str:
-    """Decrypt a sealed number (raises cryptography's InvalidToken if tampered with)."""
-    return _fernet(settings).decrypt(token.encode()).decode()
+    """Decrypt a sealed number (raises cryptography's InvalidToken if tampered with, or if
+    the key that sealed it is no longer configured)."""
+    s = sealer(settings)
+    kid, sep, body = token.partition(":")
+    if not sep:  # sealed before key ids: any configured key may open it
+        return s.multi.decrypt(token.encode()).decode()
+    if kid not in s.by_id:
+        raise InvalidToken
+    return s.by_id[kid].decrypt(body.encode()).decode()
+
+
+def reseal(token: str, settings: Settings) -> str:
+    """The same number sealed under the newest key (``token`` itself if it already is)."""
+    s = sealer(settings)
+    kid, sep, body = token.partition(":")
+    if sep and kid == s.newest:
+        return token
+    if sep and kid not in s.by_id:
+        raise InvalidToken
+    # MultiFernet.rotate: opened with whichever key sealed it, sealed again with the first.
+    return f"{s.newest}:{s.multi.rotate((body if sep else token).encode()).decode()}"
 
 
 #: A percent escape, encoded once or more (``%2B``, ``%252B``): URLs in logs carry numbers so.
@@ -116,7 +189,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string must not crash logging
+        except Exception:  # noqa: BLE001 - a broken format string must not crash logging
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None

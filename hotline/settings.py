@@ -7,11 +7,16 @@ start when a required setting is missing or left at its development default.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hotline.errors import SettingsError
@@ -22,6 +27,24 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-insecure-secret-key"
 DEV_AUTH_TOKEN = "dev-auth-token"
 DEV_ACCOUNT_SID = "AC" + "0" * 32
+
+#: The environments there are. Nothing else is accepted, not even ``Production`` or ``prod``:
+#: an unknown name once meant development (stand-in on, production checks off).
+ENVIRONMENTS = ("development", "test", "production")
+#: The shortest secret production accepts (a Twilio auth token is 32 characters).
+MIN_SECRET_LENGTH = 32
+#: Words of the example env file and of the usual placeholders; no real secret holds them.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "replace_me",
+                     "placeholder", "insecure", "example", "xxxx", "your-", "fixme", "todo")
+#: Fewer distinct characters than this is no random secret ("s" * 64, "1234..." repeated).
+MIN_DISTINCT_CHARACTERS = 8
+#: In an entry of HOTLINE_SEAL_KEY or HOTLINE_CALLER_KEY_SECRET: the key the hotline used to
+#: derive from SECRET_KEY before keys had versions (readable, so older data stays usable).
+DERIVED = "derived"
+#: A caller-key version: v1, v2, ... (newest first in HOTLINE_CALLER_KEY_SECRET).
+VERSION = re.compile(r"v([1-9][0-9]{0,3})")
+#: NANPA reserves 555-0100 to 555-0199 for fiction: no hotline can have such a number.
+FICTIONAL_NUMBER = re.compile(r"\+1\d{3}55501\d{2}")
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -37,7 +60,8 @@ class Settings:
     """Typed settings. The metadata ``env`` names the variable; ``doc`` is for the README."""
 
     ENV: str = field(default="development", metadata={"env": "HOTLINE_ENV",
-                     "doc": "development, test or production; production enforces secrets"})
+                     "doc": "exactly development, test or production (anything else is "
+                            "refused); production enforces secrets"})
     TWILIO_ACCOUNT_SID: str = field(default=DEV_ACCOUNT_SID, metadata={"env": "TWILIO_ACCOUNT_SID",
                                     "doc": "Twilio account SID (AC...)"})
     TWILIO_AUTH_TOKEN: str = field(default=DEV_AUTH_TOKEN, metadata={"env": "TWILIO_AUTH_TOKEN",
@@ -56,13 +80,19 @@ class Settings:
     EMBEDDED_REDIS_PATH: str = field(default=str(ROOT / "var" / "redis.rdb"), metadata={
         "env": "HOTLINE_EMBEDDED_REDIS_PATH", "doc": "data file of the embedded Redis"})
     SECRET_KEY: str = field(default=DEV_SECRET_KEY, metadata={
-        "env": "SECRET_KEY", "doc": "Flask secret; also the root the other keys derive from"})
+        "env": "SECRET_KEY",
+        "doc": "Flask secret (dashboard sessions); 32+ characters in production"})
     CALLER_KEY_SECRET: str = field(default="", metadata={
         "env": "HOTLINE_CALLER_KEY_SECRET",
-        "doc": "HMAC key for caller keys; empty derives one from SECRET_KEY"})
+        "doc": "HMAC secrets for caller keys, the one in use first: v2:secret,v1:older (an "
+               "entry without a version is the pre-version secret; derived: the old SECRET_KEY "
+               "derivation); required in production, empty derives one from SECRET_KEY "
+               "elsewhere"})
     SEAL_KEY: str = field(default="", metadata={
         "env": "HOTLINE_SEAL_KEY",
-        "doc": "Fernet key sealing numbers kept for callbacks; empty derives from SECRET_KEY"})
+        "doc": "Fernet keys sealing numbers kept for callbacks and follow-ups, comma-separated "
+               "(the first seals, any opens; derived: the old SECRET_KEY derivation); required "
+               "in production, empty derives one from SECRET_KEY elsewhere"})
     CRISIS_LINE_NUMBER: str = field(default="988", metadata={
         "env": "CRISIS_LINE_NUMBER", "doc": "crisis line dialled on 9 and as the last resort"})
     BACKUP_NUMBERS: tuple[str, ...] = field(default=(), metadata={
@@ -134,7 +164,8 @@ class Settings:
                "to trust for the client address (the dashboard's login limit); 0 = none"})
     SIMULATOR: bool = field(default=False, metadata={
         "env": "HOTLINE_SIMULATOR", "parse": _bool,
-        "doc": "serve the offline Twilio stand-in and the web phone (never in production)"})
+        "doc": "serve the offline Twilio stand-in and the web phone (development and test only, "
+               "with a loopback PUBLIC_BASE_URL)"})
 
     @property
     def is_production(self) -> bool:
@@ -148,7 +179,8 @@ class Settings:
 
 #: Settings that production must set explicitly (the defaults only suit development).
 REQUIRED_IN_PRODUCTION = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "HOTLINE_NUMBER",
-                          "PUBLIC_BASE_URL", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+                          "PUBLIC_BASE_URL", "SECRET_KEY", "SEAL_KEY", "CALLER_KEY_SECRET",
+                          "DATABASE_URL", "REDIS_URL")
 
 
 def _coerce(f: dataclasses.Field, raw: Any) -> Any:
@@ -187,6 +219,9 @@ def load(environ: Mapping[str, str] | None = None,
 def check(settings: Settings, explicit: set[str]) -> None:
     """Refuse impossible or unsafe settings, naming the variable at fault."""
     env_of = {f.name: f.metadata["env"] for f in fields(Settings)}
+    if settings.ENV not in ENVIRONMENTS:
+        raise SettingsError(f"HOTLINE_ENV must be exactly one of {', '.join(ENVIRONMENTS)}; "
+                            f"got {settings.ENV!r}")
     for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
                  "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES", "SMS_ACCEPT_SECONDS",
                  "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES", "CALLBACK_MAX_TRIES",
@@ -204,15 +239,160 @@ def check(settings: Settings, explicit: set[str]) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"HOTLINE_TIMEZONE is not a known time zone: {settings.TIMEZONE}")
     _check_dashboard(settings)
+    # Every key is parsed now, at start-up: a bad one must not wait for the first caller.
+    seal_keys(settings.SEAL_KEY)
+    caller_secrets(settings.CALLER_KEY_SECRET)
+    if settings.SIMULATOR:
+        _check_stand_in(settings)
     if not settings.is_production:
         return
-    if settings.SIMULATOR:
-        raise SettingsError("HOTLINE_SIMULATOR must be off in production")
     missing = [env_of[name] for name in REQUIRED_IN_PRODUCTION if name not in explicit]
     if missing:
         raise SettingsError("missing required settings in production: " + ", ".join(missing))
     if settings.SECRET_KEY == DEV_SECRET_KEY or settings.TWILIO_AUTH_TOKEN == DEV_AUTH_TOKEN:
         raise SettingsError("SECRET_KEY and TWILIO_AUTH_TOKEN must not be development defaults")
+    _check_production_secrets(settings)
+    _check_production_values(settings)
+
+
+def _check_stand_in(settings: Settings) -> None:
+    """The stand-in answers as Twilio for anyone who reaches it: only on this machine."""
+    if settings.ENV not in ("development", "test"):
+        raise SettingsError(f"HOTLINE_SIMULATOR must be off in {settings.ENV} "
+                            "(the stand-in is for development and test only)")
+    if not _loopback(urlsplit(settings.PUBLIC_BASE_URL).hostname):
+        raise SettingsError("HOTLINE_SIMULATOR needs a loopback PUBLIC_BASE_URL "
+                            "(127.0.0.1, ::1 or localhost): the stand-in must not be reachable "
+                            "from the network")
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """A value copied from the example env file, a development default, or no random secret."""
+    lowered = value.lower()
+    return (value in (DEV_SECRET_KEY, DEV_AUTH_TOKEN, DEV_ACCOUNT_SID)
+            or any(word in lowered for word in PLACEHOLDER_WORDS)
+            or len(set(value)) < MIN_DISTINCT_CHARACTERS)
+
+
+def _secret(variable: str, value: str) -> None:
+    """A production secret: no placeholder, at least MIN_SECRET_LENGTH characters. The value
+    itself is never put in the message (start-up errors reach logs)."""
+    if looks_like_placeholder(value):
+        raise SettingsError(f"{variable} is a placeholder or development value; set a random "
+                            "secret (hotline keys new prints fresh ones)")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"{variable} is too short: at least {MIN_SECRET_LENGTH} characters "
+                            "in production")
+
+
+def _check_production_secrets(settings: Settings) -> None:
+    _secret("SECRET_KEY", settings.SECRET_KEY)
+    _secret("TWILIO_AUTH_TOKEN", settings.TWILIO_AUTH_TOKEN)
+    if not re.fullmatch(r"AC[0-9a-f]{32}", settings.TWILIO_ACCOUNT_SID) or \
+            looks_like_placeholder(settings.TWILIO_ACCOUNT_SID[2:]):
+        raise SettingsError("TWILIO_ACCOUNT_SID must be the account's SID (AC and 32 hex "
+                            "digits), not a placeholder")
+    # Separate keys: rotating SECRET_KEY (sessions) must not touch sealed numbers or caller
+    # keys, and no key may stand in for another.
+    seals, callers = seal_keys(settings.SEAL_KEY), caller_secrets(settings.CALLER_KEY_SECRET)
+    if seals[0] == DERIVED:
+        raise SettingsError("HOTLINE_SEAL_KEY's first (newest) key must be a key of its own in "
+                            "production, not derived from SECRET_KEY")
+    if callers[0][1] == DERIVED:
+        raise SettingsError("HOTLINE_CALLER_KEY_SECRET's first (newest) secret must be a "
+                            "secret of its own in production, not derived from SECRET_KEY")
+    _secret("HOTLINE_CALLER_KEY_SECRET (newest)", callers[0][1])
+    if len({settings.SECRET_KEY, settings.TWILIO_AUTH_TOKEN, callers[0][1]}) < 3:
+        raise SettingsError("SECRET_KEY, TWILIO_AUTH_TOKEN and HOTLINE_CALLER_KEY_SECRET must "
+                            "be different secrets")
+
+
+def _check_production_values(settings: Settings) -> None:
+    """What production talks to: https only, no example host, no fictional number."""
+    for variable, url in (("PUBLIC_BASE_URL", settings.PUBLIC_BASE_URL),
+                          ("TWILIO_API_BASE_URL", settings.TWILIO_API_BASE_URL)):
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise SettingsError(f"{variable} must be an https:// URL in production")
+        if _example_host(parts.hostname):
+            raise SettingsError(f"{variable} is a placeholder host: {parts.hostname}")
+    numbers = [("HOTLINE_NUMBER", settings.HOTLINE_NUMBER)] + [
+        ("BACKUP_NUMBERS", n) for n in settings.BACKUP_NUMBERS]
+    for variable, number in numbers:
+        if FICTIONAL_NUMBER.fullmatch(number.replace(" ", "")):
+            raise SettingsError(f"{variable} is a fictional 555-01xx number (a placeholder)")
+
+
+def _example_host(host: str) -> bool:
+    """Hosts reserved for examples and tests (RFC 2606, RFC 6761)."""
+    labels = host.lower().rstrip(".").split(".")
+    return (labels[-1] in ("example", "invalid", "test", "localhost")
+            or (len(labels) >= 2 and labels[-2] == "example"
+                and labels[-1] in ("com", "org", "net")))
+
+
+def seal_keys(value: str) -> tuple[str, ...]:
+    """HOTLINE_SEAL_KEY as Fernet keys: the first seals, any opens (DERIVED: the key derived
+    from SECRET_KEY as before). Raises SettingsError naming the entry at fault, never
+    printing a key."""
+    entries = tuple(part.strip() for part in value.split(","))
+    if entries == ("",):
+        return (DERIVED,)
+    for n, entry in enumerate(entries, 1):
+        if entry == DERIVED:
+            continue
+        if not _fernet_key(entry):
+            raise SettingsError(f"HOTLINE_SEAL_KEY: entry {n} is not a Fernet key (32 bytes, "
+                                "url-safe base64; hotline keys new prints one)")
+    if len(set(entries)) != len(entries):
+        raise SettingsError("HOTLINE_SEAL_KEY: the same key is listed twice")
+    return entries
+
+
+def _fernet_key(entry: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(entry.encode("ascii"))) == 32 and len(entry) == 44
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+
+
+def caller_secrets(value: str) -> tuple[tuple[str, str], ...]:
+    """HOTLINE_CALLER_KEY_SECRET as (version, secret); the first makes new keys, the others
+    are only looked up (listed after it: newest first, except while a new secret is being
+    rolled out to every process, when it comes second). Version "" is the form before
+    versions (keys stored without a version); secret DERIVED means derived from SECRET_KEY
+    as before. Each version at most once, and at most one entry without a version."""
+    value = value.strip()
+    if not value:
+        return (("", DERIVED),)
+    out: list[tuple[str, str]] = []
+    for n, entry in enumerate(part.strip() for part in value.split(",")):
+        label, sep, secret = entry.partition(":")
+        if sep and VERSION.fullmatch(label):
+            version = label
+        elif sep and re.fullmatch(r"v\w*", label):
+            raise SettingsError(f"HOTLINE_CALLER_KEY_SECRET: entry {n + 1} has a bad version "
+                                "(v1 to v9999)")
+        else:
+            version, secret = "", entry
+        if not secret:
+            raise SettingsError(f"HOTLINE_CALLER_KEY_SECRET: entry {n + 1} is empty")
+        if any(seen == version for seen, _ in out):
+            raise SettingsError(f"HOTLINE_CALLER_KEY_SECRET: version {version or 'unversioned'}"
+                                " is listed twice (at most one entry without a version)")
+        out.append((version, secret))
+    return tuple(out)
 
 
 def _check_dashboard(settings: Settings) -> None:

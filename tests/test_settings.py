@@ -11,9 +11,16 @@ import yaml
 from hotline import flows, phones, privacy, settings
 from hotline.errors import FlowError, InvalidPhoneNumber, SettingsError
 
-PRODUCTION = {"HOTLINE_ENV": "production", "TWILIO_ACCOUNT_SID": "AC" + "2" * 32,
-              "TWILIO_AUTH_TOKEN": "real-token", "HOTLINE_NUMBER": "+16175550100",
-              "PUBLIC_BASE_URL": "https://hotline.example.org", "SECRET_KEY": "s" * 64,
+ROOT = Path(__file__).resolve().parent.parent
+SEAL_KEY = "RdsqvcyN494K-2FGbojvRshLqpfhtwajlEBg78CyNfw="
+#: A production configuration that passes every check (fixed, random-looking values).
+PRODUCTION = {"HOTLINE_ENV": "production",
+              "TWILIO_ACCOUNT_SID": "AC3f9a0c2e7b41d5869e0f1a2b3c4d5e6f",
+              "TWILIO_AUTH_TOKEN": "8d1c4e7f2a9b0c3d6e5f4a1b2c7d8e9f",
+              "HOTLINE_NUMBER": "+16175551000", "PUBLIC_BASE_URL": "https://hotline.clinicpeers.org",
+              "SECRET_KEY": "q7Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi0kQw",
+              "HOTLINE_SEAL_KEY": SEAL_KEY,
+              "HOTLINE_CALLER_KEY_SECRET": "v1:N3uX8wBv5tCz2yHq7mGk4jDf9sLr6pEa1",
               "DATABASE_URL": "postgresql+psycopg://h@db/h", "REDIS_URL": "redis://r:6379/0"}
 
 
@@ -28,6 +35,10 @@ def test_defaults_and_environment():
 def test_production_names_every_missing_setting():
     incomplete = {k: v for k, v in PRODUCTION.items() if k not in ("SECRET_KEY", "REDIS_URL")}
     with pytest.raises(SettingsError, match="SECRET_KEY, REDIS_URL"):
+        settings.load(incomplete)
+    incomplete = {k: v for k, v in PRODUCTION.items()
+                  if k not in ("HOTLINE_SEAL_KEY", "HOTLINE_CALLER_KEY_SECRET")}
+    with pytest.raises(SettingsError, match="HOTLINE_SEAL_KEY, HOTLINE_CALLER_KEY_SECRET"):
         settings.load(incomplete)
     assert settings.load(PRODUCTION).is_production
 
@@ -129,3 +140,144 @@ def test_the_stand_in_is_refused_in_production():
     with pytest.raises(SettingsError, match="HOTLINE_SIMULATOR must be off in production"):
         settings.load({**PRODUCTION, "HOTLINE_SIMULATOR": "1"})
     assert not settings.load({}).SIMULATOR
+
+
+# --- settings that fail closed ---------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["Production", "prod", "production ", " production",
+                                  "PRODUCTION", "dev", "staging", ""])
+def test_only_known_environments_are_accepted(name):
+    with pytest.raises(SettingsError, match="HOTLINE_ENV must be exactly one of "
+                                            "development, test, production; got"):
+        settings.load({**PRODUCTION, "HOTLINE_ENV": name})
+    with pytest.raises(SettingsError, match="HOTLINE_ENV must be exactly one of"):
+        settings.load({"HOTLINE_ENV": name})
+
+
+def _example_env() -> dict[str, str]:
+    lines = (ROOT / "config" / "hotline.env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_example_env_file_is_refused_as_it_is():
+    example = _example_env()
+    assert example["HOTLINE_ENV"] == "production" and "SECRET_KEY" in example
+    with pytest.raises(SettingsError):
+        settings.load(example)
+
+
+@pytest.mark.parametrize("variable, message", [
+    ("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID must be the account's SID"),
+    ("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN is a placeholder"),
+    ("HOTLINE_NUMBER", "HOTLINE_NUMBER is a fictional 555-01xx number"),
+    ("PUBLIC_BASE_URL", "PUBLIC_BASE_URL is a placeholder host"),
+    ("SECRET_KEY", "SECRET_KEY is a placeholder"),
+    ("HOTLINE_SEAL_KEY", "HOTLINE_SEAL_KEY: entry 1 is not a Fernet key"),
+    ("HOTLINE_CALLER_KEY_SECRET", r"HOTLINE_CALLER_KEY_SECRET \(newest\) is a placeholder"),
+    ("BACKUP_NUMBERS", "BACKUP_NUMBERS is a fictional 555-01xx number"),
+])
+def test_each_placeholder_of_the_example_is_refused(variable, message):
+    """One value of the example file in an otherwise sound production configuration."""
+    with pytest.raises(SettingsError, match=message):
+        settings.load({**PRODUCTION, variable: _example_env()[variable]})
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("SECRET_KEY", "x", "SECRET_KEY is a placeholder"),
+    ("SECRET_KEY", "s" * 64, "SECRET_KEY is a placeholder"),
+    ("SECRET_KEY", "k3J9x2Lq8PzR4tYw1VbN", "SECRET_KEY is too short: at least 32"),
+    ("SECRET_KEY", settings.DEV_SECRET_KEY, "development defaults"),
+    ("TWILIO_AUTH_TOKEN", "real-token", "TWILIO_AUTH_TOKEN is too short"),
+    ("HOTLINE_CALLER_KEY_SECRET", "v1:k3J9x2Lq8PzR4tYw1VbN", "too short"),
+    ("HOTLINE_CALLER_KEY_SECRET", "v2:insecure-but-long-enough-0123456789", "placeholder"),
+    ("HOTLINE_CALLER_KEY_SECRET", "derived", "not derived from SECRET_KEY"),
+    ("HOTLINE_SEAL_KEY", "derived", "not derived from SECRET_KEY"),
+    ("HOTLINE_CALLER_KEY_SECRET", PRODUCTION["SECRET_KEY"], "must be different secrets"),
+])
+def test_short_placeholder_and_shared_secrets_are_refused_in_production(variable, value,
+                                                                        message):
+    with pytest.raises(SettingsError, match=message):
+        settings.load({**PRODUCTION, variable: value})
+
+
+def test_secrets_are_never_named_in_the_refusal():
+    secret = "v1:Tiny-but-secret"
+    with pytest.raises(SettingsError) as refused:
+        settings.load({**PRODUCTION, "HOTLINE_CALLER_KEY_SECRET": secret})
+    assert "Tiny-but-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("variable", ["PUBLIC_BASE_URL", "TWILIO_API_BASE_URL"])
+@pytest.mark.parametrize("url", ["http://hotline.clinicpeers.org", "hotline.clinicpeers.org",
+                                 "ftp://hotline.clinicpeers.org", "https://"])
+def test_production_urls_must_be_https(variable, url):
+    with pytest.raises(SettingsError, match=f"{variable} must be an https:// URL in production"):
+        settings.load({**PRODUCTION, variable: url})
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("HOTLINE_SEAL_KEY", "not-a-fernet-key", "HOTLINE_SEAL_KEY: entry 1 is not a Fernet key"),
+    ("HOTLINE_SEAL_KEY", SEAL_KEY + ",AAAA", "HOTLINE_SEAL_KEY: entry 2 is not a Fernet key"),
+    ("HOTLINE_SEAL_KEY", f"{SEAL_KEY},{SEAL_KEY}", "the same key is listed twice"),
+    ("HOTLINE_SEAL_KEY", "derived,derived", "the same key is listed twice"),
+    ("HOTLINE_CALLER_KEY_SECRET", "v2:new-secret,v1:old,v2:other", "version v2 is listed twice"),
+    ("HOTLINE_CALLER_KEY_SECRET", "legacy-secret,v1:new,derived", "unversioned is listed twice"),
+    ("HOTLINE_CALLER_KEY_SECRET", "v0:secret", "bad version"),
+    ("HOTLINE_CALLER_KEY_SECRET", "v2:,v1:x", "entry 1 is empty"),
+])
+def test_every_key_is_checked_at_start_up(variable, value, message):
+    """Outside production too: a bad key refuses to start, not at the first seal()."""
+    with pytest.raises(SettingsError, match=message):
+        settings.load({variable: value})
+    from hotline import create_app
+    name = {"HOTLINE_SEAL_KEY": "SEAL_KEY", "HOTLINE_CALLER_KEY_SECRET": "CALLER_KEY_SECRET"}
+    with pytest.raises(SettingsError, match=message):
+        create_app({name[variable]: value, "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+
+def test_a_sound_production_configuration_starts():
+    cfg = settings.load(PRODUCTION)
+    assert cfg.is_production and cfg.SEAL_KEY == SEAL_KEY
+
+
+@pytest.mark.parametrize("env, url", [
+    ("test", "https://hotline.example.org"),       # the test suite's own base URL
+    ("development", "http://10.0.0.5:5000"),
+    ("development", "http://hotline.lan:5000"),
+    ("development", "https://hotline.clinicpeers.org"),
+])
+def test_the_stand_in_is_refused_off_a_loopback_base_url(env, url):
+    with pytest.raises(SettingsError, match="HOTLINE_SIMULATOR needs a loopback PUBLIC_BASE_URL"):
+        settings.load({"HOTLINE_ENV": env, "PUBLIC_BASE_URL": url, "HOTLINE_SIMULATOR": "1"})
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5000", "http://localhost:8000",
+                                 "http://[::1]:5000", "http://127.0.0.2"])
+def test_the_stand_in_runs_on_loopback_in_development_and_test(url):
+    for env in ("development", "test"):
+        cfg = settings.load({"HOTLINE_ENV": env, "PUBLIC_BASE_URL": url,
+                             "HOTLINE_SIMULATOR": "1"})
+        assert cfg.SIMULATOR
+
+
+def test_demo_seed_refuses_in_production(database_url, redis_server):
+    """A known coordinator password and a fictional roster must never reach a real program."""
+    import dataclasses
+
+    from sqlalchemy import func, select
+
+    from hotline import create_app
+    from hotline.extensions import db
+    from hotline.models import Supporter, User
+    from tests.conftest import _empty_tables
+    cfg = settings.load(PRODUCTION).replace(DATABASE_URL=database_url, REDIS_URL=redis_server.url)
+    app = create_app(dataclasses.asdict(cfg))
+    with app.app_context():
+        _empty_tables()
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code != 0 and "refuses to run in production" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Supporter)) == 0
+        db.session.remove()
+        db.engine.dispose()

@@ -9,10 +9,10 @@ import logging
 
 from flask import current_app
 
-from hotline import message_records, privacy, twilio_api
+from hotline import keys, message_records, privacy, twilio_api
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
-from hotline.models import Contact, ContactState, OptOut
+from hotline.models import Contact, ContactState
 from hotline.texting import TextFlows
 from hotline.urls import public_url
 
@@ -28,7 +28,7 @@ def send(to: str, body: str) -> str | None:
 
     The sid is filed for redaction at Twilio now (committing), and again by the status
     callback, so a worker dying right after the send still leaves it known."""
-    if db.session.get(OptOut, privacy.caller_key(to, settings())) is not None:
+    if keys.opted_out(db.session, to, settings()):  # under any live key version
         return None
     try:
         sid = twilio_api.send_message(settings(), to, body,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
-from hotline import callbacks, consent, contacts, phones, privacy, routing
+from hotline import callbacks, consent, contacts, keys, phones, privacy, routing
 from hotline.extensions import db, jobs, settings
 from hotline.models import (Contact, ContactState, Offer, OfferState,
                             Outcome)
@@ -59,7 +59,7 @@ def incoming() -> Response:
     number = phones.try_normalize(request.form.get("From"))
     cfg = settings()
     contact = contacts.open_voice(
-        db.session, call_sid, privacy.caller_key(number or "anonymous", cfg),
+        db.session, call_sid, keys.current_caller_key(db.session, number or "anonymous", cfg),
         privacy.seal(number, cfg) if number else None,
         caller_verified=number is not None and consent.attested(request.form.get("StirVerstat")))
     return respond(_menu(contact, turn=0, greet=True))
