@@ -42,7 +42,7 @@ LAST_RETRY = timedelta(hours=1)
 KEEP_DONE = timedelta(days=7)
 
 
-def record(session: Session, sid: str | None, direction: str) -> None:
+def file_sid(session: Session, sid: str | None, direction: str) -> None:
     """File ``sid`` as a message at Twilio still to redact (no commit: the caller's)."""
     if not sid:
         return

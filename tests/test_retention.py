@@ -237,7 +237,7 @@ def twilio_history(session, sim) -> dict:
     for sid, direction, days in ((old_sid, "outbound", 40), (new_sid, "outbound", 5),
                                  (old_in, "inbound", 40), (new_in, "inbound", 5),
                                  (old_relay, "outbound", 31)):
-        message_records.record(session, sid, direction)
+        message_records.file_sid(session, sid, direction)
         session.execute(update(MessageSid).where(MessageSid.sid == sid).values(
             created_at=NOW - timedelta(days=days)))
     session.commit()

@@ -83,7 +83,7 @@ def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> st
     followup.state = FollowUpState.SENT.value
     followup.sent_at = utcnow()
     followup.message_sid = sid
-    message_records.record(db.session, sid, message_records.OUTBOUND)  # to redact at Twilio
+    message_records.file_sid(db.session, sid, message_records.OUTBOUND)  # to redact at Twilio
     followup.awaiting = "helpful" if followup.kind == "survey" else None
     followup.sealed_number = None  # this text was its last use
     if contact is not None:

@@ -36,7 +36,7 @@ def send(to: str, body: str) -> str | None:
     except TwilioApiError as exc:
         log.warning("text not sent: %s", exc)
         return None
-    message_records.record(db.session, sid, message_records.OUTBOUND)
+    message_records.file_sid(db.session, sid, message_records.OUTBOUND)
     db.session.commit()
     return sid
 
@@ -44,7 +44,7 @@ def send(to: str, body: str) -> str | None:
 def redact(message_sid: str) -> str:
     """A redaction job queued by an earlier version: the sid is filed for the auditor's
     sweep (``message_records``), which redacts until Twilio confirms."""
-    message_records.record(db.session, message_sid, message_records.OUTBOUND)
+    message_records.file_sid(db.session, message_sid, message_records.OUTBOUND)
     db.session.commit()
     return "filed"
 

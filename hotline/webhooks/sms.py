@@ -49,7 +49,7 @@ def _first_delivery(message_sid: str) -> bool:
     False when it was handled before (a repeated delivery)."""
     try:
         db.session.add(InboundMessage(message_sid=message_sid))
-        message_records.record(db.session, message_sid, message_records.INBOUND)
+        message_records.file_sid(db.session, message_sid, message_records.INBOUND)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -86,7 +86,7 @@ def incoming() -> Response:
 def status() -> Response:
     """Status of a message the hotline sent (REST, reply or relay): its sid is filed for
     the auditor to redact at Twilio, whatever the status (``sent`` may be the last)."""
-    message_records.record(db.session, request.form.get("MessageSid"),
+    message_records.file_sid(db.session, request.form.get("MessageSid"),
                            message_records.OUTBOUND)
     db.session.commit()
     return Response(status=204)
