@@ -11,6 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -138,6 +139,52 @@ def delete_call(settings: Settings, call_sid: str) -> None:
     except (TwilioException, OSError) as exc:
         if not _gone(exc):
             raise TwilioApiError(_describe(exc)) from None
+
+
+@dataclass(frozen=True)
+class ListedMessage:
+    """A message as Twilio lists it, without its content: only what reconciliation needs."""
+    sid: str
+    inbound: bool
+    #: When Twilio sent or received it (when it was created, if not sent yet).
+    sent_at: datetime | None
+    #: Nothing left to redact: an empty body and no media.
+    blank: bool
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """One page of a listing, and the next page's URI, path and query as Twilio gives it,
+    whatever the base URL (None: the listing is complete)."""
+    messages: tuple[ListedMessage, ...]
+    next_uri: str | None
+
+
+def list_messages(settings: Settings, *, to: str | None = None, from_: str | None = None,
+                  sent_after: datetime | None = None, page_size: int = 50,
+                  page_uri: str | None = None) -> MessagePage:
+    """One page of the messages at Twilio to or from a number, sent since ``sent_after``,
+    newest first; ``page_uri`` (a page's ``next_uri``) goes on with the same listing.
+    Bodies are read only to tell whether they are blank, and never kept."""
+    messages = client(settings).messages
+    try:
+        if page_uri:
+            page = messages.get_page(client(settings).api.absolute_url(page_uri))
+        else:
+            filters = {"to": to} if to else {"from_": from_}
+            page = messages.page(**filters, page_size=page_size,
+                                 **({"date_sent_after": sent_after} if sent_after else {}))
+        listed = tuple(ListedMessage(
+            sid=m.sid, inbound=str(m.direction) == "inbound",
+            sent_at=m.date_sent or m.date_created,
+            blank=not m.body and str(m.num_media or "0") == "0") for m in page)
+        following = page.next_page_url
+        if following:
+            parts = urlsplit(following)
+            following = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        return MessagePage(listed, following)
+    except (TwilioException, OSError, ValueError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
 
 
 def _gone(exc: Exception) -> bool:

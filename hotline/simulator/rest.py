@@ -15,6 +15,7 @@ import re
 import threading
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -39,6 +40,10 @@ IN_FLIGHT = frozenset({"queued", "accepted", "scheduled", "sending", "receiving"
 #: Twilio's code for an invalid or unknown parameter.
 INVALID_PARAMETER = 20001
 #: The URL parameters the sim requests later, per endpoint, with Twilio's code for a bad one.
+#: The Messages list's filters (Twilio's OpenAPI spec), kept in its next page's URI.
+LIST_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+#: The spec's largest PageSize.
+MAX_PAGE_SIZE = 1000
 FETCHED_URLS = {"create_call": {"Url": 21205, "StatusCallback": 21609},
                 "update_call": {"Url": 21205},
                 "create_message": {"StatusCallback": 21609}}
@@ -148,8 +153,8 @@ def not_found(error: Exception) -> Response:
 def authenticate_and_log() -> None:
     """Log every request, then require HTTP basic auth as the account (sid, token)."""
     sim = _sim()
-    sim.record_rest(request.method, request.path,
-                    {k: " ".join(v) for k, v in request.form.lists()})
+    sim.record_rest(request.method, request.path,  # a GET's query, a POST's form
+                    {k: " ".join(v) for k, v in request.values.lists()})
     auth = request.authorization
     ok = auth is not None and hmac.compare_digest(auth.username or "", sim.account_sid) \
         and hmac.compare_digest(auth.password or "", sim.auth_token)
@@ -322,22 +327,44 @@ def delete_media(account_sid: str, message_sid: str, sid: str) -> tuple[str, int
 
 
 def list_messages(account_sid: str) -> dict[str, Any]:
-    """``Messages.json`` GET: messages filtered by To, From and DateSent (newest first)."""
+    """``Messages.json`` GET: messages filtered by To, From and DateSent, newest first, a
+    page at a time (``PageSize``, 50 by default, at most 1,000). ``next_page_uri`` carries
+    the filters and a ``PageToken`` naming the last message listed, so the next page goes
+    on after it even when new messages arrived in between."""
     sim, args = _sim(), request.args
-    after = _when(args.get("DateSent>"))
-    before = _when(args.get("DateSent<"))
+    after, before = _when(args.get("DateSent>")), _when(args.get("DateSent<"))
+    on = _when(args.get("DateSent"))
+    try:
+        page_size, page = int(args.get("PageSize", "50")), int(args.get("Page", "0"))
+    except ValueError:
+        raise ApiError(400, INVALID_PARAMETER, "PageSize and Page are integers") from None
+    if not 1 <= page_size <= MAX_PAGE_SIZE or page < 0:
+        raise ApiError(400, INVALID_PARAMETER, "PageSize or Page out of range")
     with sim.lock:
         found = [m for m in reversed(sim.messages)
                  if args.get("To", m["to"]) == m["to"]
                  and args.get("From", m["from"]) == m["from"]
                  and (after is None or sim.datetime_at(m["created_at"]) >= after)
-                 and (before is None or sim.datetime_at(m["created_at"]) < before)]
-        page_size = int(args.get("PageSize", "50"))
+                 and (before is None or sim.datetime_at(m["created_at"]) < before)
+                 and (on is None or sim.datetime_at(m["created_at"]).date() == on.date())]
+        start = 0
+        if args.get("PageToken"):
+            last = args["PageToken"].removeprefix("PA")
+            start = next((i + 1 for i, m in enumerate(found) if m["sid"] == last), -1)
+            if start < 0:
+                raise ApiError(400, INVALID_PARAMETER, "Invalid PageToken")
+        listed = found[start:start + page_size]
         uri = f"/{API_VERSION}/Accounts/{sim.account_sid}/Messages.json"
-        return {"messages": [message_json(sim, m) for m in found[:page_size]],
-                "end": min(len(found), page_size) - 1, "first_page_uri": uri,
-                "next_page_uri": None, "page": 0, "page_size": page_size,
-                "previous_page_uri": None, "start": 0, "uri": uri}
+        filters = [(name, args[name]) for name in LIST_FILTERS if name in args]
+        first = f"{uri}?{urlencode(filters + [('PageSize', page_size), ('Page', 0)])}"
+        next_uri = None if start + page_size >= len(found) else f"{uri}?" + urlencode(
+            filters + [("PageSize", page_size), ("Page", page + 1),
+                       ("PageToken", "PA" + listed[-1]["sid"])])
+        return {"messages": [message_json(sim, m) for m in listed],
+                "end": start + len(listed) - 1, "first_page_uri": first,
+                "next_page_uri": next_uri, "page": page, "page_size": page_size,
+                "previous_page_uri": None, "start": start,
+                "uri": request.full_path.rstrip("?")}
 
 
 def _when(value: str | None) -> datetime | None:

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather
 
@@ -290,3 +290,20 @@ def test_resources_have_the_fields_and_types_of_twilios_schema(sim, path, schema
             assert body[name] in schemas[spec["$ref"].rsplit("/", 1)[-1]]["enum"], name
         elif body[name] is not None:
             assert isinstance(body[name], JSON_TYPES[spec["type"]]), name
+
+
+def test_messages_are_listed_newest_first_a_page_at_a_time(sim, rest):
+    texts = [sim.send_sms(CALLER, HOTLINE, f"text {n}") for n in range(5)]
+    rest.messages.create(to=SUPPORTER, from_=HOTLINE, body="not to the hotline")
+    first = rest.messages.page(to=HOTLINE, page_size=2)
+    assert [m.sid for m in first] == [texts[4]["sid"], texts[3]["sid"]]
+    sim.send_sms(CALLER, HOTLINE, "arrives between two pages")  # the next page goes on
+    pages = [first.next_page()]
+    pages.append(pages[0].next_page())
+    assert [[m.sid for m in page] for page in pages] == [
+        [texts[2]["sid"], texts[1]["sid"]], [texts[0]["sid"]]]
+    assert pages[-1].next_page() is None
+    assert {p["To"] for m, _, p in sim.rest_log if m == "GET"} == {HOTLINE}  # filters kept
+    for bad in ({"page_size": 0}, {"page_size": 1001}, {"page_token": "PASMnosuchsid"}):
+        with pytest.raises(TwilioException, match='HTTP 400 {"code":20001'):
+            rest.messages.page(to=HOTLINE, **bad)
