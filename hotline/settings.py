@@ -117,7 +117,8 @@ class Settings:
         "env": "HOTLINE_SMS_IDLE_MINUTES", "doc": "a quiet text conversation closes after this"})
     REDACT_AT_TWILIO: bool = field(default=True, metadata={
         "env": "HOTLINE_REDACT_AT_TWILIO", "parse": _bool,
-        "doc": "blank each relayed message's body at Twilio once delivered"})
+        "doc": "blank the body and delete the media of every message at Twilio, in and out, "
+               "once sent (the auditor, until Twilio confirms)"})
     COORDINATOR_CONTACT: str = field(default="your program coordinator", metadata={
         "env": "HOTLINE_COORDINATOR_CONTACT", "doc": "how HELP tells people to reach the program"})
     TIMEZONE: str = field(default="America/New_York", metadata={

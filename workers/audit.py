@@ -15,7 +15,7 @@ from rq.job import Job
 from sqlalchemy import func, select
 
 from hotline import contacts, followups, message_records, routing
-from hotline.extensions import db, jobs, settings
+from hotline.extensions import db, jobs, redis_conn, settings
 from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, FollowUpState,
                             Offer, OfferState, Outcome, utcnow)
 
@@ -48,7 +48,8 @@ def audit() -> dict[str, int]:
     done = {"offers": _expire_offers(now), "contacts": _close_contacts(now),
             "rerouted": _reroute_waiting(now),
             "followups": _requeue_followups(now), "callbacks": _restart_callbacks(now),
-            "conversations": _close_idle_texts(now), "redacted": _redact_messages(now)}
+            "conversations": _close_idle_texts(now), "reconciled": _reconcile_messages(now),
+            "redacted": _redact_messages(now)}
     if any(done.values()):
         log.info("audit resolved %s", done)
     schedule()
@@ -181,6 +182,12 @@ def _close_idle_texts(now) -> int:
         closed += close_if_idle(contact.id, int(contact.last_activity_at.timestamp())) \
             == "closed"
     return closed
+
+
+def _reconcile_messages(now) -> int:
+    """Messages at Twilio the hotline never learned of are filed, to be redacted below
+    (``message_records.reconcile``: every 15 minutes; on other minutes one Redis call)."""
+    return message_records.reconcile(db.session, settings(), redis_conn.client, now)
 
 
 def _redact_messages(now) -> int:
