@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -176,7 +176,7 @@ def test_listing_messages_matches_the_spec(app, generated_responses):
     """The reconciliation's listing: to, then from the hotline's number, since a time, and
     the next page of a listing (its URI as Twilio gives it)."""
     cfg = settings()
-    since = datetime(2025, 1, 1, 12, 30, tzinfo=timezone.utc)
+    since = datetime(2025, 1, 1, 12, 30, tzinfo=UTC)
     for number in ({"to": cfg.HOTLINE_NUMBER}, {"from_": cfg.HOTLINE_NUMBER}):
         page = twilio_api.list_messages(cfg, **number, sent_after=since, page_size=200)
         assert all(m.sid.startswith(("SM", "MM")) for m in page.messages)

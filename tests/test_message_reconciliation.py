@@ -6,7 +6,7 @@ lost. The auditor lists the messages to and from the hotline's number at the sta
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -26,7 +26,7 @@ from workers import audit
 @pytest.fixture
 def hotline(fresh_app):
     world = Hotline(fresh_app)
-    world.sim.epoch = datetime.now(timezone.utc)  # its messages are dated today
+    world.sim.epoch = datetime.now(UTC)  # its messages are dated today
     yield world
     world.server.shutdown()
 
@@ -119,7 +119,7 @@ def state() -> dict[str, str]:
 
 
 def sent_after(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_the_window_is_bounded_and_the_watermark_moves_only_after_a_complete_listing(
