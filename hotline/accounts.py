@@ -85,6 +85,8 @@ def check_password(password: str, confirm: str | None = None) -> None:
 
 def find(session: Session, email: str) -> User | None:
     """The account with this email, if any."""
+    if "\x00" in email:  # no address has one, and PostgreSQL refuses it in any string
+        return None
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 

@@ -38,6 +38,9 @@ PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "replac
                      "placeholder", "insecure", "example", "xxxx", "your-", "fixme", "todo")
 #: Fewer distinct characters than this is no random secret ("s" * 64, "1234..." repeated).
 MIN_DISTINCT_CHARACTERS = 8
+#: Fewer distinct bytes than this in a 32-byte seal key is a pattern, not a random key (a
+#: random one has about 30; under 20 is a one-in-a-hundred-million chance).
+MIN_DISTINCT_KEY_BYTES = 20
 #: In an entry of HOTLINE_SEAL_KEY or HOTLINE_CALLER_KEY_SECRET: the key the hotline used to
 #: derive from SECRET_KEY before keys had versions (readable, so older data stays usable).
 DERIVED = "derived"
@@ -310,6 +313,9 @@ def _check_production_secrets(settings: Settings) -> None:
     if seals[0] == DERIVED:
         raise SettingsError("HOTLINE_SEAL_KEY's first (newest) key must be a key of its own in "
                             "production, not derived from SECRET_KEY")
+    if len(set(base64.urlsafe_b64decode(seals[0]))) < MIN_DISTINCT_KEY_BYTES:
+        raise SettingsError("HOTLINE_SEAL_KEY's first (newest) key is a pattern, not a random "
+                            "key (hotline keys new prints one)")
     if callers[0][1] == DERIVED:
         raise SettingsError("HOTLINE_CALLER_KEY_SECRET's first (newest) secret must be a "
                             "secret of its own in production, not derived from SECRET_KEY")

@@ -182,3 +182,35 @@ def test_a_text_conversation_whose_idle_close_job_was_lost_is_closed(app, sessio
     assert told == sorted([ada.phone, bo.phone, number, number])
     assert quiet.consent == "asked" and quiet.sealed_number is not None
     assert audit.audit()["conversations"] == 0
+
+
+def test_a_row_the_auditor_cannot_handle_does_not_stop_it(app, session, make_supporter,
+                                                          stand_in, monkeypatch):
+    """A quiet text conversation whose number was sealed under a seal key no longer
+    configured (dropped too soon after a rotation, or the new list mistyped): the auditor
+    still closes the other conversations, runs its later steps and schedules its next pass
+    (before: InvalidToken ended the pass, and the auditor with it, for good: nothing
+    scheduled the next minute's job until a worker restarted, and then it died again)."""
+    from cryptography.fernet import Fernet
+    swept = []
+    monkeypatch.setattr("hotline.message_records.sweep", lambda *a: swept.append(1) or 0)
+    dropped_key = settings().replace(SEAL_KEY=Fernet.generate_key().decode())
+    ada, bo = make_supporter("Ada"), make_supporter("Bo")
+    quiet = {"channel": "sms", "mode": "text", "state": ContactState.CONNECTED.value,
+             "outcome": "connected", "connected_at": utcnow() - timedelta(hours=3),
+             "last_activity_at": utcnow() - timedelta(hours=2)}
+    unreadable = contact(session, supporter_id=ada.id, **quiet,
+                         sealed_number=privacy.seal("+16175550125", dropped_key))
+    readable = contact(session, supporter_id=bo.id, **quiet,
+                       sealed_number=privacy.seal("+16175550126", settings()))
+    ada.busy_with = routing.contact_token(unreadable.id)
+    bo.busy_with = routing.contact_token(readable.id)
+    session.commit()
+    jobs.queue.connection.flushdb()  # no audit job scheduled: this pass must schedule one
+    done = audit.audit()
+    assert done["conversations"] == 1 and swept == [1]
+    session.refresh(readable)
+    session.refresh(bo)
+    assert readable.state == "ended" and bo.busy_with is None
+    assert [j for j in jobs.queue.scheduled_job_registry.get_job_ids()
+            if j.startswith(audit.AUDIT_JOB_ID)]

@@ -259,3 +259,34 @@ def test_an_invitation_lifts_the_account_backoff(app, clock):
                                                    "password": PASSWORD,
                                                    "confirm": PASSWORD}).status_code == 302
     assert post_login(app.test_client(), COORD, PASSWORD).status_code == 302
+
+
+def test_a_nul_in_the_email_is_an_ordinary_failed_login(app, monkeypatch):
+    """An email with a NUL character (which PostgreSQL refuses in any string) is a failed
+    login like any other, at the same one argon2 cost (before: a 500 on PostgreSQL)."""
+    make_user(COORD)
+    ph = counting_hasher(monkeypatch)
+    response = post_login(app.test_client(), "coord\x00@example.org", PASSWORD)
+    assert response.status_code == 401
+    assert ph.calls == ["verify"]
+
+
+def test_a_client_on_the_internet_cannot_forge_its_way_past_the_address_limit(app):
+    """No balancer (HOTLINE_PROXY_HOPS=0): a client connecting from a public address sends
+    a new X-Forwarded-For with every try. Only a peer that can be a proxy of ours (a private
+    or loopback address) has its forwarded client counted apart; the public peer is counted
+    as itself (before: each forged header got its own 30 tries, so spraying was unlimited)."""
+    make_user(COORD)
+    sprayer = app.test_client()
+    public = {"REMOTE_ADDR": "8.8.4.4"}
+    for i in range(accounts.MAX_FAILURES_PER_ADDRESS):
+        response = sprayer.post("/dashboard/login", environ_base=public,
+                                headers={"X-Forwarded-For": f"192.0.2.{i}"},
+                                data={"csrf_token": csrf(sprayer), "email": f"x{i}@example.org",
+                                      "password": WRONG})
+        assert response.status_code == 401
+    response = sprayer.post("/dashboard/login", environ_base=public,
+                            headers={"X-Forwarded-For": "192.0.2.200"},
+                            data={"csrf_token": csrf(sprayer), "email": COORD,
+                                  "password": PASSWORD})
+    assert response.status_code == 429 and "your network address" in response.text

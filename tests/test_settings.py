@@ -293,3 +293,15 @@ def test_demo_seed_refuses_in_production(database_url, redis_server):
         assert db.session.scalar(select(func.count()).select_from(Supporter)) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("key", [
+    "A" * 43 + "=",                                           # 32 zero bytes
+    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",           # b"0123456789abcdef" twice
+])
+def test_a_seal_key_that_is_no_random_key_is_refused_in_production(key):
+    """A well-formed Fernet key is not enough: one anybody could guess (zeros, a short
+    pattern repeated) seals nothing (before: accepted, as any 32 bytes were)."""
+    with pytest.raises(SettingsError, match="HOTLINE_SEAL_KEY") as refused:
+        settings.load({**PRODUCTION, "HOTLINE_SEAL_KEY": key})
+    assert key not in str(refused.value)

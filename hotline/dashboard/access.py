@@ -14,6 +14,7 @@ signed, HttpOnly device cookie set at each good login).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 from collections.abc import Callable
@@ -128,20 +129,32 @@ def client_address() -> str:
     balancer, or fewer entries than hops), ``remote_addr`` is the balancer, shared by every
     user: the address is then that plus the nearest forwarded client, so that failures by
     anyone behind the balancer never block everyone. (A client that forges the header then
-    gets its own count, but the per-account limit still holds across addresses.)
+    gets its own count, but the per-account limit still holds across addresses; and only a
+    peer that can be a proxy of ours, a private or loopback address, is split so: a public
+    peer is counted as itself, whatever header it sends.)
     """
     global _hops_warned
     remote = request.remote_addr or "unknown"
     forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
                  if part.strip()]
     hops = settings().PROXY_HOPS
-    if not forwarded or len(forwarded) >= hops > 0:
+    if not forwarded or len(forwarded) >= hops > 0 or _public(remote):
         return remote
     if not _hops_warned:
         _hops_warned = True
         log.warning("requests carry X-Forwarded-For with %d entries but HOTLINE_PROXY_HOPS=%d: "
                     "set it to the number of proxies in front of the app", len(forwarded), hops)
     return f"{remote} via {forwarded[-1]}"
+
+
+def _public(address: str) -> bool:
+    """A peer on the internet: no proxy of ours, so whatever X-Forwarded-For it sends is its
+    own invention (a balancer in front of the app reaches it from a private or loopback
+    address)."""
+    try:
+        return ipaddress.ip_address(address).is_global
+    except ValueError:
+        return False
 
 
 def _device_signer() -> URLSafeTimedSerializer:
