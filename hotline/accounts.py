@@ -70,7 +70,8 @@ def normalize_email(email: str) -> str:
     """Trimmed, lower-case; refuses what is plainly not an address."""
     email = (email or "").strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email or len(email) > 254:
+    if (not local or "." not in domain or len(email) > 254
+            or any(c.isspace() or not c.isprintable() for c in email)):  # NUL: PostgreSQL refuses
         raise AccountError("enter a valid email address")
     return email
 

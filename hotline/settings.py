@@ -388,7 +388,7 @@ def caller_secrets(value: str) -> tuple[tuple[str, str], ...]:
         label, sep, secret = entry.partition(":")
         if sep and VERSION.fullmatch(label):
             version = label
-        elif sep and re.fullmatch(r"v\w*", label):
+        elif sep and re.fullmatch(r"[vV]\w*", label):  # V2:... is a typo, not a secret
             raise SettingsError(f"HOTLINE_CALLER_KEY_SECRET: entry {n + 1} has a bad version "
                                 "(v1 to v9999)")
         else:

@@ -290,3 +290,24 @@ def test_a_client_on_the_internet_cannot_forge_its_way_past_the_address_limit(ap
                             data={"csrf_token": csrf(sprayer), "email": COORD,
                                   "password": PASSWORD})
     assert response.status_code == 429 and "your network address" in response.text
+
+
+def test_an_operator_on_the_host_can_lift_an_accounts_backoff(app, monkeypatch):
+    """Someone failing once every 15 minutes keeps an account at the longest wait; when that
+    account is the only admin, nobody is left to send an invitation: the host can lift it."""
+    counting_hasher(monkeypatch)
+    make_user(COORD)
+    for _ in range(accounts.MAX_FAILURES_PER_ACCOUNT + 1):
+        post_login(app.test_client(), COORD, WRONG)
+    assert post_login(app.test_client(), COORD, PASSWORD).status_code == 429
+    result = app.test_cli_runner().invoke(args=["users", "unlock", COORD.upper()])
+    assert result.exit_code == 0, result.output
+    assert post_login(app.test_client(), COORD, PASSWORD).status_code == 302
+    missing = app.test_cli_runner().invoke(args=["users", "unlock", "nobody@example.org"])
+    assert missing.exit_code != 0 and "no account" in missing.output
+
+
+@pytest.mark.parametrize("email", ["a\x00b@example.org", "a\tb@example.org", "ab@exa\u200bmple.org"])
+def test_an_account_email_with_control_characters_is_refused(app, email):
+    with pytest.raises(accounts.AccountError, match="valid email"):
+        accounts.create(db.session, accounts.hasher(True), email, "coordinator", None)

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from hotline import callbacks, consent, keys, privacy, stats
 from hotline import settings as settings_module
+from hotline.errors import SettingsError
 from hotline.extensions import db, settings
 from hotline.models import Base, Contact, FollowUp, OptOut
 from hotline.shifts import program_zone
@@ -253,6 +254,24 @@ def test_keys_new_prints_values_production_accepts():
     from tests.test_settings import PRODUCTION
     cfg = settings_module.load({**PRODUCTION, **values})
     assert cfg.SEAL_KEY == values["HOTLINE_SEAL_KEY"] and cfg.is_production
+
+
+def test_keys_new_never_prints_a_value_that_looks_like_a_placeholder(monkeypatch):
+    """A random token contains "todo" or "xxxx" about once in ten thousand draws; the
+    command draws again rather than print a secret production would refuse."""
+    from click.testing import CliRunner
+
+    from hotline import key_commands
+    draws = iter(["abcTODOdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                  "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"] * 2)
+    monkeypatch.setattr(key_commands.secrets, "token_urlsafe", lambda n: next(draws))
+    out = CliRunner().invoke(key_commands.keys_new).output
+    assert "TODO" not in out and out.count("abcdefghijklmnop") == 2
+
+
+def test_a_capital_v_version_is_refused_not_taken_for_a_secret():
+    with pytest.raises(SettingsError, match="bad version"):
+        settings_module.load({"HOTLINE_CALLER_KEY_SECRET": "V2:" + "s3cr3t-" * 6})
 
 
 def test_a_rolling_restart_reads_what_either_configuration_wrote(app, session):

@@ -66,6 +66,21 @@ def users_deactivate(email: str) -> None:
     click.echo(f"{user.email} deactivated")
 
 
+@users_group.command("unlock")
+@click.argument("email")
+@with_appcontext
+def users_unlock(email: str) -> None:
+    """Lift an account's failed-login backoff (from the host: the way in when every admin is
+    held back by someone else's failures)."""
+    from hotline import accounts
+    from hotline.extensions import redis_conn
+    user = accounts.find(db.session, email)
+    if user is None:
+        raise click.ClickException("no account has this email")
+    accounts.LoginLimiter(redis_conn.client).forgive(user.email)
+    click.echo(f"{user.email} may log in again now")
+
+
 def seed_demo(echo=click.echo) -> None:
     """The demo coordinator, demo shifts and a few weeks of synthetic history."""
     from hotline.dashboard import demo
