@@ -192,6 +192,28 @@ def make_supporter(session):
 
 
 @pytest.fixture
+def hotline(fresh_app):
+    """The whole hotline through the stand-in, with phones (test_voice_end_to_end.Hotline)."""
+    from tests.test_voice_end_to_end import Hotline
+    world = Hotline(fresh_app)
+    yield world
+    world.server.shutdown()
+
+
+@pytest.fixture
+def own_redis():
+    """A Redis server of the test's own, to stop and start (the session's stays up)."""
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_on_own_redis(database_url, own_redis, fresh_app):
+    return create_app(settings_for(database_url, own_redis.url))
+
+
+@pytest.fixture
 def stand_in(app):
     """The stand-in's REST API over real HTTP, for the app's Twilio client (no phones)."""
     from datetime import datetime, timezone

@@ -9,14 +9,7 @@ from hotline.extensions import db
 from hotline.models import CallbackRequest
 from hotline.simulator import Answer, NoAnswer, ScriptedPhone
 from tests.test_sms_end_to_end import TextingPhone, run_scheduled
-from tests.test_voice_end_to_end import Hotline, heard
-
-
-@pytest.fixture
-def hotline(fresh_app):
-    world = Hotline(fresh_app)
-    yield world
-    world.server.shutdown()
+from tests.test_voice_end_to_end import heard
 
 
 def callbacks(hotline) -> list[CallbackRequest]:

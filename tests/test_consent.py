@@ -10,14 +10,7 @@ from hotline.models import FollowUp
 from hotline.simulator import Answer
 from tests.conftest import HOTLINE_NUMBER
 from tests.test_sms_end_to_end import TextingPhone, run_scheduled
-from tests.test_voice_end_to_end import Hotline, heard
-
-
-@pytest.fixture
-def hotline(fresh_app):
-    world = Hotline(fresh_app)
-    yield world
-    world.server.shutdown()
+from tests.test_voice_end_to_end import heard
 
 
 def followups(hotline):

@@ -307,7 +307,8 @@ def test_an_operator_on_the_host_can_lift_an_accounts_backoff(app, monkeypatch):
     assert missing.exit_code != 0 and "no account" in missing.output
 
 
-@pytest.mark.parametrize("email", ["a\x00b@example.org", "a\tb@example.org", "ab@exa\u200bmple.org"])
+@pytest.mark.parametrize("email", ["a\x00b@example.org", "a\tb@example.org",
+                                   "ab@exa\u200bmple.org"])
 def test_an_account_email_with_control_characters_is_refused(app, email):
     with pytest.raises(accounts.AccountError, match="valid email"):
         accounts.create(db.session, accounts.hasher(True), email, "coordinator", None)

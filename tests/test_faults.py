@@ -4,27 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
-from hotline import create_app
 from hotline.extensions import db, jobs
 from hotline.models import Contact, Offer
-from tests.conftest import BACKUP_NUMBERS, TwilioClient, run_jobs, settings_for, twiml
-from tests.servers import RedisServer
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def app_on_own_redis(database_url, own_redis, fresh_app):
-    app = create_app(settings_for(database_url, own_redis.url))
-    return app
+from tests.conftest import BACKUP_NUMBERS, TwilioClient, run_jobs, twiml
 
 
 def test_redis_down_then_back_loses_nothing(app_on_own_redis, own_redis, make_supporter,

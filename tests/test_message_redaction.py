@@ -16,7 +16,6 @@ from hotline import create_app, message_records
 from hotline.extensions import db, jobs, settings
 from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER, settings_for
-from tests.servers import RedisServer
 from tests.test_sms_end_to_end import TextingPhone
 from tests.test_voice_end_to_end import Hotline
 from workers import audit
@@ -45,13 +44,6 @@ def filed(app) -> dict[str, tuple[str, bool]]:
         return {r.sid: (r.direction, r.redacted_at is not None) for r in rows}
 
 
-@pytest.fixture
-def hotline(fresh_app):
-    world = Hotline(fresh_app)
-    yield world
-    world.server.shutdown()
-
-
 def test_every_message_of_a_conversation_ends_blank_at_twilio(hotline):
     ada = hotline.supporter("Ada", phone_class=TextingPhone,
                             replies=[("Reply YES", "YES"), ("Long day", "I hear you. BYE")])
@@ -71,13 +63,6 @@ def test_every_message_of_a_conversation_ends_blank_at_twilio(hotline):
     assert set(filed(hotline.app)) == {m["sid"] for m in hotline.sim.messages}
     assert all(redacted for _, redacted in filed(hotline.app).values())
     assert audit_pass(hotline.app)["redacted"] == 0  # confirmed once: never asked again
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

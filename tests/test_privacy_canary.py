@@ -11,24 +11,15 @@ from __future__ import annotations
 import logging
 import subprocess
 
-import pytest
 
 from hotline import privacy
 from hotline.simulator import Answer, ScriptedPhone, Speak
 from tests.privacy_scan import assert_kept_nowhere
 from tests.servers import pg_binary
 from tests.test_sms_end_to_end import TextingPhone, run_scheduled
-from tests.test_voice_end_to_end import Hotline
 
 CALLER, TEXTER, CALLBACK = "+16175550271", "+16175550272", "+16175550273"
 MARKERS = ("CANARY-VOICE-7f3", "CANARY-TEXT-9b1", "CANARY-REPLY-2c8")
-
-
-@pytest.fixture
-def hotline(fresh_app):
-    world = Hotline(fresh_app)
-    yield world
-    world.server.shutdown()
 
 
 def pg_dump(url: str) -> str:

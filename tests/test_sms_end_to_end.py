@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 
 from hotline.extensions import jobs
 from hotline.simulator import Answer, ScriptedPhone
 from tests.conftest import HOTLINE_NUMBER, run_jobs
 from tests.privacy_scan import assert_kept_nowhere
-from tests.test_voice_end_to_end import Hotline
 
 
 class TextingPhone(ScriptedPhone):
@@ -38,13 +36,6 @@ class TextingPhone(ScriptedPhone):
 
     def received(self):
         return [m["body"] for m in self.messages]
-
-
-@pytest.fixture
-def hotline(fresh_app):
-    world = Hotline(fresh_app)
-    yield world
-    world.server.shutdown()
 
 
 def clinician(hotline, number, replies=()):

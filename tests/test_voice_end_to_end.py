@@ -94,13 +94,6 @@ class Hotline:
         return [leg for leg in self.sim.legs.values() if leg.to == phone.number]
 
 
-@pytest.fixture
-def hotline(fresh_app):
-    world = Hotline(fresh_app)
-    yield world
-    world.server.shutdown()
-
-
 def heard(phone, words):
     return any(words in line for line in phone.heard)
 
