@@ -92,8 +92,13 @@ def _need(k: int) -> int:
 class Prover:
     """Witness proofs for one report; each kept with the hidden cells it rests on."""
 
-    def __init__(self, values, index: Index, primary, k: int) -> None:
+    def __init__(self, values, index: Index, primary, k: int, exact: bool = False) -> None:
         self.values, self.index, self.primary, self.k = values, index, primary, k
+        #: Last resort for a cell no witness above proves: the LP over every line at once
+        #: (``_global``; for the joint blocks of ``hotline.dashboard.joint``, whose
+        #: thousand cells tied across months defeat the local searches).
+        self.exact = exact
+        self._systems: dict[frozenset, dict] = {}
         self.small = {c for c in primary if values[c] > 0}
         #: cell -> {cells the proof rests on: (low, high)}
         self.proofs: dict[str, dict[frozenset, tuple[float, float]]] = defaultdict(dict)
@@ -129,7 +134,9 @@ class Prover:
         low, high = self._known(cell, hidden)
         if width(low, high, k) >= need:
             return low, high
-        for finder in (self._twins, self._near_twins, self._moves, self._lp)[:2 if quick else 4]:
+        finders = (self._twins, self._near_twins, self._moves, self._lp) + \
+            ((self._global,) if self.exact else ())
+        for finder in finders[:2] if quick else finders:
             finder(cell, hidden)
             low, high = self._known(cell, hidden)
             if width(low, high, k) >= need:
@@ -318,6 +325,67 @@ class Prover:
                             [b[1] for b in bounds], 0)
         if found is not None:
             self._add(cell, found[0], found[1], frozenset(free))
+
+    def _global(self, cell, hidden) -> None:
+        """The exact range of ``cell`` given every line at once: a linear programme over
+        its connected group of hidden cells (HiGHS, through scipy). A range found with
+        these cells hidden holds while more are hidden (that only frees more values)."""
+        from scipy.optimize import linprog
+        key = frozenset(hidden)
+        systems = self._systems.get(key)
+        if systems is None:
+            if len(self._systems) > 2:
+                self._systems.clear()
+            systems = self._systems[key] = {}
+        system = systems.get(cell)
+        if system is None:
+            system = self._system(cell, key)
+            for c in system["cells"]:
+                systems[c] = system
+        j = system["column"][cell]
+        ends = []
+        for sign in (1.0, -1.0):
+            objective = [0.0] * len(system["cells"])
+            objective[j] = sign
+            found = linprog(objective, A_eq=system["a"] or None, b_eq=system["b"] or None,
+                            bounds=system["bounds"], method="highs")
+            if found.status == 3:      # unbounded: above, since every cell is at least 0
+                ends.append(INF)
+            elif found.status == 0:
+                ends.append(sign * found.fun)
+            else:
+                return
+        self._add(cell, ends[0], ends[1], key)
+
+    def _system(self, cell, hidden: frozenset) -> dict:
+        """The lines over ``cell``'s connected group of hidden cells, as an LP."""
+        index, values = self.index, self.values
+        group, todo, rows = {cell}, [cell], set()
+        while todo:
+            for i in index.by_cell.get(todo.pop(), ()):
+                if i in rows:
+                    continue
+                rows.add(i)
+                for c, _ in index.lines[i]:
+                    if c in hidden and c not in group:
+                        group.add(c)
+                        todo.append(c)
+        cells = sorted(group)
+        column = {c: j for j, c in enumerate(cells)}
+        a, b = [], []
+        for i in sorted(rows):
+            row, rhs = [0.0] * len(cells), 0.0
+            for c, s in index.lines[i]:
+                if c in column:
+                    row[column[c]] += s
+                else:
+                    rhs -= s * values[c]
+            if any(row):
+                a.append(row)
+                b.append(rhs)
+        bounds = [cell_bounds(c, self.primary, self.k) for c in cells]
+        return {"cells": cells, "column": column, "a": a, "b": b,
+                "bounds": [(lo, None if hi == INF else hi) for lo, hi in bounds]}
 
 
 class View:
