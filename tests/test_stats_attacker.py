@@ -24,8 +24,8 @@ must keep ``min_range(k)`` of the values 1..k-1 (5 of 10 for k = 11).
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
+from itertools import pairwise
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -49,7 +49,7 @@ REPORT_AT_MOST = 25
 
 
 @pytest.fixture
-def small_program(app, session, coordinator, monkeypatch):
+def small_program(app, session, coordinator, monkeypatch):  # noqa: F811
     from hotline.dashboard import demo, views
     session.add_all([Supporter(name="Peer A", phone="+16175550181", tier=1),
                      Supporter(name="Peer B", phone="+16175550182", tier=1),
@@ -153,7 +153,7 @@ class Model:
     def _segments(self) -> None:
         cuts = sorted({f for f, _ in self.periods} | {la + timedelta(days=1)
                                                       for _, la in self.periods})
-        self.segments = list(zip(cuts, cuts[1:]))   # [start, end)
+        self.segments = list(pairwise(cuts))   # [start, end)
 
     def _segs(self, first: date, last: date) -> list[tuple[date, date]]:
         return [g for g in self.segments if first <= g[0] and g[1] <= last + timedelta(days=1)]
@@ -169,7 +169,7 @@ class Model:
         def add(terms, sign=1.0):
             for a, c in terms.items():
                 by[a] += sign * c
-        each = lambda *key: {self.atom(key[0], g, *key[1:]): 1.0 for g in segs}  # noqa: E731
+        each = lambda *key: {self.atom(key[0], g, *key[1:]): 1.0 for g in segs}
         if table in ("by_day", "by_week", "by_month"):
             add(self.contacts(self._days_of(table, label, days)))
         elif table == "hour_of_week":
@@ -368,7 +368,8 @@ def test_the_api_refuses_every_period_outside_the_hierarchy(small_program):
                   {"from": "2025-01-01", "to": "2025-02-28"},      # two months
                   {"from": "2025-02-01", "to": "2025-02-27"},      # most of a month
                   {"period": "2025-04"},                           # not settled yet
-                  {"period": "2025-Q2"}, {"period": "2025"},       # not over
+                  {"period": "2025-Q2"},                           # not over
+                  {"period": "2025"}, {"period": "2024"},          # years: not published
                   {"period": "2025-W03"}, {"period": "last week"}):
         for path in ("/api/stats", "/dashboard/stats.csv", "/dashboard/"):
             response = small_program.get(path, query_string=query)
@@ -377,10 +378,39 @@ def test_the_api_refuses_every_period_outside_the_hierarchy(small_program):
                                                      query_string=query).json["error"]
     listed = [p["id"] for p in small_program.get("/api/stats/periods").json["periods"]]
     assert {"2025-01", "2025-02", "2025-03", "2025-Q1"} <= set(listed)
-    assert not {"2025-04", "2025-Q2", "2025"} & set(listed)
+    assert not {"2025-04", "2025-Q2", "2025", "2024"} & set(listed)
     for period in listed:
         assert small_program.get("/api/stats", query_string={"period": period}
                                  ).status_code == 200
     by_dates = small_program.get("/api/stats", query_string={"from": "2025-01-01",
                                                              "to": "2025-03-31"}).json
     assert by_dates["period"]["id"] == "2025-Q1"
+
+
+def test_every_request_shows_the_same_hidden_cells_before_and_after_its_quarter(
+        small_program, monkeypatch):
+    """A month shown before its quarter was published, and after, in a process that
+    decided nothing yet: the same cells, hidden the same way. A reader who kept the first
+    copy learns nothing new from the second."""
+    from hotline.dashboard import joint, views
+    monkeypatch.setattr(views, "utcnow", lambda: datetime(2025, 3, 25, 12, tzinfo=UTC))
+    early = small_program.get("/api/stats/periods").json["periods"]
+    assert "2025-01" in {p["id"] for p in early} and "2025-Q1" not in {p["id"] for p in early}
+    before = small_program.get("/api/stats", query_string={"period": "2025-01"}).json
+    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    quarter = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
+    assert quarter["period"]["id"] == "2025-Q1"
+    again = small_program.get("/api/stats", query_string={"period": "2025-01"}).json
+    joint.clear_cache()
+    fresh = small_program.get("/api/stats", query_string={"period": "2025-01"}).json
+    assert before["tables"] == again["tables"] == fresh["tables"]
+    assert sum(v == "hidden" for t in before["tables"] for r in t["rows"]
+               for v in r["values"]) >= 1
+    # the quarter hides some cells of its own so that the months cannot be subtracted
+    assert sum(v == "hidden" for t in quarter["tables"] for r in t["rows"]
+               for v in r["values"]) > 0
+    csv = small_program.get("/dashboard/stats.csv", query_string={"period": "2025-Q1"})
+    assert csv.status_code == 200 and "hotline-2025-Q1.csv" in csv.headers[
+        "Content-Disposition"]
+    page = small_program.get("/dashboard/", query_string={"period": "2025-Q1"}).text
+    assert '<option value="2025-Q1" selected>' in page

@@ -1,11 +1,11 @@
 """What the dashboard publishes: suppression decided over every published period at once.
 
 A reader holding every published table can add and subtract them. Periods are only
-months, quarters and years (``hotline.dashboard.periods``): disjoint or nested. So the
-tables of two different years never share a count, and within a year the only identities
-across tables are those of the hierarchy: a quarter's count is the sum of its months'
-counts, a year's the sum of its twelve (cell by cell: each outcome, hour of the week,
-channel, week, supporter column...; repeat callers are not additive and have none).
+calendar months and quarters (``hotline.dashboard.periods``): disjoint or nested. So the
+tables of two different quarters never share a count, and within a quarter the only
+identities across tables are those of the hierarchy: a quarter's count is the sum of its
+months' counts (cell by cell: each outcome, hour of the week, channel, week, supporter
+column...; repeat callers are not additive and have none).
 
 The decision for a period is its *block*: its own cells and lines, every nested period's
 cells and lines, and the lines of the hierarchy joining them:
@@ -15,12 +15,15 @@ cells and lines, and the lines of the hierarchy joining them:
   change: their hidden cells stay hidden, their shown cells are *frozen* (hiding one
   later would protect nothing). Only the quarter's own cells may be hidden, until the
   exact check proves every small cell of the block (its months' too) keeps half its range
-  given all of the block's published numbers at once;
-* a year likewise over its quarters' blocks.
+  given all of the block's published numbers at once. The check ends, for a cell no
+  quick witness proves, with the linear programme over the whole block (HiGHS).
 
-A block the exact check cannot prove safe with only its own cells to hide (it never
-happened on the demo data, but nothing rules it out) is *withheld*: that quarter or year
-is not published at all, its months are. A withheld quarter withholds its year.
+The code is written for any depth (a level above quarters would start from their
+blocks), but only these two levels are published.
+
+A block the exact check cannot prove safe with only its own cells to hide (nothing seen
+on the demo data, but nothing rules it out) is *withheld*: that quarter is not published
+at all, its months are.
 
 Every decision is a function of its block's exact counts only, and a published period is
 settled (its counts are final), so every request, in any process, shows the same hidden
@@ -49,7 +52,7 @@ from hotline.dashboard.suppression import Line, Suppressed, suppress
 #: Cells of a period with no sum across periods (a caller seen in two months is a repeat
 #: caller in their quarter, in neither month).
 NOT_ADDITIVE = ("repeat:",)
-#: Decisions kept per process (a year's block and its 16 nested ones is 17).
+#: Decisions kept per process (a quarter's block and its months' are 4).
 CACHE_SIZE = 512
 
 _cache: OrderedDict[str, tuple[frozenset, bool]] = OrderedDict()

@@ -1,12 +1,14 @@
-"""Reporting periods: a fixed hierarchy of calendar months, quarters and years, settled ones.
+"""Reporting periods: a fixed hierarchy of calendar months and quarters, settled ones.
 
 Why a fixed hierarchy and not any run of days or weeks: two overlapping periods can be
 subtracted from each other (five weeks less their first four is the fifth week, hidden
 cells and all). The dashboard publishes only these periods, aligned to the calendar in the
-program's time zone: a month, a quarter (its three months) and a year (its four quarters).
-Periods are either disjoint or nested, so the only sums a reader can take across them are
-those of the hierarchy, and ``hotline.dashboard.joint`` decides the hidden cells of a
-quarter or year together with everything nested in it (docs/statistics.md).
+program's time zone: a month and a quarter (its three months). Periods are either
+disjoint or nested, so the only sums a reader can take across them are those of the
+hierarchy, and ``hotline.dashboard.joint`` decides the hidden cells of a quarter together
+with its months (docs/statistics.md). No year: retention keeps 400 days of events, so a
+calendar year would be published for a few weeks only, and its joint check (twelve
+months at once) takes minutes on a small program; a year is its four quarters.
 
 Why settled periods only: a period's numbers move while it is open (today's contacts) and
 for a few days after (outcomes, callbacks, follow-up replies: ``stats_cache.settle_after``).
@@ -25,9 +27,9 @@ from zoneinfo import ZoneInfo
 from hotline.errors import HotlineError
 from hotline.stats import Period
 
-LEVELS = ("month", "quarter", "year")
-RULE = ("statistics are published only for a whole calendar month (2025-03), quarter "
-        "(2025-Q1) or year (2025) that has ended and settled")
+LEVELS = ("month", "quarter")
+RULE = ("statistics are published only for a whole calendar month (2025-03) or quarter "
+        "(2025-Q1) that has ended and settled")
 
 
 class PeriodError(HotlineError, ValueError):
@@ -45,25 +47,19 @@ class Span:
     def id(self) -> str:
         if self.level == "month":
             return f"{self.first:%Y-%m}"
-        if self.level == "quarter":
-            return f"{self.first.year}-Q{(self.first.month - 1) // 3 + 1}"
-        return f"{self.first.year}"
+        return f"{self.first.year}-Q{(self.first.month - 1) // 3 + 1}"
 
     @property
     def label(self) -> str:
         if self.level == "month":
             return f"{self.first:%B %Y}"
-        if self.level == "quarter":
-            return f"Q{(self.first.month - 1) // 3 + 1} {self.first.year}"
-        return f"the year {self.first.year}"
+        return f"Q{(self.first.month - 1) // 3 + 1} {self.first.year}"
 
     def period(self, zone: ZoneInfo) -> Period:
         return Period(self.first, self.last, zone)
 
     def children(self) -> list[Span]:
         """The periods one level down that make this one (none for a month)."""
-        if self.level == "year":
-            return [quarter(self.first.year, q) for q in range(1, 5)]
         if self.level == "quarter":
             return [month(self.first.year, m) for m in range(self.first.month,
                                                                self.first.month + 3)]
@@ -84,20 +80,14 @@ def quarter(year: int, number: int) -> Span:
     return Span("quarter", date(year, 3 * number - 2, 1), month(year, 3 * number).last)
 
 
-def year(number: int) -> Span:
-    return Span("year", date(number, 1, 1), date(number, 12, 31))
-
-
 def parse(text: str) -> Span:
-    """A period id: ``2025-03``, ``2025-Q1`` or ``2025`` (PeriodError otherwise)."""
+    """A period id: ``2025-03`` or ``2025-Q1`` (PeriodError otherwise)."""
     text = (text or "").strip().upper()
     try:
         if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
             return month(int(m[1]), int(m[2]))
         if m := re.fullmatch(r"(\d{4})-Q([1-4])", text):
             return quarter(int(m[1]), int(m[2]))
-        if re.fullmatch(r"\d{4}", text):
-            return year(int(text))
     except ValueError:
         pass
     raise PeriodError(f"unknown period {text!r}: {RULE}")
@@ -106,9 +96,7 @@ def parse(text: str) -> Span:
 def containing(day: date, level: str) -> Span:
     if level == "month":
         return month(day.year, day.month)
-    if level == "quarter":
-        return quarter(day.year, (day.month - 1) // 3 + 1)
-    return year(day.year)
+    return quarter(day.year, (day.month - 1) // 3 + 1)
 
 
 @dataclass(frozen=True)
@@ -135,7 +123,7 @@ def published(span: Span, limits: Bounds) -> bool:
 
 
 def listing(limits: Bounds) -> list[Span]:
-    """Every published period, newest first within each level (months, quarters, years)."""
+    """Every published period, newest first within each level (months, then quarters)."""
     out = []
     if limits.last < limits.first:
         return out
