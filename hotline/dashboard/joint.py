@@ -10,13 +10,14 @@ column...; repeat callers are not additive and have none).
 The decision for a period is its *block*: its own cells and lines, every nested period's
 cells and lines, and the lines of the hierarchy joining them:
 
-* a month is decided on its own (``suppression.suppress``): months never overlap;
+* a month is decided on its own (``suppression.suppress``): months never overlap. Its
+  exact check, like a quarter's, ends with the linear programme over the whole block
+  (HiGHS) for a cell no quick witness proves;
 * a quarter starts from its months' decisions, which are already published and never
   change: their hidden cells stay hidden, their shown cells are *frozen* (hiding one
   later would protect nothing). Only the quarter's own cells may be hidden, until the
   exact check proves every small cell of the block (its months' too) keeps half its range
-  given all of the block's published numbers at once. The check ends, for a cell no
-  quick witness proves, with the linear programme over the whole block (HiGHS).
+  given all of the block's published numbers at once.
 
 The code is written for any depth (a level above quarters would start from their
 blocks), but only these two levels are published.
@@ -128,7 +129,8 @@ def decide(span: Span, assembled: dict[Span, reports.Report], k: int) -> Block:
         hidden = Suppressed(primary={c for c, v in values.items() if v < k},
                             complementary=set(chosen))
         return Block(values, lines, hidden, safe)
-    hidden = suppress(values, lines, k, cost, complementary, frozen, exact=bool(children))
+    # exact: a block is withheld only when the LP over all of it, not a quick search, says so
+    hidden = suppress(values, lines, k, cost, complementary, frozen, exact=True)
     safe = all(c.safe for c in children) and not hidden.exposed
     with _lock:
         _cache[key] = (frozenset(hidden.complementary), safe)

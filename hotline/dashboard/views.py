@@ -120,8 +120,10 @@ def overview():
             fallback = build_report({})
         except periods.PeriodError:
             fallback = None
+        # nothing published yet is no error of the request (retention shorter than a month)
         return render_template("dashboard/stats.html", report=fallback, charts=charts,
-                               error=str(exc), policy=_policy(), choices=_choices()), 400
+                               error=str(exc), policy=_policy(), choices=_choices()), \
+            400 if request.args else 200
     return render_template("dashboard/stats.html", report=report, charts=charts,
                            policy=_policy(), choices=_choices())
 
