@@ -377,8 +377,11 @@ class Prover:
         key = frozenset(hidden)
         systems = self._systems.get(key)
         if systems is None:
-            older = [p for sys in {id(v): v for k in self._systems.values()
-                                   for v in k.values()}.values() for p in _named(sys)]
+            # points found with fewer cells hidden stay feasible (a newly hidden cell at
+            # its true value); not those of a set this one does not contain
+            older = [p for was, found in self._systems.items() if was <= key
+                     for sys in {id(v): v for v in found.values()}.values()
+                     for p in _named(sys)]
             if len(self._systems) > 2:
                 self._systems.clear()
             systems = self._systems[key] = {"points": older}
