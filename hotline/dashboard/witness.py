@@ -43,6 +43,8 @@ MOVE_STATES = 60
 MOVE_CELLS = 8
 #: Moves applied one after another to push a cell one way.
 AUGMENTS = 6
+#: Feasible points a prover keeps from its programmes (each a few thousand numbers).
+KEPT_POINTS = 64
 #: Rounds of ``Prover._spread`` (the cells still unproven pushed together), while each
 #: proves a quarter of what is left.
 SPREADS = 4
@@ -102,6 +104,9 @@ class Prover:
         #: thousand cells tied across months defeat the local searches).
         self.exact = exact
         self._systems: dict[frozenset, dict] = {}
+        #: Feasible points the programmes found: (hidden set they rest on, {cell: value}
+        #: where it differs from the true value}), the newest ``KEPT_POINTS``.
+        self._points: list[tuple[frozenset, dict]] = []
         self.small = {c for c in primary if values[c] > 0}
         #: cell -> {cells the proof rests on: (low, high)}
         self.proofs: dict[str, dict[frozenset, tuple[float, float]]] = defaultdict(dict)
@@ -186,7 +191,25 @@ class Prover:
             for cell in mine:
                 objective[system["column"][cell]] = 1.0
             for sign in (1.0, -1.0):
-                _optimum(system, objective, sign)
+                self._optimum(system, key, objective, sign)
+
+    def _optimum(self, system: dict, key: frozenset, objective: list[float],
+                 sign: float) -> float | None:
+        """min (sign 1) or max (sign -1) of ``objective`` over ``system`` (INF when
+        unbounded above, None if no answer); the optimal point is kept as a witness."""
+        from scipy.optimize import linprog
+        found = linprog([sign * c for c in objective], A_eq=system["a"], b_eq=system["b"],
+                        bounds=system["bounds"], method="highs")
+        if found.status == 3:      # unbounded: above, since every cell is at least 0
+            return INF
+        if found.status != 0:
+            return None
+        system["points"].append(found.x)
+        values = self.values
+        self._points.append((key, {c: v for c, v in zip(system["cells"], found.x)
+                                   if abs(v - values[c]) > 1e-9}))
+        del self._points[:-KEPT_POINTS]
+        return sign * found.fun
 
     # -- the three kinds of witness -------------------------------------------------
 
@@ -377,17 +400,12 @@ class Prover:
         key = frozenset(hidden)
         systems = self._systems.get(key)
         if systems is None:
-            # points found with fewer cells hidden stay feasible (a newly hidden cell at
-            # its true value); not those of a set this one does not contain
-            older = [p for was, found in self._systems.items() if was <= key
-                     for sys in {id(v): v for v in found.values()}.values()
-                     for p in _named(sys)]
             if len(self._systems) > 2:
                 self._systems.clear()
-            systems = self._systems[key] = {"points": older}
+            systems = self._systems[key] = {}
         system = systems.get(cell)
         if system is None:
-            system = self._system(cell, key, systems["points"])
+            system = self._system(cell, key)
             for c in system["cells"]:
                 systems[c] = system
         j = system["column"][cell]
@@ -397,14 +415,14 @@ class Prover:
             return
         objective = [0.0] * len(system["cells"])
         objective[j] = 1.0
-        ends = [_optimum(system, objective, sign) for sign in (1.0, -1.0)]
+        ends = [self._optimum(system, key, objective, sign) for sign in (1.0, -1.0)]
         if None not in ends:
             self._add(cell, ends[0], ends[1], key)
 
-    def _system(self, cell, hidden: frozenset, older=()) -> dict:
-        """The lines over ``cell``'s connected group of hidden cells, as a sparse LP; it
-        starts with the points of ``older`` (found with fewer cells hidden: still feasible,
-        every newly hidden cell at its true value) and two of its own."""
+    def _system(self, cell, hidden: frozenset) -> dict:
+        """The lines over ``cell``'s connected group of hidden cells, as a sparse LP. It
+        starts with the points found with fewer cells hidden (still feasible: every newly
+        hidden cell at its true value) and two of its own."""
         from scipy.sparse import csr_matrix
         index, values = self.index, self.values
         group, todo, rows = {cell}, [cell], set()
@@ -438,37 +456,15 @@ class Prover:
                   "a": csr_matrix((data, cols, ptr), shape=(len(b), len(cells))) if b else None,
                   "b": b or None,
                   "bounds": [(lo, None if hi == INF else hi) for lo, hi in bounds]}
-        for point in older:
-            if any(c in point for c in cells):
+        for was, point in self._points:
+            if was <= hidden and any(c in point for c in cells):
                 system["points"].append([point.get(c, values[c]) for c in cells])
         # Two points of its own: every small cell of the group pushed down at once, then
         # up at once (most cells then need no programme of their own).
         spread = [1.0 if c in self.small else 0.0 for c in cells]
         for sign in (1.0, -1.0):
-            _optimum(system, spread, sign)
+            self._optimum(system, hidden, spread, sign)
         return system
-
-
-def _named(system) -> list[dict]:
-    """A system's points as {cell: value} (the ``points`` entry of a systems map is a
-    list of those already)."""
-    if isinstance(system, list):
-        return system
-    return [dict(zip(system["cells"], point)) for point in system["points"]]
-
-
-def _optimum(system: dict, objective: list[float], sign: float) -> float | None:
-    """min (sign 1) or max (sign -1) of ``objective`` over ``system`` (INF when unbounded
-    above, None if no answer); the optimal point is kept in ``system["points"]``."""
-    from scipy.optimize import linprog
-    found = linprog([sign * c for c in objective], A_eq=system["a"], b_eq=system["b"],
-                    bounds=system["bounds"], method="highs")
-    if found.status == 3:      # unbounded: above, since every cell is at least 0
-        return INF
-    if found.status != 0:
-        return None
-    system["points"].append(found.x)
-    return sign * found.fun
 
 
 class View:
