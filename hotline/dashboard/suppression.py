@@ -197,6 +197,10 @@ def _protect_lines(values, lines, k, cost, result: Suppressed, prover) -> bool:
     for line in lines:
         while not _line_safe(line, values, result, k, ranges):
             options = _candidates(line, values, result, cost)
+            if not options and result.frozen:
+                # A line of frozen cells (a month's, in a quarter's block): nothing of it
+                # can be hidden now; the exact check frees what it must elsewhere.
+                break
             safe = [c for c in options if _line_safe(
                 line, values, result, k, dict(ranges, **{c: (k, INF)}))]
             # A cell the other lines pin down protects nothing on its own: prefer one they
@@ -252,6 +256,11 @@ def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
     options = sorted({c for ln in near for c in _candidates(ln, values, result, cost)
                       if cost.get(c, 1) < limit},
                      key=lambda c: (cost.get(c, 1), values[c], c))
+    if result.frozen:
+        # A joint block (``hotline.dashboard.joint``) is four reports' lines: propagate
+        # over the lines near this one only. Wider ranges can only pick a cell that does
+        # not suffice, which the exact check then finds.
+        lines = _near(line, lines, result)
     for option in options[:_LOOSEN_TRIES]:
         result.complementary.add(option)
         try:
@@ -260,6 +269,16 @@ def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
         finally:
             result.complementary.discard(option)
     return None
+
+
+def _near(line: Line, lines: list[Line], result: Suppressed, hops: int = 1) -> list[Line]:
+    """The lines within ``hops`` shared hidden cells of ``line``."""
+    cells = {c for c, _ in line if c in result.hidden} | {c for c, _ in line}
+    near: list[Line] = []
+    for _ in range(hops):
+        near = [ln for ln in lines if any(c in cells for c, _ in ln)]
+        cells |= {c for ln in near for c, _ in ln if c in result.hidden}
+    return near
 
 
 #: Cells tried when freeing a pinned cell (the nearest and cheapest first), and of those
