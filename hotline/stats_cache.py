@@ -166,7 +166,7 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
     (the nightly purge runs this, so a coordinator's first view reads the cache): every
     day of the window, and each published period's repeat callers and scores; commits.
     Returns how many days were stored."""
-    from hotline.dashboard import periods  # the published hierarchy (it needs not this)
+    from hotline.dashboard import periods  # the published hierarchy (neither needs this)
     now = now or utcnow()
     window = cache_window(zone, now)
     if window is None:
@@ -180,10 +180,15 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
                              if d not in days]):
         fresh.update(count_days(session, Period(start, end, zone)))
     stored = _store(session, zone, fresh, now)
-    for span in periods.listing(periods.bounds(now, zone, window)):
+    published = periods.listing(periods.bounds(now, zone, window))
+    for span in published:
         counts = _period_counts(session, span.period(zone), window, Raw())
         if counts is not None:
             _store(session, zone, {}, now, counts)
+    # and their suppression, decided once for every web process (a quarter's takes seconds)
+    from hotline.dashboard import joint
+    joint.warm(session, zone, current_app.extensions["hotline.settings"].MIN_CELL, now,
+               published)
     return stored
 
 

@@ -23,10 +23,12 @@ must keep ``min_range(k)`` of the values 1..k-1 (5 of 10 for k = 11).
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections import defaultdict
-from itertools import pairwise
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -414,3 +416,37 @@ def test_every_request_shows_the_same_hidden_cells_before_and_after_its_quarter(
         "Content-Disposition"]
     page = small_program.get("/dashboard/", query_string={"period": "2025-Q1"}).text
     assert '<option value="2025-Q1" selected>' in page
+
+
+def test_a_decision_made_once_serves_every_process(small_program, session, monkeypatch):
+    """The nightly warm-up decides every published period; a web process with nothing
+    cached then reads the decision from Redis (cell names only, under a keyed digest of
+    the counts) instead of deciding again, and shows the same cells."""
+    from hotline import stats_cache
+    from hotline.dashboard import joint
+    from hotline.extensions import redis_conn
+    redis_conn.client.flushdb()
+    joint.clear_cache()
+    stats_cache.warm(session, program_zone(), NOW)
+    keys = redis_conn.client.keys(joint.SHARED_PREFIX + "*")
+    assert len(keys) >= 4     # three months and their quarter, at least
+    for key in keys:   # cell names and a flag: no count
+        stored = json.loads(redis_conn.client.get(key))
+        assert set(stored) == {"hidden", "safe"} and stored["safe"] is True
+        assert all(re.fullmatch(r"20\d\d-(\d\d|Q\d)/[a-z_]+:[\w:-]+", c)
+                   for c in stored["hidden"])
+    first = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
+    joint.clear_cache()
+
+    decided, real = [], joint.suppress
+
+    def deciding(*args, **kwargs):
+        decided.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(joint, "suppress", deciding)
+    again = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
+    assert again["tables"] == first["tables"] and decided == []
+    redis_conn.client.flushdb()
+    joint.clear_cache()
+    alone = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
+    assert alone["tables"] == first["tables"] and len(decided) == 4   # months and quarter

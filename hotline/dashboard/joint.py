@@ -28,21 +28,29 @@ at all, its months are.
 
 Every decision is a function of its block's exact counts only, and a published period is
 settled (its counts are final), so every request, in any process, shows the same hidden
-cells for it; decisions are cached in the process by a digest of those counts. A month's
-decision does not depend on whether its quarter is published yet: publishing the quarter
-later changes nothing already shown.
+cells for it. Decisions are cached by a keyed digest of those counts (HMAC with the app's
+secret key: the digest of a few small counts could otherwise be inverted by trying them),
+in the process and in Redis, where every process finds what one has decided and the
+nightly statistics warm-up (``warm``) decides every published period ahead of the first
+view. A cached decision is only ever the decision itself: same counts, same cells. A
+month's decision does not depend on whether its quarter is published yet: publishing the
+quarter later changes nothing already shown.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from hotline import stats
@@ -55,6 +63,13 @@ from hotline.dashboard.suppression import Line, Suppressed, suppress
 NOT_ADDITIVE = ("repeat:",)
 #: Decisions kept per process (a quarter's block and its months' are 4).
 CACHE_SIZE = 512
+#: Decisions shared through Redis: cell names and a flag, never a count.
+SHARED_PREFIX = "hotline:stats:decision:"
+#: Longer than any period stays published unchanged is not needed: a re-decided block
+#: costs only time.
+SHARED_TTL = 40 * 24 * 3600
+
+log = logging.getLogger(__name__)
 
 _cache: OrderedDict[str, tuple[frozenset, bool]] = OrderedDict()
 _lock = threading.Lock()
@@ -124,6 +139,8 @@ def decide(span: Span, assembled: dict[Span, reports.Report], k: int) -> Block:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
+    if cached is None:
+        cached = _shared_get(key)
     if cached is not None:
         chosen, safe = cached
         hidden = Suppressed(primary={c for c, v in values.items() if v < k},
@@ -132,11 +149,65 @@ def decide(span: Span, assembled: dict[Span, reports.Report], k: int) -> Block:
     # exact: a block is withheld only when the LP over all of it, not a quick search, says so
     hidden = suppress(values, lines, k, cost, complementary, frozen, exact=True)
     safe = all(c.safe for c in children) and not hidden.exposed
+    _remember(key, (frozenset(hidden.complementary), safe))
+    _shared_set(key, hidden.complementary, safe)
+    return Block(values, lines, hidden, safe)
+
+
+def _remember(key: str, decision: tuple[frozenset, bool]) -> None:
     with _lock:
-        _cache[key] = (frozenset(hidden.complementary), safe)
+        _cache[key] = decision
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    return Block(values, lines, hidden, safe)
+
+
+def _redis():
+    if not has_app_context():
+        return None
+    from hotline.extensions import redis_conn
+    return redis_conn.client
+
+
+def _shared_get(key: str) -> tuple[frozenset, bool] | None:
+    """A decision another process made (None without Redis: then it is made here)."""
+    client = _redis()
+    if client is None:
+        return None
+    try:
+        raw = client.get(SHARED_PREFIX + key)
+    except RedisError as exc:
+        log.warning("statistics decision not read from Redis: %s", exc.__class__.__name__)
+        return None
+    if raw is None:
+        return None
+    found = json.loads(raw)
+    decision = (frozenset(found["hidden"]), bool(found["safe"]))
+    _remember(key, decision)
+    return decision
+
+
+def _shared_set(key: str, complementary: set[str], safe: bool) -> None:
+    client = _redis()
+    if client is None:
+        return
+    try:
+        client.set(SHARED_PREFIX + key, json.dumps({"hidden": sorted(complementary),
+                                                    "safe": safe}), ex=SHARED_TTL)
+    except RedisError as exc:
+        log.warning("statistics decision not shared: %s", exc.__class__.__name__)
+
+
+def warm(session: Session, zone: ZoneInfo, k: int, now: datetime, spans) -> int:
+    """Decide every period of ``spans`` now (the nightly warm-up), so that no coordinator
+    waits for a first decision; returns how many are published (not withheld)."""
+    done = 0
+    for span in spans:
+        try:
+            publish(session, span, zone, k, now)
+            done += 1
+        except PeriodError:
+            continue
+    return done
 
 
 def _hierarchy_lines(span: Span, assembled: dict[Span, reports.Report]) -> list[Line]:
@@ -155,9 +226,14 @@ def _hierarchy_lines(span: Span, assembled: dict[Span, reports.Report]) -> list[
 
 
 def _digest(span: Span, k: int, values: dict[str, int]) -> str:
-    """What a decision depends on: the period, k and every count of its block."""
-    text = json.dumps([span.id, k, sorted(values.items())], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    """What a decision depends on: the period, k and every count of its block, keyed with
+    the app's secret (outside an app, a plain digest: it stays in the process)."""
+    text = json.dumps([span.id, k, sorted(values.items())], separators=(",", ":")).encode()
+    secret = current_app.secret_key if has_app_context() else None
+    if not secret:
+        return hashlib.sha256(text).hexdigest()
+    secret = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(secret, text, hashlib.sha256).hexdigest()
 
 
 def clear_cache() -> None:
