@@ -236,6 +236,11 @@ def _digest(span: Span, k: int, values: dict[str, int]) -> str:
     return hmac.new(secret, text, hashlib.sha256).hexdigest()
 
 
-def clear_cache() -> None:
+def clear_cache(shared: bool = False) -> None:
+    """Forget this process's decisions (and, with ``shared``, those in Redis)."""
     with _lock:
         _cache.clear()
+    client = _redis() if shared else None
+    if client is not None:
+        for key in client.scan_iter(SHARED_PREFIX + "*"):
+            client.delete(key)
