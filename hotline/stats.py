@@ -296,7 +296,7 @@ def supporter_load(session: Session, period: Period) -> list[dict]:
             select(Offer.supporter_id, Offer.state, func.count())
             .where(Offer.created_at >= period.start, Offer.created_at < period.end)
             .group_by(Offer.supporter_id, Offer.state)).all():
-        row = load.setdefault(sid, _load_row(names.get(sid, "")))
+        row = load.setdefault(sid, _load_row(sid, names.get(sid, "")))
         row["offers"] += count
         group = next((g for g, states in OFFER_GROUPS.items() if state in states), "other")
         row[group] += count
@@ -306,13 +306,13 @@ def supporter_load(session: Session, period: Period) -> list[dict]:
             .where(Contact.connected_at >= period.start, Contact.connected_at < period.end,
                    Contact.ended_at.is_not(None), Contact.supporter_id.is_not(None))
             .group_by(Contact.supporter_id)).all():
-        load.setdefault(sid, _load_row(names.get(sid, "")))["minutes"] = \
+        load.setdefault(sid, _load_row(sid, names.get(sid, "")))["minutes"] = \
             max(int(seconds or 0), 0) // 60
     return sorted(load.values(), key=lambda r: r["name"])
 
 
-def _load_row(name: str) -> dict:
-    return {"name": name, "offers": 0, "accepted": 0, "declined": 0, "missed": 0,
+def _load_row(sid: int | None, name: str) -> dict:
+    return {"id": sid, "name": name, "offers": 0, "accepted": 0, "declined": 0, "missed": 0,
             "other": 0, "minutes": 0}
 
 

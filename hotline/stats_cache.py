@@ -55,8 +55,6 @@ PERIOD_SETTLE = timedelta(days=1)
 #: Days this close to retention's cutoff are not cached: a purge at the same time as a fill
 #: never folds a day being cached (and the purge drops the cached days it folds).
 RETENTION_MARGIN = timedelta(days=1)
-#: What ``warm`` fills: the longest period the dashboard offers, and its default one.
-WARM_WEEKS = (53, 4)
 EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -164,29 +162,33 @@ def _period_counts(session: Session, period: Period, window: Window, raw: Raw) -
 
 
 def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
-    """Count and cache what the dashboard's longest and default periods need and the cache
-    lacks (the nightly purge runs this, so a coordinator's first view reads the cache);
-    commits. Returns how many days were stored."""
+    """Count and cache what the dashboard's published periods need and the cache lacks
+    (the nightly purge runs this, so a coordinator's first view reads the cache): every
+    day of the window, and each published period's repeat callers and scores; commits.
+    Returns how many days were stored."""
+    from hotline.dashboard import periods  # the published hierarchy (neither needs this)
     now = now or utcnow()
     window = cache_window(zone, now)
     if window is None:
         return 0
     prepare(session)
     _repair(session, now)
-    today = now.astimezone(zone).date()
-    sunday = today - timedelta(days=today.weekday() + 1)
-    first = max(window.first, sunday - timedelta(days=7 * max(WARM_WEEKS) - 1))
+    first = window.first
     days, _moving = _usable(session, zone, window, first, window.last)
     fresh: dict[date, dict] = {}
     for start, end in _runs([d for d in Period(first, window.last, zone).days()
                              if d not in days]):
         fresh.update(count_days(session, Period(start, end, zone)))
-    stored = 0
-    for weeks in WARM_WEEKS:
-        period = Period(sunday - timedelta(days=7 * weeks - 1), sunday, zone)
-        counts = _period_counts(session, period, window, Raw())
-        stored += _store(session, zone, fresh if weeks == max(WARM_WEEKS) else {}, now,
-                         counts)
+    stored = _store(session, zone, fresh, now)
+    published = periods.listing(periods.bounds(now, zone, window))
+    for span in published:
+        counts = _period_counts(session, span.period(zone), window, Raw())
+        if counts is not None:
+            _store(session, zone, {}, now, counts)
+    # and their suppression, decided once for every web process (a quarter's takes seconds)
+    from hotline.dashboard import joint
+    joint.warm(session, zone, current_app.extensions["hotline.settings"].MIN_CELL, now,
+               published)
     return stored
 
 
@@ -323,7 +325,7 @@ def _load_rows(session: Session, load: dict[int, list]) -> list[dict]:
     rows = []
     for sid in sorted(load):
         offers, accepted, declined, missed, other, seconds = load[sid]
-        row = _load_row(names.get(sid, ""))
+        row = _load_row(sid, names.get(sid, ""))
         row.update(offers=offers, accepted=accepted, declined=declined, missed=missed,
                    other=other)
         if seconds is not None:

@@ -223,9 +223,9 @@ def test_a_week_of_one_contact_a_day_does_not_pin_its_days(session, make_support
     assert_protected(report.values, report.lines, report.hidden, 11)
 
 
-def test_a_year_is_shown_by_week_and_month_a_quarter_also_by_day(session, make_supporter):
-    """Longer than a quarter, no day is published: weeks, months and hours of the week,
-    each adding up to the total. A quarter keeps its days."""
+def test_a_year_is_shown_by_week_and_month_a_month_also_by_day(session, make_supporter):
+    """Longer than a month, no day is published (its months publish them): weeks, months
+    and hours of the week, each adding up to the total. A month keeps its days."""
     s = Seeder(session, make_supporter())
     first = date(2024, 3, 4)
     for n in range(0, 364, 3):
@@ -233,6 +233,7 @@ def test_a_year_is_shown_by_week_and_month_a_quarter_also_by_day(session, make_s
         s.contact((at + timedelta(hours=8 + n % 12)).astimezone(UTC), caller=f"y{n % 40}")
     year = stats.Period(first, first + timedelta(days=7 * 53 - 1), ZONE)
     quarter = stats.Period(first, first + timedelta(days=7 * 13 - 1), ZONE)
+    month = stats.Period(date(2024, 3, 1), date(2024, 3, 31), ZONE)
     long = reports.build(stats.collect(session, year), year, k=11)
     tables = {t.id for t in long.tables}
     assert "by_day" not in tables and {"by_week", "by_month", "hour_of_week"} <= tables
@@ -242,6 +243,9 @@ def test_a_year_is_shown_by_week_and_month_a_quarter_also_by_day(session, make_s
                      if ln[0] == ("contacts", 1) and ln[1][0].startswith("week:"))
     assert sum(long.values[c] for c, _ in week_line[1:]) == 122
     assert_protected(long.values, long.lines, long.hidden, 11)
-    short = reports.build(stats.collect(session, quarter), quarter, k=11)
+    middle = reports.build(stats.collect(session, quarter), quarter, k=11)
+    assert "by_day" not in {t.id for t in middle.tables}
+    assert_protected(middle.values, middle.lines, middle.hidden, 11)
+    short = reports.build(stats.collect(session, month), month, k=11)
     assert "by_day" in {t.id for t in short.tables}
     assert_protected(short.values, short.lines, short.hidden, 11)

@@ -256,3 +256,18 @@ def test_every_web_process_hides_the_same_cells():
         patterns.append(json.loads(done.stdout))
     assert patterns[0][1], "the data should need complements"
     assert patterns[0] == patterns[1] == patterns[2]
+
+
+def test_cells_published_before_stay_as_they_were_and_the_rest_is_hidden_instead():
+    """A quarter decided after its months: the months' shown cells are frozen (hiding one
+    now protects nothing), their hidden ones stay hidden; only the quarter's cells may be
+    hidden, here the quarter total that would give away the small month (20 - 15 = 5)."""
+    values = {"m1": 15, "m2": 5, "q": 20}
+    lines = [[("q", 1), ("m1", -1), ("m2", -1)]]
+    free = suppress(values, lines, K)
+    frozen = suppress(values, lines, K, frozen={"m1"})
+    assert "m1" not in frozen.hidden and frozen.hidden == {"m2", "q"} and not frozen.exposed
+    assert_protected(values, lines, frozen)
+    stuck = suppress(values, lines, K, frozen={"m1", "q"})
+    assert stuck.hidden == {"m2"} and stuck.exposed == ["m2"]
+    assert free.hidden >= {"m2"} and not free.exposed

@@ -68,8 +68,9 @@ def seed_shifts(session: Session) -> None:
 
 
 def seed_history(session: Session, zone: ZoneInfo, now: datetime | None = None,
-                 weeks: int = DEMO_WEEKS, seed: int = 6) -> int:
-    """``weeks`` of synthetic contacts ending yesterday; returns how many (0 if any exist)."""
+                 weeks: int = DEMO_WEEKS, seed: int = 6, scale: float = 1.0) -> int:
+    """``weeks`` of synthetic contacts ending yesterday, ``scale`` times the demo's volume
+    (0.1: a small program of about 7 contacts a day); returns how many (0 if any exist)."""
     if session.scalar(select(func.count()).select_from(Contact)):
         return 0
     people = list(session.scalars(select(Supporter).order_by(Supporter.tier, Supporter.id)))
@@ -82,7 +83,8 @@ def seed_history(session: Session, zone: ZoneInfo, now: datetime | None = None,
     day = first
     while day < today:
         for hour, weight in enumerate(HOURLY):
-            for _ in range(poisson(rng, weight * (1.25 if day.weekday() < 5 else 0.8))):
+            for _ in range(poisson(rng, scale * weight * (1.25 if day.weekday() < 5
+                                                          else 0.8))):
                 start = datetime.combine(day, time(hour, rng.randrange(60)), tzinfo=zone)
                 maker.contact(start.astimezone(UTC))
         maker.end_day()

@@ -1,54 +1,171 @@
-"""Reporting periods: whole weeks (Monday to Sunday, program time zone), complete ones.
+"""Reporting periods: a fixed hierarchy of calendar months and quarters, settled ones.
 
-Why whole, complete weeks: two overlapping periods can be subtracted from each other.
-With periods of whole weeks the finest slice anyone can isolate that way is a week (not a
-day), and leaving out the week in progress means watching the numbers change from one
-day to the next does not isolate a day either.
+Why a fixed hierarchy and not any run of days or weeks: two overlapping periods can be
+subtracted from each other (five weeks less their first four is the fifth week, hidden
+cells and all). The dashboard publishes only these periods, aligned to the calendar in the
+program's time zone: a month and a quarter (its three months). Periods are either
+disjoint or nested, so the only sums a reader can take across them are those of the
+hierarchy, and ``hotline.dashboard.joint`` decides the hidden cells of a quarter together
+with its months (docs/statistics.md). No year: retention keeps 400 days of events, so a
+calendar year would be published for a few weeks only, and its joint check (twelve
+months at once) takes minutes on a small program; a year is its four quarters.
+
+Why settled periods only: a period's numbers move while it is open (today's contacts) and
+for a few days after (outcomes, callbacks, follow-up replies: ``stats_cache.settle_after``).
+Watching them move would isolate a day, or a single reply. A period is published once
+every one of its days is final (``Window.final``), and while it is inside the retention
+window (``Window.first``): retention's purge would change its numbers too.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hotline.errors import HotlineError
 from hotline.stats import Period
 
-#: The default period: the last four complete weeks.
-DEFAULT_WEEKS = 4
-#: The longest period: a year and a week (53 weeks) keeps every page quick.
-MAX_WEEKS = 53
+LEVELS = ("month", "quarter")
+RULE = ("statistics are published only for a whole calendar month (2025-03) or quarter "
+        "(2025-Q1) that has ended and settled")
 
 
 class PeriodError(HotlineError, ValueError):
     """The requested period cannot be shown; the message says why."""
 
 
-def last_complete_sunday(now: datetime, zone: ZoneInfo) -> date:
-    """The Sunday that ended the last complete week before ``now``."""
-    today = now.astimezone(zone).date()
-    return today - timedelta(days=today.weekday() + 1)
+@dataclass(frozen=True)
+class Span:
+    """One period of the hierarchy: ``level`` and its first and last days."""
+    level: str
+    first: date
+    last: date
+
+    @property
+    def id(self) -> str:
+        if self.level == "month":
+            return f"{self.first:%Y-%m}"
+        return f"{self.first.year}-Q{(self.first.month - 1) // 3 + 1}"
+
+    @property
+    def label(self) -> str:
+        if self.level == "month":
+            return f"{self.first:%B %Y}"
+        return f"Q{(self.first.month - 1) // 3 + 1} {self.first.year}"
+
+    def period(self, zone: ZoneInfo) -> Period:
+        return Period(self.first, self.last, zone)
+
+    def children(self) -> list[Span]:
+        """The periods one level down that make this one (none for a month)."""
+        if self.level == "quarter":
+            return [month(self.first.year, m) for m in range(self.first.month,
+                                                               self.first.month + 3)]
+        return []
+
+    def months(self) -> list[Span]:
+        return [self] if self.level == "month" else [m for c in self.children()
+                                                     for m in c.months()]
 
 
-def _parse(text: str | None, label: str) -> date | None:
-    if not text:
-        return None
+def month(year: int, number: int) -> Span:
+    first = date(year, number, 1)
+    nxt = date(year + number // 12, number % 12 + 1, 1)
+    return Span("month", first, nxt - timedelta(days=1))
+
+
+def quarter(year: int, number: int) -> Span:
+    return Span("quarter", date(year, 3 * number - 2, 1), month(year, 3 * number).last)
+
+
+def parse(text: str) -> Span:
+    """A period id: ``2025-03`` or ``2025-Q1`` (PeriodError otherwise)."""
+    text = (text or "").strip().upper()
     try:
-        return date.fromisoformat(text.strip())
+        if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+            return month(int(m[1]), int(m[2]))
+        if m := re.fullmatch(r"(\d{4})-Q([1-4])", text):
+            return quarter(int(m[1]), int(m[2]))
     except ValueError:
-        raise PeriodError(f"{label} must be a date like 2025-01-31")
+        pass
+    raise PeriodError(f"unknown period {text!r}: {RULE}")
 
 
-def choose(args: dict, now: datetime, zone: ZoneInfo) -> Period:
-    """The period asked for by ``from`` and ``to`` (YYYY-MM-DD), widened to whole weeks."""
-    latest = last_complete_sunday(now, zone)
-    last = _parse(args.get("to"), "to") or latest
-    last = min(last + timedelta(days=6 - last.weekday()), latest)
-    first = _parse(args.get("from"), "from") or last - timedelta(days=7 * DEFAULT_WEEKS - 1)
-    first -= timedelta(days=first.weekday())
-    if first > last:
-        raise PeriodError("the period must start before it ends, and end no later than "
-                          f"{latest:%d %b %Y} (the last complete week)")
-    if ((last - first).days + 1) // 7 > MAX_WEEKS:
-        raise PeriodError(f"a period may be at most {MAX_WEEKS} weeks long")
-    return Period(first, last, zone)
+def containing(day: date, level: str) -> Span:
+    if level == "month":
+        return month(day.year, day.month)
+    return quarter(day.year, (day.month - 1) // 3 + 1)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Published periods lie within ``first`` .. ``last`` (``hotline.stats_cache`` window)."""
+    first: date
+    last: date
+
+
+def bounds(now: datetime, zone: ZoneInfo, window=None) -> Bounds:
+    """The days whose counts are final and still inside the retention window at ``now``:
+    those of ``window`` (``stats_cache.cache_window``); outside an app (None), the default
+    settings' (follow-ups a week and the reply window after their contact, 400 days)."""
+    if window is None:
+        from hotline.followups import REPLY_WINDOW
+        today = now.astimezone(zone).date()
+        return Bounds(today - timedelta(days=400), today - timedelta(days=1 + 3 + 7 + 2)
+                      - REPLY_WINDOW)
+    return Bounds(window.first, window.final)
+
+
+def published(span: Span, limits: Bounds) -> bool:
+    return limits.first <= span.first and span.last <= limits.last
+
+
+def listing(limits: Bounds) -> list[Span]:
+    """Every published period, newest first within each level (months, then quarters)."""
+    out = []
+    if limits.last < limits.first:
+        return out
+    for level in LEVELS:
+        span = containing(limits.last, level)
+        while True:
+            if published(span, limits):
+                out.append(span)
+            elif span.last <= limits.last:  # older ones lie before the retention window
+                break
+            if span.first <= limits.first:
+                break
+            span = containing(span.first - timedelta(days=1), level)
+    return out
+
+
+def choose(args: dict, limits: Bounds) -> Span:
+    """The published period asked for: ``period`` (an id), or ``from`` and ``to`` that are
+    exactly a published period's first and last days; the newest month by default.
+    Anything else is refused (PeriodError): never widened to something near it."""
+    asked = (args.get("period") or "").strip()
+    start, end = (args.get("from") or "").strip(), (args.get("to") or "").strip()
+    if asked:
+        span = parse(asked)
+    elif start or end:
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError:
+            raise PeriodError(f"from and to must be dates like 2025-01-31: {RULE}")
+        span = next((s for level in LEVELS for s in [containing(first, level)]
+                     if s.first == first and s.last == last), None)
+        if span is None:
+            raise PeriodError(f"{start} to {end} is not a published period: {RULE}")
+    else:
+        newest = [s for s in listing(limits) if s.level == "month"]
+        if not newest:
+            raise PeriodError(f"no period is published yet: {RULE}")
+        return newest[0]
+    if not published(span, limits):
+        if span.last > limits.last:
+            raise PeriodError(f"{span.label} is not published yet: its numbers are final "
+                              f"after {limits.last + timedelta(days=1):%d %b %Y}; {RULE}")
+        raise PeriodError(f"{span.label} is no longer published: its events are past the "
+                          f"retention window; {RULE}")
+    return span

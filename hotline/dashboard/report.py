@@ -49,6 +49,8 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     summary: dict[str, object] = field(default_factory=dict)
     hidden: Suppressed = field(default_factory=Suppressed)
+    #: The published period (``hotline.dashboard.periods.Span``) it was built for, if any.
+    span: object = None
 
     def cell(self, key: str, value: int, cost: int = 1) -> str:
         self.values[key] = int(value)
@@ -80,7 +82,17 @@ class Report:
 
 
 def build(raw: stats.Raw, period: stats.Period, k: int) -> Report:
-    """Cells, lines and tables for ``raw``, then suppression."""
+    """Cells, lines and tables for ``raw``, then suppression of this report on its own.
+    Safe for one report only: what the dashboard publishes goes through
+    ``hotline.dashboard.joint``, which decides over every published period at once."""
+    report = assemble(raw, period, k)
+    report.hidden = suppress(report.values, report.lines, k, report.cost)
+    finish(report, raw)
+    return report
+
+
+def assemble(raw: stats.Raw, period: stats.Period, k: int) -> Report:
+    """Cells, lines and tables for ``raw``; nothing hidden yet."""
     report = Report(period=period, k=k)
     report.cell("contacts", raw.contacts, COST_TOTAL)
     _time_series(report, raw)
@@ -90,15 +102,18 @@ def build(raw: stats.Raw, period: stats.Period, k: int) -> Report:
     _callbacks_and_followups(report, raw)
     _scores(report, raw)
     _supporters(report, raw)
-    report.hidden = suppress(report.values, report.lines, k, report.cost)
-    _summary(report, raw)
     return report
 
 
-#: The longest period shown day by day (a quarter). A longer one is shown by week and by
-#: month only: a year of daily bars is unreadable, and for a small program it is hundreds
-#: of small days, each published count one more a reader could link to the others.
-DAY_SERIES_MAX_DAYS = 13 * 7
+def finish(report: Report, raw: stats.Raw) -> None:
+    """The headline numbers, once ``report.hidden`` is decided."""
+    _summary(report, raw)
+
+
+#: The longest period shown day by day (a month). A longer one is shown by week and by
+#: month only: its days are already published in its months (``hotline.dashboard.periods``),
+#: and a year of daily bars is unreadable.
+DAY_SERIES_MAX_DAYS = 31
 
 
 def days_shown(period: stats.Period) -> bool:
@@ -146,7 +161,7 @@ def _month_start(day: date) -> date:
 
 def _unit_label(unit: str, start: date, days: int) -> str:
     if unit == "week":
-        return f"week of {start:%d %b}"
+        return f"week of {start:%d %b}" + ("" if days == 7 else f" ({days} days)")
     return f"{start:%b %Y}" + ("" if days >= 28 else f" ({days} days)")
 
 
@@ -241,8 +256,9 @@ LOAD_COLUMNS = ("accepted", "declined", "missed", "other")
 
 def _supporters(report: Report, raw: stats.Raw) -> None:
     rows, column_keys = [], {c: [] for c in ("offers",) + LOAD_COLUMNS}
-    for i, row in enumerate(raw.supporters):
-        keys = {c: report.cell(f"load:{i}:{c}", row[c]) for c in column_keys}
+    for row in raw.supporters:
+        # keyed by supporter id: the same supporter's cells in nested periods add up
+        keys = {c: report.cell(f"load:{row['id']}:{c}", row[c]) for c in column_keys}
         report.total(keys["offers"], [keys[c] for c in LOAD_COLUMNS])
         for c, key in keys.items():
             column_keys[c].append(key)
@@ -261,9 +277,12 @@ def _supporters(report: Report, raw: stats.Raw) -> None:
 
 def _summary(report: Report, raw: stats.Raw) -> None:
     """Headline numbers, each shown only when what it rests on is shown."""
-    human_ok = report.visible("human")
-    minutes = {row["name"]: round(row["minutes"] / 60, 1) for i, row in
-               enumerate(raw.supporters) if report.visible(f"load:{i}:accepted")}
+    # A median narrows the buckets it falls between: shown only when every bucket is.
+    waits = next((t for t in report.tables if t.id == "time_to_human"), None)
+    human_ok = report.visible("human") and (waits is None or report.visible(
+        *(key for _label, keys in waits.rows for key in keys)))
+    minutes = {row["name"]: round(row["minutes"] / 60, 1) for row in raw.supporters
+               if report.visible(f"load:{row['id']}:accepted")}
     report.summary = {
         "contacts": report.shown("contacts"),
         "median_minutes_to_human": stats.quantile(raw.waits, 0.5) if human_ok else None,

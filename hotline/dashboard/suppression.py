@@ -50,6 +50,12 @@ class Suppressed:
     (k or more, hidden so that totals cannot reveal a small cell)."""
     primary: set[str] = field(default_factory=set)
     complementary: set[str] = field(default_factory=set)
+    #: Visible cells that must stay visible: published before, in a period nested in this
+    #: one (``hotline.dashboard.joint``). Hiding one now would protect nothing.
+    frozen: set[str] = field(default_factory=set)
+    #: The small cells the exact check could not prove safe when ``suppress`` ended: none,
+    #: unless frozen cells left it nothing to hide.
+    exposed: list[str] = field(default_factory=list)
 
     @property
     def hidden(self) -> set[str]:
@@ -57,16 +63,32 @@ class Suppressed:
 
 
 def suppress(values: dict[str, int], lines: list[Line], k: int,
-             cost: dict[str, int] | None = None) -> Suppressed:
-    """Choose the hidden cells of a report (see the module docstring)."""
+             cost: dict[str, int] | None = None, complementary: set[str] = frozenset(),
+             frozen: set[str] = frozenset(), exact: bool = False) -> Suppressed:
+    """Choose the hidden cells of a report (see the module docstring). ``complementary``
+    are hidden from the start and ``frozen`` are never hidden: decisions already published
+    for nested periods (``hotline.dashboard.joint``), which only cells of neither may
+    add to. ``exact``: the exact check ends, for a cell no witness proves, with the
+    linear programme over every line (``witness.Prover.exact``)."""
     cost = cost or {}
-    result = Suppressed(primary={c for c, v in values.items() if v < k})
-    prover = witness.Prover(values, witness.Index(lines), result.primary, k)
+    result = Suppressed(primary={c for c, v in values.items() if v < k},
+                        complementary=set(complementary) - {c for c, v in values.items()
+                                                            if v < k},
+                        frozen=set(frozen) - {c for c, v in values.items() if v < k})
+    prover = witness.Prover(values, witness.Index(lines), result.primary, k, exact)
     for _ in range(len(values) + 1):  # each round hides at least one more cell
         if not (_protect_lines(values, lines, k, cost, result, prover)
                 or _protect_exactly(values, lines, cost, result, prover)):
             break
+    result.exposed = prover.exposed(result.hidden)  # proofs found above are kept: quick
     return result
+
+
+def exposed(values: dict[str, int], lines: list[Line], result: Suppressed,
+            k: int) -> list[str]:
+    """The small cells the exact witness check cannot prove safe under ``result`` (none
+    once ``suppress`` succeeded; with frozen cells it may have run out of cells to hide)."""
+    return witness.exposed(values, lines, result.primary, result.hidden, k)
 
 
 def bounds(cell: str, result: Suppressed, k: int) -> tuple[float, float]:
@@ -164,7 +186,7 @@ def min_range(k: int) -> int:
 def _candidates(line: Line, values: dict[str, int], result: Suppressed,
                 cost: dict[str, int]) -> list[str]:
     """Visible cells of a line (all k or more), cheapest to hide first."""
-    cells = {c for c, _ in line if c not in result.hidden}
+    cells = {c for c, _ in line if c not in result.hidden and c not in result.frozen}
     return sorted(cells, key=lambda c: (cost.get(c, 1), values[c], c))
 
 
@@ -175,6 +197,10 @@ def _protect_lines(values, lines, k, cost, result: Suppressed, prover) -> bool:
     for line in lines:
         while not _line_safe(line, values, result, k, ranges):
             options = _candidates(line, values, result, cost)
+            if not options and result.frozen:
+                # A line of frozen cells (a month's, in a quarter's block): nothing of it
+                # can be hidden now; the exact check frees what it must elsewhere.
+                break
             safe = [c for c in options if _line_safe(
                 line, values, result, k, dict(ranges, **{c: (k, INF)}))]
             # A cell the other lines pin down protects nothing on its own: prefer one they
@@ -230,6 +256,11 @@ def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
     options = sorted({c for ln in near for c in _candidates(ln, values, result, cost)
                       if cost.get(c, 1) < limit},
                      key=lambda c: (cost.get(c, 1), values[c], c))
+    if result.frozen:
+        # A joint block (``hotline.dashboard.joint``) is four reports' lines: propagate
+        # over the lines near this one only. Wider ranges can only pick a cell that does
+        # not suffice, which the exact check then finds.
+        lines = _near(line, lines, result)
     for option in options[:_LOOSEN_TRIES]:
         result.complementary.add(option)
         try:
@@ -238,6 +269,16 @@ def _loosening(line: Line, values, lines, k, cost, result: Suppressed,
         finally:
             result.complementary.discard(option)
     return None
+
+
+def _near(line: Line, lines: list[Line], result: Suppressed, hops: int = 1) -> list[Line]:
+    """The lines within ``hops`` shared hidden cells of ``line``."""
+    cells = {c for c, _ in line if c in result.hidden} | {c for c, _ in line}
+    near: list[Line] = []
+    for _ in range(hops):
+        near = [ln for ln in lines if any(c in cells for c, _ in ln)]
+        cells |= {c for ln in near for c, _ in ln if c in result.hidden}
+    return near
 
 
 #: Cells tried when freeing a pinned cell (the nearest and cheapest first), and of those
@@ -250,7 +291,7 @@ def _unpinning(cell: str, values, lines, cost, result: Suppressed, prover) -> st
     """A visible cell whose hiding frees ``cell``: its own lines first, then the lines
     next to them, then any line with a hidden cell; cheapest first, a few of each."""
     near = {c for ln in lines if any(c == cell for c, _ in ln) for c, _ in ln}
-    proof = sorted(certificate(lines, result.hidden, cell),
+    proof = sorted(certificate(lines, result.hidden, cell) - result.frozen,
                    key=lambda c: (cost.get(c, 1), c not in near, values[c], c))
     for option in proof[:_PROOF_TRIES]:
         if not pins(prover, result.hidden | {option}, cell):
@@ -336,7 +377,8 @@ def _widening(cell, values, prover: witness.Prover, cost, result: Suppressed) ->
         # No one cell widens it: hide the cells of the cheapest move that does (a subtotal
         # and its partner, say), the grand total only as a last resort.
         usable = {c: 1 + (cost.get(c, 1) > 1) for c in values
-                  if c not in result.hidden and cost.get(c, 1) < _PRECIOUS}
+                  if c not in result.hidden and c not in result.frozen
+                  and cost.get(c, 1) < _PRECIOUS}
         cover = prover.cover(cell, result.hidden, usable)
         if cover:
             return cover

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
-from hotline import accounts, stats
-from hotline.dashboard import access, charts, periods
+from hotline import accounts, stats_cache
+from hotline.dashboard import access, charts, joint, periods
 from hotline.dashboard import report as reports
 from hotline.extensions import db, redis_conn, settings
 from hotline.models import utcnow
@@ -111,10 +111,24 @@ def invite():
 
 
 def build_report(args: dict | None = None) -> reports.Report:
-    """The suppressed report for the period in the query string (PeriodError if bad)."""
-    period = periods.choose(request.args if args is None else args, utcnow(), program_zone())
-    raw = stats.collect(db.session, period)
-    return reports.build(raw, period, settings().MIN_CELL)
+    """The published report for the period in the query string: only a period of the
+    hierarchy, its cells hidden as decided jointly with every period nested in it
+    (``hotline.dashboard.joint``); PeriodError for anything else."""
+    now, zone = utcnow(), program_zone()
+    span = periods.choose(request.args if args is None else args, _limits(now, zone))
+    report = joint.publish(db.session, span, zone, settings().MIN_CELL, now)
+    report.span = span
+    return report
+
+
+def _limits(now, zone) -> periods.Bounds:
+    """What may be published now: settled days inside the retention window."""
+    return periods.bounds(now, zone, stats_cache.cache_window(zone, now))
+
+
+def _choices() -> list[periods.Span]:
+    now, zone = utcnow(), program_zone()
+    return periods.listing(_limits(now, zone))
 
 
 @bp.get("/")
@@ -123,10 +137,16 @@ def overview():
     try:
         report = build_report()
     except periods.PeriodError as exc:
-        return render_template("dashboard/stats.html", report=build_report({}), charts=charts,
-                               error=str(exc), policy=_policy()), 400
+        try:
+            fallback = build_report({})
+        except periods.PeriodError:
+            fallback = None
+        # nothing published yet is no error of the request (retention shorter than a month)
+        return render_template("dashboard/stats.html", report=fallback, charts=charts,
+                               error=str(exc), policy=_policy(), choices=_choices()), \
+            400 if request.args else 200
     return render_template("dashboard/stats.html", report=report, charts=charts,
-                           policy=_policy())
+                           policy=_policy(), choices=_choices())
 
 
 def _policy() -> dict[str, int]:
@@ -171,7 +191,7 @@ def stats_csv():
     for name, value in report.summary.items():
         if not isinstance(value, dict):
             row("summary", name, "", "" if value is None else value)
-    name = f"hotline-{report.period.first}-{report.period.last}.csv"
+    name = f"hotline-{report.span.id}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -179,9 +199,9 @@ def stats_csv():
 def report_json(report: reports.Report) -> dict:
     """The report as JSON: counts, ``<k`` or ``hidden`` in every cell."""
     return {
-        "period": {"from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
-                   "time_zone": str(report.period.zone), "weeks":
-                   ((report.period.last - report.period.first).days + 1) // 7},
+        "period": {"id": report.span.id, "level": report.span.level,
+                   "from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
+                   "time_zone": str(report.period.zone)},
         "k": report.k,
         "legend": {f"<{report.k}": f"fewer than {report.k}, possibly none",
                    reports.HIDDEN: "hidden so that totals cannot reveal a count below "
@@ -195,11 +215,20 @@ def report_json(report: reports.Report) -> dict:
 
 @api.get("/stats")
 def api_stats():
-    """GET /api/stats?from=YYYY-MM-DD&to=YYYY-MM-DD: the suppressed report as JSON."""
+    """GET /api/stats?period=2025-03 (or 2025-Q1, 2025; or from/to giving exactly such a
+    period): the published report as JSON. Any other period: 400."""
     try:
         return jsonify(report_json(build_report()))
     except periods.PeriodError as exc:
         return jsonify({"error": str(exc)}), 400
+
+
+@api.get("/stats/periods")
+def api_stats_periods():
+    """Every period /api/stats publishes now, newest first by level."""
+    return jsonify({"periods": [{"id": s.id, "level": s.level, "label": s.label,
+                                 "from": s.first.isoformat(), "to": s.last.isoformat()}
+                                for s in _choices()], "rule": periods.RULE})
 
 
 @api.get("/me")

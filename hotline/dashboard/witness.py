@@ -43,6 +43,11 @@ MOVE_STATES = 60
 MOVE_CELLS = 8
 #: Moves applied one after another to push a cell one way.
 AUGMENTS = 6
+#: Feasible points a prover keeps from its programmes (each a few thousand numbers).
+KEPT_POINTS = 64
+#: Rounds of ``Prover._spread`` (the cells still unproven pushed together), while each
+#: proves a quarter of what is left.
+SPREADS = 4
 #: States searched for a move through visible cells (``Prover.cover``: only for a cell
 #: nothing else widens, where a longer search saves rounds of hiding cells that do not help).
 COVER_STATES = 400
@@ -92,8 +97,16 @@ def _need(k: int) -> int:
 class Prover:
     """Witness proofs for one report; each kept with the hidden cells it rests on."""
 
-    def __init__(self, values, index: Index, primary, k: int) -> None:
+    def __init__(self, values, index: Index, primary, k: int, exact: bool = False) -> None:
         self.values, self.index, self.primary, self.k = values, index, primary, k
+        #: Last resort for a cell no witness above proves: the LP over every line at once
+        #: (``_global``; for the joint blocks of ``hotline.dashboard.joint``, whose
+        #: thousand cells tied across months defeat the local searches).
+        self.exact = exact
+        self._systems: dict[frozenset, dict] = {}
+        #: Feasible points the programmes found: (hidden set they rest on, {cell: value}
+        #: where it differs from the true value}), the newest ``KEPT_POINTS``.
+        self._points: list[tuple[frozenset, dict]] = []
         self.small = {c for c in primary if values[c] > 0}
         #: cell -> {cells the proof rests on: (low, high)}
         self.proofs: dict[str, dict[frozenset, tuple[float, float]]] = defaultdict(dict)
@@ -122,14 +135,22 @@ class Prover:
             lo, hi = mine.get(rests_on, (low, high))
             mine[rests_on] = (min(lo, low), max(hi, high))
 
-    def proven_range(self, cell, hidden, quick: bool = False) -> tuple[float, float]:
+    def proven_range(self, cell, hidden, quick: bool = False,
+                     solve: bool = True) -> tuple[float, float]:
         """An interval of values of ``cell`` that witnesses prove nobody can rule out
-        (with ``quick``, only those found by lookup: twins and near twins)."""
+        (with ``quick``, only those found by lookup: twins and near twins; without
+        ``solve``, no programme of the cell's own)."""
         need, k = _need(self.k), self.k
         low, high = self._known(cell, hidden)
         if width(low, high, k) >= need:
             return low, high
-        for finder in (self._twins, self._near_twins, self._moves, self._lp)[:2 if quick else 4]:
+        # exact: the whole block's programme replaces the small one around the cell (its
+        # kept points prove most cells before any search)
+        finders = (self._twins, self._near_twins, self._moves, self._lp) if not self.exact \
+            else (self._twins, self._near_twins, self._seen, self._global)
+        if not solve:
+            finders = finders[:-1]
+        for finder in finders[:2] if quick else finders:
             finder(cell, hidden)
             low, high = self._known(cell, hidden)
             if width(low, high, k) >= need:
@@ -139,9 +160,56 @@ class Prover:
     def exposed(self, hidden) -> list[str]:
         """The small cells not proven to keep ``min_range(k)`` values, smallest first."""
         need = _need(self.k)
-        return sorted((c for c in self.small
+        cells = sorted(self.small)
+        if self.exact:
+            # Every cell the searches leave unproven pushed down at once, then up, over
+            # its group: two programmes give points that prove most of them together.
+            for round_ in range(SPREADS):
+                left = [c for c in cells if width(*self.proven_range(c, hidden, solve=False),
+                                                  self.k) < need]
+                stalled = round_ and len(left) > 0.75 * len(cells)
+                cells = left
+                if not cells or stalled:
+                    break
+                self._spread(cells, hidden)
+        return sorted((c for c in cells
                        if width(*self.proven_range(c, hidden), self.k) < need),
                       key=lambda c: (self.values[c], c))
+
+    def _spread(self, cells, hidden) -> None:
+        """Points of the whole-group programmes with ``cells`` pushed down, then up."""
+        key = frozenset(hidden)
+        groups: dict[int, tuple[dict, list]] = {}
+        for cell in cells:
+            system = self._systems.get(key, {}).get(cell)
+            if system is None:
+                self._global(cell, hidden, solve=False)   # builds the cell's group
+                system = self._systems[key][cell]
+            groups.setdefault(id(system), (system, []))[1].append(cell)
+        for system, mine in groups.values():
+            objective = [0.0] * len(system["cells"])
+            for cell in mine:
+                objective[system["column"][cell]] = 1.0
+            for sign in (1.0, -1.0):
+                self._optimum(system, key, objective, sign)
+
+    def _optimum(self, system: dict, key: frozenset, objective: list[float],
+                 sign: float) -> float | None:
+        """min (sign 1) or max (sign -1) of ``objective`` over ``system`` (INF when
+        unbounded above, None if no answer); the optimal point is kept as a witness."""
+        from scipy.optimize import linprog
+        found = linprog([sign * c for c in objective], A_eq=system["a"], b_eq=system["b"],
+                        bounds=system["bounds"], method="highs")
+        if found.status == 3:      # unbounded: above, since every cell is at least 0
+            return INF
+        if found.status != 0:
+            return None
+        system["points"].append(found.x)
+        values = self.values
+        self._points.append((key, {c: v for c, v in zip(system["cells"], found.x)
+                                   if abs(v - values[c]) > 1e-9}))
+        del self._points[:-KEPT_POINTS]
+        return sign * found.fun
 
     # -- the three kinds of witness -------------------------------------------------
 
@@ -318,6 +386,85 @@ class Prover:
                             [b[1] for b in bounds], 0)
         if found is not None:
             self._add(cell, found[0], found[1], frozenset(free))
+
+    def _seen(self, cell, hidden) -> None:
+        """``_global`` with the points already found only (no programme solved)."""
+        self._global(cell, hidden, solve=False)
+
+    def _global(self, cell, hidden, solve: bool = True) -> None:
+        """The exact range of ``cell`` given every line at once: a linear programme over
+        its connected group of hidden cells (HiGHS, through scipy). A range found with
+        these cells hidden holds while more are hidden (that only frees more values).
+        Each optimum is a feasible point, a witness for every cell of the group: they are
+        kept, and a cell they already spread wide enough needs no programme of its own."""
+        key = frozenset(hidden)
+        systems = self._systems.get(key)
+        if systems is None:
+            if len(self._systems) > 2:
+                self._systems.clear()
+            systems = self._systems[key] = {}
+        system = systems.get(cell)
+        if system is None:
+            system = self._system(cell, key)
+            for c in system["cells"]:
+                systems[c] = system
+        j = system["column"][cell]
+        seen = [point[j] for point in system["points"]] + [self.values[cell]]
+        if width(min(seen), max(seen), self.k) >= _need(self.k) or not solve:
+            self._add(cell, min(seen), max(seen), key)
+            return
+        objective = [0.0] * len(system["cells"])
+        objective[j] = 1.0
+        ends = [self._optimum(system, key, objective, sign) for sign in (1.0, -1.0)]
+        if None not in ends:
+            self._add(cell, ends[0], ends[1], key)
+
+    def _system(self, cell, hidden: frozenset) -> dict:
+        """The lines over ``cell``'s connected group of hidden cells, as a sparse LP. It
+        starts with the points found with fewer cells hidden (still feasible: every newly
+        hidden cell at its true value) and two of its own."""
+        from scipy.sparse import csr_matrix
+        index, values = self.index, self.values
+        group, todo, rows = {cell}, [cell], set()
+        while todo:
+            for i in index.by_cell.get(todo.pop(), ()):
+                if i in rows:
+                    continue
+                rows.add(i)
+                for c, _ in index.lines[i]:
+                    if c in hidden and c not in group:
+                        group.add(c)
+                        todo.append(c)
+        cells = sorted(group)
+        column = {c: j for j, c in enumerate(cells)}
+        data, cols, ptr, b = [], [], [0], []
+        for i in sorted(rows):
+            row, rhs = {}, 0.0
+            for c, s in index.lines[i]:
+                if c in column:
+                    row[column[c]] = row.get(column[c], 0.0) + s
+                else:
+                    rhs -= s * values[c]
+            row = {j: a for j, a in row.items() if a}
+            if row:
+                cols += list(row)
+                data += list(row.values())
+                ptr.append(len(cols))
+                b.append(rhs)
+        bounds = [cell_bounds(c, self.primary, self.k) for c in cells]
+        system = {"cells": cells, "column": column, "points": [],
+                  "a": csr_matrix((data, cols, ptr), shape=(len(b), len(cells))) if b else None,
+                  "b": b or None,
+                  "bounds": [(lo, None if hi == INF else hi) for lo, hi in bounds]}
+        for was, point in self._points:
+            if was <= hidden and any(c in point for c in cells):
+                system["points"].append([point.get(c, values[c]) for c in cells])
+        # Two points of its own: every small cell of the group pushed down at once, then
+        # up at once (most cells then need no programme of their own).
+        spread = [1.0 if c in self.small else 0.0 for c in cells]
+        for sign in (1.0, -1.0):
+            self._optimum(system, hidden, spread, sign)
+        return system
 
 
 class View:
