@@ -193,6 +193,20 @@ def shift_end(shift: Shift, now: datetime, zone: ZoneInfo) -> datetime:
     return (local + timedelta(minutes=left)).replace(tzinfo=zone).astimezone(UTC)
 
 
+def next_shift_start(session: Session, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """When the next weekly shift of an active supporter who is not switched OFF starts
+    after ``now`` (a real instant), or None when no such shift exists."""
+    off = switched_off(session, now)
+    rows = session.execute(select(Shift.supporter_id, Shift.start_minute).join(
+        Supporter, Supporter.id == Shift.supporter_id).where(Supporter.active.is_(True))).all()
+    ahead = [(start - minute_of_week(now, zone)) % MINUTES_PER_WEEK or MINUTES_PER_WEEK
+             for supporter_id, start in rows if supporter_id not in off]
+    if not ahead:
+        return None
+    local = now.astimezone(zone).replace(second=0, microsecond=0, tzinfo=None)
+    return (local + timedelta(minutes=min(ahead))).replace(tzinfo=zone).astimezone(UTC)
+
+
 def record_off(session: Session, supporter_id: int, now: datetime) -> None:
     """A manual OFF: not offered, whatever the shifts say, until switched ON again."""
     with session.no_autoflush:

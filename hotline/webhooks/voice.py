@@ -161,9 +161,12 @@ def _callback(contact: Contact) -> Response:
             twiml.append(verb)
         return respond(twiml)
     cfg = settings()
-    callbacks.request(db.session, contact, number)
+    promised = callbacks.promise(db.session)
+    callbacks.request(db.session, contact, number, promised)
     contacts.forget_number(db.session, contact)
-    say(twiml, contact.language, "callback_promise", minutes=cfg.CALLBACK_PROMISE_MINUTES)
+    say(twiml, contact.language, promised.PROMPTS[promised.kind],
+        minutes=cfg.CALLBACK_PROMISE_MINUTES, when=promised.when(contact.language),
+        crisis=cfg.CRISIS_LINE_NUMBER)
     say(twiml, contact.language, "goodbye")
     twiml.hangup()
     return respond(twiml)
