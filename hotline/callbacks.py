@@ -1,42 +1,115 @@
-"""Callbacks: a peer calls the clinician back, within the promised time.
+"""Callbacks: a peer calls the clinician back, as promised, on a bounded schedule.
 
 A request keeps the number sealed until the callback is done or given up. Each try is a
-contact of its own (mode "callback"), routed like a call: a supporter is rung first
-("press 1 to call the clinician back"), then the clinician, and both are bridged with the
-hotline number as caller ID. An unanswered try is retried after CALLBACK_RETRY_MINUTES, at
-most CALLBACK_MAX_TRIES times, then the clinician gets a discreet text.
+contact of its own (mode "callback"; the statistics count the request once, not its
+tries), routed like a call: a supporter is rung first ("press 1 to call the clinician
+back"), then the clinician, and both are bridged with the hotline number as caller ID.
+
+The promise is only what the roster can keep (``promise``): "within N minutes" when
+someone is offered contacts now or a shift starts within those minutes; else the start of
+the next shift (program time zone), the first try waiting for it; else "as soon as
+someone is available". Every spoken or texted promise also gives the crisis line.
+
+The schedule: the first try at the promise, then one try every CALLBACK_RETRY_MINUTES,
+CALLBACK_MAX_TRIES tries in all. Every try counts, whether no supporter could take it or
+the clinician did not answer; after the last, the clinician gets a discreet text and the
+number goes. Within a request, supporters rung for an earlier try come last
+(``missed_by``), so nobody is rung again for it before the others have had it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import contacts, privacy
+from hotline import contacts, privacy, shifts
 from hotline.extensions import jobs, settings
-from hotline.models import CallbackRequest, Contact, Outcome, utcnow
+from hotline.models import CallbackRequest, Contact, Offer, Outcome, utcnow
 
 log = logging.getLogger(__name__)
 
-#: With nobody free to call back, try again this often until this long past the promise.
-GIVE_UP_AFTER_PROMISE = timedelta(hours=2)
+
+@dataclass(frozen=True)
+class Promise:
+    """What the caller is told, and when the first try starts."""
+    kind: str              # "within" (N minutes), "at" (the next shift), "later"
+    first_try: datetime
+    by: datetime           # the promise, for the statistics (kept or late)
+    shift_start: datetime | None = None
+
+    #: The prompt (voice.yaml) and message (sms.yaml) of each kind.
+    PROMPTS = {"within": "callback_promise", "at": "callback_promise_at",
+               "later": "callback_promise_later"}
+    MESSAGES = {"within": "callback", "at": "callback_at", "later": "callback_later"}
+
+    def when(self, lang: str, with_zone: bool = False) -> str:
+        """The next shift's start on the program's clock in ``lang``: "Monday 08:00"
+        (texts add the zone's abbreviation, "Monday 08:00 EST"); day names are the
+        ``weekdays`` prompt of ivr_flows/voice.yaml."""
+        if self.shift_start is None:
+            return ""
+        from flask import current_app
+        local = self.shift_start.astimezone(shifts.program_zone())
+        day = current_app.extensions["hotline.flows"].prompt(lang, "weekdays")[local.weekday()]
+        return f"{day} {local:%H:%M}" + (f" {local:%Z}" if with_zone else "")
 
 
-def request(session: Session, contact: Contact, number: str) -> CallbackRequest:
-    """Record a callback for ``contact`` and start the first try."""
-    from workers.callbacks import start_try
-    cfg = settings()
+def promise(session: Session, now: datetime | None = None) -> Promise:
+    """The callback the roster can keep, decided when the caller asks."""
+    now = now or utcnow()
+    window = timedelta(minutes=settings().CALLBACK_PROMISE_MINUTES)
+    if shifts.offered_now(session, now):
+        return Promise("within", now, now + window)
+    start = shifts.next_shift_start(session, now, shifts.program_zone())
+    if start is not None and start - now <= window:
+        return Promise("within", start, now + window)
+    if start is not None:
+        return Promise("at", start, start + window, start)
+    return Promise("later", now, now + window)
+
+
+def request(session: Session, contact: Contact, number: str,
+            promised: Promise | None = None) -> CallbackRequest:
+    """Record a callback for ``contact`` and schedule its first try (at the promise)."""
+    promised = promised or promise(session)
     callback = CallbackRequest(
-        contact_id=contact.id, sealed_number=privacy.seal(number, cfg),
-        promised_by=utcnow() + timedelta(minutes=cfg.CALLBACK_PROMISE_MINUTES))
+        contact_id=contact.id, sealed_number=privacy.seal(number, settings()),
+        promised_by=promised.by)
     session.add(callback)
     session.flush()
     contacts.finish(session, contact, Outcome.CALLBACK_REQUESTED)
-    jobs.enqueue(start_try, callback.id)
+    _schedule_try(callback, max(timedelta(0), promised.first_try - utcnow()))
     return callback
+
+
+def try_job_id(callback: CallbackRequest) -> str:
+    """The RQ job id of a request's next try: the auditor leaves a try still scheduled
+    alone (a first try may wait hours for the next shift)."""
+    return f"hotline-callback-{callback.id}-try-{callback.tries + 1}"
+
+
+def _schedule_try(callback: CallbackRequest, delay: timedelta) -> None:
+    from workers.callbacks import start_try
+    if delay > timedelta(0):
+        jobs.enqueue_in(delay, start_try, callback.id, job_id=try_job_id(callback))
+    else:
+        jobs.enqueue(start_try, callback.id, job_id=try_job_id(callback))
+
+
+def missed_by(session: Session, attempt: Contact) -> list[int]:
+    """Supporters already offered an earlier try of the request ``attempt`` belongs to."""
+    callback = of_try(session, attempt)
+    if callback is None:
+        return []
+    earlier = select(Contact.id).where(
+        Contact.mode == "callback", Contact.caller_key == attempt.caller_key,
+        Contact.id != attempt.id, Contact.created_at >= callback.requested_at)
+    return sorted(set(session.scalars(select(Offer.supporter_id).where(
+        Offer.contact_id.in_(earlier)))))
 
 
 def of_try(session: Session, attempt: Contact) -> CallbackRequest | None:
@@ -60,34 +133,31 @@ def reached(session: Session, attempt: Contact) -> None:
 
 
 def missed(session: Session, attempt: Contact) -> None:
-    """The clinician did not answer: try again later, or text them after the last try."""
-    callback = of_try(session, attempt)
-    attempt.sealed_number = None
-    session.commit()
-    if callback is None:
-        return
-    callback.tries += 1
-    _retry_or_give_up(session, callback, callback.tries >= settings().CALLBACK_MAX_TRIES)
-
-
-def _retry_or_give_up(session: Session, callback: CallbackRequest, give_up: bool) -> None:
-    """Schedule the next try, or give up with a discreet text."""
-    from workers.callbacks import start_try, text_missed
-    callback.state = "failed" if give_up else "pending"
-    session.commit()
-    if give_up:
-        jobs.enqueue(text_missed, callback.id)
-    else:
-        jobs.enqueue_in(timedelta(minutes=settings().CALLBACK_RETRY_MINUTES), start_try,
-                        callback.id)
+    """The clinician did not answer: the try is over."""
+    _try_over(session, attempt)
 
 
 def nobody_free(session: Session, attempt: Contact) -> None:
-    """No supporter could take the try: retry later, without counting it against the caller."""
-    callback = of_try(session, attempt)
+    """No supporter took the try: it is over, and counts like any other."""
     contacts.finish(session, attempt, Outcome.FAILED)
+    _try_over(session, attempt)
+
+
+def _try_over(session: Session, attempt: Contact) -> None:
+    """Count the try; schedule the next, or after the last give up with a discreet text."""
+    from workers.callbacks import text_missed
+    callback = of_try(session, attempt)
     attempt.sealed_number = None
     session.commit()
-    if callback is not None:
-        _retry_or_give_up(session, callback,
-                          utcnow() > callback.promised_by + GIVE_UP_AFTER_PROMISE)
+    if callback is None or callback.state != "calling":
+        return
+    callback.tries += 1
+    give_up = callback.tries >= settings().CALLBACK_MAX_TRIES
+    callback.state = "failed" if give_up else "pending"
+    session.commit()
+    log.info("callback %s: try %s of %s over", callback.id, callback.tries,
+             settings().CALLBACK_MAX_TRIES)
+    if give_up:
+        jobs.enqueue(text_missed, callback.id)
+    else:
+        _schedule_try(callback, timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))

@@ -78,9 +78,10 @@ def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...])
 @with_appcontext
 def supporters_list() -> None:
     """List active supporters."""
-    from hotline import roster
+    from hotline import roster, shifts
+    offered = shifts.offered_now(db.session)  # what every page shows: routing's own rule
     for s in roster.everyone(db.session):
-        state = "on" if s.available else "off"
+        state = "on" if s.id in offered else "off"
         busy = " busy" if s.busy_with else ""
         click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}\t{state}{busy}")
 

@@ -386,10 +386,12 @@ class ClinicianTexts:
                                        else "finding_text")
 
     def _callback(self) -> list[Outgoing]:
-        callbacks.request(self.session, self.contact, self.conv.inbound.number)
+        promised = callbacks.promise(self.session)
+        callbacks.request(self.session, self.contact, self.conv.inbound.number, promised)
         _forget_number(self.session, self.contact)
         self.session.commit()
-        return self.conv.reply(self.lang, "callback")
+        return self.conv.reply(self.lang, promised.MESSAGES[promised.kind],
+                               when=promised.when(self.lang, with_zone=True))
 
 
 STATE_HANDLERS = {ContactState.MENU.value: ClinicianTexts._menu,

@@ -17,7 +17,7 @@ from hotline.errors import FlowError
 
 VOICE_FILE = "voice.yaml"
 #: Placeholders a prompt may use; anything else is a typo caught at start.
-PLACEHOLDERS = {"minutes", "crisis"}
+PLACEHOLDERS = {"minutes", "crisis", "when"}
 #: Menus the voice path needs, with the choices each must offer.
 REQUIRED_MENUS = {"menu": {"talk", "callback", "language", "crisis"},
                   "options": {"keep_waiting", "callback", "crisis"}}

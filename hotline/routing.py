@@ -128,6 +128,9 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
     SELECT, a conditional UPDATE (SQLite serialises writers) and the commit.
     """
     tried = {o.supporter_id for o in contact.offers if o.attempt == contact.attempt}
+    # A callback's supporters rung for an earlier try of the same request come last: none
+    # is rung for it again before the others have had it.
+    missed = missed_earlier(session, contact)
     made: list[Offer] = []
     speakers_only = False  # ring-all: once a speaker is found, only speakers
     one_statement = session.get_bind().dialect.name == "postgresql"
@@ -135,6 +138,7 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
         now = utcnow()
         params = {"p_contact": contact.id, "p_attempt": contact.attempt, "p_tier": tier,
                   "p_exclude": sorted(tried), "p_speaks": f"%,{contact.language},%",
+                  "p_missed": missed,
                   **shifts.eligible_params(now)}
         if one_statement:
             picked = _pick_and_reserve(session, params, speakers_only)
@@ -151,6 +155,14 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
         made.append(offer)
         speakers_only = speakers_only or contact.language in supporter.language_list
     return made
+
+
+def missed_earlier(session: Session, contact: Contact) -> list[int]:
+    """Supporters offered an earlier try of the callback request ``contact`` is a try of."""
+    if contact.mode != "callback":
+        return []
+    from hotline import callbacks
+    return callbacks.missed_by(session, contact)
 
 
 def _pick_then_reserve(session: Session, params: dict, speakers_only: bool, now: datetime,
@@ -183,7 +195,8 @@ def _pick_statement(speakers_only: bool) -> Insert:
     """INSERT INTO offers ... SELECT the next free supporter, built once per variant.
 
     Free: the tier, active, available (``hotline.shifts``), not reserved, not yet tried
-    for this attempt. The caller's language first, then ``ROUND_ROBIN``.
+    for this attempt. Those who missed an earlier try of the same callback request last;
+    then the caller's language first, then ``ROUND_ROBIN``.
     """
     speaks = (literal(",") + Supporter.languages + literal(",")).like(bindparam("p_speaks"))
     tier = bindparam("p_tier", type_=Integer)
@@ -194,7 +207,9 @@ def _pick_statement(speakers_only: bool) -> Insert:
                      bindparam("p_attempt", type_=Integer), tier,
                      bindparam("now", type_=UtcDateTime()))
               .where(*where, *([speaks] if speakers_only else []))
-              .order_by(case((speaks, 0), else_=1), *ROUND_ROBIN).limit(1)
+              .order_by(case((Supporter.id.in_(bindparam("p_missed", expanding=True)), 1),
+                             else_=0),
+                        case((speaks, 0), else_=1), *ROUND_ROBIN).limit(1)
               .with_for_update(skip_locked=True, of=Supporter))
     offers = Offer.__table__
     return offers.insert().from_select(

@@ -4,14 +4,19 @@ A supporter is offered contacts when
 
 * they switched themselves ON (texted ON, ``hotline supporters on``, the dashboard):
   ``Supporter.available`` is the manual ON and holds until they switch OFF; or
-* one of their weekly shifts covers this minute (program time zone) and they have not
-  switched OFF during it: a manual OFF given during a shift holds until that shift ends
-  (an ``AvailabilityOverride`` row), so the next shift brings them back without a text.
+* one of their weekly shifts covers this minute (program time zone) and they are not
+  switched OFF.
+
+A manual OFF (an ``AvailabilityOverride`` row) holds, shifts or not, until they switch ON
+or a coordinator puts them back on their schedule (the dashboard's "schedule"): "off" that
+still rang when a shift started was the worst surprise of the walkthrough (issue 14), and
+a supporter who texts OFF before a holiday must not be rung by the next shift.
 
 ``eligible()`` is that rule as one SQL condition, so routing keeps picking and reserving a
-supporter in a single conditional UPDATE. Every way of switching a supporter OFF sets
-``Supporter.available = False`` through the ORM; ``install()`` listens for that and writes
-the override, so the SMS command, the CLI and the dashboard share one rule.
+supporter in a single conditional UPDATE. Every way of switching a supporter (SMS, the CLI,
+the dashboard, the web phone) sets ``Supporter.available`` through the ORM; ``install()``
+listens for that and writes or clears the override, so they all share one state, and every
+page shows ``offered_now()``, never the bare flag.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ from hotline.models import (
 )
 
 MINUTES_PER_DAY = 24 * 60
+#: ``off_until`` of a manual OFF: until switched ON or back to the schedule. (Rows written
+#: before, ending with a shift, keep meaning what they said.) Far from Python's year 9999
+#: so that any time zone can show it.
+OFF_UNTIL_ON = datetime(9000, 1, 1, tzinfo=UTC)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -108,9 +117,7 @@ def add_shift(session: Session, supporter: Supporter, weekday: str | int, start:
 
 
 def remove_shift(session: Session, shift: Shift) -> None:
-    """Delete a shift (and any OFF given during it: it would outlive its reason)."""
-    session.execute(delete(AvailabilityOverride).where(
-        AvailabilityOverride.supporter_id == shift.supporter_id))
+    """Delete a shift (a manual OFF stays: it is not tied to any shift)."""
     session.delete(shift)
     session.commit()
 
@@ -186,25 +193,50 @@ def shift_end(shift: Shift, now: datetime, zone: ZoneInfo) -> datetime:
     return (local + timedelta(minutes=left)).replace(tzinfo=zone).astimezone(UTC)
 
 
-def record_off(session: Session, supporter_id: int, now: datetime, zone: ZoneInfo) -> None:
-    """A manual OFF: when given during a shift, keep the supporter off until it ends."""
+def next_shift_start(session: Session, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """When the next weekly shift of an active supporter who is not switched OFF starts
+    after ``now`` (a real instant), or None when no such shift exists."""
+    off = switched_off(session, now)
+    rows = session.execute(select(Shift.supporter_id, Shift.start_minute).join(
+        Supporter, Supporter.id == Shift.supporter_id).where(Supporter.active.is_(True))).all()
+    ahead = [(start - minute_of_week(now, zone)) % MINUTES_PER_WEEK or MINUTES_PER_WEEK
+             for supporter_id, start in rows if supporter_id not in off]
+    if not ahead:
+        return None
+    local = now.astimezone(zone).replace(second=0, microsecond=0, tzinfo=None)
+    return (local + timedelta(minutes=min(ahead))).replace(tzinfo=zone).astimezone(UTC)
+
+
+def record_off(session: Session, supporter_id: int, now: datetime) -> None:
+    """A manual OFF: not offered, whatever the shifts say, until switched ON again."""
     with session.no_autoflush:
-        shift = current_shift(session, supporter_id, now, zone)
         row = session.get(AvailabilityOverride, supporter_id)
-    if shift is None:
-        return
-    until = shift_end(shift, now, zone)
     if row is None:
-        session.add(AvailabilityOverride(supporter_id=supporter_id, off_until=until, set_at=now))
+        session.add(AvailabilityOverride(supporter_id=supporter_id, off_until=OFF_UNTIL_ON,
+                                         set_at=now))
     else:
-        row.off_until, row.set_at = until, now
+        row.off_until, row.set_at = OFF_UNTIL_ON, now
+
+
+def clear_off(session: Session, supporter_id: int) -> None:
+    """Forget a manual OFF (switched ON, or back to the schedule)."""
+    session.execute(delete(AvailabilityOverride).where(
+        AvailabilityOverride.supporter_id == supporter_id))
 
 
 def _on_available_set(target: Supporter, value: bool, _old: object, _initiator: object) -> None:
-    """ORM hook: every ``supporter.available = False`` of a stored supporter is a manual OFF."""
+    """ORM hook: ``supporter.available = False`` of a stored supporter is a manual OFF,
+    ``= True`` a manual ON (which ends any OFF)."""
     session = object_session(target)
-    if value is False and target.id is not None and session is not None:
-        record_off(session, target.id, utcnow(), program_zone())
+    if target.id is None or session is None:
+        return
+    if value is False:
+        record_off(session, target.id, utcnow())
+    elif value is True:
+        with session.no_autoflush:
+            row = session.get(AvailabilityOverride, target.id)
+        if row is not None:
+            session.delete(row)
 
 
 def install() -> None:
@@ -223,12 +255,26 @@ class Availability:
     shift: str | None
 
 
+def offered_now(session: Session, now: datetime | None = None,
+                zone: ZoneInfo | None = None) -> set[int]:
+    """Ids of the active supporters who would be offered a contact now (busy or not): the
+    one answer every page shows as "on" (web phone, live panel, roster, Available now)."""
+    now, zone = now or utcnow(), zone or program_zone()
+    return set(session.scalars(select(Supporter.id).where(
+        Supporter.active.is_(True), eligible(now, zone))))
+
+
+def switched_off(session: Session, now: datetime | None = None) -> set[int]:
+    """Ids of the supporters under a manual OFF now."""
+    return set(session.scalars(select(AvailabilityOverride.supporter_id).where(
+        AvailabilityOverride.off_until > (now or utcnow()))))
+
+
 def now_view(session: Session, now: datetime | None = None,
              zone: ZoneInfo | None = None) -> list[Availability]:
     """Every active supporter with whether they would be offered a contact now, and why."""
     now, zone = now or utcnow(), zone or program_zone()
-    offered = set(session.scalars(select(Supporter.id).where(
-        Supporter.active.is_(True), eligible(now, zone))))
+    offered = offered_now(session, now, zone)
     rows = []
     for s in session.scalars(select(Supporter).where(Supporter.active.is_(True))
                              .order_by(Supporter.tier, Supporter.name)):
@@ -242,9 +288,11 @@ def _reason(session: Session, s: Supporter, shift: Shift | None, now: datetime,
             zone: ZoneInfo) -> str:
     if s.available:
         return "switched ON"
+    row = session.get(AvailabilityOverride, s.id)
+    if row is not None and _aware(row.off_until) >= OFF_UNTIL_ON:
+        return "switched OFF (until switched ON)"
     if shift is None:
         return "off shift"
-    row = session.get(AvailabilityOverride, s.id)
     if row is not None and _aware(row.off_until) > now:
         return f"switched OFF until {_aware(row.off_until).astimezone(zone):%a %H:%M}"
     return f"on shift until {shift_end(shift, now, zone):%a %H:%M}"

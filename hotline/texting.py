@@ -18,7 +18,7 @@ from hotline.errors import FlowError
 from hotline.flows import check_texts, read_yaml
 
 SMS_FILE = "sms.yaml"
-PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer"}
+PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when"}
 LANGUAGES = ("en", "es")
 KEYWORD_LISTS = ("opt_out", "opt_in", "help", "end_conversation", "supporter_commands")
 

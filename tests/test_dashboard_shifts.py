@@ -32,18 +32,32 @@ def test_overnight_sunday_shift_wraps_into_monday(session, make_supporter):
     assert bo.id in eligible_ids(session, monday_2am)
 
 
-def test_manual_off_holds_until_the_shift_ends_then_the_next_shift_counts(
+def test_manual_off_holds_through_every_shift_until_switched_on_or_back_to_the_schedule(
         session, make_supporter, monkeypatch):
+    """Issue 14: an OFF is never overridden by a shift (before, the next shift brought the
+    supporter back without a word from them, so "off" still rang)."""
+    from hotline.dashboard.roster_views import switch
     ada = make_supporter(available=False)
     shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
     shifts.add_shift(session, ada, "Tuesday", "08:00", "16:00")
     monkeypatch.setattr(shifts, "utcnow", lambda: MONDAY_9AM)
-    monkeypatch.setattr(shifts, "program_zone", lambda: ZONE)
     ada.available = False          # what texting OFF does
     session.commit()
-    assert ada.id not in eligible_ids(session, MONDAY_9AM)
     tuesday = datetime(2025, 3, 4, 9, 0, tzinfo=ZONE).astimezone(UTC)
+    assert ada.id not in eligible_ids(session, MONDAY_9AM)
+    assert ada.id not in eligible_ids(session, tuesday)
+    ada.available = True           # texting ON ends the OFF
+    session.commit()
+    ada.available = False
+    session.commit()
+    switch(ada, "schedule")        # the coordinator puts her back on her shifts
     assert ada.id in eligible_ids(session, tuesday)
+    ada.available = True
+    session.commit()
+    ada.available = False
+    session.commit()
+    shifts.remove_shift(session, shifts.shifts_of(session, ada.id)[0])  # the OFF stays
+    assert ada.id not in eligible_ids(session, tuesday)
 
 
 def test_manual_on_without_a_shift_and_reservation_respects_it(session, make_supporter):

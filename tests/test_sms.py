@@ -80,10 +80,11 @@ def test_crisis_words_get_the_crisis_line_at_once_and_go_first(twilio, session):
     assert queued[0].args == (only_contact(session).id, 1)  # ahead of the earlier request
 
 
-def test_reply_3_keeps_a_sealed_callback(twilio, session):
+def test_reply_3_keeps_a_sealed_callback(twilio, session, make_supporter):
+    make_supporter()  # someone is on: the promise is "within 30 minutes"
     text(twilio, "hello")
     [(_, body)] = text(twilio, "3")
-    assert "call you back within 30 minutes" in body
+    assert "call you back within 30 minutes" in body and "988" in body
     request = session.scalars(select(CallbackRequest)).one()
     assert privacy.unseal(request.sealed_number, settings()) == CLINICIAN
     contact = only_contact(session)

@@ -211,10 +211,14 @@ def test_nobody_available_offers_options_and_a_callback(hotline):
     contact = hotline.contacts()[0]
     assert contact.outcome == "callback_requested"
     assert heard(clinician, "no peer supporter is free right now")
-    assert heard(clinician, "call you back within 30 minutes")
+    # Nobody on, no shift: no time the roster cannot keep, and the crisis line (issue 14).
+    assert heard(clinician, "as soon as one is available")
+    assert not heard(clinician, "within 30 minutes")
 
 
-def test_nobody_answers_then_silence_reaches_the_crisis_line(hotline):
+def test_nobody_answers_then_silence_keeps_waiting_with_the_crisis_line_offered(hotline):
+    """Issue 14, item 3: before, silence at the options put the caller through to the
+    crisis line (~35 s); someone who simply holds on now keeps waiting for a peer."""
     hotline.supporter("Peer", ring=NoAnswer())
     hotline.supporter("Backup", tier=2, ring=Busy())
     crisis = hotline.sim.add_phone(ScriptedPhone("+18002738255", ring=Answer(1)))
@@ -224,9 +228,11 @@ def test_nobody_answers_then_silence_reaches_the_crisis_line(hotline):
     hotline.call(clinician)
     hotline.run()
     [contact] = hotline.contacts()
-    assert contact.outcome == "crisis_transfer"
-    assert any(leg.to == crisis.number for leg in hotline.sim.legs.values())
-    assert heard(clinician, "connecting you to the crisis line")
+    assert contact.outcome != "crisis_transfer" and contact.attempt > 2
+    assert not any(leg.to == crisis.number for leg in hotline.sim.legs.values())
+    assert heard(clinician, "keep looking for a peer supporter")
+    assert heard(clinician, f"hang up and call {crisis.number}")
+    assert not heard(clinician, "connecting you to the crisis line")
 
 
 def test_waiting_past_the_maximum_then_keep_waiting(hotline):

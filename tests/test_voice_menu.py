@@ -122,11 +122,12 @@ def test_press_9_transfers_to_the_crisis_line(twilio, session):
     assert "dial 9 8 8" in failed.find("Say").text
 
 
-def test_press_2_keeps_the_number_sealed_and_promises_a_time(twilio, session):
+def test_press_2_keeps_the_number_sealed_and_promises_a_time(twilio, session, make_supporter):
+    make_supporter()  # someone is on: the roster can keep "within 30 minutes"
     call(twilio)
     contact = only_contact(session)
     doc = twiml(press(twilio, contact.id, digits="2"))
-    assert "within 30 minutes" in doc.find("Say").text
+    assert "within 30 minutes" in doc.find("Say").text and "988" in doc.find("Say").text
     request = session.scalars(select(CallbackRequest)).one()
     assert CALLER not in request.sealed_number
     assert privacy.unseal(request.sealed_number, settings()) == CALLER

@@ -75,22 +75,28 @@ def test_options_keep_waiting_requeues_with_a_new_attempt(twilio, session):
     assert contact.state == "waiting" and contact.attempt == 3 and not contact.escalated
 
 
-def test_options_silence_twice_reaches_the_crisis_line(twilio, session):
+def test_options_silence_twice_keeps_waiting_with_the_crisis_line_offered(twilio, session):
+    """Issue 14: before, a clinician who simply held on was put through to the crisis
+    line after two silent turns (~35 s); now they wait on for a peer, told the crisis
+    line's number, and are never dropped."""
     contact = queued(twilio, session)
     twilio.post(f"/twilio/voice/{contact.id}/queue-exit", {"QueueResult": "leave"})
     first = twiml(press(twilio, contact.id, path="options", turn=0))
     assert first.find("Gather") is not None
     second = twiml(press(twilio, contact.id, path="options", turn=1))
-    assert second.find("Dial").text == "988"
+    assert second.find("Dial") is None and second.find("Enqueue") is not None
+    said = second.find("Say").text
+    assert "keep looking for a peer supporter" in said and "988" in said
     session.refresh(contact)
-    assert contact.outcome == "crisis_transfer"
+    assert contact.outcome is None and contact.state == "waiting" and contact.attempt == 3
 
 
 def test_options_callback(twilio, session):
     contact = queued(twilio, session)
     twilio.post(f"/twilio/voice/{contact.id}/queue-exit", {"QueueResult": "leave"})
     doc = twiml(press(twilio, contact.id, digits="2", path="options"))
-    assert "call you back within 30 minutes" in doc.find("Say").text
+    said = doc.find("Say").text  # nobody on and no shift: no time the roster cannot keep
+    assert "as soon as one is available" in said and "within" not in said and "988" in said
     session.refresh(contact)
     assert contact.outcome == "callback_requested"
 

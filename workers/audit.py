@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from hotline import contacts, followups, message_records, routing
@@ -151,6 +151,15 @@ def _requeue_followups(now) -> int:
     return requeued
 
 
+def _still_scheduled(job_id: str) -> bool:
+    """Is this job still waiting in RQ (not lost with a flushed Redis)?"""
+    try:
+        status = Job.fetch(job_id, connection=jobs.queue.connection).get_status()
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.DEFERRED)
+
+
 def _restart_callbacks(now) -> int:
     """Pending callbacks with no try under way (their retry job was lost) start again; a
     try that ended without settling its request (a worker or webhook died in between)
@@ -162,6 +171,8 @@ def _restart_callbacks(now) -> int:
         CallbackRequest.requested_at < now - JOB_LATE
         - timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))).all()
     for callback in pending:
+        if _still_scheduled(callbacks.try_job_id(callback)):
+            continue  # its try waits for its time (the next shift, or the retry spacing)
         start_try(callback.id)
     orphaned = db.session.scalars(select(Contact).join(
         CallbackRequest, CallbackRequest.attempt_contact_id == Contact.id).where(

@@ -117,6 +117,7 @@ def _roster_page(errors: dict | None = None, form: dict | None = None, status: i
     plan = {s.id: [shifts.describe(x) for x in shifts.shifts_of(db.session, s.id)]
             for s in people}
     return render_template("dashboard/roster.html", supporters=people, plan=plan,
+                           switched_off=shifts.switched_off(db.session),
                            errors=errors or {}, form=form or {},
                            languages=roster.KNOWN_LANGUAGES), status
 

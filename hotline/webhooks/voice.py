@@ -109,7 +109,7 @@ def _menu_again(contact: Contact, heard_something: bool) -> Response:
     return respond(twiml)
 
 
-def _talk_now(contact: Contact) -> Response:
+def _talk_now(contact: Contact, prompt: str = "connecting") -> Response:
     """Queue the caller and start routing; the wait URL keeps them company."""
     attempt = contacts.queue(db.session, contact)
     try:
@@ -118,13 +118,13 @@ def _talk_now(contact: Contact) -> Response:
         log.error("contact %s: cannot queue routing (redis down); using fallback", contact.id)
         contacts.finish(db.session, contact, Outcome.FAILED)
         return to_caller()
-    return respond(_into_queue(contact, "connecting"))
+    return respond(_into_queue(contact, prompt))
 
 
 def _into_queue(contact: Contact, prompt: str) -> VoiceResponse:
     """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company)."""
     twiml = VoiceResponse()
-    say(twiml, contact.language, prompt)
+    say(twiml, contact.language, prompt, crisis=settings().CRISIS_LINE_NUMBER)
     twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
                   method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
                   wait_url_method="POST")
@@ -161,9 +161,12 @@ def _callback(contact: Contact) -> Response:
             twiml.append(verb)
         return respond(twiml)
     cfg = settings()
-    callbacks.request(db.session, contact, number)
+    promised = callbacks.promise(db.session)
+    callbacks.request(db.session, contact, number, promised)
     contacts.forget_number(db.session, contact)
-    say(twiml, contact.language, "callback_promise", minutes=cfg.CALLBACK_PROMISE_MINUTES)
+    say(twiml, contact.language, promised.PROMPTS[promised.kind],
+        minutes=cfg.CALLBACK_PROMISE_MINUTES, when=promised.when(contact.language),
+        crisis=cfg.CRISIS_LINE_NUMBER)
     say(twiml, contact.language, "goodbye")
     twiml.hangup()
     return respond(twiml)
@@ -327,14 +330,13 @@ def options(contact_id: int) -> Response:
     choice = flows().choose("options", contact.language, digits, speech)
     if choice is not None:
         return OPTION_ACTIONS[choice](contact)
-    if _turn() >= 1:  # silence twice: the crisis line is a human who is always there
-        twiml = VoiceResponse()
-        say(twiml, contact.language, "options_last")
-        contacts.finish(db.session, contact, Outcome.CRISIS_TRANSFER)
-        contacts.forget_number(db.session, contact)
-        crisis_dial(twiml, contact.language,
-                    public_url("voice.crisis_result", contact_id=contact.id))
-        return respond(twiml)
+    if _turn() >= 1:
+        # Silence twice: keep waiting for a peer, with the crisis line offered. A clinician
+        # who simply holds on asked for a peer; moving them to a crisis service they did
+        # not choose (after ~35 s) is neither kind nor what they asked for, and someone
+        # who cannot speak or press keys is better held than handed on. Nobody is dropped:
+        # the options come back after each wait, the crisis line named each time.
+        return _talk_now(contact, prompt="options_hold")
     twiml = VoiceResponse()
     say(twiml, contact.language, "unknown" if (digits or speech) else "no_input")
     for verb in _options(contact, _turn() + 1).verbs:

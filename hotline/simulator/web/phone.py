@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
-from hotline import roster
+from hotline import roster, shifts
 from hotline.dashboard import access
 from hotline.errors import HotlineError
 from hotline.extensions import db, settings
@@ -101,8 +101,12 @@ def _roles() -> dict[str, str]:
 
 
 def _routing() -> dict:
-    supporters = [{"name": s.name, "phone": s.phone, "tier": s.tier, "available": s.available,
-                   "busy": bool(s.busy_with)}
+    # "available" is whether routing would offer them a contact now (manual ON, or on shift
+    # and not switched OFF), the same answer as the dashboard's: not the bare manual flag,
+    # which showed a supporter on shift as "off" while their phone still rang.
+    offered = shifts.offered_now(db.session)
+    supporters = [{"name": s.name, "phone": s.phone, "tier": s.tier,
+                   "available": s.id in offered, "busy": bool(s.busy_with)}
                   for s in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))
                                               .order_by(Supporter.tier, Supporter.id))]
     since = current_app.extensions["hotline.simulator.started"]  # not the demo history
@@ -142,12 +146,13 @@ def sms(number: str):
 
 @bp.post("/api/phones/<number>/availability")
 def availability(number: str):
-    """Switch a supporter on or off (what texting ON/OFF does)."""
+    """Switch a supporter on or off (what texting ON/OFF does); answers whether they are
+    now offered contacts."""
     try:
         supporter = roster.set_available(db.session, number, request.form.get("on") == "1")
     except (HotlineError, ValueError) as exc:
         return _refused(exc)
-    return _ok({"available": supporter.available})
+    return _ok({"available": supporter.id in shifts.offered_now(db.session)})
 
 
 LEG_ACTIONS = {"answer": lambda sim, sid, _: sim.answer(sid),
