@@ -209,6 +209,12 @@ class SupporterTexts:
         self.session.commit()
         return self.conv.reply("en", "supporter_off")
 
+    def _schedule(self) -> list[Outgoing]:
+        from hotline import shifts
+        shifts.back_to_schedule(self.session, self.supporter)
+        self.session.commit()
+        return self.conv.reply("en", "supporter_schedule")
+
     def _open_offer(self) -> Offer | None:
         return self.session.scalar(select(Offer).join(Contact).where(
             Offer.supporter_id == self.supporter.id, Offer.state == OfferState.RINGING.value,
@@ -258,6 +264,7 @@ class SupporterTexts:
 
 
 COMMANDS = {"ON": SupporterTexts._on, "OFF": SupporterTexts._off,
+            "SCHEDULE": SupporterTexts._schedule,
             "STATUS": SupporterTexts._status, "YES": SupporterTexts._yes,
             "PASS": SupporterTexts._pass, "HELP": SupporterTexts._help,
             "INFO": SupporterTexts._help, "BYE": SupporterTexts._help,

@@ -224,6 +224,14 @@ def clear_off(session: Session, supporter_id: int) -> None:
         AvailabilityOverride.supporter_id == supporter_id))
 
 
+def back_to_schedule(session: Session, supporter: Supporter) -> None:
+    """Neither ON nor OFF: offered during their weekly shifts only (texting SCHEDULE, or the
+    dashboard's "schedule"); the caller commits."""
+    supporter.available = False
+    session.flush()
+    clear_off(session, supporter.id)
+
+
 def _on_available_set(target: Supporter, value: bool, _old: object, _initiator: object) -> None:
     """ORM hook: ``supporter.available = False`` of a stored supporter is a manual OFF,
     ``= True`` a manual ON (which ends any OFF)."""

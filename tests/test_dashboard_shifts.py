@@ -78,3 +78,23 @@ def test_shift_fields_are_validated(session, make_supporter):
             assert message in str(exc)
         else:
             raise AssertionError("accepted")
+
+
+def test_a_supporter_texts_schedule_to_go_back_to_their_shifts(twilio, session, make_supporter,
+                                                               monkeypatch):
+    """OFF holds through shifts; SCHEDULE (by text, as the dashboard's "schedule") puts the
+    supporter back on their weekly shifts without making them available at all hours."""
+    from tests.test_sms import text
+    ada = make_supporter("Ada", available=False)
+    shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
+    monkeypatch.setattr(shifts, "utcnow", lambda: MONDAY_9AM)
+    [(_, off)] = text(twilio, "OFF", sender=ada.phone)
+    assert "SCHEDULE" in off
+    session.expire_all()
+    assert ada.id not in eligible_ids(session, MONDAY_9AM)
+    [(_, back)] = text(twilio, "schedule", sender=ada.phone)
+    assert "weekly shifts" in back
+    session.expire_all()
+    assert ada.id in eligible_ids(session, MONDAY_9AM)                  # on shift: offered
+    monday_night = datetime(2025, 3, 3, 22, 0, tzinfo=ZONE).astimezone(UTC)
+    assert ada.id not in eligible_ids(session, monday_night)            # not at all hours

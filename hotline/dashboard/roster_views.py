@@ -8,13 +8,13 @@ share the same functions.
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from hotline import roster, shifts
 from hotline.dashboard.views import api, bp
 from hotline.errors import HotlineError
 from hotline.extensions import db
-from hotline.models import AvailabilityOverride, Shift, Supporter
+from hotline.models import Shift, Supporter
 from hotline.phones import normalize
 
 MAX_NAME = 120
@@ -89,11 +89,10 @@ def switch(supporter: Supporter, mode: str) -> None:
     """Manual ON or OFF (the same as the supporter texting it), or back to the schedule."""
     if mode not in MODES:
         raise FormError("mode", "choose on, off or schedule")
-    supporter.available = mode == "on"
-    db.session.flush()
     if mode == "schedule":
-        db.session.execute(delete(AvailabilityOverride).where(
-            AvailabilityOverride.supporter_id == supporter.id))
+        shifts.back_to_schedule(db.session, supporter)
+    else:
+        supporter.available = mode == "on"
     db.session.commit()
 
 
