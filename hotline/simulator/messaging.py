@@ -40,8 +40,10 @@ class Texting:
             }
             self.messages.append(message)
         self.log("message", sid=message["sid"], to=to, from_=from_, direction=direction)
+        # What the handset gets is what left: Twilio's log may be blanked once ``sent``.
+        handset = dict(message)
         self.schedule(1, lambda: self._message_progress(message, "sent"))
-        self.schedule(2, lambda: self._message_progress(message, "delivered"))
+        self.schedule(2, lambda: self._message_progress(message, "delivered", handset))
         return message
 
     def find_message(self: TwilioSim, sid: str) -> dict[str, Any] | None:
@@ -140,14 +142,15 @@ class Texting:
             )
         return None
 
-    def _message_progress(self: TwilioSim, message: dict[str, Any], status: str) -> None:
+    def _message_progress(self: TwilioSim, message: dict[str, Any], status: str,
+                          handset: dict[str, Any] | None = None) -> None:
         if message not in self.messages:
             return
         message["status"] = status
         if status == "delivered":
             phone = self.phones.get(message["to"])
             if phone is not None:
-                phone.on_message(dict(message))
+                phone.on_message(dict(handset or message, status=status))
         self.log("status", sid=message["sid"], event=status)
         if message.get("status_callback"):
             self.post(message["status_callback"], {

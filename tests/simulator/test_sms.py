@@ -125,3 +125,16 @@ def test_redacting_an_inbound_text_by_sid_keeps_the_phones_copy(texting, fake, r
     assert rivera.sent[0]["body"] == SECRET
     assert texting.snapshot()["phones"][CALLER]["messages"][0]["body"] == SECRET
     assert texting.events_of("redact") == [{"sid": sent["sid"]}]
+
+
+def test_a_text_redacted_once_sent_still_reaches_the_phone_whole(texting, fake, rest):
+    """Twilio lets a sent message be redacted before the handset confirms delivery; the
+    handset shows what left, not Twilio's blanked log (the web phone showed "(redacted)")."""
+    alex = texting.add_phone(InteractivePhone(SUPPORTER))
+    message = texting.create_message(to=SUPPORTER, from_=HOTLINE, body=SECRET)
+    texting.advance(1.5)                                   # sent, not yet delivered
+    assert rest.messages(message["sid"]).update(body="").body == ""
+    texting.run()
+    assert texting.find_message(message["sid"])["body"] == ""
+    assert [m["body"] for m in alex.messages] == [SECRET]
+    assert texting.snapshot()["phones"][SUPPORTER]["messages"][0]["body"] == SECRET
