@@ -283,6 +283,18 @@ class Model:
             self.ub.append(({self.atom("e", g): 1.0, **{a: -1.0 for a in contacts}}, 0.0))
             self.ub.append(({self.atom("f", g, "replied"): 1.0,
                              self.atom("f", g, "sent"): -1.0}, 0.0))
+        # A contact from a caller seen twice in its month is from a caller seen twice in
+        # any published period holding that month: a period's repeat contacts are at least
+        # the sum of those of the published periods nested in it.
+        for outer in self.periods:
+            inner = [p for p in self.periods if p != outer and outer[0] <= p[0]
+                     and p[1] <= outer[1]]
+            inner = [p for p in inner if not any(q != p and q[0] <= p[0] and p[1] <= q[1]
+                                                 for q in inner)]  # the largest, disjoint
+            if inner:
+                terms = {self.atom("r", a.isoformat(), b.isoformat()): 1.0 for a, b in inner}
+                terms[self.atom("r", outer[0].isoformat(), outer[1].isoformat())] = -1.0
+                self.ub.append((terms, 0.0))
 
     def recovered(self, at_most: int) -> tuple[list[str], int]:
         """The protected cells an LP pins to fewer than ``min_range(K)`` values (at most
@@ -450,3 +462,35 @@ def test_a_decision_made_once_serves_every_process(small_program, session, monke
     joint.clear_cache()
     alone = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
     assert alone["tables"] == first["tables"] and len(decided) == 4   # months and quarter
+
+
+def test_a_quarters_repeat_callers_do_not_bound_its_months(app, session, coordinator,  # noqa: F811
+                                                            monkeypatch):
+    """Repeat contacts are not additive: a caller seen twice in January is a repeat
+    caller in the first quarter too, so the quarter's repeat contacts are at least the
+    sum of its months'. With a month of 12 shown, a quarter of 16 left the other two
+    months 4 at most together: each pinned to 0..4. The attacker's model holds that
+    inequality; the published numbers must leave every small count half its range."""
+    from hotline.dashboard import views
+    from tests.test_stats import Seeder
+    zone = program_zone()
+    seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))
+    session.add(seeder.supporter)
+    session.commit()
+    # 30 contacts a month; January and March with one caller twice, February six.
+    for month, twice in ((1, 1), (2, 6), (3, 1)):
+        callers = [f"{month}-{i // 2}" for i in range(2 * twice)]
+        callers += [f"{month}-once-{i}" for i in range(30 - len(callers))]
+        for i, caller in enumerate(callers):
+            at = datetime(2025, month, 1 + i % 27, 9 + i % 8, tzinfo=zone).astimezone(UTC)
+            seeder.contact(at, caller=caller)
+    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    published = harvest(coordinator, session, zone)
+    assert {p["id"] for p, _t, _r in published} >= {"2025-01", "2025-02", "2025-03",
+                                                     "2025-Q1"}
+    model = Model(dict(session.query(Supporter.name, Supporter.id).all()))
+    for period, tables, truth in published:
+        model.add_period(period, tables, truth)
+    model.build()
+    found, _checked = model.recovered(REPORT_AT_MOST)
+    assert not found, "small counts pinned down:\n" + "\n".join(found)

@@ -5,7 +5,9 @@ calendar months and quarters (``hotline.dashboard.periods``): disjoint or nested
 tables of two different quarters never share a count, and within a quarter the only
 identities across tables are those of the hierarchy: a quarter's count is the sum of its
 months' counts (cell by cell: each outcome, hour of the week, channel, week, supporter
-column...; repeat callers are not additive and have none).
+column...). Repeat callers are not additive (a quarter's are at least its months' sum,
+an inequality this check does not model): they are published for months only
+(``report._breakdowns``).
 
 The decision for a period is its *block*: its own cells and lines, every nested period's
 cells and lines, and the lines of the hierarchy joining them:
@@ -59,7 +61,7 @@ from hotline.dashboard.periods import PeriodError, Span
 from hotline.dashboard.suppression import Line, Suppressed, suppress
 
 #: Cells of a period with no sum across periods (a caller seen in two months is a repeat
-#: caller in their quarter, in neither month).
+#: caller in their quarter, in neither month); a quarter has none (months only show them).
 NOT_ADDITIVE = ("repeat:",)
 #: Decisions kept per process (a quarter's block and its months' are 4).
 CACHE_SIZE = 512
