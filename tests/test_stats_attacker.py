@@ -494,3 +494,44 @@ def test_a_quarters_repeat_callers_do_not_bound_its_months(app, session, coordin
     model.build()
     found, _checked = model.recovered(REPORT_AT_MOST)
     assert not found, "small counts pinned down:\n" + "\n".join(found)
+
+
+def test_a_month_is_published_once_its_counts_are_final_so_in_one_version(small_program,
+                                                                          session):
+    """A month is published once every one of its days is final (docs/statistics.md), so
+    a reader never holds two versions of it. Before: January was published with one
+    callback still being tried (its retries stuck, say), showing the callbacks kept within
+    the promise (16, the four other states 5 together); once that callback was kept, the
+    month was decided again and hid them (17) instead. A reader holding both copies who
+    learns the callback was kept reads 17, and the other states 4 together: each 0..4."""
+    from sqlalchemy import select
+
+    from hotline.models import CallbackRequest, Contact
+    callback = session.scalars(
+        select(CallbackRequest).join(Contact, Contact.id == CallbackRequest.contact_id)
+        .where(Contact.created_at >= datetime(2025, 1, 2, tzinfo=UTC),
+               Contact.created_at < datetime(2025, 1, 31, tzinfo=UTC),
+               CallbackRequest.state == "done",
+               CallbackRequest.completed_at <= CallbackRequest.promised_by)
+        .order_by(CallbackRequest.id)).first()
+    kept_at = callback.completed_at
+    callback.state, callback.completed_at = "pending", None
+    session.commit()
+    copies = []
+    for _ in range(2):
+        response = small_program.get("/api/stats", query_string={"period": "2025-01"})
+        listed = {p["id"] for p in small_program.get("/api/stats/periods").json["periods"]}
+        if response.status_code == 200:
+            assert "2025-01" in listed
+            copies.append([[[isinstance(v, int) for v in r["values"]] for r in t["rows"]]
+                           for t in response.json["tables"]])
+        else:
+            assert response.status_code == 400 and "not final" in response.json["error"]
+            assert "2025-01" not in listed and "2025-Q1" not in listed
+            for path in ("/dashboard/stats.csv", "/dashboard/"):
+                assert small_program.get(path, query_string={"period": "2025-Q1"}
+                                         ).status_code == 400
+        callback.state, callback.completed_at = "done", kept_at   # the late try succeeds
+        session.commit()
+    assert copies, "January is published once its callback is done"
+    assert all(copy == copies[0] for copy in copies), "two versions of January"
