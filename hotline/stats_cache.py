@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, StatsDay,
-                            StatsPeriod, Supporter, utcnow)
+                            StatsPeriod, StatsPublished, Supporter, utcnow)
 from hotline.stats import (FOLLOWUP_KINDS, HUMAN, OFFER_GROUPS, SCORE_KINDS, Period, Raw,
                            _callback_state, _cohort, _epoch, _load_row, _repeat, _scores, _utc,
                            prepare)
@@ -310,6 +310,7 @@ def forget_before(session: Session, cutoff: datetime) -> int:
     count in; returns the days dropped."""
     last = (cutoff + timedelta(days=1)).astimezone(UTC).date()
     session.execute(delete(StatsPeriod).where(StatsPeriod.first <= last))
+    session.execute(delete(StatsPublished).where(StatsPublished.first <= last))
     result = session.execute(delete(StatsDay).where(StatsDay.day <= last))
     return max(result.rowcount or 0, 0)
 

@@ -535,3 +535,34 @@ def test_a_month_is_published_once_its_counts_are_final_so_in_one_version(small_
         session.commit()
     assert copies, "January is published once its callback is done"
     assert all(copy == copies[0] for copy in copies), "two versions of January"
+
+
+def test_a_late_event_does_not_change_a_published_month(app, session, coordinator,  # noqa: F811
+                                                        monkeypatch):
+    """A published month never changes, so a reader never holds two versions of it.
+    Before: January (25 follow-up texts, 10 replies) showed the replies as <11; a late
+    reply (a late event for a settled day drops its cached counts) made them 11, shown.
+    Holding both copies, knowing only that no count moved by more than one, a reader
+    reads January's first replies as 10 exactly."""
+    from hotline import contacts
+    from hotline.dashboard import views
+    from tests.test_stats import Seeder
+    zone = program_zone()
+    seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))
+    session.add(seeder.supporter)
+    session.commit()
+    texted = []
+    for i in range(40):
+        at = datetime(2025, 1, 1 + i % 28, 9 + i % 8, tzinfo=zone).astimezone(UTC)
+        extra = ("followup_consent", "followup_sent") if i < 25 else ()
+        contact = seeder.contact(at, caller=f"c{i}", extra=extra + (
+            ("followup_reply",) if i < 10 else ()))
+        texted.append(contact)
+    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    before = coordinator.get("/api/stats", query_string={"period": "2025-01"}).json
+    replies = next(t for t in before["tables"] if t["id"] == "replies")
+    assert replies["rows"][0]["values"] == [f"<{K}"]
+    contacts.event(session, texted[20], "followup_reply", at=NOW)   # a reply, very late
+    session.commit()
+    after = coordinator.get("/api/stats", query_string={"period": "2025-01"}).json
+    assert after["tables"] == before["tables"] and after["summary"] == before["summary"]
