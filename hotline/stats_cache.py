@@ -16,6 +16,7 @@ finer than a local hour; per-supporter counts are the supporter load the dashboa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -30,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, StatsDay,
-                            StatsPeriod, Supporter, utcnow)
+                            StatsPeriod, StatsPublished, Supporter, utcnow)
 from hotline.stats import (FOLLOWUP_KINDS, HUMAN, OFFER_GROUPS, SCORE_KINDS, Period, Raw,
                            _callback_state, _cohort, _epoch, _load_row, _repeat, _scores, _utc,
                            prepare)
@@ -140,6 +141,27 @@ def _usable(session: Session, zone: ZoneInfo, window: Window, first: date,
     return days, sorted(moving)
 
 
+def open_days(session: Session, zone: ZoneInfo, window: Window, now: datetime,
+              first: date, last: date) -> set[date]:
+    """The days of ``first`` .. ``last`` (all past ``window.final``'s settling) that are
+    not final: something of them is still open. A day cached as final is final (a late
+    event drops it from the cache); the others are counted now, and cached if settled.
+    Reads only the days' dates: a page view pays one small query."""
+    final = {day for day, computed_at in session.execute(
+        select(StatsDay.day, StatsDay.computed_at).where(
+            StatsDay.zone == zone.key, StatsDay.day >= first, StatsDay.day <= last))
+        if computed_at >= _utc(day + timedelta(days=1), zone) + window.settle}
+    fresh: dict[date, dict] = {}
+    left = [d for d in Period(first, last, zone).days() if d not in final]
+    if left:
+        prepare(session)
+    for start, end in _runs(left):
+        fresh.update(count_days(session, Period(start, end, zone)))
+    _store(session, zone, {d: c for d, c in fresh.items()
+                           if window.first <= d <= window.last}, now)
+    return {d for d, c in fresh.items() if not _settled(c)}
+
+
 def _period_counts(session: Session, period: Period, window: Window, raw: Raw) -> dict | None:
     """Repeat callers and scores of the period, from the cache when final there; the
     counts to store when they are final and were counted now (else None)."""
@@ -180,7 +202,9 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
                              if d not in days]):
         fresh.update(count_days(session, Period(start, end, zone)))
     stored = _store(session, zone, fresh, now)
-    published = periods.listing(periods.bounds(now, zone, window))
+    limits = periods.bounds(now, zone, window)
+    published = periods.listing(dataclasses.replace(limits, open_days=frozenset(
+        d for d, c in fresh.items() if not _settled(c))))
     for span in published:
         counts = _period_counts(session, span.period(zone), window, Raw())
         if counts is not None:
@@ -286,6 +310,7 @@ def forget_before(session: Session, cutoff: datetime) -> int:
     count in; returns the days dropped."""
     last = (cutoff + timedelta(days=1)).astimezone(UTC).date()
     session.execute(delete(StatsPeriod).where(StatsPeriod.first <= last))
+    session.execute(delete(StatsPublished).where(StatsPublished.first <= last))
     result = session.execute(delete(StatsDay).where(StatsDay.day <= last))
     return max(result.rowcount or 0, 0)
 

@@ -283,6 +283,18 @@ class Model:
             self.ub.append(({self.atom("e", g): 1.0, **{a: -1.0 for a in contacts}}, 0.0))
             self.ub.append(({self.atom("f", g, "replied"): 1.0,
                              self.atom("f", g, "sent"): -1.0}, 0.0))
+        # A contact from a caller seen twice in its month is from a caller seen twice in
+        # any published period holding that month: a period's repeat contacts are at least
+        # the sum of those of the published periods nested in it.
+        for outer in self.periods:
+            inner = [p for p in self.periods if p != outer and outer[0] <= p[0]
+                     and p[1] <= outer[1]]
+            inner = [p for p in inner if not any(q != p and q[0] <= p[0] and p[1] <= q[1]
+                                                 for q in inner)]  # the largest, disjoint
+            if inner:
+                terms = {self.atom("r", a.isoformat(), b.isoformat()): 1.0 for a, b in inner}
+                terms[self.atom("r", outer[0].isoformat(), outer[1].isoformat())] = -1.0
+                self.ub.append((terms, 0.0))
 
     def recovered(self, at_most: int) -> tuple[list[str], int]:
         """The protected cells an LP pins to fewer than ``min_range(K)`` values (at most
@@ -450,3 +462,107 @@ def test_a_decision_made_once_serves_every_process(small_program, session, monke
     joint.clear_cache()
     alone = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
     assert alone["tables"] == first["tables"] and len(decided) == 4   # months and quarter
+
+
+def test_a_quarters_repeat_callers_do_not_bound_its_months(app, session, coordinator,  # noqa: F811
+                                                            monkeypatch):
+    """Repeat contacts are not additive: a caller seen twice in January is a repeat
+    caller in the first quarter too, so the quarter's repeat contacts are at least the
+    sum of its months'. With a month of 12 shown, a quarter of 16 left the other two
+    months 4 at most together: each pinned to 0..4. The attacker's model holds that
+    inequality; the published numbers must leave every small count half its range."""
+    from hotline.dashboard import views
+    from tests.test_stats import Seeder
+    zone = program_zone()
+    seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))
+    session.add(seeder.supporter)
+    session.commit()
+    # 30 contacts a month; January and March with one caller twice, February six.
+    for month, twice in ((1, 1), (2, 6), (3, 1)):
+        callers = [f"{month}-{i // 2}" for i in range(2 * twice)]
+        callers += [f"{month}-once-{i}" for i in range(30 - len(callers))]
+        for i, caller in enumerate(callers):
+            at = datetime(2025, month, 1 + i % 27, 9 + i % 8, tzinfo=zone).astimezone(UTC)
+            seeder.contact(at, caller=caller)
+    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    published = harvest(coordinator, session, zone)
+    assert {p["id"] for p, _t, _r in published} >= {"2025-01", "2025-02", "2025-03",
+                                                     "2025-Q1"}
+    model = Model(dict(session.query(Supporter.name, Supporter.id).all()))
+    for period, tables, truth in published:
+        model.add_period(period, tables, truth)
+    model.build()
+    found, _checked = model.recovered(REPORT_AT_MOST)
+    assert not found, "small counts pinned down:\n" + "\n".join(found)
+
+
+def test_a_month_is_published_once_its_counts_are_final_so_in_one_version(small_program,
+                                                                          session):
+    """A month is published once every one of its days is final (docs/statistics.md), so
+    a reader never holds two versions of it. Before: January was published with one
+    callback still being tried (its retries stuck, say), showing the callbacks kept within
+    the promise (16, the four other states 5 together); once that callback was kept, the
+    month was decided again and hid them (17) instead. A reader holding both copies who
+    learns the callback was kept reads 17, and the other states 4 together: each 0..4."""
+    from sqlalchemy import select
+
+    from hotline.models import CallbackRequest, Contact
+    callback = session.scalars(
+        select(CallbackRequest).join(Contact, Contact.id == CallbackRequest.contact_id)
+        .where(Contact.created_at >= datetime(2025, 1, 2, tzinfo=UTC),
+               Contact.created_at < datetime(2025, 1, 31, tzinfo=UTC),
+               CallbackRequest.state == "done",
+               CallbackRequest.completed_at <= CallbackRequest.promised_by)
+        .order_by(CallbackRequest.id)).first()
+    kept_at = callback.completed_at
+    callback.state, callback.completed_at = "pending", None
+    session.commit()
+    copies = []
+    for _ in range(2):
+        response = small_program.get("/api/stats", query_string={"period": "2025-01"})
+        listed = {p["id"] for p in small_program.get("/api/stats/periods").json["periods"]}
+        if response.status_code == 200:
+            assert "2025-01" in listed
+            copies.append([[[isinstance(v, int) for v in r["values"]] for r in t["rows"]]
+                           for t in response.json["tables"]])
+        else:
+            assert response.status_code == 400 and "not final" in response.json["error"]
+            assert "2025-01" not in listed and "2025-Q1" not in listed
+            for path in ("/dashboard/stats.csv", "/dashboard/"):
+                assert small_program.get(path, query_string={"period": "2025-Q1"}
+                                         ).status_code == 400
+        callback.state, callback.completed_at = "done", kept_at   # the late try succeeds
+        session.commit()
+    assert copies, "January is published once its callback is done"
+    assert all(copy == copies[0] for copy in copies), "two versions of January"
+
+
+def test_a_late_event_does_not_change_a_published_month(app, session, coordinator,  # noqa: F811
+                                                        monkeypatch):
+    """A published month never changes, so a reader never holds two versions of it.
+    Before: January (25 follow-up texts, 10 replies) showed the replies as <11; a late
+    reply (a late event for a settled day drops its cached counts) made them 11, shown.
+    Holding both copies, knowing only that no count moved by more than one, a reader
+    reads January's first replies as 10 exactly."""
+    from hotline import contacts
+    from hotline.dashboard import views
+    from tests.test_stats import Seeder
+    zone = program_zone()
+    seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))
+    session.add(seeder.supporter)
+    session.commit()
+    texted = []
+    for i in range(40):
+        at = datetime(2025, 1, 1 + i % 28, 9 + i % 8, tzinfo=zone).astimezone(UTC)
+        extra = ("followup_consent", "followup_sent") if i < 25 else ()
+        contact = seeder.contact(at, caller=f"c{i}", extra=extra + (
+            ("followup_reply",) if i < 10 else ()))
+        texted.append(contact)
+    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    before = coordinator.get("/api/stats", query_string={"period": "2025-01"}).json
+    replies = next(t for t in before["tables"] if t["id"] == "replies")
+    assert replies["rows"][0]["values"] == [f"<{K}"]
+    contacts.event(session, texted[20], "followup_reply", at=NOW)   # a reply, very late
+    session.commit()
+    after = coordinator.get("/api/stats", query_string={"period": "2025-01"}).json
+    assert after["tables"] == before["tables"] and after["summary"] == before["summary"]

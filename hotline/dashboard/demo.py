@@ -27,6 +27,7 @@ from hotline.models import (
     Score,
     StatsDay,
     StatsPeriod,
+    StatsPublished,
     Supporter,
     User,
 )
@@ -215,5 +216,6 @@ class _Maker:
         # written past the hook that keeps the statistics cache true: start it afresh
         self.session.execute(delete(StatsDay))
         self.session.execute(delete(StatsPeriod))
+        self.session.execute(delete(StatsPublished))
         self.session.commit()
         return self.count

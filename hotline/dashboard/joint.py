@@ -5,7 +5,9 @@ calendar months and quarters (``hotline.dashboard.periods``): disjoint or nested
 tables of two different quarters never share a count, and within a quarter the only
 identities across tables are those of the hierarchy: a quarter's count is the sum of its
 months' counts (cell by cell: each outcome, hour of the week, channel, week, supporter
-column...; repeat callers are not additive and have none).
+column...). Repeat callers are not additive (a quarter's are at least its months' sum,
+an inequality this check does not model): they are published for months only
+(``report._breakdowns``).
 
 The decision for a period is its *block*: its own cells and lines, every nested period's
 cells and lines, and the lines of the hierarchy joining them:
@@ -26,9 +28,10 @@ A block the exact check cannot prove safe with only its own cells to hide (nothi
 on the demo data, but nothing rules it out) is *withheld*: that quarter is not published
 at all, its months are.
 
-Every decision is a function of its block's exact counts only, and a published period is
-settled (its counts are final), so every request, in any process, shows the same hidden
-cells for it. Decisions are cached by a keyed digest of those counts (HMAC with the app's
+Every decision is a function of its block's exact counts only, and a published month's
+counts are kept as first published (``published_counts``: a late event for one of its
+days changes the live counts, never the published ones; a quarter is the sum of its
+months), so every request, in any process, shows the same hidden cells for it. Decisions are cached by a keyed digest of those counts (HMAC with the app's
 secret key: the digest of a few small counts could otherwise be inverted by trying them),
 in the process and in Redis, where every process finds what one has decided and the
 nightly statistics warm-up (``warm``) decides every published period ahead of the first
@@ -44,22 +47,25 @@ import hmac
 import json
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hotline import stats
 from hotline.dashboard import report as reports
 from hotline.dashboard.periods import PeriodError, Span
 from hotline.dashboard.suppression import Line, Suppressed, suppress
+from hotline.models import StatsPublished, Supporter, utcnow
 
 #: Cells of a period with no sum across periods (a caller seen in two months is a repeat
-#: caller in their quarter, in neither month).
+#: caller in their quarter, in neither month); a quarter has none (months only show them).
 NOT_ADDITIVE = ("repeat:",)
 #: Decisions kept per process (a quarter's block and its months' are 4).
 CACHE_SIZE = 512
@@ -92,13 +98,16 @@ def publish(session: Session, span: Span, zone: ZoneInfo, k: int,
             now: datetime | None = None) -> reports.Report:
     """The report of ``span`` with its cells hidden as decided for its block (Withheld if
     the block cannot be proven safe)."""
-    assembled, raw = {}, None
+    assembled, raw, counts = {}, None, {}
     for member in _members(span):
         period = member.period(zone)
-        counts = stats.collect(session, period, now=now)
-        assembled[member] = reports.assemble(counts, period, k)
+        # a month as first published; a quarter the sum of its months (its repeat callers
+        # are not shown: ``report._breakdowns``)
+        counts[member] = published_counts(session, member, zone, now) if not \
+            member.children() else _sum([counts[c] for c in member.children()])
+        assembled[member] = reports.assemble(counts[member], period, k)
         if member == span:
-            raw = counts
+            raw = counts[member]
     block = decide(span, assembled, k)
     if not block.safe:
         raise Withheld(f"{span.label} cannot be published without revealing a count below "
@@ -111,6 +120,89 @@ def publish(session: Session, span: Span, zone: ZoneInfo, k: int,
                        if c.startswith(prefix)})
     reports.finish(report, raw)
     return report
+
+
+def published_counts(session: Session, month: Span, zone: ZoneInfo,
+                     now: datetime | None = None) -> stats.Raw:
+    """``month``'s exact counts as first published, kept (``StatsPublished``) so that a
+    late event for one of its days (``stats_cache.forget_contact``) never publishes a
+    second version: a reader holding both could difference them (a count shown <k, then
+    k, was k-1). The first view stores them; a concurrent one keeps the stored copy."""
+    found = _stored(session, month, zone)
+    if found is None:
+        raw = stats.collect(session, month.period(zone), now=now)
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        try:
+            session.execute(insert(StatsPublished).on_conflict_do_nothing(), [{
+                "zone": zone.key, "period": month.id, "first": month.first,
+                "counts": _dump(raw), "published_at": now or utcnow()}])
+            session.commit()
+        except SQLAlchemyError as exc:   # shown from the counts, stored at the next view
+            session.rollback()
+            log.warning("published statistics not kept: %s", exc.__class__.__name__)
+            return raw
+        found = _stored(session, month, zone)
+    names = dict(session.execute(select(Supporter.id, Supporter.name)).all())
+    for row in found.supporters:
+        row["name"] = names.get(row["id"], "")
+    found.supporters.sort(key=lambda r: r["name"])
+    return found
+
+
+def _stored(session: Session, month: Span, zone: ZoneInfo) -> stats.Raw | None:
+    text = session.scalar(select(StatsPublished.counts).where(
+        StatsPublished.zone == zone.key, StatsPublished.period == month.id))
+    return None if text is None else _load(text)
+
+
+def _dump(raw: stats.Raw) -> str:
+    return json.dumps({
+        "contacts": raw.contacts, "escalated": raw.escalated, "repeat": raw.repeat,
+        "by_hour": [[d.isoformat(), h, n] for (d, h), n in sorted(raw.by_hour.items())],
+        "by_channel": raw.by_channel, "outcomes": raw.outcomes, "callbacks": raw.callbacks,
+        "followups": raw.followups, "waits": {str(m): n for m, n in raw.waits.items()},
+        "scores": {kind: {str(v): n for v, n in c.items()} for kind, c in raw.scores.items()},
+        "supporters": [{c: v for c, v in row.items() if c != "name"}
+                       for row in raw.supporters]}, separators=(",", ":"), sort_keys=True)
+
+
+def _load(text: str) -> stats.Raw:
+    found = json.loads(text)
+    return stats.Raw(
+        contacts=found["contacts"], escalated=found["escalated"], repeat=found["repeat"],
+        by_hour=Counter({(date.fromisoformat(d), h): n for d, h, n in found["by_hour"]}),
+        by_channel=Counter(found["by_channel"]), outcomes=Counter(found["outcomes"]),
+        callbacks=Counter(found["callbacks"]), followups=Counter(found["followups"]),
+        waits=Counter({int(m): n for m, n in found["waits"].items()}),
+        scores={kind: Counter({int(v): n for v, n in c.items()})
+                for kind, c in found["scores"].items()},
+        supporters=found["supporters"])
+
+
+def _sum(parts: list[stats.Raw]) -> stats.Raw:
+    """The counts of consecutive periods added up (every count is additive but repeat
+    callers, which a quarter does not show); supporter rows by id."""
+    out, load = stats.Raw(scores={kind: Counter() for kind in stats.SCORE_KINDS}), {}
+    for raw in parts:
+        out.contacts += raw.contacts
+        out.escalated += raw.escalated
+        out.repeat += raw.repeat
+        for name in ("by_hour", "by_channel", "outcomes", "callbacks", "followups", "waits"):
+            getattr(out, name).update(getattr(raw, name))
+        for kind, c in raw.scores.items():
+            out.scores.setdefault(kind, Counter()).update(c)
+        for row in raw.supporters:
+            mine = load.setdefault(row["id"], dict(row, **{c: 0 for c in _LOAD}))
+            for c in _LOAD:
+                mine[c] += row[c]
+    out.supporters = sorted(load.values(), key=lambda r: r["name"])
+    return out
+
+
+_LOAD = ("offers", "accepted", "declined", "missed", "other", "minutes")
 
 
 def _members(span: Span) -> list[Span]:

@@ -101,9 +101,12 @@ def containing(day: date, level: str) -> Span:
 
 @dataclass(frozen=True)
 class Bounds:
-    """Published periods lie within ``first`` .. ``last`` (``hotline.stats_cache`` window)."""
+    """Published periods lie within ``first`` .. ``last`` (``hotline.stats_cache`` window)
+    and hold none of ``open_days``: days something of which is still open (a callback
+    being tried, an offer ringing, a call not ended), whose counts would change later."""
     first: date
     last: date
+    open_days: frozenset = frozenset()
 
 
 def bounds(now: datetime, zone: ZoneInfo, window=None) -> Bounds:
@@ -119,7 +122,14 @@ def bounds(now: datetime, zone: ZoneInfo, window=None) -> Bounds:
 
 
 def published(span: Span, limits: Bounds) -> bool:
-    return limits.first <= span.first and span.last <= limits.last
+    return (limits.first <= span.first and span.last <= limits.last
+            and not _open(span, limits))
+
+
+def _open(span: Span, limits: Bounds) -> bool:
+    """Is a day of ``span`` still open? Then its counts, and so its decision, would change
+    once it closes: a reader holding both versions could difference them."""
+    return any(span.first <= day <= span.last for day in limits.open_days)
 
 
 def listing(limits: Bounds) -> list[Span]:
@@ -132,8 +142,8 @@ def listing(limits: Bounds) -> list[Span]:
         while True:
             if published(span, limits):
                 out.append(span)
-            elif span.last <= limits.last:  # older ones lie before the retention window
-                break
+            elif span.last <= limits.last and not _open(span, limits):
+                break  # older ones lie before the retention window
             if span.first <= limits.first:
                 break
             span = containing(span.first - timedelta(days=1), level)
@@ -163,6 +173,9 @@ def choose(args: dict, limits: Bounds) -> Span:
             raise PeriodError(f"no period is published yet: {RULE}")
         return newest[0]
     if not published(span, limits):
+        if _open(span, limits) and span.last <= limits.last:
+            raise PeriodError(f"{span.label} is not published yet: its numbers are not final "
+                              f"(a callback, an offer or a call of it is still open); {RULE}")
         if span.last > limits.last:
             raise PeriodError(f"{span.label} is not published yet: its numbers are final "
                               f"after {limits.last + timedelta(days=1):%d %b %Y}; {RULE}")

@@ -7,6 +7,7 @@ guarded by ``access.guard`` (login required unless a view is marked public).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import datetime
 
@@ -122,8 +123,14 @@ def build_report(args: dict | None = None) -> reports.Report:
 
 
 def _limits(now, zone) -> periods.Bounds:
-    """What may be published now: settled days inside the retention window."""
-    return periods.bounds(now, zone, stats_cache.cache_window(zone, now))
+    """What may be published now: settled days inside the retention window, none of
+    them still open (``stats_cache.open_days``)."""
+    window = stats_cache.cache_window(zone, now)
+    limits = periods.bounds(now, zone, window)
+    if window is None or limits.last < limits.first:
+        return limits
+    return dataclasses.replace(limits, open_days=frozenset(stats_cache.open_days(
+        db.session, zone, window, now, limits.first, limits.last)))
 
 
 def _choices() -> list[periods.Span]:

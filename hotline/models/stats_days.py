@@ -7,6 +7,8 @@ per supporter id its offers by result and seconds on contacts (what the supporte
 already shows). No contact id, no caller key, no number: nothing that the event table
 does not already hold, and nothing finer than a local hour. ``StatsPeriod``: a past
 period's repeat-caller count and score counts, the numbers the dashboard shows for it.
+``StatsPublished``: the counts a published month was first shown with, kept as they were
+(``hotline.dashboard.joint``), so a late event never publishes a second version of it.
 Retention deletes a day, or period, here in the transaction that deletes its events.
 """
 
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.models.core import Base, UtcDateTime, utcnow
 
-__all__ = ["StatsDay", "StatsPeriod"]
+__all__ = ["StatsDay", "StatsPeriod", "StatsPublished"]
 
 
 class StatsDay(Base):
@@ -41,3 +43,15 @@ class StatsPeriod(Base):
     last: Mapped[date] = mapped_column(Date, primary_key=True)
     counts: Mapped[str] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class StatsPublished(Base):
+    """A published month's exact counts (a ``stats.Raw`` as JSON, supporters by id), as
+    first published: every later view shows this version (``hotline.dashboard.joint``)."""
+    __tablename__ = "stats_published"
+
+    zone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)   # 2025-03
+    first: Mapped[date] = mapped_column(Date)                          # for retention
+    counts: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
