@@ -46,11 +46,21 @@ MINUTES_PER_DAY = 24 * 60
 #: so that any time zone can show it.
 OFF_UNTIL_ON = datetime(9000, 1, 1, tzinfo=UTC)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+#: Times as people type them: "8", "8am", "9 pm", "9:30pm", "21:30", "21.30", "0900",
+#: "12am" (midnight), "24:00" (midnight, as an end). Hours alone are hours, not minutes.
+_CLOCK = re.compile(r"^(?P<h>\d{1,2})(?:[:.h]?(?P<m>\d{2}))?\s*(?P<ampm>[ap])?\.?\s*(?:m\.?)?$")
 
 
 class ShiftError(HotlineError, ValueError):
-    """A shift was refused; the message says why, in words a coordinator understands."""
+    """A shift was refused; the message says why, in words a coordinator understands.
+    ``errors`` maps each refused field (weekday, start, end) to its message, so a form can
+    show all of them at once, each next to its field."""
+
+    def __init__(self, message: str, field: str | None = None,
+                 errors: dict[str, str] | None = None) -> None:
+        self.errors = errors or {field or "start": message}
+        super().__init__("; ".join(self.errors.values()))
+        self.field = next(iter(self.errors))
 
 
 def program_zone() -> ZoneInfo:
@@ -71,11 +81,24 @@ def minute_of_week(moment: datetime, zone: ZoneInfo) -> int:
 
 
 def parse_clock(text: str, label: str) -> int:
-    """'HH:MM' -> minutes after midnight, or ShiftError naming the field."""
-    match = _CLOCK.match((text or "").strip())
-    if not match:
-        raise ShiftError(f"{label} must be a time like 08:00 or 19:30 (24-hour clock)")
-    return int(match.group(1)) * 60 + int(match.group(2))
+    """A time of day as people type it (see ``_CLOCK``) -> minutes after midnight, or
+    ShiftError naming the field."""
+    text = (text or "").strip().lower()
+    if not text:
+        raise ShiftError(f"{label} is required: a time like 08:00, 8am or 19:30", label)
+    match = _CLOCK.match(text)
+    hour = int(match.group("h")) if match else -1
+    minute = int(match.group("m") or 0) if match else -1
+    if match and match.group("ampm"):
+        if not 1 <= hour <= 12:
+            hour = -1
+        else:
+            hour = hour % 12 + (12 if match.group("ampm") == "p" else 0)
+    if match and hour == 24 and minute == 0:
+        hour = 0
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        raise ShiftError(f"{label} must be a time like 08:00, 8am, 9:30 pm or 19:30", label)
+    return hour * 60 + minute
 
 
 def parse_weekday(value: str | int) -> int:
@@ -84,7 +107,7 @@ def parse_weekday(value: str | int) -> int:
     for index, name in enumerate(WEEKDAYS):
         if text in (str(index), name.lower(), name.lower()[:3]):
             return index
-    raise ShiftError("day must be one of Monday to Sunday")
+    raise ShiftError("day must be one of Monday to Sunday", "weekday")
 
 
 def span(weekday: int, start: int, end: int) -> tuple[int, int]:
@@ -105,11 +128,26 @@ def add_shift(session: Session, supporter: Supporter, weekday: str | int, start:
     """Add a weekly shift after checking every field and overlaps with the others."""
     if not supporter.active:
         raise ShiftError("this supporter is no longer on the roster")
-    day = parse_weekday(weekday)
-    first, last = span(day, parse_clock(start, "start"), parse_clock(end, "end"))
+    errors: dict[str, str] = {}
+    parsed = {}
+    for name, parse, args in (("weekday", parse_weekday, (weekday,)),
+                              ("start", parse_clock, (start, "start")),
+                              ("end", parse_clock, (end, "end"))):
+        try:
+            parsed[name] = parse(*args)
+        except ShiftError as exc:       # every refused field at once, each named
+            errors[name] = str(exc)
+    if errors:
+        raise ShiftError("", errors=errors)
+    if parsed["start"] == parsed["end"]:
+        # 09:00-09:00 used to become a 24-hour shift without a word: nobody types that
+        # on purpose, and a round-the-clock supporter is better switched ON.
+        raise ShiftError("the shift starts and ends at the same time: give an end after "
+                         "the start (an end before the start ends the next day)", "end")
+    first, last = span(parsed["weekday"], parsed["start"], parsed["end"])
     for other in shifts_of(session, supporter.id):
         if _overlaps((first, last), (other.start_minute, other.end_minute)):
-            raise ShiftError(f"overlaps the shift {describe(other)}")
+            raise ShiftError(f"overlaps the shift {describe(other)}", "start")
     shift = Shift(supporter_id=supporter.id, start_minute=first, end_minute=last)
     session.add(shift)
     session.commit()
@@ -132,6 +170,18 @@ def clock(minute: int) -> str:
     """Minute of the day -> 'HH:MM'."""
     minute %= MINUTES_PER_DAY
     return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def local_time(moment: datetime, zone: ZoneInfo | None = None) -> str:
+    """An instant as 'Sat 01:00 EST': the program's wall clock, the zone named (never UTC
+    unless the program runs on UTC)."""
+    return f"{_aware(moment).astimezone(zone or program_zone()):%a %H:%M %Z}"
+
+
+def zone_label(zone: ZoneInfo | None = None) -> str:
+    """'America/New_York (EST)': the program's time zone, for headings over shift times."""
+    zone = zone or program_zone()
+    return f"{zone.key} ({datetime.now(zone):%Z})"
 
 
 def describe(shift: Shift) -> str:
@@ -294,16 +344,33 @@ def now_view(session: Session, now: datetime | None = None,
 
 def _reason(session: Session, s: Supporter, shift: Shift | None, now: datetime,
             zone: ZoneInfo) -> str:
-    if s.available:
-        return "switched ON"
-    row = session.get(AvailabilityOverride, s.id)
-    if row is not None and _aware(row.off_until) >= OFF_UNTIL_ON:
-        return "switched OFF (until switched ON)"
+    manual = manual_state(s, session.get(AvailabilityOverride, s.id), now, zone)
+    if manual:
+        return manual
     if shift is None:
         return "off shift"
-    if row is not None and _aware(row.off_until) > now:
-        return f"switched OFF until {_aware(row.off_until).astimezone(zone):%a %H:%M}"
-    return f"on shift until {shift_end(shift, now, zone):%a %H:%M}"
+    return f"on shift until {local_time(shift_end(shift, now, zone), zone)}"
+
+
+def manual_state(s: Supporter, off: AvailabilityOverride | None, now: datetime,
+                 zone: ZoneInfo) -> str:
+    """The supporter's manual switch in words ('' when they follow their shifts)."""
+    if s.available:
+        return "switched ON (until switched OFF)"
+    if off is not None and _aware(off.off_until) >= OFF_UNTIL_ON:
+        return "switched OFF (until switched ON)"
+    if off is not None and _aware(off.off_until) > now:
+        return f"switched OFF until {local_time(off.off_until, zone)}"
+    return ""
+
+
+def manual_states(session: Session, now: datetime | None = None,
+                  zone: ZoneInfo | None = None) -> dict[int, str]:
+    """``manual_state`` of every active supporter, by id (the roster's "manual" column)."""
+    now, zone = now or utcnow(), zone or program_zone()
+    offs = {o.supporter_id: o for o in session.scalars(select(AvailabilityOverride))}
+    return {s.id: manual_state(s, offs.get(s.id), now, zone)
+            for s in session.scalars(select(Supporter).where(Supporter.active.is_(True)))}
 
 
 def _aware(moment: datetime) -> datetime:

@@ -71,7 +71,9 @@ def test_manual_on_without_a_shift_and_reservation_respects_it(session, make_sup
 def test_shift_fields_are_validated(session, make_supporter):
     ada = make_supporter()
     for args, message in ((("Funday", "08:00", "09:00"), "Monday to Sunday"),
-                          (("Monday", "8am", "09:00"), "24-hour clock")):
+                          (("Monday", "8 o'clock", "09:00"), "a time like"),
+                          (("Monday", "25:00", "09:00"), "a time like"),
+                          (("Monday", "13pm", "09:00"), "a time like")):
         try:
             shifts.add_shift(session, ada, *args)
         except shifts.ShiftError as exc:
@@ -98,3 +100,50 @@ def test_a_supporter_texts_schedule_to_go_back_to_their_shifts(twilio, session, 
     assert ada.id in eligible_ids(session, MONDAY_9AM)                  # on shift: offered
     monday_night = datetime(2025, 3, 3, 22, 0, tzinfo=ZONE).astimezone(UTC)
     assert ada.id not in eligible_ids(session, monday_night)            # not at all hours
+
+
+def test_common_time_forms_are_accepted(session, make_supporter):
+    """Issue 14 item 7: "8am" and "9" were refused while "8:00" was accepted."""
+    for text, minute in (("8am", 8 * 60), ("9", 9 * 60), ("9pm", 21 * 60), ("21:30", 21 * 60 + 30),
+                         ("9:30 pm", 21 * 60 + 30), ("0900", 9 * 60), ("12am", 0),
+                         ("12pm", 12 * 60), ("7.15", 7 * 60 + 15), ("8 a.m.", 8 * 60),
+                         ("08:00", 8 * 60), ("24:00", 0)):
+        assert shifts.parse_clock(text, "start") == minute, text
+    ada = make_supporter()
+    shift = shifts.add_shift(session, ada, "Tuesday", "8am", "4pm")
+    assert shifts.describe(shift) == "Tuesday 08:00–16:00"
+
+
+def test_empty_or_zero_length_shifts_are_refused_with_every_error_at_once(session,
+                                                                          make_supporter):
+    """Issue 14 item 7: 09:00-09:00 silently became a 24-hour shift; an empty form
+    reported one error at a time."""
+    ada = make_supporter()
+    for args, errors in ((("Monday", "09:00", "09:00"), {"end": "same time"}),
+                         (("Monday", "9am", "9:00"), {"end": "same time"}),
+                         (("", "", ""), {"weekday": "Monday to Sunday",
+                                         "start": "start is required",
+                                         "end": "end is required"})):
+        try:
+            shifts.add_shift(session, ada, *args)
+        except shifts.ShiftError as exc:
+            assert set(exc.errors) == set(errors), exc.errors
+            for field, words in errors.items():
+                assert words in exc.errors[field]
+        else:
+            raise AssertionError(f"accepted {args}")
+    assert shifts.shifts_of(session, ada.id) == []
+
+
+def test_on_shift_until_is_in_the_program_time_zone_with_the_zone_named(session,
+                                                                         make_supporter):
+    """Issue 14 item 5: a Friday 23:00-01:00 shift showed "on shift until Sat 06:00" (UTC)."""
+    ada = make_supporter(available=False)
+    shifts.add_shift(session, ada, "Friday", "23:00", "01:00")
+    friday_late = datetime(2025, 1, 10, 23, 30, tzinfo=ZONE).astimezone(UTC)
+    [row] = [a for a in shifts.now_view(session, friday_late, ZONE) if a.supporter.id == ada.id]
+    assert row.offered and row.reason == "on shift until Sat 01:00 EST"
+    ada.available = False                  # a manual OFF names the zone the same way
+    session.commit()
+    summer = datetime(2025, 7, 4, 12, 0, tzinfo=ZONE).astimezone(UTC)
+    assert shifts.local_time(summer, ZONE) == "Fri 12:00 EDT"
