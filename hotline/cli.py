@@ -121,7 +121,21 @@ def supporters_remove(phone: str) -> None:
         supporter = roster.deactivate(db.session, phone)
     except (HotlineError, ValueError) as exc:
         _fail(exc)
-    click.echo(f"{supporter.name} removed from the roster")
+    click.echo(f"{supporter.name} removed from the roster "
+               f"(undo: hotline supporters restore {supporter.phone})")
+
+
+@supporters_group.command("restore")
+@click.argument("phone")
+@with_appcontext
+def supporters_restore(phone: str) -> None:
+    """Put a supporter taken off the roster back on it (no shifts, not switched ON)."""
+    from hotline import roster
+    try:
+        supporter = roster.restore(db.session, phone)
+    except (HotlineError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{supporter.name} is back on the roster (add shifts or switch them on)")
 
 
 #: How often a worker cleans RQ's registries and, if the worker holding the scheduler lock

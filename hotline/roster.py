@@ -30,7 +30,11 @@ def add(session: Session, name: str, phone: str, tier: int = 1,
     if unknown or not languages:
         raise RosterError(f"languages must be among {', '.join(KNOWN_LANGUAGES)}")
     e164 = normalize(phone)
-    if session.scalar(select(Supporter).where(Supporter.phone == e164)) is not None:
+    existing = session.scalar(select(Supporter).where(Supporter.phone == e164))
+    if existing is not None and not existing.active:
+        raise RosterError(f"{existing.name} was taken off the roster with this number: "
+                          f"restore them with `hotline supporters restore {e164}`")
+    if existing is not None:
         raise RosterError("a supporter with this phone number already exists")
     supporter = Supporter(name=name, phone=e164, tier=tier, languages=",".join(languages))
     session.add(supporter)
@@ -61,6 +65,25 @@ def deactivate(session: Session, phone: str) -> Supporter:
     supporter.available = False
     session.commit()
     return supporter
+
+
+def restore(session: Session, phone: str) -> Supporter:
+    """Put a supporter taken off the roster back on it, following their shifts (none are
+    left: they went with them), so not offered contacts until given shifts or switched ON."""
+    from hotline import shifts
+    supporter = find(session, phone)
+    if supporter.active:
+        raise RosterError(f"{supporter.name} is already on the roster")
+    supporter.active = True
+    shifts.back_to_schedule(session, supporter)
+    session.commit()
+    return supporter
+
+
+def removed(session: Session) -> list[Supporter]:
+    """Supporters taken off the roster (kept for statistics), by name."""
+    return list(session.scalars(select(Supporter).where(Supporter.active.is_(False))
+                                .order_by(Supporter.name)))
 
 
 def everyone(session: Session) -> list[Supporter]:

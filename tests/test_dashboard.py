@@ -217,3 +217,116 @@ def test_the_client_address_behind_a_load_balancer(app_settings, hops, forwarded
     response = app.test_client().get("/whoami", environ_base={"REMOTE_ADDR": "10.0.0.2"},
                                      headers=headers)
     assert response.get_data(as_text=True) == seen
+
+
+def _add_quinn(coordinator, token) -> str:
+    ok = coordinator.post("/dashboard/roster", data={"csrf_token": token, "name": "Quinn",
+                                                     "phone": "+16175550160", "tier": "1",
+                                                     "languages": ["en", "es"]})
+    assert ok.status_code == 302
+    return ok.headers["Location"]
+
+
+def test_taking_off_the_roster_asks_first_lists_them_and_can_be_undone(app, coordinator):
+    """Issue 14 item 4: the button acted at once, and re-adding the number was a dead end
+    ("already exists", on no page)."""
+    from hotline.models import Supporter
+    token = csrf(coordinator, "/dashboard/roster")
+    page = _add_quinn(coordinator, token)
+    supporter_id = int(page.rsplit("/", 1)[1])
+    # One click (the old form posted at once) only leads to the confirmation page.
+    first = coordinator.post(page + "/deactivate", data={"csrf_token": token})
+    assert first.status_code == 303 and first.headers["Location"].endswith("/deactivate")
+    assert db.session.get(Supporter, supporter_id).active
+    confirm = coordinator.get(first.headers["Location"])
+    assert "Take Quinn off the roster?" in confirm.text and 'name="confirm"' in confirm.text
+    done = coordinator.post(page + "/deactivate", data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert not db.session.get(Supporter, supporter_id).active
+    removed = coordinator.get("/dashboard/roster").text.split('id="removed"')[1]
+    assert "Quinn" in removed and f"/dashboard/roster/{supporter_id}/restore" in removed
+    # Adding the same number again offers to restore them instead of a dead end.
+    again = coordinator.post("/dashboard/roster", data={"csrf_token": token, "name": "Quinn B",
+                                                        "phone": "617 555 0160", "tier": "1",
+                                                        "languages": "en"})
+    assert again.status_code == 400 and "taken off the roster" in again.text
+    assert "Restore Quinn" in again.text
+    restored = coordinator.post(f"/dashboard/roster/{supporter_id}/restore",
+                                data={"csrf_token": token})
+    assert restored.status_code == 302
+    db.session.expire_all()
+    quinn = db.session.get(Supporter, supporter_id)
+    assert quinn.active and not quinn.available
+    assert "Quinn" not in coordinator.get("/dashboard/roster").text.split('id="removed"')[1]
+
+
+def test_the_cli_restores_a_supporter_taken_off(app, session):
+    from hotline import roster
+    runner = app.test_cli_runner()
+    roster.add(session, "Rae", "+16175550161")
+    removed = runner.invoke(args=["supporters", "remove", "+16175550161"])
+    assert "hotline supporters restore +16175550161" in removed.output
+    readd = runner.invoke(args=["supporters", "add", "--name", "Rae", "--phone",
+                                "+16175550161"])
+    assert readd.exit_code != 0 and "supporters restore" in readd.output
+    back = runner.invoke(args=["supporters", "restore", "617 555 0161"])
+    assert back.exit_code == 0, back.output
+    session.expire_all()
+    assert roster.find(session, "+16175550161").active
+    assert runner.invoke(args=["supporters", "restore", "+16175550161"]).exit_code != 0
+
+
+def test_a_refused_shift_keeps_the_details_languages(app, coordinator):
+    """Issue 14 item 6: a refused shift unticked every language in Details."""
+    token = csrf(coordinator, "/dashboard/roster")
+    page = _add_quinn(coordinator, token)
+    refused = coordinator.post(page + "/shifts", data={"csrf_token": token, "weekday": "0",
+                                                       "start": "09:00", "end": "09:00"})
+    assert refused.status_code == 400
+    details = refused.text.split("<h2>Details</h2>")[1]
+    assert len(re.findall(r'name="languages" value="(en|es)" checked', details)) == 2
+    assert 'value="Quinn"' in details and 'value="+16175550160"' in details
+    assert 'value="09:00"' in refused.text.split("<h2>Details</h2>")[0]   # the shift kept
+
+
+def test_form_errors_all_at_once_tied_to_their_fields_first_one_focused(app, coordinator):
+    """Issue 14 item 8: an empty form reported one error at a time, with no aria-invalid,
+    aria-describedby or role=alert, and the page came back at the top."""
+    token = csrf(coordinator, "/dashboard/roster")
+    empty = coordinator.post("/dashboard/roster", data={"csrf_token": token, "name": "",
+                                                        "phone": "", "tier": "1"})
+    assert empty.status_code == 400
+    fields = re.findall(r'<(?:input|select)[^>]*aria-invalid="true"[^>]*>', empty.text)
+    assert {re.search(r'name="(\w+)"', f).group(1) for f in fields} == {"name", "phone",
+                                                                         "languages"}
+    for name in ("name", "phone", "languages"):
+        assert f'aria-describedby="supporter-{name}-error"' in empty.text
+        assert f'id="supporter-{name}-error"' in empty.text
+    assert 'role="alert"' in empty.text
+    autofocus = re.findall(r'<(?:input|select)[^>]*autofocus[^>]*>', empty.text)
+    assert len(autofocus) == 1 and 'name="name"' in autofocus[0]
+    page = _add_quinn(coordinator, token)
+    shift = coordinator.post(page + "/shifts", data={"csrf_token": token, "weekday": "x",
+                                                     "start": "", "end": "25:00"})
+    assert shift.status_code == 400
+    for name in ("weekday", "start", "end"):
+        assert f'aria-describedby="shift-{name}-error"' in shift.text
+    autofocus = re.findall(r'<(?:input|select)[^>]*autofocus[^>]*>', shift.text)
+    assert len(autofocus) == 1 and 'name="weekday"' in autofocus[0]
+
+
+def test_available_now_warns_when_nobody_is_available_and_the_roster_names_the_off(
+        app, coordinator, session, make_supporter):
+    """Issue 14 item 9: no warning when nobody was available; the roster's manual column
+    said only "switched OFF"."""
+    ada = make_supporter("Ada", available=False)
+    now = coordinator.get("/dashboard/now").text
+    assert "Nobody is available now" in now and 'role="alert"' in now
+    ada.available = True
+    session.commit()
+    assert "Nobody is available now" not in coordinator.get("/dashboard/now").text
+    ada.available = False                                  # a manual OFF
+    session.commit()
+    row = coordinator.get("/dashboard/roster").text.split("Ada</a>")[1].split("</tr>")[0]
+    assert "switched OFF (until switched ON)" in row

@@ -21,42 +21,57 @@ MAX_NAME = 120
 
 
 class FormError(HotlineError, ValueError):
-    """A field was refused: ``field`` names it, the message says why."""
+    """Fields were refused: ``errors`` maps each to why (``field`` is the first), so a form
+    shows every error at once, each next to its field. ``restore`` is a supporter taken off
+    the roster whom the form should offer to restore instead."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    def __init__(self, field: str, message: str, errors: dict[str, str] | None = None,
+                 restore: Supporter | None = None) -> None:
+        self.errors = errors or {field: message}
+        super().__init__("; ".join(self.errors.values()))
+        self.field = next(iter(self.errors))
+        self.restore = restore
 
 
 def _fields(data) -> tuple[str, str, int, tuple[str, ...]]:
-    """name, phone (E.164), tier, languages from a form or JSON body, each checked."""
+    """name, phone (E.164), tier, languages from a form or JSON body, each checked; every
+    refused field is reported together."""
+    errors: dict[str, str] = {}
     name = (data.get("name") or "").strip()
     if not name or len(name) > MAX_NAME:
-        raise FormError("name", f"a name of 1 to {MAX_NAME} characters is required")
+        errors["name"] = f"a name of 1 to {MAX_NAME} characters is required"
+    phone = ""
     try:
         phone = normalize(data.get("phone") or "")
     except ValueError as exc:
-        raise FormError("phone", str(exc))
+        errors["phone"] = str(exc)
     try:
         tier = int(data.get("tier") or 0)
     except (TypeError, ValueError):
         tier = 0
     if tier not in roster.TIERS:
-        raise FormError("tier", "tier must be 1 (peer supporter) or 2 (backup)")
+        errors["tier"] = "tier must be 1 (peer supporter) or 2 (backup)"
     languages = data.getlist("languages") if hasattr(data, "getlist") else \
         data.get("languages") or []
     if isinstance(languages, str):
         languages = [languages]
     if not languages or any(code not in roster.KNOWN_LANGUAGES for code in languages):
-        raise FormError("languages", "choose at least one language among "
-                        + ", ".join(roster.KNOWN_LANGUAGES))
+        errors["languages"] = ("choose at least one language among "
+                               + ", ".join(roster.KNOWN_LANGUAGES))
+    if errors:
+        raise FormError("", "", errors)
     return name, phone, tier, tuple(languages)
 
 
 def create_supporter(data) -> Supporter:
-    """Add a supporter from form or JSON data (FormError names the bad field)."""
+    """Add a supporter from form or JSON data (FormError names the bad fields)."""
     name, phone, tier, languages = _fields(data)
-    if db.session.scalar(select(Supporter).where(Supporter.phone == phone)) is not None:
+    existing = db.session.scalar(select(Supporter).where(Supporter.phone == phone))
+    if existing is not None and not existing.active:
+        # Before, this was a dead end: the number "already existed" on no page at all.
+        raise FormError("phone", f"{existing.name} was taken off the roster with this number:"
+                        " restore them instead", restore=existing)
+    if existing is not None:
         raise FormError("phone", "a supporter with this phone number already exists")
     return roster.add(db.session, name, phone, tier, languages)
 
@@ -97,10 +112,12 @@ def switch(supporter: Supporter, mode: str) -> None:
 
 
 def deactivate(supporter: Supporter) -> None:
-    """Off the roster (kept for statistics); their shifts go."""
+    """Off the roster (kept for statistics, and for ``roster.restore``); their shifts go."""
     for shift in shifts.shifts_of(db.session, supporter.id):
         db.session.delete(shift)
     roster.deactivate(db.session, supporter.phone)
+
+
 
 
 # ---- pages ---------------------------------------------------------------------------
@@ -111,23 +128,25 @@ def roster_page():
     return _roster_page()
 
 
-def _roster_page(errors: dict | None = None, form: dict | None = None, status: int = 200):
+def _roster_page(errors: dict | None = None, form: dict | None = None, status: int = 200,
+                 restore: Supporter | None = None):
     people = roster.everyone(db.session)
     plan = {s.id: [shifts.describe(x) for x in shifts.shifts_of(db.session, s.id)]
             for s in people}
     return render_template("dashboard/roster.html", supporters=people, plan=plan,
-                           switched_off=shifts.switched_off(db.session),
-                           errors=errors or {}, form=form or {},
+                           manual=shifts.manual_states(db.session),
+                           removed=roster.removed(db.session), restore=restore,
+                           zone=shifts.zone_label(), errors=errors or {}, form=form or {},
                            languages=roster.KNOWN_LANGUAGES), status
 
 
 @bp.post("/roster")
 def roster_add():
-    """Add a supporter; a refused field is shown next to the form."""
+    """Add a supporter; every refused field is shown next to itself."""
     try:
         supporter = create_supporter(request.form)
     except FormError as exc:
-        return _roster_page({exc.field: str(exc)}, request.form, 400)
+        return _roster_page(exc.errors, request.form, 400, exc.restore)
     flash(f"{supporter.name} added. Add their shifts below.")
     return redirect(url_for("dashboard.supporter_page", supporter_id=supporter.id))
 
@@ -139,9 +158,13 @@ def supporter_page(supporter_id: int):
 
 
 def _supporter_page(supporter: Supporter, errors: dict | None = None,
-                    form: dict | None = None, status: int = 200):
+                    form: dict | None = None, status: int = 200,
+                    shift_errors: dict | None = None, shift_form: dict | None = None):
+    """``form`` re-fills Details, ``shift_form`` the shift form: a refused shift used to
+    re-fill Details from the shift's form, unticking every language."""
     return render_template(
         "dashboard/supporter.html", supporter=supporter, errors=errors or {}, form=form or {},
+        shift_errors=shift_errors or {}, shift_form=shift_form or {}, zone=shifts.zone_label(),
         shifts=[(x, shifts.describe(x)) for x in shifts.shifts_of(db.session, supporter.id)],
         weekdays=shifts.WEEKDAYS, languages=roster.KNOWN_LANGUAGES,
         status=next(a for a in shifts.now_view(db.session) if a.supporter.id == supporter.id),
@@ -156,18 +179,42 @@ def supporter_edit(supporter_id: int):
         update_supporter(supporter, request.form)
     except FormError as exc:
         db.session.rollback()
-        return _supporter_page(supporter, {exc.field: str(exc)}, request.form, 400)
+        return _supporter_page(supporter, exc.errors, request.form, 400)
     flash("Saved.")
     return redirect(url_for("dashboard.supporter_page", supporter_id=supporter_id))
 
 
+@bp.get("/roster/<int:supporter_id>/deactivate")
+def supporter_deactivate_confirm(supporter_id: int):
+    """The second step of taking a supporter off the roster (a page: works without
+    JavaScript), saying what it does and how to undo it."""
+    supporter = _supporter(supporter_id)
+    return render_template("dashboard/remove.html", supporter=supporter,
+                           shifts=[shifts.describe(x)
+                                   for x in shifts.shifts_of(db.session, supporter.id)])
+
+
 @bp.post("/roster/<int:supporter_id>/deactivate")
 def supporter_deactivate(supporter_id: int):
-    """Take a supporter off the roster."""
+    """Take a supporter off the roster, once confirmed (anything else asks first)."""
     supporter = _supporter(supporter_id)
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("dashboard.supporter_deactivate_confirm",
+                                supporter_id=supporter_id), 303)
     deactivate(supporter)
-    flash(f"{supporter.name} is off the roster.")
-    return redirect(url_for("dashboard.roster_page"))
+    flash(f"{supporter.name} is off the roster. They are listed under \"Taken off the "
+          "roster\" below, where you can restore them.")
+    return redirect(url_for("dashboard.roster_page") + "#removed")
+
+
+@bp.post("/roster/<int:supporter_id>/restore")
+def supporter_restore(supporter_id: int):
+    """Back on the roster: not offered contacts until they get shifts or switch ON."""
+    supporter = _supporter(supporter_id, active=False)
+    roster.restore(db.session, supporter.phone)
+    flash(f"{supporter.name} is back on the roster. Add their shifts or switch them ON: "
+          "until then they are not offered contacts.")
+    return redirect(url_for("dashboard.supporter_page", supporter_id=supporter_id))
 
 
 @bp.post("/roster/<int:supporter_id>/shifts")
@@ -178,7 +225,8 @@ def shift_add(supporter_id: int):
         shifts.add_shift(db.session, supporter, request.form.get("weekday", ""),
                          request.form.get("start", ""), request.form.get("end", ""))
     except shifts.ShiftError as exc:
-        return _supporter_page(supporter, {"shift": str(exc)}, request.form, 400)
+        return _supporter_page(supporter, status=400, shift_errors=exc.errors,
+                               shift_form=request.form)
     flash("Shift added.")
     return redirect(url_for("dashboard.supporter_page", supporter_id=supporter_id))
 
@@ -209,7 +257,10 @@ def supporter_switch(supporter_id: int):
 @bp.get("/now")
 def now_page():
     """Who would be offered a contact right now, and why."""
-    return render_template("dashboard/now.html", rows=shifts.now_view(db.session))
+    rows = shifts.now_view(db.session)
+    return render_template("dashboard/now.html", rows=rows, zone=shifts.zone_label(),
+                           offered=[a for a in rows if a.offered],
+                           free=[a for a in rows if a.offered and not a.busy])
 
 
 # ---- API -----------------------------------------------------------------------------
@@ -223,7 +274,12 @@ def supporter_json(supporter: Supporter) -> dict:
 
 
 def _refused(exc: Exception, status: int = 400):
-    return jsonify({"error": str(exc), "field": getattr(exc, "field", None)}), status
+    body = {"error": str(exc), "field": getattr(exc, "field", None),
+            "errors": getattr(exc, "errors", None)}
+    if getattr(exc, "restore", None) is not None:
+        body["restore"] = url_for("dashboard_api.api_supporter_restore",
+                                  supporter_id=exc.restore.id)
+    return jsonify(body), status
 
 
 @api.get("/supporters")
@@ -254,6 +310,14 @@ def api_supporter(supporter_id: int):
     except FormError as exc:
         db.session.rollback()
         return _refused(exc)
+    return jsonify(supporter_json(supporter))
+
+
+@api.post("/supporters/<int:supporter_id>/restore")
+def api_supporter_restore(supporter_id: int):
+    """Put a supporter taken off the roster back on it."""
+    supporter = _supporter(supporter_id, active=False)
+    roster.restore(db.session, supporter.phone)
     return jsonify(supporter_json(supporter))
 
 
