@@ -66,3 +66,29 @@ def test_a_coordinator_logs_in_reads_the_charts_adds_a_supporter_and_a_shift(pag
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.goto(page.url.split("/dashboard")[0] + "/dashboard/roster")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def test_on_a_phone_a_refused_form_focuses_its_first_error_in_view(browser, stack):  # noqa: F811
+    """Issue 14 item 8: after a refused submit focus and scroll went to the top, so on a
+    390x844 phone the error sat about 1,400 px below what was visible."""
+    from playwright.sync_api import expect
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{stack.url}/dashboard/")
+    page.get_by_label("Email").fill(DEMO_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{stack.url}/dashboard/roster")
+    form = page.locator("form.grid")
+    form.get_by_label("Name").fill("")
+    page.get_by_role("button", name="Add supporter").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Name")
+    name = form.get_by_label("Name")
+    expect(name).to_be_focused()
+    expect(name).to_have_attribute("aria-invalid", "true")
+    assert name.evaluate("e => { const r = e.getBoundingClientRect();"
+                         " return r.top >= 0 && r.bottom <= innerHeight; }")
+    error = page.locator("#supporter-name-error")
+    assert error.evaluate("e => e.getBoundingClientRect().top < innerHeight")
+    page.screenshot(path=str(OUTPUT / "dashboard-phone-form-error.png"), full_page=False)
+    context.close()
