@@ -252,6 +252,11 @@ def test_taking_off_the_roster_asks_first_lists_them_and_can_be_undone(app, coor
                                                         "languages": "en"})
     assert again.status_code == 400 and "taken off the roster" in again.text
     assert "Restore Quinn" in again.text
+    api = coordinator.post("/api/supporters", headers={"X-CSRF-Token": token},
+                           json={"name": "Quinn B", "phone": "+16175550160", "tier": 1,
+                                 "languages": ["en"]})
+    assert api.status_code == 400 and api.json["field"] == "phone"
+    assert api.json["restore"] == f"/api/supporters/{supporter_id}/restore"
     restored = coordinator.post(f"/dashboard/roster/{supporter_id}/restore",
                                 data={"csrf_token": token})
     assert restored.status_code == 302
