@@ -374,13 +374,7 @@ class Prover:
         col = {c: j for j, c in enumerate(free)}
         rows = []
         for i in sorted({i for c in free for i in index.by_cell.get(c, ())}):
-            coef, rhs = {}, 0.0
-            for c, s in index.lines[i]:
-                if c in col:
-                    coef[col[c]] = coef.get(col[c], 0.0) + s
-                else:
-                    rhs -= s * values[c]
-            rows.append((coef, rhs))
+            rows.append(restricted_row(index.lines[i], col, values))
         bounds = [cell_bounds(c, primary, k) for c in free]
         found = value_range(len(free), rows, [b[0] for b in bounds],
                             [b[1] for b in bounds], 0)
@@ -439,12 +433,7 @@ class Prover:
         column = {c: j for j, c in enumerate(cells)}
         data, cols, ptr, b = [], [], [0], []
         for i in sorted(rows):
-            row, rhs = {}, 0.0
-            for c, s in index.lines[i]:
-                if c in column:
-                    row[column[c]] = row.get(column[c], 0.0) + s
-                else:
-                    rhs -= s * values[c]
+            row, rhs = restricted_row(index.lines[i], column, values)
             row = {j: a for j, a in row.items() if a}
             if row:
                 cols += list(row)
@@ -589,3 +578,16 @@ def proven_range(cell, values, index: Index, hidden, primary, k) -> tuple[float,
 def exposed(values, lines, primary, hidden, k, index: Index | None = None) -> list[str]:
     """The small cells not proven to keep ``min_range(k)`` values, smallest first."""
     return Prover(values, index or Index(lines), primary, k).exposed(hidden)
+
+
+def restricted_row(line, column: dict, values: dict) -> tuple[dict[int, float], float]:
+    """A line's coefficients on the cells of ``column`` (cell -> LP column); every other
+    cell is held at its value, moved to the right-hand side."""
+    coef: dict[int, float] = {}
+    rhs = 0.0
+    for c, s in line:
+        if c in column:
+            coef[column[c]] = coef.get(column[c], 0.0) + s
+        else:
+            rhs -= s * values[c]
+    return coef, rhs
