@@ -228,7 +228,8 @@ class SupporterTexts:
             Supporter.id == self.supporter.id, shifts.eligible())) is not None
         state = "ON" if on else "OFF"
         offer = self._open_offer()
-        detail = (self.conv.msg("en", "offer", minutes=self.conv.cfg.SMS_ACCEPT_SECONDS // 60)
+        detail = (self.conv.msg("en", "offer",
+                                 minutes=max(1, self.conv.cfg.SMS_ACCEPT_SECONDS // 60))
                   if offer else self.conv.msg("en", "no_offer"))
         return self.conv.reply("en", "supporter_status", status=state, offer=detail)
 

@@ -3,7 +3,16 @@ and logins that warn before a wait (issue 14, "Words")."""
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
+
+from hotline import flows, texting
+from hotline.errors import FlowError
+from hotline.settings import ROOT
+from tests.conftest import twiml
 from tests.test_sms_end_to_end import TextingPhone, clinician, run_scheduled
+from tests.test_voice_menu import call, only_contact, press
 
 
 def test_after_the_clinicians_bye_the_supporter_gets_a_goodbye_meant_for_them(hotline):
@@ -61,3 +70,65 @@ def test_a_supporter_who_passes_is_told_once_that_the_request_moved_on(hotline):
     assert hotline.offers() == [("Passes", "declined", 1), ("Ready", "accepted", 1)]
     assert [b for b in passes.received() if "moved on" in b] == [
         "The request has moved on to another supporter."]
+
+
+# --- durations: "1 minute", "5 minutes", "1 minuto", "5 minutos" --------------------------
+
+@pytest.fixture
+def one_minute(app_settings):
+    """A program that gives supporters 1 minute to reply and promises callbacks in 1."""
+    app_settings.update(SMS_ACCEPT_SECONDS=60, CALLBACK_PROMISE_MINUTES=1)
+    return app_settings
+
+
+def test_a_one_minute_offer_says_1_minute(one_minute, request):
+    hotline = request.getfixturevalue("hotline")
+    ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "STATUS")])
+    doc = clinician(hotline, "+16175550195", replies=[("Reply 1", "2")])
+    doc.text("hello")
+    hotline.run(600)
+    offers = [b for b in ada.received() if "Reply YES" in b]
+    assert offers[0] == ("Peer support text request. Reply YES within 1 minute to take it, "
+                         "PASS to pass.")
+    assert any("You are ON. Peer support text request. Reply YES within 1 minute " in b
+               for b in ada.received())  # STATUS says the same
+    assert not any("1 minutes" in b for b in ada.received())
+
+
+def test_a_spanish_text_callback_promise_says_1_minuto(one_minute, request):
+    hotline = request.getfixturevalue("hotline")
+    hotline.supporter("Ada", phone_class=TextingPhone)  # on: "within N minutes" is keepable
+    doc = clinician(hotline, "+16175550196", replies=[("Responda 1", "3")])
+    doc.text("hola, necesito hablar")
+    hotline.run(300)
+    promise = [b for b in doc.received() if "devolverá la llamada" in b]
+    assert promise and "en menos de 1 minuto desde este número" in promise[0]
+
+
+@pytest.mark.parametrize("lang,minutes,said", [
+    ("en", 1, "within 1 minute, from"), ("en", 5, "within 5 minutes, from"),
+    ("es", 1, "en menos de 1 minuto, desde"), ("es", 5, "en menos de 5 minutos, desde")])
+def test_a_spoken_callback_promise_is_grammatical(app_settings, request, lang, minutes, said):
+    app_settings["CALLBACK_PROMISE_MINUTES"] = minutes
+    twilio = request.getfixturevalue("twilio")
+    session = request.getfixturevalue("session")
+    request.getfixturevalue("make_supporter")()  # someone is on: the promise is "within"
+    call(twilio)
+    contact = only_contact(session)
+    if lang == "es":
+        press(twilio, contact.id, digits="8")
+    doc = twiml(press(twilio, contact.id, digits="2"))
+    assert said in doc.find("Say").text
+
+
+def test_flows_that_write_the_unit_after_minutes_are_refused_at_start(tmp_path):
+    """"{minutes}" is the whole duration: "{minutes} minutes" would read "5 minutes minutes"."""
+    for name, loader in (("sms.yaml", texting.load), ("voice.yaml", flows.load)):
+        folder = tmp_path / name.split(".")[0]
+        shutil.copytree(ROOT / "ivr_flows", folder)
+        text = (folder / name).read_text()
+        (folder / name).write_text(text.replace("en menos de {minutes}",
+                                                "en menos de {minutes} minutos"))
+        with pytest.raises(FlowError, match="with no unit after it"):
+            loader(folder)
+        loader(ROOT / "ivr_flows")  # the shipped flows load
