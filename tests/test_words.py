@@ -3,14 +3,17 @@ and logins that warn before a wait (issue 14, "Words")."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
-from hotline import flows, texting
+from hotline import accounts, flows, texting
 from hotline.errors import FlowError
 from hotline.settings import ROOT
 from tests.conftest import twiml
+from tests.test_dashboard import PASSWORD, csrf, make_user
+from tests.test_dashboard_logins import COORD, WRONG, clock, post_login  # noqa: F401 (fixture)
 from tests.test_sms_end_to_end import TextingPhone, clinician, run_scheduled
 from tests.test_voice_menu import call, only_contact, press
 
@@ -132,3 +135,43 @@ def test_flows_that_write_the_unit_after_minutes_are_refused_at_start(tmp_path):
         with pytest.raises(FlowError, match="with no unit after it"):
             loader(folder)
         loader(ROOT / "ivr_flows")  # the shipped flows load
+
+
+# --- logins: a warning before the last free try, whom to ask, a logout confirmation --------
+
+def _login_text(response) -> str:
+    return response.text.replace("&#39;", "'")
+
+
+@pytest.mark.parametrize("email", [COORD, "nobody@example.org"])
+def test_wrong_passwords_warn_before_the_last_free_try(app, clock, email):
+    """Before: five times the same "do not match", then a wait with no warning. Now the
+    try before the last free one says 1 attempt is left and whom to ask; the one that
+    starts the wait says so at once. An unknown email reads exactly the same."""
+    make_user(COORD)
+    client = app.test_client()
+    free = accounts.MAX_FAILURES_PER_ACCOUNT
+    pages = [post_login(client, email, WRONG) for _ in range(free)]
+    assert [p.status_code for p in pages] == [401] * free
+    texts = [_login_text(p) for p in pages]
+    assert all("That email and password do not match an account." in t for t in texts)
+    assert not any("left before a wait" in t for t in texts[:free - 3])
+    assert "2 attempts left before a wait" in texts[free - 3]
+    assert "1 attempt left before a wait" in texts[free - 2]
+    assert "ask one of the program's dashboard admins" in texts[free - 2]
+    assert re.search(r"Too many failed logins for this account\. You can try again at "
+                     r"\d\d:\d\d \S+ \(in 1 minute\)", texts[free - 1])
+    assert "ask one of the program's dashboard admins" in texts[free - 1]
+    assert post_login(client, email, WRONG).status_code == 429
+
+
+def test_logging_out_says_so(app):
+    make_user(COORD)
+    client = app.test_client()
+    assert post_login(client, COORD, PASSWORD).status_code == 302
+    out = client.post("/dashboard/logout",
+                      data={"csrf_token": csrf(client, "/dashboard/roster")},
+                      follow_redirects=True)
+    assert out.status_code == 200 and "Log in" in out.text
+    assert re.search(r'role="status">You are logged out\.<', out.text)
+    assert client.get("/dashboard/roster").status_code in (302, 401)
