@@ -3,12 +3,16 @@ and logins that warn before a wait (issue 14, "Words")."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+from collections import Counter
+from datetime import date
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline import accounts, flows, texting
+from hotline import accounts, flows, stats, texting
 from hotline.errors import FlowError
 from hotline.settings import ROOT
 from tests.conftest import twiml
@@ -175,3 +179,88 @@ def test_logging_out_says_so(app):
     assert out.status_code == 200 and "Log in" in out.text
     assert re.search(r'role="status">You are logged out\.<', out.text)
     assert client.get("/dashboard/roster").status_code in (302, 401)
+
+
+# --- statistics: time to a human to the second ------------------------------------------
+
+def test_time_to_a_human_is_shown_to_the_second(app, session, make_supporter):
+    """Before: whole minutes (65 s showed as 1, 700 s as 11). Now the page writes
+    "1 min 05 s" and the CSV and JSON keep the exact seconds; the buckets are unchanged."""
+    import csv
+    import io
+    from datetime import UTC, datetime, time, timedelta
+
+    from hotline.dashboard import periods
+    from hotline.shifts import program_zone
+    from tests.test_stats import Seeder
+    zone = program_zone()
+    span = periods.containing(datetime.now(zone).date() - timedelta(days=60), "month")
+    seeder = Seeder(session, make_supporter(name="Ada Peer"))
+    # Enough in every bucket, and of both kinds of human, that the medians are published.
+    waits = [30] * 12 + [65] * 30 + [200] * 12 + [400] * 12 + [700] * 12
+    for i, seconds in enumerate(waits):
+        day = span.first + timedelta(days=i % 20)
+        at = datetime.combine(day, time(9 + i % 8, i % 60), tzinfo=zone).astimezone(UTC)
+        seeder.contact(at, wait=seconds / 60, caller=f"w{i}",
+                       outcome="connected_backup" if seconds >= 400 else "connected")
+    make_user(COORD)
+    client = app.test_client()
+    assert post_login(client, COORD, PASSWORD).status_code == 302
+
+    data = client.get(f"/api/stats?period={span.id}").json
+    assert data["summary"]["median_seconds_to_human"] == 65
+    assert data["summary"]["p90_seconds_to_human"] == 700
+    table = next(t for t in data["tables"] if t["id"] == "time_to_human")
+    assert [r["values"][0] for r in table["rows"]] == [12, 30, 12, 12, 12]
+
+    rows = list(csv.reader(io.StringIO(client.get(
+        f"/dashboard/stats.csv?period={span.id}").text)))
+    assert ["summary", "median_seconds_to_human", "", "65"] in rows
+    assert ["summary", "p90_seconds_to_human", "", "700"] in rows
+
+    page = client.get(f"/dashboard/?period={span.id}").text
+    assert re.search(r'<div class="value">1 min 05 s</div><div class="label">median time to '
+                     r'a human', page)
+    assert re.search(r'<div class="value">11 min 40 s</div><div class="label">90th percentile',
+                     page)
+
+
+def test_a_month_published_in_whole_minutes_keeps_its_wait_buckets():
+    """A month frozen before waits were counted by the second ("waits": minutes) reads as
+    the start of each minute: the same bucket counts it was published with."""
+    from hotline.dashboard import joint
+    from hotline.dashboard import report as reports
+    raw = stats.Raw(contacts=50, outcomes=Counter(connected=50),
+                    waits=Counter({0: 11, 1: 12, 4: 13, 12: 14}))
+    old = json.loads(joint._dump(raw))
+    old["waits"] = old.pop("wait_seconds")
+    loaded = joint._load(json.dumps(old))
+    assert loaded.waits == {0: 11, 60: 12, 240: 13, 720: 14}
+    assert joint._load(joint._dump(loaded)).waits == loaded.waits  # new rows: exact seconds
+    built = reports.build(loaded, stats.Period(date(2025, 3, 1), date(2025, 3, 31),
+                                               ZoneInfo("UTC")), k=11)
+    assert [built.shown(f"wait:{i}") for i in range(5)] == [11, 12, 13, "<11", 14]
+
+
+def test_days_cached_when_waits_were_minutes_are_counted_again(session):
+    """A day cached before waits were counted by the second ("w": minutes) is not added
+    in as seconds: it is counted again, and stored anew."""
+    import random
+
+    from sqlalchemy import select, update
+
+    from hotline.models import StatsDay
+    from tests.test_stats_days import NOW, periods, seed
+    seed(session, random.Random(4))
+    period = periods()[1]
+    live = stats.collect(session, period, cache=False, now=NOW)
+    session.rollback()
+    assert stats.collect(session, period, now=NOW) == live  # fills the cache
+    for day, counts in session.execute(select(StatsDay.day, StatsDay.counts)).all():
+        old = json.loads(counts)
+        old["w"] = {str(int(s) // 60): n for s, n in old.pop("ws").items()}
+        session.execute(update(StatsDay).where(StatsDay.day == day)
+                        .values(counts=json.dumps(old)))
+    session.commit()
+    assert stats.collect(session, period, now=NOW) == live
+    assert all("ws" in json.loads(c) for c in session.scalars(select(StatsDay.counts)))
