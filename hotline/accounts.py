@@ -206,14 +206,16 @@ def count_admins(session: Session) -> int:
 #: One atomic step per try (KEYS: account, address, device or ""; ARGV: now, then the
 #: limits). A trusted device under its own limit goes straight to the password check;
 #: otherwise the address, then the account, may refuse; an allowed try is counted at once,
-#: so concurrent tries cannot all slip past the limit while the slow check runs.
+#: so concurrent tries cannot all slip past the limit while the slow check runs. An allowed
+#: try also returns what its failure would mean: the wait it starts (until, and which limit)
+#: and the tries left before a wait, so the login page can warn before the last free one.
 _ATTEMPT = """
 local now = tonumber(ARGV[1])
 if KEYS[3] ~= '' then
   if tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[8]) then
-    redis.call('INCR', KEYS[3])
+    local used = redis.call('INCR', KEYS[3])
     redis.call('EXPIRE', KEYS[3], ARGV[5])
-    return {'device', 0}
+    return {'device', 0, tonumber(ARGV[8]) - used, ''}
   end
 end
 if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[6]) then
@@ -225,15 +227,21 @@ if now < wait_until then
 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 local free = tonumber(ARGV[2])
+local wait, limit = 0, ''
 if n >= free then
   local delay = math.min(tonumber(ARGV[3]) * 2 ^ (n - free), tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[1], 'until', math.floor(now + delay))
+  wait, limit = math.floor(now + delay), 'account'
+  redis.call('HSET', KEYS[1], 'until', wait)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-if redis.call('INCR', KEYS[2]) == 1 then
+local from_address = redis.call('INCR', KEYS[2])
+if from_address == 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[7])
 end
-return {'counted', 0}
+if wait == 0 and from_address >= tonumber(ARGV[6]) then
+  wait, limit = now + math.max(redis.call('TTL', KEYS[2]), 1), 'address'
+end
+return {'counted', wait, math.min(free - n, tonumber(ARGV[6]) - from_address), limit}
 """
 #: A good login's try is taken back from its address (KEYS: account, address); a key that
 #: expired meanwhile is not recreated (it would have no expiry).
@@ -258,12 +266,15 @@ class Attempt:
     ``allowed`` tries were counted; a refused one says which limit (``"account"`` or
     ``"address"``) and until when (``until``, seconds since the epoch). ``by_device``: let
     through by the trusted-device limit (the account and address limits were skipped).
+    An allowed try that fails: ``tries_left`` further tries before a wait, and when this
+    very failure starts one, ``limit`` and ``until`` say which and until when.
     """
 
     allowed: bool
     by_device: bool = False
     limit: str = ""
     until: int = 0
+    tries_left: int | None = None
 
     def seconds_left(self) -> int:
         """Seconds until another try is allowed (at least 1)."""
@@ -293,14 +304,17 @@ class LoginLimiter:
 
     def attempt(self, email: str, address: str, device: str | None = None) -> Attempt:
         """Count a try for ``email`` from ``address`` (and a trusted ``device`` id), or refuse."""
-        verdict, until = self._attempt(
+        verdict, until, *more = self._attempt(
             keys=self._keys(email, address, device),
             args=[int(clock()), MAX_FAILURES_PER_ACCOUNT, BACKOFF_FIRST_SECONDS,
                   BACKOFF_MAX_SECONDS, ACCOUNT_MEMORY_SECONDS, MAX_FAILURES_PER_ADDRESS,
                   FAILURE_WINDOW_SECONDS, MAX_FAILURES_PER_DEVICE])
         verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
         if verdict in ("device", "counted"):
-            return Attempt(True, by_device=verdict == "device")
+            left, limit = more
+            limit = limit.decode() if isinstance(limit, bytes) else limit
+            return Attempt(True, by_device=verdict == "device", limit=limit,
+                           until=int(until), tries_left=max(int(left), 0))
         return Attempt(False, limit=verdict, until=int(until))
 
     def succeeded(self, attempt: Attempt, email: str, address: str,

@@ -145,7 +145,7 @@ def clinician_number(contact: Contact) -> str | None:
 
 def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool = True,
                      idle: bool = False, ask_consent: bool = True) -> list[Outgoing]:
-    """Close a text conversation: both sides told, supporter freed.
+    """Close a text conversation: both sides told (each its own goodbye), supporter freed.
 
     The clinician is asked whether they would like check-in texts; their number stays
     sealed until they answer (or the question expires), otherwise it goes now.
@@ -158,7 +158,9 @@ def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool =
     if supporter is not None:
         routing.release(session, supporter.id, routing.contact_token(contact.id))
         if supporter.phone != conv.inbound.number or notify_sender:
-            out.append(Outgoing(conv.msg("en", key), to=_to(conv, supporter.phone)))
+            # The clinician's goodbye ("thank you for reaching out") is not the supporter's.
+            out.append(Outgoing(conv.msg("en", f"{key}_supporter"),
+                                to=_to(conv, supporter.phone)))
     if number is not None and (number != conv.inbound.number or notify_sender):
         out.append(Outgoing(conv.msg(contact.language, key), to=_to(conv, number)))
         if ask_consent:
@@ -226,7 +228,8 @@ class SupporterTexts:
             Supporter.id == self.supporter.id, shifts.eligible())) is not None
         state = "ON" if on else "OFF"
         offer = self._open_offer()
-        detail = (self.conv.msg("en", "offer", minutes=self.conv.cfg.SMS_ACCEPT_SECONDS // 60)
+        detail = (self.conv.msg("en", "offer",
+                                 minutes=max(1, self.conv.cfg.SMS_ACCEPT_SECONDS // 60))
                   if offer else self.conv.msg("en", "no_offer"))
         return self.conv.reply("en", "supporter_status", status=state, offer=detail)
 

@@ -6,6 +6,7 @@ the app at start with a message naming the file and key, never mid-call.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,11 @@ from hotline.errors import FlowError
 VOICE_FILE = "voice.yaml"
 #: Placeholders a prompt may use; anything else is a typo caught at start.
 PLACEHOLDERS = {"minutes", "crisis", "when"}
+#: "{minutes}" is filled with a whole duration ("1 minute", "5 minutos"), never a bare
+#: number, so the grammar is right for 1: the unit's singular and plural per language.
+MINUTE_WORDS = {"en": ("minute", "minutes"), "es": ("minuto", "minutos")}
+#: A text that writes its own unit after "{minutes}" (it would read "5 minutes minutes").
+_UNIT_AFTER = re.compile(r"\{minutes\}\s*(min|minute|minuto)", re.IGNORECASE)
 #: Menus the voice path needs, with the choices each must offer.
 REQUIRED_MENUS = {"menu": {"talk", "callback", "language", "crisis"},
                   "options": {"keep_waiting", "callback", "crisis"}}
@@ -48,7 +54,10 @@ class Flows:
 
     def prompt(self, lang: str, key: str, **values: Any) -> str:
         """One prompt in ``lang`` with its placeholders filled."""
-        text = self.prompts[self.language(lang).code][key]
+        code = self.language(lang).code
+        text = self.prompts[code][key]
+        if "minutes" in values:
+            values["minutes"] = duration(code, values["minutes"])
         return text.format(**values) if values else text
 
     def wait_message(self, lang: str, turn: int) -> str:
@@ -75,6 +84,12 @@ class Flows:
         code = self.language(lang).code
         words = [w for choice in self.menus[menu].values() for w in choice["words"].get(code, [])]
         return ", ".join(words)
+
+
+def duration(lang: str, minutes: int) -> str:
+    """``minutes`` as words in ``lang`` (English when unknown): "1 minute", "5 minutos"."""
+    one, many = MINUTE_WORDS.get(lang, MINUTE_WORDS["en"])
+    return f"{minutes} {one if minutes == 1 else many}"
 
 
 def read_yaml(path: Path) -> dict:
@@ -152,3 +167,7 @@ def check_texts(path: Path, name: str, raw: Any, languages: list[str],
                 if names - placeholders:
                     raise FlowError(f"{path}: {name}.{code}.{key} uses unknown "
                                     f"placeholders {sorted(names - placeholders)}")
+                if "minutes" in names and (code not in MINUTE_WORDS or _UNIT_AFTER.search(piece)):
+                    raise FlowError(f"{path}: {name}.{code}.{key}: {{minutes}} is the whole "
+                                    f"duration (\"5 minutes\"), with no unit after it, in a "
+                                    f"language of hotline.flows.MINUTE_WORDS")

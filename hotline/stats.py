@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 #: Outcomes in the order they are shown; "none" is a contact still without one.
 OUTCOMES = tuple(o.value for o in Outcome) + ("none",)
 HUMAN = (Outcome.CONNECTED.value, Outcome.CONNECTED_BACKUP.value)
-#: Time to a human, shown in these buckets (minutes, upper bound excluded).
+#: Time to a human, shown in these buckets (minutes, upper bound excluded; the counts behind
+#: them, ``Raw.waits``, are by the second).
 WAIT_BUCKETS = (("under 1 min", 0, 1), ("1–2 min", 1, 2), ("2–5 min", 2, 5),
                 ("5–10 min", 5, 10), ("10 min or more", 10, None))
 CALLBACK_STATES = ("kept", "late", "failed", "open", "no record")
@@ -88,7 +89,7 @@ class Raw:
     by_hour: Counter = field(default_factory=Counter)     # local (date, hour) -> contacts
     by_channel: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)
-    waits: Counter = field(default_factory=Counter)       # whole minutes -> contacts
+    waits: Counter = field(default_factory=Counter)       # whole seconds -> contacts
     escalated: int = 0
     repeat: int = 0
     callbacks: Counter = field(default_factory=Counter)
@@ -197,13 +198,13 @@ def _channels(session: Session, period: Period, raw: Raw) -> None:
 
 def _outcomes(session: Session, period: Period, raw: Raw) -> None:
     """One pass over the cohort: each contact's first outcome event (an index-only lookup
-    in ``ix_contact_events_outcome``), the minutes from its start to a human, and what
-    became of a callback it asked for, counted by (outcome, minutes, callback state)."""
+    in ``ix_contact_events_outcome``), the seconds from its start to a human, and what
+    became of a callback it asked for, counted by (outcome, seconds, callback state)."""
     started, done, earlier = (aliased(ContactEvent) for _ in range(3))
     first = ~exists().where(earlier.contact_id == done.contact_id,
                             earlier.outcome.is_not(None), earlier.id < done.id)
     human = done.outcome.in_(HUMAN)
-    wait = case((human, (_epoch(session, done.at) - _epoch(session, started.at)) // 60))
+    wait = case((human, _epoch(session, done.at) - _epoch(session, started.at)))
     callback = case((done.outcome == Outcome.CALLBACK_REQUESTED.value, _callback_state()))
     rows = session.execute(
         select(done.outcome, wait, callback, func.count())
@@ -214,10 +215,10 @@ def _outcomes(session: Session, period: Period, raw: Raw) -> None:
         .where(*_cohort(started, period), first)
         .group_by(done.outcome, wait, callback)).all()
     raw.outcomes, raw.waits, raw.callbacks = Counter(), Counter(), Counter()
-    for outcome, minutes, state, count in rows:
+    for outcome, seconds, state, count in rows:
         raw.outcomes[outcome] += count
-        if minutes is not None:
-            raw.waits[max(int(minutes), 0)] += count
+        if seconds is not None:
+            raw.waits[max(int(seconds), 0)] += count
         if state is not None:
             raw.callbacks[state] += count
     raw.outcomes["none"] = raw.contacts - sum(raw.outcomes.values())
@@ -317,7 +318,7 @@ def _load_row(sid: int | None, name: str) -> dict:
 
 
 def quantile(histogram: Counter, q: float) -> int | None:
-    """The q-quantile (nearest rank) of a histogram of whole minutes."""
+    """The q-quantile (nearest rank) of a histogram (``Raw.waits``: whole seconds)."""
     total = sum(histogram.values())
     if not total:
         return None

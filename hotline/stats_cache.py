@@ -134,8 +134,11 @@ def _usable(session: Session, zone: ZoneInfo, window: Window, first: date,
             select(StatsDay.day, StatsDay.counts, StatsDay.computed_at).where(
                 StatsDay.zone == zone.key, StatsDay.day >= first, StatsDay.day <= last)):
         final = computed_at >= _utc(day + timedelta(days=1), zone) + window.settle
+        counts = json.loads(counts)
+        if "ws" not in counts:
+            continue  # cached when waits were whole minutes ("w"): counted again, replaced
         if final or day > window.final:
-            days[day] = json.loads(counts)
+            days[day] = counts
             if not final:
                 moving.append(day)
     return days, sorted(moving)
@@ -326,8 +329,8 @@ def _merge(days: dict[date, dict]) -> tuple[Raw, dict[int, list]]:
         raw.outcomes.update(c["o"])
         raw.callbacks.update(c["b"])
         raw.followups.update(c["f"])
-        for minutes, n in c["w"].items():
-            raw.waits[int(minutes)] += n
+        for seconds, n in c["ws"].items():
+            raw.waits[int(seconds)] += n
         raw.escalated += c["e"]
         for sid, offers, accepted, declined, missed, other, seconds in c["s"]:
             total = load.get(sid)
@@ -362,11 +365,11 @@ def _load_rows(session: Session, load: dict[int, list]) -> list[dict]:
 # --- counts by local day ----------------------------------------------------------------
 
 def _empty_day() -> dict:
-    """One day's counts: contacts (n), by hour (h), channel (c), outcome (o), minutes to a
-    human (w), callback state (b), escalated (e), follow-ups (f), per supporter (s: id,
+    """One day's counts: contacts (n), by hour (h), channel (c), outcome (o), seconds to a
+    human (ws), callback state (b), escalated (e), follow-ups (f), per supporter (s: id,
     offers, accepted, declined, missed, other, seconds or None; by id while counting, then
     a list), still open (u)."""
-    return {"n": 0, "h": Counter(), "c": Counter(), "o": Counter(), "w": Counter(),
+    return {"n": 0, "h": Counter(), "c": Counter(), "o": Counter(), "ws": Counter(),
             "b": Counter(), "e": 0, "f": Counter(), "s": {}, "u": 0}
 
 
@@ -446,9 +449,9 @@ def _day_outcomes(session: Session, period: Period, days: dict) -> None:
     first = ~exists().where(earlier.contact_id == done.contact_id,
                             earlier.outcome.is_not(None), earlier.id < done.id)
     human = done.outcome.in_(HUMAN)
-    wait = case((human, (_epoch(session, done.at) - _epoch(session, started.at)) // 60))
+    wait = case((human, _epoch(session, done.at) - _epoch(session, started.at)))
     callback = case((done.outcome == Outcome.CALLBACK_REQUESTED.value, _callback_state()))
-    for number, outcome, minutes, state, count in session.execute(
+    for number, outcome, seconds, state, count in session.execute(
             select(day, done.outcome, wait, callback, func.count())
             .select_from(started)
             .join(done, and_(done.contact_id == started.contact_id, done.outcome.is_not(None)))
@@ -458,8 +461,8 @@ def _day_outcomes(session: Session, period: Period, days: dict) -> None:
             .group_by(day, done.outcome, wait, callback)):
         c = days[_day(number)]
         c["o"][outcome] += count
-        if minutes is not None:
-            c["w"][max(int(minutes), 0)] += count
+        if seconds is not None:
+            c["ws"][max(int(seconds), 0)] += count
         if state is not None:
             c["b"][state] += count
 

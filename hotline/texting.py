@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.errors import FlowError
-from hotline.flows import check_texts, read_yaml
+from hotline.flows import check_texts, duration, read_yaml
 
 SMS_FILE = "sms.yaml"
 PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when"}
@@ -44,8 +44,10 @@ class TextFlows:
 
     def message(self, lang: str, key: str, **values: Any) -> str:
         """One message in ``lang`` (English when unknown) with placeholders filled."""
-        table = self.messages.get(lang) or self.messages["en"]
-        return table[key].format(program=self.program, **values)
+        code = lang if lang in self.messages else "en"
+        if "minutes" in values:
+            values["minutes"] = duration(code, values["minutes"])
+        return self.messages[code][key].format(program=self.program, **values)
 
     def word(self, body: str) -> str:
         """The body as a keyword candidate: one word, upper case, no punctuation."""

@@ -109,10 +109,10 @@ def test_outcome_mix_and_escalation(seeded):
     assert seeded.escalated == 1
 
 
-def test_time_to_a_human_is_a_histogram_of_whole_minutes(seeded):
-    assert seeded.waits == {1: 12, 4: 3, 12: 1}
-    assert stats.quantile(seeded.waits, 0.5) == 1
-    assert stats.quantile(seeded.waits, 0.9) == 4
+def test_time_to_a_human_is_a_histogram_of_whole_seconds(seeded):
+    assert seeded.waits == {60: 12, 240: 3, 720: 1}
+    assert stats.quantile(seeded.waits, 0.5) == 60
+    assert stats.quantile(seeded.waits, 0.9) == 240
     assert stats.quantile(Counter(), 0.5) is None
 
 
@@ -168,7 +168,7 @@ def test_a_busy_week_hides_its_one_crisis_transfer_and_what_would_reveal_it(sess
     report = reports.build(stats.collect(session, WEEK), WEEK, k=11)
     assert report.shown("outcome:crisis_transfer") == "<11"
     assert report.shown("outcome:connected") == "hidden"
-    assert report.summary["median_minutes_to_human"] == 1
+    assert report.summary["median_seconds_to_human"] == 60
     assert report.shown("channel:sms") == 49
     assert_protected(report.values, report.lines, report.hidden, 11)
 
@@ -177,7 +177,7 @@ def test_a_week_with_few_contacts_hides_even_its_total(session, make_supporter):
     Seeder(session, make_supporter()).contact(local(4, 12))
     report = reports.build(stats.collect(session, WEEK), WEEK, k=11)
     assert report.shown("contacts") == "<11"
-    assert report.summary["median_minutes_to_human"] is None
+    assert report.summary["median_seconds_to_human"] is None
 
 
 def test_time_zone_with_half_hour_offset_uses_finer_sql_buckets(session, make_supporter):

@@ -192,10 +192,12 @@ def expire_offer(offer_id: int) -> str:
     offer = db.session.get(Offer, offer_id)
     if offer is None or offer.state != OfferState.RINGING.value:
         return "done"
-    _hang_up(offer)
+    text = offer.contact.mode == "text"
+    if not text:
+        _hang_up(offer)
     if routing.close_offer(db.session, offer, OfferState.NO_ANSWER):
-        if offer.contact.mode == "text":
-            texts.send(offer.supporter.phone, texts.text_flows().message("en", "offer_expired"))
+        if text:  # only the job that closed it tells the supporter, and only once
+            _hang_up(offer)
         jobs.enqueue(route, offer.contact_id, offer.attempt)
     return "expired"
 

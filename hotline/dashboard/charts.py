@@ -19,6 +19,15 @@ COLUMN_AREA = 180
 STEPS = ("#eef4fb", "#cfe0f3", "#9fc3e6", "#6aa1d6", "#3a7dc0", "#1d5a99", "#0d3b6e")
 
 
+def wait_text(seconds: int | None) -> str | None:
+    """A time to a human as the page shows it: "45 s", "1 min 05 s" (None stays None: the
+    card shows it withheld). The CSV and JSON keep the exact seconds."""
+    if seconds is None:
+        return None
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def render(report: Report, table: Table) -> Markup:
     """The chart of a table, or an empty string for tables shown only as tables."""
     draw = {"bars": _bars, "columns": _columns, "heatmap": _heatmap}.get(table.chart)

@@ -163,7 +163,7 @@ def _dump(raw: stats.Raw) -> str:
         "contacts": raw.contacts, "escalated": raw.escalated, "repeat": raw.repeat,
         "by_hour": [[d.isoformat(), h, n] for (d, h), n in sorted(raw.by_hour.items())],
         "by_channel": raw.by_channel, "outcomes": raw.outcomes, "callbacks": raw.callbacks,
-        "followups": raw.followups, "waits": {str(m): n for m, n in raw.waits.items()},
+        "followups": raw.followups, "wait_seconds": {str(s): n for s, n in raw.waits.items()},
         "scores": {kind: {str(v): n for v, n in c.items()} for kind, c in raw.scores.items()},
         "supporters": [{c: v for c, v in row.items() if c != "name"}
                        for row in raw.supporters]}, separators=(",", ":"), sort_keys=True)
@@ -176,10 +176,18 @@ def _load(text: str) -> stats.Raw:
         by_hour=Counter({(date.fromisoformat(d), h): n for d, h, n in found["by_hour"]}),
         by_channel=Counter(found["by_channel"]), outcomes=Counter(found["outcomes"]),
         callbacks=Counter(found["callbacks"]), followups=Counter(found["followups"]),
-        waits=Counter({int(m): n for m, n in found["waits"].items()}),
+        waits=_waits(found),
         scores={kind: Counter({int(v): n for v, n in c.items()})
                 for kind, c in found["scores"].items()},
         supporters=found["supporters"])
+
+
+def _waits(found: dict) -> Counter:
+    """Seconds to a human; a month published when they were whole minutes ("waits") reads
+    as the start of each minute, so its wait buckets keep the counts it was published with."""
+    if "wait_seconds" in found:
+        return Counter({int(s): n for s, n in found["wait_seconds"].items()})
+    return Counter({int(m) * 60: n for m, n in found["waits"].items()})
 
 
 def _sum(parts: list[stats.Raw]) -> stats.Raw:

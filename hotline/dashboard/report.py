@@ -220,8 +220,8 @@ def _waits(report: Report, raw: stats.Raw) -> None:
     human = report.cell("human", sum(raw.outcomes.get(o, 0) for o in stats.HUMAN),
                         COST_SUBTOTAL)
     report.total(human, [f"outcome:{o}" for o in stats.HUMAN])
-    labels = [(label, f"wait:{i}", sum(n for m, n in raw.waits.items()
-                                       if m >= lo and (hi is None or m < hi)))
+    labels = [(label, f"wait:{i}", sum(n for s, n in raw.waits.items()
+                                       if s >= lo * 60 and (hi is None or s < hi * 60)))
               for i, (label, lo, hi) in enumerate(stats.WAIT_BUCKETS)]
     unknown = report.values[human] - sum(v for _l, _k, v in labels)
     if unknown:
@@ -291,8 +291,9 @@ def _summary(report: Report, raw: stats.Raw) -> None:
                if report.visible(f"load:{row['id']}:accepted")}
     report.summary = {
         "contacts": report.shown("contacts"),
-        "median_minutes_to_human": stats.quantile(raw.waits, 0.5) if human_ok else None,
-        "p90_minutes_to_human": stats.quantile(raw.waits, 0.9) if human_ok else None,
+        # Exact seconds here (CSV, JSON); the page writes them as "1 min 05 s".
+        "median_seconds_to_human": stats.quantile(raw.waits, 0.5) if human_ok else None,
+        "p90_seconds_to_human": stats.quantile(raw.waits, 0.9) if human_ok else None,
         "share_reached_human": report.share("human", "contacts"),
         "share_escalated": report.share("escalated:yes", "contacts"),
         "share_abandoned": report.share("outcome:abandoned", "contacts"),

@@ -11,12 +11,14 @@ import dataclasses
 import io
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request,
+                   url_for)
 
 from hotline import accounts, stats_cache
 from hotline.dashboard import access, charts, joint, periods
 from hotline.dashboard import report as reports
 from hotline.extensions import db, redis_conn, settings
+from hotline.flows import duration
 from hotline.models import utcnow
 from hotline.shifts import program_zone
 
@@ -53,32 +55,56 @@ def login():
                                  request.form.get("password") or "")
     if user is None:
         return render_template("dashboard/login.html", next=request.form.get("next", ""),
-                               error="That email and password do not match an account.",
-                               email=email), 401
+                               error=_failed(attempt), email=email), 401
     limiter.succeeded(attempt, email, address, device)
     access.log_in(user)
     return access.remember_device(redirect(_safe_next(request.form.get("next"))), user.email)
 
 
-def _throttled(attempt: accounts.Attempt, email: str) -> tuple[str, int, dict[str, str]]:
-    """429 saying which limit, until when, and whom to ask (the same for unknown emails)."""
+#: Whom to ask when locked out or unsure of the password (the same words everywhere).
+ASK_AN_ADMIN = ("ask one of the program's dashboard admins: they can send you a new "
+                "invitation link that lets you in at once.")
+#: From this many tries left before a wait, a failed login warns (so before the last one).
+WARN_FROM_TRIES_LEFT = 2
+
+
+def _failed(attempt: accounts.Attempt) -> str:
+    """A wrong password: say so, and warn while free tries run out (same for unknown emails)."""
+    error = "That email and password do not match an account."
+    if attempt.until:
+        return f"{error} {_wait_text(attempt)}"
+    left = attempt.tries_left
+    if left is not None and left <= WARN_FROM_TRIES_LEFT:
+        tries = f"{left} attempt{'s' if left != 1 else ''}"
+        return (f"{error} {tries} left before a wait. If you have forgotten your password, "
+                f"{ASK_AN_ADMIN}")
+    return error
+
+
+def _wait_text(attempt: accounts.Attempt) -> str:
+    """Which limit, until when, and whom to ask."""
     seconds = attempt.seconds_left()
     at = datetime.fromtimestamp(attempt.until, program_zone()).strftime("%H:%M %Z")
     minutes = -(-seconds // 60)
     what = ("this account" if attempt.limit == "account"
             else "your network address")
-    error = (f"Too many failed logins for {what}. You can try again at {at} "
-             f"(in {minutes} minute{'s' if minutes != 1 else ''}). If these tries were not "
-             "yours, or you cannot wait, ask one of the program's dashboard admins: they can "
-             "send you a new invitation link that lets you in at once.")
+    return (f"Too many failed logins for {what}. You can try again at {at} "
+            f"(in {duration('en', minutes)}). If these tries were not "
+            f"yours, or you cannot wait, {ASK_AN_ADMIN}")
+
+
+def _throttled(attempt: accounts.Attempt, email: str) -> tuple[str, int, dict[str, str]]:
+    """429 saying which limit, until when, and whom to ask (the same for unknown emails)."""
     return (render_template("dashboard/login.html", next=request.form.get("next", ""),
-                            error=error, email=email), 429, {"Retry-After": str(seconds)})
+                            error=_wait_text(attempt), email=email), 429,
+            {"Retry-After": str(attempt.seconds_left())})
 
 
 @bp.post("/logout")
 def logout():
     """End the session here and on the server."""
     access.log_out()
+    flash("You are logged out.")  # on the login page, so a shared computer shows it plainly
     return redirect(url_for("dashboard.login"))
 
 

@@ -2,7 +2,7 @@
 
 ``StatsDay``: one row per local day of one time zone, once its counts are final:
 the same additive counts the event, offer and contact tables give for its contacts (by
-hour, channel, outcome, minutes to a human, callback state, escalation, follow-ups) and
+hour, channel, outcome, seconds to a human, callback state, escalation, follow-ups) and
 per supporter id its offers by result and seconds on contacts (what the supporter load
 already shows). No contact id, no caller key, no number: nothing that the event table
 does not already hold, and nothing finer than a local hour. ``StatsPeriod``: a past
