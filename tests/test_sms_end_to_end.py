@@ -124,12 +124,18 @@ def test_no_reply_moves_the_offer_on(hotline):
     assert any("moved on" in b for b in silent.received())
 
 
-def test_a_quiet_conversation_closes_with_a_message_to_both(hotline):
+def connected_conversation(hotline, number: str):
+    """Ada (answering YES) texting with a clinician at ``number`` who asked to text (2) and
+    will say NO to check-ins: the two phones, connected."""
     ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
-    doc = clinician(hotline, "+16175550183",
-                    replies=[("Reply 1", "2"), ("check-in text", "NO")])
+    doc = clinician(hotline, number, replies=[("Reply 1", "2"), ("check-in text", "NO")])
     doc.text("hello")
     hotline.run(600)
+    return ada, doc
+
+
+def test_a_quiet_conversation_closes_with_a_message_to_both(hotline):
+    ada, doc = connected_conversation(hotline, "+16175550183")
     assert hotline.contacts()[0].state == "connected"
     run_scheduled(hotline)
     hotline.run(60)

@@ -18,16 +18,12 @@ from hotline.settings import ROOT
 from tests.conftest import twiml
 from tests.test_dashboard import PASSWORD, csrf, make_user
 from tests.test_dashboard_logins import COORD, WRONG, post_login
-from tests.test_sms_end_to_end import TextingPhone, clinician, run_scheduled
+from tests.test_sms_end_to_end import TextingPhone, clinician, connected_conversation, run_scheduled
 from tests.test_voice_menu import call, only_contact, press
 
 
 def test_after_the_clinicians_bye_the_supporter_gets_a_goodbye_meant_for_them(hotline):
-    ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
-    doc = clinician(hotline, "+16175550191",
-                    replies=[("Reply 1", "2"), ("check-in text", "NO")])
-    doc.text("hello")
-    hotline.run(600)
+    ada, doc = connected_conversation(hotline, "+16175550191")
     assert hotline.contacts()[0].state == "connected"
     doc.text("BYE")
     hotline.run(600)
@@ -39,11 +35,7 @@ def test_after_the_clinicians_bye_the_supporter_gets_a_goodbye_meant_for_them(ho
 
 
 def test_a_quiet_conversation_tells_the_supporter_in_their_own_words(hotline):
-    ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
-    doc = clinician(hotline, "+16175550192",
-                    replies=[("Reply 1", "2"), ("check-in text", "NO")])
-    doc.text("hello")
-    hotline.run(600)
+    ada, doc = connected_conversation(hotline, "+16175550192")
     run_scheduled(hotline)  # SMS_IDLE_MINUTES later
     hotline.run(60)
     assert any("Text us any time" in b for b in doc.received())
