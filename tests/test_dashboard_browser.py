@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hotline.dashboard.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.axe import Audit, new_context
 from tests.test_web_phone_browser import OUTPUT, browser, stack  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def page(browser, stack):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = new_context(browser, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors = []
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
@@ -72,7 +73,7 @@ def test_on_a_phone_a_refused_form_focuses_its_first_error_in_view(browser, stac
     """Issue 14 item 8: after a refused submit focus and scroll went to the top, so on a
     390x844 phone the error sat about 1,400 px below what was visible."""
     from playwright.sync_api import expect
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = new_context(browser, viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto(f"{stack.url}/dashboard/")
     page.get_by_label("Email").fill(DEMO_EMAIL)
@@ -92,3 +93,37 @@ def test_on_a_phone_a_refused_form_focuses_its_first_error_in_view(browser, stac
     assert error.evaluate("e => e.getBoundingClientRect().top < innerHeight")
     page.screenshot(path=str(OUTPUT / "dashboard-phone-form-error.png"), full_page=False)
     context.close()
+
+
+def log_in(page, base):
+    page.goto(f"{base}/dashboard/login")
+    page.get_by_label("Email").fill(DEMO_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Statistics").wait_for()
+
+
+def test_every_page_passes_axe_core(page, stack):  # noqa: F811
+    """Issue 14: axe-core (from npm) on every page, failing on serious or critical
+    violations: the public pages, then every coordinator page, with folded parts open."""
+    base = stack.url
+    audit = Audit(page)
+    audit.check("the login page")
+    page.goto(f"{base}/dashboard/invite")
+    audit.check("the invitation page")
+    log_in(page, base)
+    for details in page.locator("details").all():
+        details.locator("summary").click()
+    audit.check("statistics, every table unfolded")
+    page.goto(f"{base}/dashboard/roster")
+    audit.check("the roster")
+    page.locator("table a[href*='/dashboard/roster/']").first.click()
+    page.get_by_role("button", name="Add shift").wait_for()
+    audit.check("a supporter's page")
+    page.goto(page.url.split("#")[0] + "/deactivate")
+    audit.check("taking a supporter off the roster")
+    page.goto(f"{base}/dashboard/now")
+    audit.check("Available now")
+    page.goto(f"{base}/dashboard/users")
+    audit.check("accounts")
+    audit.assert_clean()

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from tests.axe import assert_accessible, new_context
 from tests.twilio_files import ROOT
 from tests.stack import Stack
 
@@ -45,7 +46,7 @@ def stack(redis_server, tmp_path):
 
 @pytest.fixture
 def page(browser, stack):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context = new_context(browser, viewport={"width": 1500, "height": 1000})
     page = context.new_page()
     page.goto(f"{stack.url}/phone")
     yield page
@@ -80,6 +81,7 @@ def answer_and_accept(card):
 
 def test_clinician_dials_presses_1_and_a_supporter_accepts(page):
     from playwright.sync_api import expect
+    assert_accessible(page, "the web phone, idle")
     rivera = dial_and_press_1(page)
     alex = phone(page, ALEX)
     answer_and_accept(alex)
@@ -90,6 +92,7 @@ def test_clinician_dials_presses_1_and_a_supporter_accepts(page):
     expect(page.locator("#contacts")).to_contain_text("connected", timeout=5_000)
     expect(page.locator("#queues")).to_contain_text("bridge", timeout=5_000)
     assert ALEX not in rivera.locator(".screen").inner_text()
+    assert_accessible(page, "the web phone during a bridged call")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-connected.png"), full_page=True)
     alex.get_by_role("button", name="Hang up").click()
@@ -102,6 +105,7 @@ def test_a_supporter_who_ignores_the_call_passes_it_to_the_next(page):
     rivera = dial_and_press_1(page)
     alex, bea = phone(page, ALEX), phone(page, BEA)
     expect(alex.locator(".status")).to_contain_text("Ringing", timeout=20_000)
+    assert_accessible(page, "the web phone while a supporter's phone rings")
     # Alex ignores it: after the ring time the next supporter in the rotation rings.
     answer_and_accept(bea)
     expect(rivera.locator(".screen")).to_contain_text("connected with a peer supporter",
@@ -142,6 +146,7 @@ def test_texting_as_a_clinician_and_as_a_supporter(page):
     send_text(alex, "I'm here with you.")
     expect(rivera.locator(".messages")).to_contain_text("I'm here with you.", timeout=15_000)
     assert ALEX not in rivera.locator(".messages").inner_text()
+    assert_accessible(page, "the web phone with texts unfolded")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-texting.png"), full_page=True)
 
