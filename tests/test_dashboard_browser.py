@@ -127,3 +127,36 @@ def test_every_page_passes_axe_core(page, stack):  # noqa: F811
     page.goto(f"{base}/dashboard/users")
     audit.check("accounts")
     audit.assert_clean()
+
+
+# The smallest chart text a person can read on a phone, in CSS px as drawn on the screen.
+MIN_CHART_TEXT = 11
+_SMALLEST_TEXT = """() => Math.min(...[...document.querySelectorAll("svg.chart text")].map(t =>
+    parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a))"""
+
+
+def test_on_a_phone_no_coordinator_page_scrolls_sideways(browser, stack):  # noqa: F811
+    """Issue 14: at 390x844 the charts' text shrank to about 6 px, and Roster and Available
+    now widened the page to 574 and 504 px. Wide tables and charts may scroll inside their
+    own box; the page itself may not."""
+    context = new_context(browser, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    log_in(page, stack.url)
+    wide = {}
+    smallest = page.evaluate(_SMALLEST_TEXT)
+    pages = [("statistics", "/dashboard/"), ("roster", "/dashboard/roster"),
+             ("a supporter", None), ("Available now", "/dashboard/now")]
+    for name, path in pages:
+        if path is None:
+            page.goto(f"{stack.url}/dashboard/roster")
+            page.locator("table a[href*='/dashboard/roster/']").first.click()
+            page.get_by_role("button", name="Add shift").wait_for()
+        else:
+            page.goto(stack.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[name] = width
+        page.screenshot(path=str(OUTPUT / f"dashboard-phone-{name.replace(' ', '-')}.png"))
+    context.close()
+    assert wide == {} and smallest >= MIN_CHART_TEXT, (
+        f"pages wider than the 390 px screen: {wide}; chart text drawn at {smallest:.1f} px")

@@ -41,9 +41,12 @@ def _svg(table: Table, width: int, height: int, body: list[str]) -> Markup:
             f'<line x1="0" y1="0" x2="0" y2="6" stroke="#9a9a9a" stroke-width="2"/></pattern>'
             f'</defs>')
     label = escape(f"{table.title}: chart; the numbers are in the table below")
-    return Markup(f'<svg class="chart" role="img" aria-label="{label}" viewBox="0 0 {width} '
-                  f'{height}" width="100%" xmlns="http://www.w3.org/2000/svg">{defs}'
-                  + "".join(body) + "</svg>")
+    # Drawn at its own size, never scaled down: a chart squeezed into a phone's width drew
+    # its text at about 6 px. On a narrow screen it scrolls sideways in its own box.
+    return Markup(f'<div class="scroll-x chart-box" role="group" aria-label="{label}" '
+                  f'tabindex="0"><svg class="chart" role="img" aria-label="{label}" '
+                  f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+                  f'xmlns="http://www.w3.org/2000/svg">{defs}' + "".join(body) + "</svg></div>")
 
 
 def _values(report: Report, table: Table) -> list[tuple[str, int | str]]:
