@@ -163,3 +163,28 @@ def test_a_follow_up_arrives_on_the_clinicians_phone(page):
     expect(rivera.locator(".messages")).to_contain_text("How helpful was it", timeout=60_000)
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-follow-up.png"), full_page=True)
+
+
+def test_the_phone_keeps_focus_speaks_plainly_and_signs_folded_texts(page):
+    """Issue 14, web phone: focus went to the page body after "Call hotline"; the status
+    said "gathering" and "in queue"; texts arriving while "Texts" was folded gave no sign."""
+    from playwright.sync_api import expect
+    rivera, alex = phone(page, RIVERA), phone(page, ALEX)
+    rivera.locator("details.texts summary").click()
+    send_text(rivera, "2")
+    expect(alex.locator("details.texts summary")).to_contain_text("new", timeout=20_000)
+    assert_accessible(page, "the web phone with unread texts")
+    alex.locator("details.texts summary").click()
+    expect(alex.locator(".messages")).to_contain_text("Reply YES")
+    expect(alex.locator("details.texts summary")).to_have_text("Texts")
+
+    rivera.get_by_role("button", name="Call hotline").click()
+    expect(rivera.locator(".status")).to_contain_text("waiting for your answer", timeout=10_000)
+    expect(rivera.get_by_role("button", name="Hang up")).to_be_focused()
+    press(rivera, "1")
+    expect(rivera.locator(".status")).to_contain_text("on hold for a supporter", timeout=10_000)
+    for word in ("gathering", "in queue"):
+        assert word not in rivera.locator(".status").inner_text()
+    rivera.get_by_role("button", name="Hang up").click()
+    expect(rivera.locator(".status")).to_contain_text("Idle", timeout=10_000)
+    expect(rivera.get_by_role("button", name="Call hotline")).to_be_focused()

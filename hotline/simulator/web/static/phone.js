@@ -75,11 +75,18 @@ function makeCard(number) {
   node.querySelector(".availability input").addEventListener("change", (event) => {
     post(`/phone/api/phones/${encodeURIComponent(number)}/availability`, { on: event.target.checked ? "1" : "0" });
   });
+  node.querySelector("details.texts").addEventListener("toggle", () => renderCard(number));
   node.querySelector(".close").addEventListener("click", () => { shown.delete(number); node.remove(); cards.delete(number); renderPicker(); });
   document.getElementById("phones").append(node);
   cards.set(number, node);
   return node;
 }
+
+// The simulator's words for what a leg is doing, as a person on the phone would say it.
+const PLAIN = {
+  gathering: "waiting for your answer", "in queue": "on hold for a supporter",
+  bridged: "connected", playing: "listening", dialing: "calling out", ended: "ended",
+};
 
 function describe(number, leg) {
   if (!leg) return ["Idle", ""];
@@ -89,12 +96,15 @@ function describe(number, leg) {
   if (leg.status === "ringing" || leg.status === "queued") {
     return incoming ? [`Ringing: call from ${other}`, "ringing"] : [`Calling ${other}…`, "ringing"];
   }
-  const doing = leg.doing ? ` · ${leg.doing}` : "";
+  const doing = leg.doing ? ` · ${PLAIN[leg.doing] || leg.doing}` : "";
   return [`In call with ${other}${doing}`, "live"];
 }
 
 function renderCard(number) {
   const node = cards.get(number) || makeCard(number);
+  // A focused button that this render disables (Call hotline once the call starts, Hang up
+  // once it ends) would drop focus to the page body: keep it on this phone instead.
+  const hadFocus = node.contains(document.activeElement);
   const phone = snapshot.phones[number];
   const leg = activeLeg(number);
   const [status, mood] = describe(number, leg);
@@ -132,6 +142,22 @@ function renderCard(number) {
     list.replaceChildren(...messages);
     list.scrollTop = list.scrollHeight;
   }
+  markUnread(node, messages.length);
+  if (hadFocus && (!node.contains(document.activeElement) || document.activeElement.disabled)) {
+    const target = [".hangup", ".answer", ".dial"].map((s) => node.querySelector(s)).find((b) => !b.disabled);
+    if (target) target.focus();
+  }
+}
+
+// Texts that arrive while "Texts" is folded: say how many on the fold (read out politely).
+function markUnread(node, count) {
+  const details = node.querySelector("details.texts");
+  if (details.open || node.dataset.seen === undefined) node.dataset.seen = String(count);
+  const unread = count - Number(node.dataset.seen);
+  const badge = node.querySelector(".unread");
+  const text = unread > 0 ? ` (${unread} new)` : "";
+  if (badge.textContent !== text) badge.textContent = text;
+  details.classList.toggle("has-unread", unread > 0);
 }
 
 function speakNew(number, lines) {
