@@ -93,6 +93,12 @@ def test_clinician_dials_presses_1_and_a_supporter_accepts(page):
     expect(page.locator("#queues")).to_contain_text("bridge", timeout=5_000)
     assert ALEX not in rivera.locator(".screen").inner_text()
     assert_accessible(page, "the web phone during a bridged call")
+    # Issue 14: words typed during a bridged call were dropped; they reach the other end.
+    rivera.locator("form.say input").fill("It was a hard night")
+    rivera.locator("form.say button").click()
+    expect(alex.locator(".screen")).to_contain_text("they said: It was a hard night",
+                                                    timeout=10_000)
+    expect(rivera.locator(".screen")).to_contain_text("you said: It was a hard night")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-connected.png"), full_page=True)
     alex.get_by_role("button", name="Hang up").click()
@@ -167,7 +173,8 @@ def test_a_follow_up_arrives_on_the_clinicians_phone(page):
 
 def test_the_phone_keeps_focus_speaks_plainly_and_signs_folded_texts(page):
     """Issue 14, web phone: focus went to the page body after "Call hotline"; the status
-    said "gathering" and "in queue"; texts arriving while "Texts" was folded gave no sign."""
+    said "gathering" and "in queue"; texts arriving while "Texts" was folded gave no sign;
+    the transcripts of two calls ran on with no separator."""
     from playwright.sync_api import expect
     rivera, alex = phone(page, RIVERA), phone(page, ALEX)
     rivera.locator("details.texts summary").click()
@@ -188,3 +195,7 @@ def test_the_phone_keeps_focus_speaks_plainly_and_signs_folded_texts(page):
     rivera.get_by_role("button", name="Hang up").click()
     expect(rivera.locator(".status")).to_contain_text("Idle", timeout=10_000)
     expect(rivera.get_by_role("button", name="Call hotline")).to_be_focused()
+    # A second call: its transcript is set off from the first one's.
+    rivera.get_by_role("button", name="Call hotline").click()
+    expect(rivera.locator(".screen li.call-break")).to_have_count(1, timeout=10_000)
+    expect(rivera.locator(".screen li.call-break + li")).to_contain_text("You have reached")

@@ -84,6 +84,17 @@ class Controls:
             said = (" ".join(text.split()), confidence)
             self.schedule(0, lambda: self._take_input(leg, "speech", said))
 
+    def _say_across(self: TwilioSim, leg: Leg, text: str) -> None:
+        """Words said on a bridged call reach the other end, as on a real line (they were
+        dropped: nothing was listening for input). The log says who spoke, never the words."""
+        peer = self.legs.get(leg.bridged_to or "")
+        if peer is None:
+            return
+        for side, line in ((leg, f"you said: {text}"), (peer, f"they said: {text}")):
+            side.heard.append(line)
+            self.phone_for(side).heard.append(line)
+        self.log("said", sid=leg.sid, to=peer.sid)
+
     def leg_of(self: TwilioSim, sid: str) -> Leg:
         """The leg called ``sid``; ``KeyError`` with a readable message if there is none."""
         with self.lock:
@@ -130,6 +141,9 @@ class Controls:
     def _take_input(self: TwilioSim, leg: Leg, kind: str, value: object) -> None:
         """Hand keys or words to the gather listening on ``leg``, or drop them (loop)."""
         state = leg.gathering
+        if kind == "speech" and state is None and not leg.ended and leg.bridged_to:
+            self._say_across(leg, value[0])
+            return
         if leg.ended or state is None or not state.accepts(kind):
             self.log("dropped", sid=leg.sid, input=kind)
             return

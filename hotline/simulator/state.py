@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Generator, Protocol
 
+#: Put in a web phone's transcript where a new call starts, so calls do not run on.
+CALL_BREAK = "— new call —"
+
 #: The REST API version in every URL and webhook (``ApiVersion``).
 API_VERSION = "2010-04-01"
 #: Returned by a ``Receive`` that timed out.

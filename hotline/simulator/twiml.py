@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from lxml import etree
 
-from hotline.simulator.state import CallStatus, Direction, Fetch, HungUp, Leg
+from hotline.simulator.state import CALL_BREAK, CallStatus, Direction, Fetch, HungUp, Leg
 from hotline.simulator.twiml_base import (  # noqa: F401 - re-exported for older imports
     ALLOWED, DIAL_TIME_LIMIT, END, LEAVE, MAX_INSTANT_FETCHES, MIN_WAIT_LOOP, PLAY_SECONDS,
     PROMPTS, SAY_CHARS_PER_SECOND, Context, Mode, TwimlError, loops, parse_twiml, tag_of,
@@ -116,8 +116,11 @@ class Interpreter(GatherVerbs, DialVerbs):
 
     def hear(self, leg: Leg, kind: str, text: str) -> None:
         """Play ``text`` to the party on ``leg`` (its transcript, its phone's, the log)."""
+        phone = self.sim.phone_for(leg)
+        if phone.live_input and not leg.heard and phone.heard and phone.heard[-1] != CALL_BREAK:
+            phone.heard.append(CALL_BREAK)  # a person reads this screen: mark each new call
         leg.heard.append(text)
-        self.sim.phone_for(leg).heard.append(text)
+        phone.heard.append(text)
         self.sim.log(kind, sid=leg.sid, text=text)
 
     # -- simple verbs ------------------------------------------------------------------

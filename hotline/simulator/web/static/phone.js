@@ -82,6 +82,9 @@ function makeCard(number) {
   return node;
 }
 
+// The line the simulator puts between calls in a transcript (hotline.simulator.state).
+const CALL_BREAK = "— new call —";
+
 // The simulator's words for what a leg is doing, as a person on the phone would say it.
 const PLAIN = {
   gathering: "waiting for your answer", "in queue": "on hold for a supporter",
@@ -127,7 +130,9 @@ function renderCard(number) {
   const screen = node.querySelector(".screen");
   const lines = phone.heard || [];
   if (screen.childElementCount !== lines.length || screen.dataset.last !== lines[lines.length - 1]) {
-    screen.replaceChildren(...lines.map((line) => el("li", {}, line)));
+    screen.replaceChildren(...lines.map((line) => (line === CALL_BREAK
+      ? el("li", { class: "call-break" }, "— new call —")
+      : el("li", {}, line))));
     screen.dataset.last = lines[lines.length - 1] || "";
     screen.scrollTop = screen.scrollHeight;
     speakNew(number, lines);
