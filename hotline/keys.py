@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hotline import privacy
-from hotline.models import CallbackRequest, Contact, FollowUp, OptOut
+from hotline.models import CallbackRequest, Contact, FollowUp, OptOut, insert_for
 from hotline.settings import Settings, caller_secrets
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,11 @@ def rekey(session: Session, newest: str, older: tuple[str, ...]) -> None:
     if first is not None:
         # The opt-out is a primary key: add the newest one (unless a concurrent request did)
         # and drop the older ones, rather than update into a possible duplicate.
-        session.execute(_insert_ignore(session, OptOut).values(caller_key=newest,
-                                                               created_at=first.created_at))
+        session.execute(insert_for(session, OptOut).on_conflict_do_nothing().values(
+            caller_key=newest, created_at=first.created_at))
         session.execute(delete(OptOut).where(OptOut.caller_key.in_(older))
                         .execution_options(synchronize_session=False))
     session.expire_all()
-
-
-def _insert_ignore(session: Session, model):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model).on_conflict_do_nothing()
 
 
 def opted_out(session: Session, e164: str, cfg: Settings) -> bool:

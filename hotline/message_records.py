@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from hotline import twilio_api
 from hotline.errors import TwilioApiError
-from hotline.models import FollowUp, MessageSid, utcnow
+from hotline.models import FollowUp, MessageSid, insert_for, utcnow
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,7 @@ def file_sid(session: Session, sid: str | None, direction: str, *,
     ``redacted_at`` files one known to be blank already."""
     if not sid:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(MessageSid).values(
+    session.execute(insert_for(session, MessageSid).values(
         sid=sid, direction=direction, created_at=created_at or utcnow(), tries=0,
         redacted_at=redacted_at).on_conflict_do_nothing(index_elements=["sid"]))
 

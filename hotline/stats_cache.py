@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, StatsDay,
-                            StatsPeriod, StatsPublished, Supporter, utcnow)
+                            StatsPeriod, StatsPublished, Supporter, insert_for, utcnow)
 from hotline.stats import (FOLLOWUP_KINDS, HUMAN, OFFER_GROUPS, SCORE_KINDS, Period, Raw,
                            _callback_state, _cohort, _epoch, _load_row, _repeat, _scores, _utc,
                            prepare)
@@ -266,19 +266,15 @@ def _store(session: Session, zone: ZoneInfo, days: dict[date, dict], now: dateti
             for day, c in sorted(days.items()) if _settled(c)]
     if not rows and period is None:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     try:
         if rows:
-            new = insert(StatsDay)
+            new = insert_for(session, StatsDay)
             session.execute(new.on_conflict_do_update(
                 index_elements=["zone", "day"],
                 set_={"counts": new.excluded.counts, "computed_at": new.excluded.computed_at}),
                 rows)
         if period is not None:
-            session.execute(insert(StatsPeriod).on_conflict_do_nothing(),
+            session.execute(insert_for(session, StatsPeriod).on_conflict_do_nothing(),
                             [dict(period, computed_at=now)])
         session.commit()
     except SQLAlchemyError as exc:

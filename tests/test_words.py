@@ -44,19 +44,6 @@ def test_a_quiet_conversation_tells_the_supporter_in_their_own_words(hotline):
     assert not any("Text us any time" in b for b in ada.received())
 
 
-def test_a_silent_supporter_is_told_once_that_the_request_moved_on(hotline):
-    silent = hotline.supporter("Silent", phone_class=TextingPhone)
-    hotline.supporter("Ready", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
-    doc = clinician(hotline, "+16175550193", replies=[("Reply 1", "2")])
-    doc.text("hello")
-    hotline.run(300)
-    run_scheduled(hotline)  # the offer's SMS_ACCEPT_SECONDS are up
-    hotline.run(300)
-    assert hotline.offers() == [("Silent", "no_answer", 1), ("Ready", "accepted", 1)]
-    moved = [b for b in silent.received() if "moved on" in b]
-    assert moved == ["The request has moved on to another supporter."]
-
-
 def test_a_supporter_who_passes_is_told_once_that_the_request_moved_on(hotline):
     passes = hotline.supporter("Passes", phone_class=TextingPhone,
                                replies=[("Reply YES", "PASS")])

@@ -62,7 +62,7 @@ from hotline import stats
 from hotline.dashboard import report as reports
 from hotline.dashboard.periods import PeriodError, Span
 from hotline.dashboard.suppression import Line, Suppressed, suppress
-from hotline.models import StatsPublished, Supporter, utcnow
+from hotline.models import StatsPublished, Supporter, insert_for, utcnow
 
 #: Cells of a period with no sum across periods (a caller seen in two months is a repeat
 #: caller in their quarter, in neither month); a quarter has none (months only show them).
@@ -131,12 +131,8 @@ def published_counts(session: Session, month: Span, zone: ZoneInfo,
     found = _stored(session, month, zone)
     if found is None:
         raw = stats.collect(session, month.period(zone), now=now)
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         try:
-            session.execute(insert(StatsPublished).on_conflict_do_nothing(), [{
+            session.execute(insert_for(session, StatsPublished).on_conflict_do_nothing(), [{
                 "zone": zone.key, "period": month.id, "first": month.first,
                 "counts": _dump(raw), "published_at": now or utcnow()}])
             session.commit()

@@ -1,7 +1,7 @@
 """The hotline's tables. One module per area; everything is importable from here."""
 
 from hotline.models.core import *  # noqa: F401,F403
-from hotline.models.core import Base, utcnow, to_minute  # noqa: F401
+from hotline.models.core import Base, insert_for, utcnow, to_minute  # noqa: F401
 from hotline.models.followups import *  # noqa: F401,F403
 from hotline.models.dashboard import *  # noqa: F401,F403
 from hotline.models.retention import *  # noqa: F401,F403

@@ -48,6 +48,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def insert_for(session, model):
+    """An INSERT of ``model`` in the session's dialect (PostgreSQL or SQLite), for
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update``, which core ``insert`` lacks."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
 def to_minute(moment: datetime) -> datetime:
     """Truncate to the minute: events never carry finer times."""
     return moment.replace(second=0, microsecond=0)
