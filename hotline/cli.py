@@ -69,8 +69,10 @@ def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...])
     from hotline import roster
     try:
         supporter = roster.add(db.session, name, phone, tier, languages)
-    except (HotlineError, ValueError) as exc:
-        _fail(exc)
+    except roster.RosterError as exc:
+        # The dashboard offers a Restore button here; the command line names the command.
+        how = f" (hotline supporters restore {exc.restore.phone})" if exc.restore else ""
+        raise click.ClickException(f"{exc}{how}")
     click.echo(f"added supporter {supporter.id} {supporter.name} (tier {supporter.tier})")
 
 
@@ -115,13 +117,16 @@ def supporters_off(phone: str) -> None:
 @click.argument("phone")
 @with_appcontext
 def supporters_remove(phone: str) -> None:
-    """Take a supporter off the roster (kept, inactive, for statistics)."""
+    """Take a supporter off the roster (kept, inactive, for statistics; shifts deleted)."""
     from hotline import roster
     try:
-        supporter = roster.deactivate(db.session, phone)
+        supporter = roster.find(db.session, phone)
+        withdrawn = roster.deactivate(db.session, supporter)
     except (HotlineError, ValueError) as exc:
         _fail(exc)
-    click.echo(f"{supporter.name} removed from the roster "
+    if withdrawn:
+        click.echo(f"{withdrawn} ringing offer(s) withdrawn: the contact moves on")
+    click.echo(f"{supporter.name} removed from the roster, shifts deleted "
                f"(undo: hotline supporters restore {supporter.phone})")
 
 
@@ -132,7 +137,7 @@ def supporters_restore(phone: str) -> None:
     """Put a supporter taken off the roster back on it (no shifts, not switched ON)."""
     from hotline import roster
     try:
-        supporter = roster.restore(db.session, phone)
+        supporter = roster.restore(db.session, roster.find(db.session, phone))
     except (HotlineError, ValueError) as exc:
         _fail(exc)
     click.echo(f"{supporter.name} is back on the roster (add shifts or switch them on)")

@@ -1,43 +1,130 @@
-"""The roster: adding, finding and switching supporters on and off."""
+"""The roster: the one set of rules for adding, changing, switching, taking off and
+restoring supporters. The CLI (``hotline supporters ...``) and the dashboard (pages and
+JSON API) are thin adapters over these functions, so the same input is refused with the
+same message on both, and taking someone off the roster leaves the same state whichever
+way it was done.
+
+Taking a supporter off the roster (``deactivate``) means, whatever the path:
+
+* ``active`` is false: routing never offers them a contact, and their texts are no longer
+  read as a supporter's;
+* their weekly shifts are deleted, and they hold no manual switch (neither ON nor an
+  ``AvailabilityOverride`` OFF): a roster entry restored months later must not start
+  ringing by a schedule nobody has looked at since;
+* offers still ringing them are withdrawn (``canceled``) and their reservation freed: they
+  can no longer accept (their YES is no longer read as a supporter's, and pressing 1 now
+  hears "taken"), so the contact must not wait for them. The auditor routes the contact on
+  within its next pass (workers/audit.py), so a roster change needs no job queue;
+* a contact they are on now is left alone: a clinician is never cut off by a roster
+  change; they are freed when it ends;
+* their past contacts stay (statistics), as does the row, so ``restore`` can bring it back.
+
+``restore`` makes them active again in the same clean state (no shifts, not switched
+ON or OFF, so not offered until given shifts or switched ON), whatever an older version
+left behind.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hotline import routing, shifts
 from hotline.errors import HotlineError
-from hotline.models import Supporter
+from hotline.models import Offer, OfferState, Shift, Supporter
 from hotline.phones import normalize
 
 TIERS = (1, 2)
 #: Languages the IVR flows offer; a supporter may speak several.
 KNOWN_LANGUAGES = ("en", "es")
+MAX_NAME = 120
+#: Manual modes: ON and OFF are what the supporter can text; "schedule" clears both.
+MODES = ("on", "off", "schedule")
 
 
 class RosterError(HotlineError, ValueError):
-    """A roster change was refused; the message says why."""
+    """A roster change was refused. ``errors`` maps each refused field to why (``field`` is
+    the first), so a form shows every error at once, each next to its field; the message is
+    all of them. ``restore`` is a supporter taken off the roster whom the caller should
+    offer to restore instead (each adapter says how: a button, a command)."""
+
+    def __init__(self, message: str = "", field: str | None = None,
+                 errors: dict[str, str] | None = None,
+                 restore: Supporter | None = None) -> None:
+        self.errors = errors or ({field: message} if field else {})
+        super().__init__(message or "; ".join(self.errors.values()))
+        self.field = next(iter(self.errors), None)
+        self.restore = restore
 
 
-def add(session: Session, name: str, phone: str, tier: int = 1,
-        languages: tuple[str, ...] = ("en",)) -> Supporter:
-    """Add a supporter (phone stored as E.164); refuses bad input with a clear message."""
-    name = (name or "").strip()
-    if not name:
-        raise RosterError("a name is required")
+@dataclass(frozen=True)
+class Details:
+    """A supporter's checked details: name, phone (E.164), tier, languages."""
+    name: str
+    phone: str
+    tier: int
+    languages: tuple[str, ...]
+
+
+def check(name: object, phone: object, tier: object, languages: object) -> Details:
+    """Every field checked, as typed (a form's strings, JSON's numbers and lists, the CLI's
+    options); every refused field is reported together (RosterError.errors)."""
+    errors: dict[str, str] = {}
+    name = str(name or "").strip()
+    if not name or len(name) > MAX_NAME:
+        errors["name"] = f"a name of 1 to {MAX_NAME} characters is required"
+    e164 = ""
+    try:
+        e164 = normalize(str(phone or ""))
+    except ValueError as exc:
+        errors["phone"] = str(exc)
+    try:
+        tier = int(tier or 0)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        tier = 0
     if tier not in TIERS:
-        raise RosterError(f"tier must be 1 (peer supporter) or 2 (backup), not {tier}")
-    unknown = [code for code in languages if code not in KNOWN_LANGUAGES]
-    if unknown or not languages:
-        raise RosterError(f"languages must be among {', '.join(KNOWN_LANGUAGES)}")
-    e164 = normalize(phone)
-    existing = session.scalar(select(Supporter).where(Supporter.phone == e164))
+        errors["tier"] = "tier must be 1 (peer supporter) or 2 (backup)"
+    codes = [languages] if isinstance(languages, str) else \
+        list(languages) if isinstance(languages, Iterable) else []
+    if not codes or any(code not in KNOWN_LANGUAGES for code in codes):
+        errors["languages"] = (f"languages must be among {', '.join(KNOWN_LANGUAGES)} "
+                               "(at least one)")
+    if errors:
+        raise RosterError(errors=errors)
+    return Details(name, e164, tier, tuple(dict.fromkeys(codes)))  # type: ignore[arg-type]
+
+
+def add(session: Session, name: object, phone: object, tier: object = 1,
+        languages: object = ("en",)) -> Supporter:
+    """Add a supporter (phone stored as E.164); refuses bad input with a clear message, and
+    a number taken off the roster with the supporter to restore instead."""
+    details = check(name, phone, tier, languages)
+    existing = session.scalar(select(Supporter).where(Supporter.phone == details.phone))
     if existing is not None and not existing.active:
         raise RosterError(f"{existing.name} was taken off the roster with this number: "
-                          f"restore them with `hotline supporters restore {e164}`")
+                          "restore them instead", "phone", restore=existing)
     if existing is not None:
-        raise RosterError("a supporter with this phone number already exists")
-    supporter = Supporter(name=name, phone=e164, tier=tier, languages=",".join(languages))
+        raise RosterError("a supporter with this phone number already exists", "phone")
+    supporter = Supporter(name=details.name, phone=details.phone, tier=details.tier,
+                          languages=",".join(details.languages))
     session.add(supporter)
+    session.commit()
+    return supporter
+
+
+def update(session: Session, supporter: Supporter, name: object, phone: object,
+           tier: object, languages: object) -> Supporter:
+    """Change a supporter's name, phone, tier and languages (all checked, as ``add``)."""
+    details = check(name, phone, tier, languages)
+    clash = session.scalar(select(Supporter).where(Supporter.phone == details.phone,
+                                                   Supporter.id != supporter.id))
+    if clash is not None:
+        raise RosterError("another supporter has this phone number", "phone")
+    supporter.name, supporter.phone, supporter.tier = details.name, details.phone, details.tier
+    supporter.languages = ",".join(details.languages)
     session.commit()
     return supporter
 
@@ -46,38 +133,60 @@ def find(session: Session, phone: str) -> Supporter:
     """The supporter with this phone number, or RosterError."""
     supporter = session.scalar(select(Supporter).where(Supporter.phone == normalize(phone)))
     if supporter is None:
-        raise RosterError("no supporter has this phone number")
+        raise RosterError("no supporter has this phone number", "phone")
+    return supporter
+
+
+def switch(session: Session, supporter: Supporter, mode: str) -> Supporter:
+    """Manual ON or OFF (the same as the supporter texting it), or back to the schedule."""
+    if mode not in MODES:
+        raise RosterError("choose on, off or schedule", "mode")
+    if not supporter.active:
+        raise RosterError(f"{supporter.name} is off the roster: restore them first")
+    if mode == "schedule":
+        shifts.back_to_schedule(session, supporter)
+    else:
+        supporter.available = mode == "on"
+    session.commit()
     return supporter
 
 
 def set_available(session: Session, phone: str, available: bool) -> Supporter:
-    """Switch a supporter on (ready for contacts) or off."""
-    supporter = find(session, phone)
-    supporter.available = available
-    session.commit()
-    return supporter
+    """Switch the supporter with this phone number ON (ready for contacts) or OFF."""
+    return switch(session, find(session, phone), "on" if available else "off")
 
 
-def deactivate(session: Session, phone: str) -> Supporter:
-    """Take a supporter off the roster; their history stays for statistics."""
-    supporter = find(session, phone)
+def deactivate(session: Session, supporter: Supporter) -> int:
+    """Take a supporter off the roster (see the module's docstring for what that means);
+    returns how many ringing offers were withdrawn."""
+    if not supporter.active:
+        raise RosterError(f"{supporter.name} is already off the roster")
     supporter.active = False
-    supporter.available = False
+    _forget_availability(session, supporter)
     session.commit()
-    return supporter
+    # After the commit, so that no new offer can be made to them meanwhile; each close is
+    # routing's own (conditional: an offer accepted or ended meanwhile stays as it is).
+    ringing = session.scalars(select(Offer).where(
+        Offer.supporter_id == supporter.id, Offer.state == OfferState.RINGING.value)
+        .order_by(Offer.id)).all()
+    return sum(routing.close_offer(session, offer, OfferState.CANCELED) for offer in ringing)
 
 
-def restore(session: Session, phone: str) -> Supporter:
-    """Put a supporter taken off the roster back on it, following their shifts (none are
-    left: they went with them), so not offered contacts until given shifts or switched ON."""
-    from hotline import shifts
-    supporter = find(session, phone)
+def restore(session: Session, supporter: Supporter) -> Supporter:
+    """Put a supporter taken off the roster back on it: no shifts, neither ON nor OFF, so
+    not offered contacts until given shifts or switched ON."""
     if supporter.active:
         raise RosterError(f"{supporter.name} is already on the roster")
     supporter.active = True
-    shifts.back_to_schedule(session, supporter)
+    _forget_availability(session, supporter)  # whatever an older version left behind
     session.commit()
     return supporter
+
+
+def _forget_availability(session: Session, supporter: Supporter) -> None:
+    """No shifts and no manual switch (the caller commits)."""
+    session.execute(delete(Shift).where(Shift.supporter_id == supporter.id))
+    shifts.back_to_schedule(session, supporter)
 
 
 def removed(session: Session) -> list[Supporter]:

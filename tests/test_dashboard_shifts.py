@@ -36,7 +36,7 @@ def test_manual_off_holds_through_every_shift_until_switched_on_or_back_to_the_s
         session, make_supporter, monkeypatch):
     """Issue 14: an OFF is never overridden by a shift (before, the next shift brought the
     supporter back without a word from them, so "off" still rang)."""
-    from hotline.dashboard.roster_views import switch
+    from hotline.roster import switch
     ada = make_supporter(available=False)
     shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
     shifts.add_shift(session, ada, "Tuesday", "08:00", "16:00")
@@ -50,7 +50,7 @@ def test_manual_off_holds_through_every_shift_until_switched_on_or_back_to_the_s
     session.commit()
     ada.available = False
     session.commit()
-    switch(ada, "schedule")        # the coordinator puts her back on her shifts
+    switch(session, ada, "schedule")  # the coordinator puts her back on her shifts
     assert ada.id in eligible_ids(session, tuesday)
     ada.available = True
     session.commit()

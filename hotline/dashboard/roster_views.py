@@ -1,92 +1,37 @@
 """Roster, shifts and availability: pages and the JSON API.
 
-Supporters are staff: their names and numbers are shown here, to coordinators only. Each
-change is validated field by field with a message that says what to fix; pages and API
-share the same functions.
+Supporters are staff: their names and numbers are shown here, to coordinators only. Every
+change goes through ``hotline.roster`` (validated field by field with a message that says
+what to fix), the same rules the ``hotline supporters`` commands use; pages and API are
+thin adapters over them.
 """
 
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from hotline import roster, shifts
 from hotline.dashboard.views import api, bp
-from hotline.errors import HotlineError
 from hotline.extensions import db
 from hotline.models import Shift, Supporter
-from hotline.phones import normalize
-
-MAX_NAME = 120
 
 
-class FormError(HotlineError, ValueError):
-    """Fields were refused: ``errors`` maps each to why (``field`` is the first), so a form
-    shows every error at once, each next to its field. ``restore`` is a supporter taken off
-    the roster whom the form should offer to restore instead."""
-
-    def __init__(self, field: str, message: str, errors: dict[str, str] | None = None,
-                 restore: Supporter | None = None) -> None:
-        self.errors = errors or {field: message}
-        super().__init__("; ".join(self.errors.values()))
-        self.field = next(iter(self.errors))
-        self.restore = restore
-
-
-def _fields(data) -> tuple[str, str, int, tuple[str, ...]]:
-    """name, phone (E.164), tier, languages from a form or JSON body, each checked; every
-    refused field is reported together."""
-    errors: dict[str, str] = {}
-    name = (data.get("name") or "").strip()
-    if not name or len(name) > MAX_NAME:
-        errors["name"] = f"a name of 1 to {MAX_NAME} characters is required"
-    phone = ""
-    try:
-        phone = normalize(data.get("phone") or "")
-    except ValueError as exc:
-        errors["phone"] = str(exc)
-    try:
-        tier = int(data.get("tier") or 0)
-    except (TypeError, ValueError):
-        tier = 0
-    if tier not in roster.TIERS:
-        errors["tier"] = "tier must be 1 (peer supporter) or 2 (backup)"
+def _details(data) -> tuple:
+    """name, phone, tier, languages of a form or a JSON body, as typed: ``roster.check``
+    judges them, as it does the command line's."""
     languages = data.getlist("languages") if hasattr(data, "getlist") else \
-        data.get("languages") or []
-    if isinstance(languages, str):
-        languages = [languages]
-    if not languages or any(code not in roster.KNOWN_LANGUAGES for code in languages):
-        errors["languages"] = ("choose at least one language among "
-                               + ", ".join(roster.KNOWN_LANGUAGES))
-    if errors:
-        raise FormError("", "", errors)
-    return name, phone, tier, tuple(languages)
+        data.get("languages")
+    return data.get("name"), data.get("phone"), data.get("tier"), languages
 
 
 def create_supporter(data) -> Supporter:
-    """Add a supporter from form or JSON data (FormError names the bad fields)."""
-    name, phone, tier, languages = _fields(data)
-    existing = db.session.scalar(select(Supporter).where(Supporter.phone == phone))
-    if existing is not None and not existing.active:
-        # Before, this was a dead end: the number "already existed" on no page at all.
-        raise FormError("phone", f"{existing.name} was taken off the roster with this number:"
-                        " restore them instead", restore=existing)
-    if existing is not None:
-        raise FormError("phone", "a supporter with this phone number already exists")
-    return roster.add(db.session, name, phone, tier, languages)
+    """Add a supporter from form or JSON data (roster.RosterError names the bad fields)."""
+    return roster.add(db.session, *_details(data))
 
 
 def update_supporter(supporter: Supporter, data) -> Supporter:
     """Change a supporter's name, phone, tier and languages."""
-    name, phone, tier, languages = _fields(data)
-    clash = db.session.scalar(select(Supporter).where(Supporter.phone == phone,
-                                                      Supporter.id != supporter.id))
-    if clash is not None:
-        raise FormError("phone", "another supporter has this phone number")
-    supporter.name, supporter.phone, supporter.tier = name, phone, tier
-    supporter.languages = ",".join(languages)
-    db.session.commit()
-    return supporter
+    return roster.update(db.session, supporter, *_details(data))
 
 
 def _supporter(supporter_id: int, active: bool = True) -> Supporter:
@@ -94,30 +39,6 @@ def _supporter(supporter_id: int, active: bool = True) -> Supporter:
     if supporter is None or (active and not supporter.active):
         abort(404, "no such supporter on the roster")
     return supporter
-
-
-#: Manual modes: ON and OFF are what the supporter can text; "schedule" clears both.
-MODES = ("on", "off", "schedule")
-
-
-def switch(supporter: Supporter, mode: str) -> None:
-    """Manual ON or OFF (the same as the supporter texting it), or back to the schedule."""
-    if mode not in MODES:
-        raise FormError("mode", "choose on, off or schedule")
-    if mode == "schedule":
-        shifts.back_to_schedule(db.session, supporter)
-    else:
-        supporter.available = mode == "on"
-    db.session.commit()
-
-
-def deactivate(supporter: Supporter) -> None:
-    """Off the roster (kept for statistics, and for ``roster.restore``); their shifts go."""
-    for shift in shifts.shifts_of(db.session, supporter.id):
-        db.session.delete(shift)
-    roster.deactivate(db.session, supporter.phone)
-
-
 
 
 # ---- pages ---------------------------------------------------------------------------
@@ -145,7 +66,7 @@ def roster_add():
     """Add a supporter; every refused field is shown next to itself."""
     try:
         supporter = create_supporter(request.form)
-    except FormError as exc:
+    except roster.RosterError as exc:
         return _roster_page(exc.errors, request.form, 400, exc.restore)
     flash(f"{supporter.name} added. Add their shifts below.")
     return redirect(url_for("dashboard.supporter_page", supporter_id=supporter.id))
@@ -177,7 +98,7 @@ def supporter_edit(supporter_id: int):
     supporter = _supporter(supporter_id)
     try:
         update_supporter(supporter, request.form)
-    except FormError as exc:
+    except roster.RosterError as exc:
         db.session.rollback()
         return _supporter_page(supporter, exc.errors, request.form, 400)
     flash("Saved.")
@@ -201,7 +122,7 @@ def supporter_deactivate(supporter_id: int):
     if request.form.get("confirm") != "yes":
         return redirect(url_for("dashboard.supporter_deactivate_confirm",
                                 supporter_id=supporter_id), 303)
-    deactivate(supporter)
+    roster.deactivate(db.session, supporter)
     flash(f"{supporter.name} is off the roster. They are listed under \"Taken off the "
           "roster\" below, where you can restore them.")
     return redirect(url_for("dashboard.roster_page") + "#removed")
@@ -211,7 +132,10 @@ def supporter_deactivate(supporter_id: int):
 def supporter_restore(supporter_id: int):
     """Back on the roster: not offered contacts until they get shifts or switch ON."""
     supporter = _supporter(supporter_id, active=False)
-    roster.restore(db.session, supporter.phone)
+    try:
+        roster.restore(db.session, supporter)
+    except roster.RosterError as exc:  # already back (a second tab, a double click)
+        abort(400, str(exc))
     flash(f"{supporter.name} is back on the roster. Add their shifts or switch them ON: "
           "until then they are not offered contacts.")
     return redirect(url_for("dashboard.supporter_page", supporter_id=supporter_id))
@@ -246,8 +170,8 @@ def supporter_switch(supporter_id: int):
     """Manual ON, OFF, or back to the schedule."""
     supporter = _supporter(supporter_id)
     try:
-        switch(supporter, request.form.get("mode", ""))
-    except FormError as exc:
+        roster.switch(db.session, supporter, request.form.get("mode", ""))
+    except roster.RosterError as exc:
         abort(400, str(exc))
     if request.form.get("back") == "now":
         return redirect(url_for("dashboard.now_page"))
@@ -293,7 +217,7 @@ def api_supporter_add():
     """Add a supporter: {name, phone, tier, languages}."""
     try:
         supporter = create_supporter(request.get_json(silent=True) or {})
-    except FormError as exc:
+    except roster.RosterError as exc:
         return _refused(exc)
     return jsonify(supporter_json(supporter)), 201
 
@@ -303,11 +227,11 @@ def api_supporter(supporter_id: int):
     """PATCH: change details (all fields); DELETE: off the roster."""
     supporter = _supporter(supporter_id)
     if request.method == "DELETE":
-        deactivate(supporter)
+        roster.deactivate(db.session, supporter)
         return jsonify({"ok": True})
     try:
         update_supporter(supporter, request.get_json(silent=True) or {})
-    except FormError as exc:
+    except roster.RosterError as exc:
         db.session.rollback()
         return _refused(exc)
     return jsonify(supporter_json(supporter))
@@ -317,7 +241,10 @@ def api_supporter(supporter_id: int):
 def api_supporter_restore(supporter_id: int):
     """Put a supporter taken off the roster back on it."""
     supporter = _supporter(supporter_id, active=False)
-    roster.restore(db.session, supporter.phone)
+    try:
+        roster.restore(db.session, supporter)
+    except roster.RosterError as exc:
+        return _refused(exc)
     return jsonify(supporter_json(supporter))
 
 
@@ -347,8 +274,9 @@ def api_shift_delete(shift_id: int):
 def api_switch(supporter_id: int):
     """Manual ON or OFF, or back to the schedule: {"mode": "on" | "off" | "schedule"}."""
     try:
-        switch(_supporter(supporter_id), (request.get_json(silent=True) or {}).get("mode", ""))
-    except FormError as exc:
+        roster.switch(db.session, _supporter(supporter_id),
+                      (request.get_json(silent=True) or {}).get("mode", ""))
+    except roster.RosterError as exc:
         return _refused(exc)
     return jsonify({"ok": True})
 
