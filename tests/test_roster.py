@@ -125,6 +125,8 @@ def _take_off(app, client, token, way: str, supporter: Supporter) -> None:
         assert done.exit_code == 0, done.output
         assert "1 ringing offer(s) withdrawn" in done.output
     elif way == "page":
+        confirm = client.get(f"/dashboard/roster/{supporter.id}/deactivate").text
+        assert "an offer ringing them now is withdrawn" in confirm   # says what it does
         done = client.post(f"/dashboard/roster/{supporter.id}/deactivate",
                            data={"csrf_token": token, "confirm": "yes"})
         assert done.status_code == 302
