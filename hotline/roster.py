@@ -5,13 +5,17 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hotline import flows
 from hotline.errors import HotlineError
 from hotline.models import Supporter
 from hotline.phones import normalize
 
 TIERS = (1, 2)
-#: Languages the IVR flows offer; a supporter may speak several.
-KNOWN_LANGUAGES = ("en", "es")
+
+
+def known_languages() -> tuple[str, ...]:
+    """Languages the program offers (ivr_flows/languages.yaml); a supporter may speak several."""
+    return flows.offered()
 
 
 class RosterError(HotlineError, ValueError):
@@ -26,9 +30,10 @@ def add(session: Session, name: str, phone: str, tier: int = 1,
         raise RosterError("a name is required")
     if tier not in TIERS:
         raise RosterError(f"tier must be 1 (peer supporter) or 2 (backup), not {tier}")
-    unknown = [code for code in languages if code not in KNOWN_LANGUAGES]
+    known = known_languages()
+    unknown = [code for code in languages if code not in known]
     if unknown or not languages:
-        raise RosterError(f"languages must be among {', '.join(KNOWN_LANGUAGES)}")
+        raise RosterError(f"languages must be among {', '.join(known)}")
     e164 = normalize(phone)
     existing = session.scalar(select(Supporter).where(Supporter.phone == e164))
     if existing is not None and not existing.active:
