@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from flask import current_app
 
 from hotline.errors import FlowError
