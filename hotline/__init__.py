@@ -26,9 +26,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if cfg.PROXY_HOPS:  # the client address behind a load balancer (signatures use
         from werkzeug.middleware.proxy_fix import ProxyFix  # PUBLIC_BASE_URL, not this)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.PROXY_HOPS)
-    app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR)
-    app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR)
-    app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR)
+    languages = flows.load_languages(cfg.IVR_FLOWS_DIR)  # the one list, for all three
+    app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR, languages)
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)

@@ -29,8 +29,6 @@ from hotline.models import Contact, ContactState, utcnow
 FULL_ATTESTATION = "TN-Validation-Passed-A"
 #: How long a "would you like a check-in text?" question waits for its answer.
 ANSWER_WINDOW = timedelta(hours=24)
-YES_WORDS = {"YES", "Y", "SI", "SÍ"}
-NO_WORDS = {"NO", "N", "NOPE"}
 
 
 def flows() -> followups.FollowUpFlows:
@@ -93,10 +91,10 @@ def pending(session: Session, caller_key: str) -> Contact | None:
 def answer_by_text(session: Session, contact: Contact, word: str) -> str | None:
     """A yes or no to the question, and what to text back; None when it is neither."""
     first = word.split()[0] if word.split() else ""
-    if first in YES_WORDS and contact.sealed_number:
+    if first in flows().yes_words and contact.sealed_number:
         agree(session, contact)
         return flows().message(contact.language, "consent_yes")
-    if first in NO_WORDS:
+    if first in flows().no_words:
         decline(session, contact)
         return flows().message(contact.language, "consent_no")
     return None

@@ -20,12 +20,9 @@ from hotline import callbacks, consent, contacts, followups, keys, privacy, rout
 from hotline.extensions import jobs, settings
 from hotline.models import (Contact, ContactState, Offer, OfferState, OptOut,
                             Outcome, Supporter, utcnow)
-from hotline.texting import Keyword, TextFlows
+from hotline.texting import Command, Keyword, TextFlows
 
 log = logging.getLogger(__name__)
-
-#: Words a supporter types that mean "I need support myself" (start a clinician request).
-SELF_SUPPORT = {"SUPPORT", "APOYO"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,7 @@ class Conversation:
         self.key = keys.current_caller_key(session, inbound.number, self.cfg)
         self.keyword = flows.keyword(inbound.body)
         self.word = flows.word(inbound.body)
+        self.command = flows.command(inbound.body)
 
     def msg(self, lang: str, key: str, **values) -> str:
         return self.flows.message(lang, key, crisis=self.cfg.CRISIS_LINE_NUMBER,
@@ -75,7 +73,7 @@ class Conversation:
             return self._opt_in() if self.keyword is Keyword.OPT_IN else []
         supporter = self.session.scalar(select(Supporter).where(
             Supporter.phone == self.inbound.number, Supporter.active.is_(True)))
-        if supporter is not None and self.word not in SELF_SUPPORT:
+        if supporter is not None and self.command is not Command.SUPPORT:
             return SupporterTexts(self, supporter).handle()
         return ClinicianTexts(self).handle()
 
@@ -189,13 +187,13 @@ class SupporterTexts:
         contact = _conversation_of(self.session, self.supporter)
         if contact is not None:
             return self._in_conversation(contact)
-        command = COMMANDS.get(self.conv.word)
+        command = COMMANDS.get(self.conv.command)
         if command is None:
             return self.conv.reply("en", "supporter_help")
         return command(self)
 
     def _in_conversation(self, contact: Contact) -> list[Outgoing]:
-        if self.conv.word in {"BYE", "END"} or self.conv.keyword is Keyword.END:
+        if self.conv.command is Command.END or self.conv.keyword is Keyword.END:
             out = end_conversation(self.conv, contact)
             self.session.commit()
             return out
@@ -226,7 +224,7 @@ class SupporterTexts:
         from hotline import shifts
         on = self.session.scalar(select(Supporter.id).where(
             Supporter.id == self.supporter.id, shifts.eligible())) is not None
-        state = "ON" if on else "OFF"
+        state = self.conv.flows.command_word(Command.ON if on else Command.OFF)
         offer = self._open_offer()
         detail = (self.conv.msg("en", "offer",
                                  minutes=max(1, self.conv.cfg.SMS_ACCEPT_SECONDS // 60))
@@ -266,12 +264,13 @@ class SupporterTexts:
         return self.conv.reply("en", "supporter_help")
 
 
-COMMANDS = {"ON": SupporterTexts._on, "OFF": SupporterTexts._off,
-            "SCHEDULE": SupporterTexts._schedule,
-            "STATUS": SupporterTexts._status, "YES": SupporterTexts._yes,
-            "PASS": SupporterTexts._pass, "HELP": SupporterTexts._help,
-            "INFO": SupporterTexts._help, "BYE": SupporterTexts._help,
-            "END": SupporterTexts._help}
+#: What each command does (its words are sms.yaml's ``supporter_commands``); END outside a
+#: conversation has nothing to end, so it gets the list of commands.
+COMMANDS = {Command.ON: SupporterTexts._on, Command.OFF: SupporterTexts._off,
+            Command.SCHEDULE: SupporterTexts._schedule,
+            Command.STATUS: SupporterTexts._status, Command.TAKE: SupporterTexts._yes,
+            Command.PASS: SupporterTexts._pass, Command.HELP: SupporterTexts._help,
+            Command.END: SupporterTexts._help}
 
 
 def relay(conv: Conversation, contact: Contact, to: str | None) -> list[Outgoing]:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from hotline import privacy
 from hotline.errors import FlowError
 from hotline.extensions import jobs, settings
-from hotline.flows import read_yaml
+from hotline.flows import Language, check_texts, load_languages, read_yaml
 from hotline.models import Contact, FollowUp, FollowUpState, Score, utcnow
 from hotline.settings import Settings
 
@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 FOLLOWUP_FILE = "followups.yaml"
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+#: Every text of followups.yaml the code sends or speaks (follow-ups, consent, a missed
+#: callback): each must exist in every language.
+MESSAGES = frozenset({"consent_voice", "consent_text", "consent_yes", "consent_no",
+                      "consent_confirm", "survey", "burnout", "checkin", "thanks",
+                      "callback_missed"})
 #: Sending retries on Twilio errors, with backoff.
 SEND_RETRY = Retry(max=4, interval=[30, 120, 600, 1800])
 #: How long after a follow-up a numeric reply still counts as its answer.
@@ -61,15 +66,19 @@ RESTORE_LOCK_SECONDS = 300
 class FollowUpFlows:
     delays: tuple[timedelta, ...]
     messages: dict[str, dict[str, str]]
+    #: Words that answer "would you like a check-in text?" by text, in any language.
+    yes_words: frozenset[str] = frozenset()
+    no_words: frozenset[str] = frozenset()
 
     def message(self, lang: str, key: str) -> str:
         return (self.messages.get(lang) or self.messages["en"])[key]
 
 
-def load(folder: str | Path) -> FollowUpFlows:
-    """Read and validate ``followups.yaml``."""
+def load(folder: str | Path, languages: dict[str, Language] | None = None) -> FollowUpFlows:
+    """Read and validate ``followups.yaml`` (languages from ``languages.yaml``)."""
     path = Path(folder) / FOLLOWUP_FILE
     data = read_yaml(path)
+    languages = languages if languages is not None else load_languages(folder)
     delays = []
     for raw in data.get("delays") or []:
         match = re.fullmatch(r"(\d+)([mhd])", str(raw).strip())
@@ -78,10 +87,17 @@ def load(folder: str | Path) -> FollowUpFlows:
         delays.append(timedelta(**{UNITS[match[2]]: int(match[1])}))
     if not delays:
         raise FlowError(f"{path}: 'delays' needs at least one delay")
-    messages = data.get("messages") or {}
-    if set(messages) != {"en", "es"} or set(messages["en"]) != set(messages["es"]):
-        raise FlowError(f"{path}: messages must have the same keys in en and es")
-    return FollowUpFlows(delays=tuple(delays), messages=messages)
+    messages = data.get("messages")
+    check_texts(path, "messages", messages, languages, set(), MESSAGES)
+    answers = data.get("consent_words")
+    if not isinstance(answers, dict) or set(answers) != {"yes", "no"} or not all(
+            isinstance(words, list) and words for words in answers.values()):
+        raise FlowError(f"{path}: consent_words needs lists of 'yes' and 'no' words")
+    yes, no = ({str(w).strip().upper() for w in answers[k]} for k in ("yes", "no"))
+    if yes & no:
+        raise FlowError(f"{path}: consent_words: {sorted(yes & no)} both yes and no")
+    return FollowUpFlows(delays=tuple(delays), messages=messages, yes_words=frozenset(yes),
+                         no_words=frozenset(no))
 
 
 def timezone_for(e164: str, cfg: Settings) -> ZoneInfo:

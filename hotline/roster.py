@@ -32,17 +32,20 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hotline import routing, shifts
+from hotline import flows, routing, shifts
 from hotline.errors import HotlineError
 from hotline.models import Offer, OfferState, Shift, Supporter
 from hotline.phones import normalize
 
 TIERS = (1, 2)
-#: Languages the IVR flows offer; a supporter may speak several.
-KNOWN_LANGUAGES = ("en", "es")
 MAX_NAME = 120
 #: Manual modes: ON and OFF are what the supporter can text; "schedule" clears both.
 MODES = ("on", "off", "schedule")
+
+
+def known_languages() -> tuple[str, ...]:
+    """Languages the program offers (ivr_flows/languages.yaml); a supporter may speak several."""
+    return flows.offered()
 
 
 class RosterError(HotlineError, ValueError):
@@ -89,9 +92,9 @@ def check(name: object, phone: object, tier: object, languages: object) -> Detai
         errors["tier"] = "tier must be 1 (peer supporter) or 2 (backup)"
     codes = [languages] if isinstance(languages, str) else \
         list(languages) if isinstance(languages, Iterable) else []
-    if not codes or any(code not in KNOWN_LANGUAGES for code in codes):
-        errors["languages"] = (f"languages must be among {', '.join(KNOWN_LANGUAGES)} "
-                               "(at least one)")
+    known = known_languages()
+    if not codes or any(code not in known for code in codes):
+        errors["languages"] = f"languages must be among {', '.join(known)} (at least one)"
     if errors:
         raise RosterError(errors=errors)
     return Details(name, e164, tier, tuple(dict.fromkeys(codes)))  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -123,11 +124,14 @@ def test_flows_load_and_choose():
     assert "{minutes}" in f.prompts["en"]["callback_promise"]
 
 
-def _write(tmp_path, mutate):
-    data = yaml.safe_load((Path(settings.load().IVR_FLOWS_DIR) / "voice.yaml").read_text())
+def _write(tmp_path, mutate, name="voice.yaml"):
+    """A copy of the shipped flows with ``name`` changed by ``mutate``."""
+    folder = tmp_path / "flows"
+    shutil.copytree(settings.load().IVR_FLOWS_DIR, folder)
+    data = yaml.safe_load((folder / name).read_text())
     mutate(data)
-    (tmp_path / "voice.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
-    return tmp_path
+    (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True))
+    return folder
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -58,7 +58,7 @@ def _roster_page(errors: dict | None = None, form: dict | None = None, status: i
                            manual=shifts.manual_states(db.session),
                            removed=roster.removed(db.session), restore=restore,
                            zone=shifts.zone_label(), errors=errors or {}, form=form or {},
-                           languages=roster.KNOWN_LANGUAGES), status
+                           languages=roster.known_languages()), status
 
 
 @bp.post("/roster")
@@ -87,7 +87,7 @@ def _supporter_page(supporter: Supporter, errors: dict | None = None,
         "dashboard/supporter.html", supporter=supporter, errors=errors or {}, form=form or {},
         shift_errors=shift_errors or {}, shift_form=shift_form or {}, zone=shifts.zone_label(),
         shifts=[(x, shifts.describe(x)) for x in shifts.shifts_of(db.session, supporter.id)],
-        weekdays=shifts.WEEKDAYS, languages=roster.KNOWN_LANGUAGES,
+        weekdays=shifts.WEEKDAYS, languages=roster.known_languages(),
         status=next(a for a in shifts.now_view(db.session) if a.supporter.id == supporter.id),
     ), status
 

@@ -17,6 +17,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from hotline import conversations, message_records, phones
 from hotline.extensions import db, settings
 from hotline.models import InboundMessage
+from hotline.texting import TextFlows
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import MIMETYPE, safe_view
 from hotline.urls import public_url
@@ -34,11 +35,12 @@ def _respond(twiml: MessagingResponse) -> Response:
 
 
 def sorry() -> Response:
-    """Safe reply when the hotline cannot handle a text: how to reach someone now."""
-    cfg = settings()
+    """Safe reply when the hotline cannot handle a text: how to reach someone now, in the
+    text's language (guessed from the body in memory: no database needed)."""
+    texts: TextFlows = current_app.extensions["hotline.texts"]
+    lang = texts.language_of(request.form.get("Body", ""))
     twiml = MessagingResponse()
-    twiml.message(f"We could not take your message just now. Please call this number, "
-                  f"or call or text {cfg.CRISIS_LINE_NUMBER} to talk with someone now.",
+    twiml.message(texts.message(lang, "sorry", crisis=settings().CRISIS_LINE_NUMBER),
                   status_callback=public_url("sms.status"))
     return _respond(twiml)
 
