@@ -22,7 +22,7 @@ from tests.test_stats import Seeder
 
 def panel(client, query: str = "") -> str:
     page = client.get(f"/dashboard/{query}").text
-    found = re.search(r'<section class="panel in-progress".*?</section>', page, re.S)
+    found = re.search(r'<section class="panel in-progress".*?</section>', page, re.DOTALL)
     assert found, "no in-progress panel on the statistics page"
     return found.group(0)
 
@@ -101,7 +101,7 @@ def test_asking_for_this_month_or_this_week_by_url_says_why_accurately(
     month = periods.containing(today, "month")
     response = coordinator.get(f"/dashboard/?period={month.id}")
     assert response.status_code == 400
-    alert = text(re.search(r'<p class="error" role="alert">.*?</p>', response.text, re.S)[0])
+    alert = text(re.search(r'<p class="error" role="alert">.*?</p>', response.text, re.DOTALL)[0])
     on = periods.published_on(month, periods.bounds(now, zone,
                                                     stats_cache.cache_window(zone, now)))
     assert alert.startswith(f"{month.label} is not published yet: its numbers still change; "
