@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hotline.errors import HotlineError
@@ -103,10 +103,13 @@ def containing(day: date, level: str) -> Span:
 class Bounds:
     """Published periods lie within ``first`` .. ``last`` (``hotline.stats_cache`` window)
     and hold none of ``open_days``: days something of which is still open (a callback
-    being tried, an offer ringing, a call not ended), whose counts would change later."""
+    being tried, an offer ringing, a call not ended), whose counts would change later.
+    A day is final ``settle`` after its end in ``zone`` (``published_on``)."""
     first: date
     last: date
     open_days: frozenset = frozenset()
+    settle: timedelta | None = None
+    zone: ZoneInfo | None = None
 
 
 def bounds(now: datetime, zone: ZoneInfo, window=None) -> Bounds:
@@ -117,8 +120,18 @@ def bounds(now: datetime, zone: ZoneInfo, window=None) -> Bounds:
         from hotline.followups import REPLY_WINDOW
         today = now.astimezone(zone).date()
         return Bounds(today - timedelta(days=400), today - timedelta(days=1 + 3 + 7 + 2)
-                      - REPLY_WINDOW)
-    return Bounds(window.first, window.final)
+                      - REPLY_WINDOW, settle=timedelta(days=3 + 7 + 2) + REPLY_WINDOW,
+                      zone=zone)
+    return Bounds(window.first, window.final, settle=window.settle, zone=zone)
+
+
+def published_on(span: Span, limits: Bounds) -> date | None:
+    """The day ``span`` is published: the last of its days is final ``settle`` after its
+    end (``Window.final``), if nothing of it is still open then. None if unknown."""
+    if limits.settle is None or limits.zone is None:
+        return None
+    end = datetime.combine(span.last + timedelta(days=1), time(), limits.zone)
+    return (end + limits.settle).astimezone(limits.zone).date()
 
 
 def published(span: Span, limits: Bounds) -> bool:
@@ -177,8 +190,12 @@ def choose(args: dict, limits: Bounds) -> Span:
             raise PeriodError(f"{span.label} is not published yet: its numbers are not final "
                               f"(a callback, an offer or a call of it is still open); {RULE}")
         if span.last > limits.last:
-            raise PeriodError(f"{span.label} is not published yet: its numbers are final "
-                              f"after {limits.last + timedelta(days=1):%d %b %Y}; {RULE}")
+            # It used to say "final after" the first unsettled day (of the retention window),
+            # which read as a date weeks too early for the month being asked for.
+            day = published_on(span, limits)
+            when = f"on {day:%a %d %b %Y}" if day else "once all its days have settled"
+            raise PeriodError(f"{span.label} is not published yet: its numbers still change; "
+                              f"it is published {when}; {RULE}")
         raise PeriodError(f"{span.label} is no longer published: its events are past the "
                           f"retention window; {RULE}")
     return span

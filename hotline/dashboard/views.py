@@ -15,7 +15,7 @@ from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_
                    url_for)
 
 from hotline import accounts, stats_cache
-from hotline.dashboard import access, charts, joint, periods
+from hotline.dashboard import access, charts, in_progress, joint, periods
 from hotline.dashboard import report as reports
 from hotline.extensions import db, redis_conn, settings
 from hotline.flows import duration
@@ -164,6 +164,12 @@ def _choices() -> list[periods.Span]:
     return periods.listing(_limits(now, zone))
 
 
+def _in_progress() -> in_progress.InProgress:
+    """This month so far: when the unpublished months will be, and roster figures only."""
+    now, zone = utcnow(), program_zone()
+    return in_progress.build(db.session, now, zone, _limits(now, zone))
+
+
 @bp.get("/")
 def overview():
     """Statistics for a period: headline numbers, then every chart with its table."""
@@ -176,10 +182,10 @@ def overview():
             fallback = None
         # nothing published yet is no error of the request (retention shorter than a month)
         return render_template("dashboard/stats.html", report=fallback, charts=charts,
-                               error=str(exc), policy=_policy(), choices=_choices()), \
-            400 if request.args else 200
+                               error=str(exc), policy=_policy(), choices=_choices(),
+                               progress=_in_progress()), 400 if request.args else 200
     return render_template("dashboard/stats.html", report=report, charts=charts,
-                           policy=_policy(), choices=_choices())
+                           policy=_policy(), choices=_choices(), progress=_in_progress())
 
 
 def _policy() -> dict[str, int]:
