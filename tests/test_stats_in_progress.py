@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hotline import shifts, stats_cache
 from hotline.dashboard import in_progress, periods
-from hotline.dashboard.roster_views import deactivate
+from hotline.roster import deactivate
 from hotline.models import MINUTES_PER_WEEK, utcnow
 from tests.test_dashboard import coordinator  # noqa: F401 (fixture)
 from tests.test_stats import Seeder
@@ -40,7 +40,7 @@ def test_the_panel_gives_roster_figures_and_no_number_that_a_contact_changes(
     shifts.add_shift(session, ada, "Sunday", "23:00", "01:00")   # wraps into Monday: 2 h
     shifts.add_shift(session, bo, "Monday", "23:00", "01:00")    # inside Ada's: no more
     shifts.add_shift(session, gone, "Friday", "08:00", "16:00")
-    deactivate(gone)                                       # off the roster: not counted
+    deactivate(session, gone)                                    # off the roster: not counted
 
     before = panel(coordinator)
     words = text(before)
