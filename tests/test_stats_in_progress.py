@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hotline import shifts, stats_cache
 from hotline.dashboard import in_progress, periods
-from hotline.roster import deactivate
 from hotline.models import MINUTES_PER_WEEK, utcnow
+from hotline.roster import deactivate
 from tests.test_dashboard import coordinator  # noqa: F401 (fixture)
 from tests.test_stats import Seeder
 
