@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from flask import Flask
 
+from hotline.models import utcnow
 from hotline.settings import Settings
+from hotline.simulator.web import phone, standin
 
 
 def attach(app: Flask, settings: Settings) -> None:
     """Start the stand-in for ``app`` and register the web phone."""
-    from hotline.simulator.web import phone, standin
-
-    from hotline.models import utcnow
     app.extensions["hotline.simulator.started"] = utcnow()
     sim = standin.start(app, settings)
     app.extensions["hotline.simulator"] = sim
