@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +86,19 @@ def test_outside_web_the_stand_in_imports_nothing_of_the_app():
              if (target == "hotline" or target.startswith("hotline."))
              and not (target == NAME or target.startswith(f"{NAME}."))]
     assert found == []
+
+
+def test_loading_the_stand_in_loads_nothing_of_the_app():
+    """The same, at run time: a fresh interpreter imports every module outside ``web/``."""
+    core = [module for module in SOURCES if not module.startswith(WEB)]
+    probe = ("import importlib, sys\n"
+             f"for name in {core!r}:\n"
+             "    importlib.import_module(name)\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'hotline'))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=PACKAGE.parent.parent, check=True)
+    loaded = set(ast.literal_eval(done.stdout))
+    assert loaded - set(core) == {"hotline"}  # the package itself: hotline/__init__ is light
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
