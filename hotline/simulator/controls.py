@@ -9,12 +9,8 @@ dropped, as on Twilio).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from hotline.simulator.core import Sim
 from hotline.simulator.state import CallStatus, Direction, Leg
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
 
 #: StirVerstat of a call whose carrier vouches that the caller may use the number.
 FULL_ATTESTATION = "TN-Validation-Passed-A"
@@ -27,7 +23,7 @@ RING_DECISIONS = {"answer": "answer", "decline": CallStatus.BUSY}
 class Controls:
     """The outside actions of ``TwilioSim`` (thread-safe; they only schedule)."""
 
-    def dial(self: TwilioSim, from_number: str, to_number: str,
+    def dial(self: Sim, from_number: str, to_number: str,
              stir_verstat: str | None = FULL_ATTESTATION) -> Leg:
         """A phone calls a hotline number; the leg starts at the next loop step.
 
@@ -45,7 +41,7 @@ class Controls:
         self.schedule(0, lambda: self.start_leg(leg, self._inbound_phase(leg)))
         return leg
 
-    def hangup(self: TwilioSim, sid: str, after: float = 0.0) -> None:
+    def hangup(self: Sim, sid: str, after: float = 0.0) -> None:
         """The party on leg ``sid`` hangs up (after ``after`` seconds).
 
         A call still ringing for a person's decision is declined (busy). Raises
@@ -57,17 +53,17 @@ class Controls:
                 raise ValueError(f"call {sid} has already ended ({leg.status})")
             self.schedule(after, lambda: self._party_hangup(leg))
 
-    def answer(self: TwilioSim, sid: str) -> None:
+    def answer(self: Sim, sid: str) -> None:
         """Pick up leg ``sid``, ringing an interactive phone (now)."""
         with self.lock:
             self._decide(self.leg_of(sid), "answer")
 
-    def decline(self: TwilioSim, sid: str) -> None:
+    def decline(self: Sim, sid: str) -> None:
         """Decline leg ``sid``, ringing an interactive phone: it ends ``busy`` (now)."""
         with self.lock:
             self._decide(self.leg_of(sid), "decline")
 
-    def press(self: TwilioSim, sid: str, digits: str) -> None:
+    def press(self: Sim, sid: str, digits: str) -> None:
         """Key in ``digits`` (0-9, * and #) on leg ``sid`` of an interactive phone."""
         if not digits or not set(digits) <= KEYPAD:
             raise ValueError(f"keys must be some of 0-9, * and #, not {digits!r}")
@@ -75,7 +71,7 @@ class Controls:
             leg = self._live_leg(sid, "press keys on")
             self.schedule(0, lambda: self._take_input(leg, "dtmf", digits))
 
-    def speak(self: TwilioSim, sid: str, text: str, confidence: float = 0.9) -> None:
+    def speak(self: Sim, sid: str, text: str, confidence: float = 0.9) -> None:
         """Say ``text`` on leg ``sid`` of an interactive phone (speech input)."""
         if not text.strip():
             raise ValueError("there is nothing to say")
@@ -84,7 +80,7 @@ class Controls:
             said = (" ".join(text.split()), confidence)
             self.schedule(0, lambda: self._take_input(leg, "speech", said))
 
-    def _say_across(self: TwilioSim, leg: Leg, text: str) -> None:
+    def _say_across(self: Sim, leg: Leg, text: str) -> None:
         """Words said on a bridged call reach the other end, as on a real line (they were
         dropped: nothing was listening for input). The log says who spoke, never the words."""
         peer = self.legs.get(leg.bridged_to or "")
@@ -95,7 +91,7 @@ class Controls:
             self.phone_for(side).heard.append(line)
         self.log("said", sid=leg.sid, to=peer.sid)
 
-    def leg_of(self: TwilioSim, sid: str) -> Leg:
+    def leg_of(self: Sim, sid: str) -> Leg:
         """The leg called ``sid``; ``KeyError`` with a readable message if there is none."""
         with self.lock:
             leg = self.legs.get(sid)
@@ -105,14 +101,14 @@ class Controls:
 
     # -- checks and loop-side work -----------------------------------------------------
 
-    def _decide(self: TwilioSim, leg: Leg, decision: str) -> None:
+    def _decide(self: Sim, leg: Leg, decision: str) -> None:
         """Schedule an answer/decline for a leg ringing a person (lock held)."""
         box = leg.ring_box
         if box is None:
             raise ValueError(self._why_not_ringing(leg, decision))
         self.schedule(0, lambda: box.put(decision))
 
-    def _why_not_ringing(self: TwilioSim, leg: Leg, decision: str) -> str:
+    def _why_not_ringing(self: Sim, leg: Leg, decision: str) -> str:
         what = f"cannot {decision} call {leg.sid}"
         if leg.ended:
             return f"{what}: it has already ended ({leg.status})"
@@ -124,7 +120,7 @@ class Controls:
         kind = phone.kind if phone is not None else "silent"
         return f"{what}: it rings a {kind} phone, which decides by itself"
 
-    def _live_leg(self: TwilioSim, sid: str, doing: str) -> Leg:
+    def _live_leg(self: Sim, sid: str, doing: str) -> Leg:
         """Leg ``sid`` if an interactive phone is connected on it (lock held)."""
         leg = self.leg_of(sid)
         what = f"cannot {doing} call {sid}"
@@ -138,7 +134,7 @@ class Controls:
             raise ValueError(f"{what}: its phone is {kind}, not interactive")
         return leg
 
-    def _take_input(self: TwilioSim, leg: Leg, kind: str, value: object) -> None:
+    def _take_input(self: Sim, leg: Leg, kind: str, value: object) -> None:
         """Hand keys or words to the gather listening on ``leg``, or drop them (loop)."""
         state = leg.gathering
         if kind == "speech" and state is None and not leg.ended and leg.bridged_to:

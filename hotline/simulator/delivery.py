@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hotline.simulator.core import Sim
 from hotline.simulator.state import Mailbox, Receive
 from hotline.simulator.transport import origin
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
 
 
 class Delivery:
@@ -30,11 +28,11 @@ class Delivery:
 
     webhook_pool: ThreadPoolExecutor | None = None
 
-    def use_webhook_pool(self: TwilioSim, threads: int) -> None:
+    def use_webhook_pool(self: Sim, threads: int) -> None:
         """Post webhooks from ``threads`` threads instead of the loop (real time only)."""
         self.webhook_pool = ThreadPoolExecutor(threads, thread_name_prefix="twilio-sim-webhook")
 
-    def fetch(self: TwilioSim, url: str, params: dict[str, str]
+    def fetch(self: Sim, url: str, params: dict[str, str]
               ) -> Generator[Any, Any, tuple[int, str]]:
         """POST a webhook from a leg's process: ``(status, body) = yield from sim.fetch(...)``."""
         if self.webhook_pool is None:
@@ -51,7 +49,7 @@ class Delivery:
         self.log_request(url, params, status, body)
         return status, body
 
-    def send(self: TwilioSim, url: str, params: dict[str, str]) -> None:
+    def send(self: Sim, url: str, params: dict[str, str]) -> None:
         """POST a webhook whose answer nobody reads (a status callback, an ignored action)."""
         if self.webhook_pool is None:
             self.post(url, params)
@@ -64,18 +62,18 @@ class Delivery:
 
         self.webhook_pool.submit(deliver)
 
-    def owns(self: TwilioSim, url: str) -> bool:
+    def owns(self: Sim, url: str) -> bool:
         """Whether ``url`` is on the origin of one of the app's webhooks (PUBLIC_BASE_URL's)."""
         mine = {origin(u) for u in (self.voice_url, self.status_callback_url, self.fallback_url,
                                     self.sms_url) if u}
         found = origin(url)
         return found is not None and found in mine
 
-    def signed(self: TwilioSim, url: str, params: dict[str, str]) -> dict[str, str]:
+    def signed(self: Sim, url: str, params: dict[str, str]) -> dict[str, str]:
         """The headers of a webhook: Twilio's signature of ``url`` and ``params``."""
         return {"X-Twilio-Signature": self._validator.compute_signature(url, params)}
 
-    def deliver(self: TwilioSim, url: str, params: dict[str, str],
+    def deliver(self: Sim, url: str, params: dict[str, str],
                 headers: dict[str, str]) -> tuple[int, str]:
         """One POST through the transport; a failure is status 0 (an application error)."""
         if not self.owns(url):
@@ -85,7 +83,7 @@ class Delivery:
         except Exception as error:  # noqa: BLE001 - any failure is an app error to Twilio
             return 0, repr(error)
 
-    def log_request(self: TwilioSim, url: str, params: dict[str, str], status: int,
+    def log_request(self: Sim, url: str, params: dict[str, str], status: int,
                     body: str) -> None:
         """The ``request`` event of a webhook (and ``error`` for a transport failure)."""
         self.log("request", url=url, status=status,

@@ -7,20 +7,18 @@ bridged leg blocks until something happens instead of polling.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generator
+from typing import Any, Generator
 
+from hotline.simulator.core import Sim
 from hotline.simulator.state import (
     TIMEOUT, Bridge, CallStatus, DialState, Interrupt, Leg, Mailbox, Receive,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
 
 
 class Switchboard:
     """Queue, bridge and dial-race operations of ``TwilioSim`` (loop only)."""
 
-    def queue_sid(self: TwilioSim, name: str) -> str:
+    def queue_sid(self: Sim, name: str) -> str:
         """The sid of the queue called ``name`` (created on first use)."""
         with self.lock:
             if name not in self.queue_sids:
@@ -28,7 +26,7 @@ class Switchboard:
                 self.queues.setdefault(name, [])
             return self.queue_sids[name]
 
-    def join_queue(self: TwilioSim, leg: Leg, name: str) -> None:
+    def join_queue(self: Sim, leg: Leg, name: str) -> None:
         """Put ``leg`` at the back of queue ``name`` and wake any waiting dequeuer."""
         self.queue_sid(name)
         self.queues[name].append(leg.sid)
@@ -37,7 +35,7 @@ class Switchboard:
         for box in self._dequeuers.pop(name, []):
             box.put("joined")
 
-    def leave_queue(self: TwilioSim, leg: Leg) -> None:
+    def leave_queue(self: Sim, leg: Leg) -> None:
         """Take ``leg`` out of its queue (if any), fixing its ``queue_time``."""
         if leg.queue is None:
             return
@@ -48,7 +46,7 @@ class Switchboard:
         leg.queue_time = int(self.now - enqueued)
         leg.queue = None
 
-    def wait_for_member(self: TwilioSim, name: str, timeout: float) -> Generator[Any, Any, bool]:
+    def wait_for_member(self: Sim, name: str, timeout: float) -> Generator[Any, Any, bool]:
         """Block until queue ``name`` has a member (True) or ``timeout`` passes (False)."""
         deadline = self.now + timeout
         while not self.queues.get(name):
@@ -61,7 +59,7 @@ class Switchboard:
                 self._dequeuers[name].remove(box)
         return True
 
-    def claim(self: TwilioSim, dial: DialState, leg: Leg) -> bool:
+    def claim(self: Sim, dial: DialState, leg: Leg) -> bool:
         """First child of a ``<Dial>`` to answer wins; the others are canceled."""
         if dial.winner is not None or not dial.active:
             return False
@@ -71,7 +69,7 @@ class Switchboard:
                 self.hangup_leg(other, CallStatus.CANCELED)
         return True
 
-    def bridge(self: TwilioSim, a: Leg, b: Leg) -> Bridge:
+    def bridge(self: Sim, a: Leg, b: Leg) -> Bridge:
         """Connect two in-progress legs and tell their phones."""
         bridge = Bridge(a.sid, b.sid, self.now)
         bridge.boxes = {a.sid: Mailbox(self), b.sid: Mailbox(self)}
@@ -83,7 +81,7 @@ class Switchboard:
         self.phone_for(b).on_bridged(b, a)
         return bridge
 
-    def unbridge(self: TwilioSim, leg: Leg) -> None:
+    def unbridge(self: Sim, leg: Leg) -> None:
         """End ``leg``'s bridge; both sides' ``wait_bridge`` return."""
         bridge, peer = leg.bridge, self.legs.get(leg.bridged_to or "")
         if bridge is None or bridge.end is not None:
@@ -96,7 +94,7 @@ class Switchboard:
             box.put("ended")
         self.log("unbridge", a=bridge.a, b=bridge.b, duration=bridge.duration(self.now))
 
-    def wait_bridge(self: TwilioSim, leg: Leg, limit: float | None = None) -> Generator:
+    def wait_bridge(self: Sim, leg: Leg, limit: float | None = None) -> Generator:
         """Block while ``leg`` is bridged (at most ``limit`` seconds, then cut the bridge)."""
         bridge = leg.bridge
         if bridge is None or bridge.end is not None:

@@ -9,7 +9,8 @@ schedule events at ``now``, under ``lock``.
 
 ``TwilioSim`` is assembled from parts: ``Clock`` (time, sids, events), ``Switchboard``
 (queues, bridges), ``Texting`` (messages), ``Controls`` (what phone holders do); this
-module has the registry and each leg's life. The plain types live in ``state``.
+module has the registry and each leg's life. The plain types live in ``state``; the parts
+name the whole as ``core.Sim``, never this module, so the engine imports them without a cycle.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ from typing import Any, Generator, Iterable
 
 from twilio.request_validator import RequestValidator
 
-from hotline.simulator import snapshot as snapshots
 from hotline.simulator.clock import EPOCH, Clock
 from hotline.simulator.controls import RING_DECISIONS, Controls
 from hotline.simulator.delivery import Delivery
 from hotline.simulator.dialing import Switchboard
 from hotline.simulator.messaging import Texting
 from hotline.simulator.phones import Phone, Undecided, ring_outcome
+from hotline.simulator.snapshot import MAX_EVENTS as SNAPSHOT_EVENTS
+from hotline.simulator.snapshot import take as take_snapshot
 from hotline.simulator.state import (  # noqa: F401 - re-exported: the engine's old namespace
     API_VERSION, FINAL_STATUSES, TIMEOUT, Bridge, CallStatus, Dequeued, DialState, Direction,
     Fetch, HungUp, Interrupt, Leg, Mailbox, Process, Receive, Redirected, Timer,
 )
 from hotline.simulator.transport import Transport
+from hotline.simulator.twiml import Interpreter
 
 #: What a hotline number defaults to when the test does not say.
 DEFAULT_NUMBERS = ("+15550100000",)
@@ -62,8 +65,6 @@ class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
         seed: int = 0,
     ) -> None:
         """Create an idle simulator at virtual time 0."""
-        from hotline.simulator.twiml import Interpreter  # deferred: twiml builds on this module
-
         super().__init__(epoch, seed)
         self.transport = transport
         self.account_sid, self.auth_token = account_sid, auth_token
@@ -104,7 +105,7 @@ class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
             self.legs[leg.sid] = leg
         return leg
 
-    def snapshot(self, since_event: int = 0, *, max_events: int = snapshots.MAX_EVENTS,
+    def snapshot(self, since_event: int = 0, *, max_events: int = SNAPSHOT_EVENTS,
                  active_only: bool = False) -> dict[str, Any]:
         """A JSON-serialisable picture for a live panel, taken under the lock.
 
@@ -114,7 +115,7 @@ class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
         kept) and ``next_event`` to ask from next time. ``active_only``: only phones on a
         call, for a driver playing hundreds of phones. See ``hotline.simulator.snapshot``.
         """
-        return snapshots.take(self, since_event, max_events, active_only)
+        return take_snapshot(self, since_event, max_events, active_only)
 
     # -- REST-side actions (each only schedules; the loop does the work) ---------------
 

@@ -9,16 +9,14 @@ go into the events log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin
 
 from lxml import etree
 
+from hotline.simulator.core import Sim
 from hotline.simulator.state import API_VERSION
 from hotline.simulator.twiml_base import TwimlError, parse_twiml, tag_of, text_of
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
 
 #: ``<Redirect>`` s followed in a row for one incoming text before giving up.
 MAX_SMS_REDIRECTS = 10
@@ -28,7 +26,7 @@ class Texting:
     """The messaging half of ``TwilioSim``."""
 
     def create_message(
-        self: TwilioSim, *, to: str, from_: str, body: str, status_callback: str | None = None,
+        self: Sim, *, to: str, from_: str, body: str, status_callback: str | None = None,
         direction: str = "outbound-api",
     ) -> dict[str, Any]:
         """Record an SMS; it is ``sent`` 1 s later and ``delivered`` (to the phone) at 2 s."""
@@ -46,12 +44,12 @@ class Texting:
         self.schedule(2, lambda: self._message_progress(message, "delivered", handset))
         return message
 
-    def find_message(self: TwilioSim, sid: str) -> dict[str, Any] | None:
+    def find_message(self: Sim, sid: str) -> dict[str, Any] | None:
         """The recorded message with ``sid`` (None if unknown or deleted)."""
         with self.lock:
             return next((m for m in self.messages if m["sid"] == sid), None)
 
-    def send_sms(self: TwilioSim, from_number: str, to_number: str, body: str,
+    def send_sms(self: Sim, from_number: str, to_number: str, body: str,
                  media: tuple[str, ...] = ()) -> dict[str, Any]:
         """A phone texts a hotline number (thread-safe): kept now, posted to ``sms_url``.
 
@@ -82,7 +80,7 @@ class Texting:
             self.schedule(0, lambda: self._receive_sms(message))
         return message
 
-    def sms_params(self: TwilioSim, message: dict[str, Any]) -> dict[str, str]:
+    def sms_params(self: Sim, message: dict[str, Any]) -> dict[str, str]:
         """Twilio's messaging webhook parameters for an incoming ``message``."""
         params = {
             "AccountSid": self.account_sid, "ApiVersion": API_VERSION,
@@ -96,13 +94,13 @@ class Texting:
             params[f"MediaContentType{i}"] = item["content_type"]
         return params
 
-    def media_url(self: TwilioSim, message: dict[str, Any], item: dict[str, Any]) -> str:
+    def media_url(self: Sim, message: dict[str, Any], item: dict[str, Any]) -> str:
         """Where Twilio serves a media item (its public API address, as in its webhooks)."""
         return (f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}"
                 f"/Messages/{message['sid']}"
                 f"/Media/{item['sid']}")
 
-    def _receive_sms(self: TwilioSim, message: dict[str, Any]) -> None:
+    def _receive_sms(self: Sim, message: dict[str, Any]) -> None:
         """Post the incoming text to ``sms_url`` and send the replies (loop only)."""
         if not self.sms_url:
             return  # a number without a messaging webhook: Twilio keeps the text, nothing else
@@ -117,7 +115,7 @@ class Texting:
                 return
         self.log("error", sid=message["sid"], url=url, detail="redirect loop")
 
-    def _run_messaging_twiml(self: TwilioSim, message: dict[str, Any], url: str,
+    def _run_messaging_twiml(self: Sim, message: dict[str, Any], url: str,
                              body: str) -> str | None:
         """Send each ``<Message>`` of a reply; the URL of a ``<Redirect>`` (None: done)."""
         if not body.strip():
@@ -142,7 +140,7 @@ class Texting:
             )
         return None
 
-    def _message_progress(self: TwilioSim, message: dict[str, Any], status: str,
+    def _message_progress(self: Sim, message: dict[str, Any], status: str,
                           handset: dict[str, Any] | None = None) -> None:
         if message not in self.messages:
             return

@@ -11,12 +11,26 @@ declines, keys in, speaks and hangs up later through ``sim.answer``/``decline``/
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Union
+from typing import Any, Protocol, Union
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
-    from hotline.simulator.state import Leg
+from hotline.simulator.state import Leg, Timer
+
+
+class Network(Protocol):
+    """What a phone does to the sim it is on (``TwilioSim`` is one): act later, hang up.
+
+    Phones sit below the engine, which keeps them; they name this much of it, not it.
+    """
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Run ``callback`` ``delay`` virtual seconds from now."""
+        ...  # pragma: no cover
+
+    def hangup(self, sid: str, after: float = 0.0) -> None:
+        """The holder of leg ``sid`` hangs up ``after`` seconds from now."""
+        ...  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,7 @@ class Phone:
         """Create a phone answering to ``number`` (E.164), shown as ``label``."""
         self.number = number
         self.label = label
-        self.sim: TwilioSim | None = None
+        self.sim: Network | None = None
         self.heard: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []

@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
+from hotline.simulator.core import Sim
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +26,7 @@ JOIN_TIMEOUT = 5.0
 class RealtimeRunner:
     """Advances ``sim`` in real time (``speed`` virtual seconds per wall second)."""
 
-    def __init__(self, sim: TwilioSim, speed: float = 1.0) -> None:
+    def __init__(self, sim: Sim, speed: float = 1.0) -> None:
         """Prepare a runner; ``start`` launches its thread."""
         if speed <= 0:
             raise ValueError("speed must be positive")

@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from hotline.simulator import spec
 from hotline.simulator.engine import API_VERSION, CallStatus, Leg, TwilioSim
+from hotline.simulator.spec import validate as validate_against_spec
 
 PREFIX = f"/{API_VERSION}/Accounts/<account_sid>"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -169,7 +169,7 @@ def check_against_spec() -> None:
     """Refuse a POST whose path or form breaks Twilio's OpenAPI spec (400, nothing changed)."""
     if request.method != "POST" or request.url_rule is None:
         return
-    problems = spec.validate(request.method, request.path, request.form)
+    problems = validate_against_spec(request.method, request.path, request.form)
     if problems:
         code = SPEC_CODES.get((request.endpoint, problems[0].param), INVALID_PARAMETER)
         raise ApiError(400, code, " ".join(map(str, problems)))

@@ -9,13 +9,11 @@ Message bodies appear only in a phone's own messages, never in events.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hotline.simulator.core import Sim
+from hotline.simulator.phones import Phone
 from hotline.simulator.state import CallStatus, Direction, Leg
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
-    from hotline.simulator.phones import Phone
 
 #: Seconds of virtual time an ended leg or bridge stays in the snapshot.
 RECENT_SECONDS = 60.0
@@ -25,7 +23,7 @@ LAST_LINES = 30
 MAX_EVENTS = 500
 
 
-def take(sim: TwilioSim, since_event: int = 0, max_events: int = MAX_EVENTS,
+def take(sim: Sim, since_event: int = 0, max_events: int = MAX_EVENTS,
          active_only: bool = False) -> dict[str, Any]:
     """The snapshot (see ``TwilioSim.snapshot``).
 
@@ -67,7 +65,7 @@ def take(sim: TwilioSim, since_event: int = 0, max_events: int = MAX_EVENTS,
         return picture
 
 
-def is_recent(sim: TwilioSim, ended_at: float | None) -> bool:
+def is_recent(sim: Sim, ended_at: float | None) -> bool:
     """Not ended, or ended within the last ``RECENT_SECONDS``."""
     return ended_at is None or sim.now - ended_at <= RECENT_SECONDS
 
@@ -97,7 +95,7 @@ def leg_view(leg: Leg, dialing: set[str | None]) -> dict[str, Any]:
     }
 
 
-def phone_view(sim: TwilioSim, phone: Phone, dialing: set[str | None],
+def phone_view(sim: Sim, phone: Phone, dialing: set[str | None],
                legs: list[Leg] | None = None, statuses: tuple[dict, dict] | None = None,
                with_messages: bool = True) -> dict[str, Any]:
     """A phone's screen: its current calls, the last lines it heard, its texts.
@@ -136,13 +134,13 @@ def phone_leg(leg: Leg, dialing: set[str | None]) -> dict[str, Any]:
     }
 
 
-def _message_index(sim: TwilioSim) -> tuple[dict[str, str], dict[str, int]]:
+def _message_index(sim: Sim) -> tuple[dict[str, str], dict[str, int]]:
     """Every message's current status and its order of creation, by sid."""
     return ({m["sid"]: m["status"] for m in sim.messages},
             {m["sid"]: i for i, m in enumerate(sim.messages)})
 
 
-def phone_messages(sim: TwilioSim, phone: Phone,
+def phone_messages(sim: Sim, phone: Phone,
                    statuses: tuple[dict, dict] | None = None) -> list[dict[str, Any]]:
     """The phone's own copies of texts it got and sent, oldest first, status as of now."""
     status, made = statuses or _message_index(sim)  # ties: in order of creation

@@ -10,10 +10,11 @@ the shared modes and parsing helpers in ``twiml_base``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import Any, Callable, Generator
 
 from lxml import etree
 
+from hotline.simulator.core import Sim
 from hotline.simulator.state import CALL_BREAK, CallStatus, Direction, Fetch, HungUp, Leg
 from hotline.simulator.twiml_base import (  # noqa: F401 - re-exported for older imports
     ALLOWED, DIAL_TIME_LIMIT, END, LEAVE, MAX_INSTANT_FETCHES, MIN_WAIT_LOOP, PLAY_SECONDS,
@@ -23,14 +24,11 @@ from hotline.simulator.twiml_base import (  # noqa: F401 - re-exported for older
 from hotline.simulator.twiml_dial import DialVerbs, unconnected_status  # noqa: F401
 from hotline.simulator.twiml_gather import GatherVerbs, GivenInput, gather_input  # noqa: F401
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.engine import TwilioSim
-
 
 class Interpreter(GatherVerbs, DialVerbs):
     """Runs TwiML on legs of ``sim`` (see the module docstring for the handler protocol)."""
 
-    def __init__(self, sim: TwilioSim) -> None:
+    def __init__(self, sim: Sim) -> None:
         """Bind to the simulator whose legs, queues and clock the verbs act on."""
         self.sim = sim
         self.verbs: dict[str, Callable[..., Generator]] = {

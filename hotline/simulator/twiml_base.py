@@ -1,18 +1,23 @@
 """What every part of the TwiML interpreter shares: modes, limits, parsing helpers.
 
 Kept apart so the verb families (``twiml``, ``twiml_gather``, ``twiml_dial``) and the
-messaging side can import them without importing each other.
+messaging side can import them without importing each other; ``Runner`` is the
+interpreter as its verb families see it.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable
+from typing import Protocol
 from urllib.parse import urljoin
 
 from lxml import etree
+
+from hotline.simulator.core import Sim
+from hotline.simulator.state import Fetch, Leg
 
 #: Seconds a wait-document loop takes at least, so an empty wait document cannot spin.
 MIN_WAIT_LOOP = 1.0
@@ -87,3 +92,15 @@ def loops(el: etree._Element) -> Iterable[int]:
     """Iterations for a ``loop`` attribute (``0`` means forever)."""
     count = int(el.get("loop", "1"))
     return itertools.count() if count == 0 else range(count)
+
+
+class Runner(Protocol):
+    """What ``GatherVerbs`` and ``DialVerbs`` use of the ``Interpreter`` they are part of."""
+
+    sim: Sim
+    verbs: dict[str, Callable[..., Generator]]
+
+    def run_program(self, leg: Leg, fetch: Fetch, mode: Mode = Mode.CALL) -> Generator: ...
+    def app_error(self, leg: Leg, url: str, detail: str) -> None: ...
+    def post_ignored(self, leg: Leg, fetch: Fetch | None) -> None: ...
+    def hear(self, leg: Leg, kind: str, text: str) -> None: ...

@@ -8,7 +8,7 @@ first to answer (and pass its whisper) is bridged and the others are canceled.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Generator
+from typing import Any, Generator
 
 from lxml import etree
 
@@ -16,17 +16,14 @@ from hotline.simulator.state import (
     CallStatus, Dequeued, DialState, Direction, Fetch, HungUp, Leg, Mailbox, Receive, Redirected,
 )
 from hotline.simulator.twiml_base import (
-    DIAL_TIME_LIMIT, LEAVE, MIN_WAIT_LOOP, Context, Mode, tag_of, text_of,
+    DIAL_TIME_LIMIT, LEAVE, MIN_WAIT_LOOP, Context, Mode, Runner, tag_of, text_of,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.twiml import Interpreter
 
 
 class DialVerbs:
     """The ``<Enqueue>`` and ``<Dial>`` verbs of ``Interpreter``."""
 
-    def enqueue(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context) -> Generator:
+    def enqueue(self: Runner, leg: Leg, el: etree._Element, ctx: Context) -> Generator:
         """``<Enqueue>``: wait in the queue (looping waitUrl) until left, taken or gone."""
         name = text_of(el)
         self.sim.join_queue(leg, name)
@@ -50,7 +47,7 @@ class DialVerbs:
         self.sim.log("leave", sid=leg.sid, queue=name)
         return self._queue_result(leg, el, ctx, "leave")
 
-    def _queue_wait(self: Interpreter, leg: Leg, name: str, wait: Fetch | None) -> Generator:
+    def _queue_wait(self: Runner, leg: Leg, name: str, wait: Fetch | None) -> Generator:
         """Loop the wait document until it says ``<Leave>`` (dequeue/hangup interrupt it)."""
         if wait is None:
             self.hear(leg, "play", "[hold music]")
@@ -65,7 +62,7 @@ class DialVerbs:
             if spent < MIN_WAIT_LOOP:
                 yield MIN_WAIT_LOOP - spent
 
-    def queue_params(self: Interpreter, leg: Leg, name: str) -> dict[str, str]:
+    def queue_params(self: Runner, leg: Leg, name: str) -> dict[str, str]:
         """What Twilio tells a wait URL about the caller's place in the queue."""
         members = self.sim.queues[name]
         waits = [self.sim.now - (self.sim.legs[sid].enqueued_at or 0.0) for sid in members]
@@ -77,7 +74,7 @@ class DialVerbs:
             "AvgQueueTime": str(int(sum(waits) / len(waits))),
         }
 
-    def _dequeued(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context,
+    def _dequeued(self: Runner, leg: Leg, el: etree._Element, ctx: Context,
                   taken: Dequeued) -> Generator:
         """Play the ``<Queue url>`` to the caller, connect, and report ``bridged`` after."""
         connected = False
@@ -100,7 +97,7 @@ class DialVerbs:
             raise
         return self._queue_result(leg, el, ctx, "bridged")
 
-    def _queue_result(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context, result: str,
+    def _queue_result(self: Runner, leg: Leg, el: etree._Element, ctx: Context, result: str,
                       call_status: str | None = None) -> Fetch | None:
         """The Enqueue action request (None without an action: go on with the next verb)."""
         self.sim.log("queue-result", sid=leg.sid, result=result, queue_time=leg.queue_time)
@@ -112,7 +109,7 @@ class DialVerbs:
             params["CallStatus"] = str(call_status)
         return Fetch(ctx.resolve(el.get("action", "")), el.get("method", "POST"), params)
 
-    def dial(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context) -> Generator:
+    def dial(self: Runner, leg: Leg, el: etree._Element, ctx: Context) -> Generator:
         """``<Dial>`` one ``<Queue>`` or one or more ``<Number>`` s (a bare number counts)."""
         dial = DialState(leg, Mailbox(self.sim), float(el.get("timeout", "30")),
                          float(el.get("timeLimit", DIAL_TIME_LIMIT)))
@@ -137,7 +134,7 @@ class DialVerbs:
                                     else CallStatus.COMPLETED)
         return self._dial_result(el, ctx, dial)
 
-    def _dial_numbers(self: Interpreter, leg: Leg, el: etree._Element,
+    def _dial_numbers(self: Runner, leg: Leg, el: etree._Element,
                       targets: list[tuple[str, Any, str]], dial: DialState,
                       ctx: Context) -> Generator:
         """Ring every number at once; bridge the first that answers (and passes its whisper)."""
@@ -160,7 +157,7 @@ class DialVerbs:
         dial.result = {"DialCallStatus": "completed", "DialCallSid": dial.winner.sid}
         yield from self.sim.wait_bridge(leg, dial.time_limit)
 
-    def _child_phase(self: Interpreter, child: Leg, dial: DialState,
+    def _child_phase(self: Runner, child: Leg, dial: DialState,
                      whisper: Fetch | None) -> Generator:
         """A ``<Dial>`` child: ring, whisper (the called party's TwiML), then stay bridged."""
         yield from self.sim.ring_phase(child, dial.timeout, dial)
@@ -173,7 +170,7 @@ class DialVerbs:
         yield from self.sim.wait_bridge(child)
         return None
 
-    def _dial_queue(self: Interpreter, leg: Leg, noun: etree._Element, dial: DialState,
+    def _dial_queue(self: Runner, leg: Leg, noun: etree._Element, dial: DialState,
                     ctx: Context) -> Generator:
         """Take the first caller of the queue (waiting up to the timeout) and connect."""
         name = text_of(noun)
@@ -192,7 +189,7 @@ class DialVerbs:
         if dial.bridge is not None:
             yield from self.sim.wait_bridge(leg, dial.time_limit)
 
-    def _dial_result(self: Interpreter, el: etree._Element, ctx: Context, dial: DialState,
+    def _dial_result(self: Runner, el: etree._Element, ctx: Context, dial: DialState,
                      call_status: str | None = None) -> Fetch | None:
         """The Dial action request (None without an action: go on with the next verb)."""
         params = dict(dial.result)

@@ -10,22 +10,19 @@ prompts, reset by each key) decide when the input is complete, as on Twilio.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generator
+from typing import Any, Generator
 
 from lxml import etree
 
 from hotline.simulator.phones import Press, Speak
 from hotline.simulator.state import TIMEOUT, Collecting, Fetch, Leg, Mailbox, Receive
-from hotline.simulator.twiml_base import PROMPTS, Context, tag_of, text_of
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hotline.simulator.twiml import Interpreter
+from hotline.simulator.twiml_base import PROMPTS, Context, Runner, tag_of, text_of
 
 
 class GatherVerbs:
     """The ``<Gather>`` verb of ``Interpreter``."""
 
-    def gather(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context) -> Generator:
+    def gather(self: Runner, leg: Leg, el: etree._Element, ctx: Context) -> Generator:
         """``<Gather>``: prompts and input; the action gets the input (or the timeout passes)."""
         timeout = float(el.get("timeout", "5"))
         prompt = " ".join(text_of(c) for c in el if tag_of(c) == "Say")
@@ -52,7 +49,7 @@ class GatherVerbs:
         self._record_input(leg, params)
         return replace(action, params=params)
 
-    def _scripted_gather(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context,
+    def _scripted_gather(self: Runner, leg: Leg, el: etree._Element, ctx: Context,
                          prompt: str, timeout: float) -> Generator:
         """Play the prompts, then ask the phone; its input is taken when they end."""
         start = self.sim.now
@@ -68,7 +65,7 @@ class GatherVerbs:
         yield timeout
         return None
 
-    def _live_gather(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context,
+    def _live_gather(self: Runner, leg: Leg, el: etree._Element, ctx: Context,
                      state: Collecting, timeout: float) -> Generator:
         """Take keys and words from ``state.box`` until the input is complete (None: none)."""
         item = yield from self._live_prompts(leg, el, ctx, state)
@@ -90,7 +87,7 @@ class GatherVerbs:
                 state.accepting = False
                 return done
 
-    def _live_prompts(self: Interpreter, leg: Leg, el: etree._Element, ctx: Context,
+    def _live_prompts(self: Runner, leg: Leg, el: etree._Element, ctx: Context,
                       state: Collecting) -> Generator:
         """Play the prompts; the first input that arrives cuts them short and is returned."""
         for child in el:
@@ -103,7 +100,7 @@ class GatherVerbs:
                 return got
         return None
 
-    def _record_input(self: Interpreter, leg: Leg, params: dict[str, str]) -> None:
+    def _record_input(self: Runner, leg: Leg, params: dict[str, str]) -> None:
         if "Digits" in params:
             leg.digits_sent.append(params["Digits"])
         if "SpeechResult" in params:

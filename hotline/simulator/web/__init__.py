@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from flask import Flask
 
+from hotline.models import utcnow
 from hotline.settings import Settings
+from hotline.simulator.web.phone import bp as phone_page
+from hotline.simulator.web.standin import start as start_standin
 
 
 def attach(app: Flask, settings: Settings) -> None:
     """Start the stand-in for ``app`` and register the web phone."""
-    from hotline.simulator.web import phone, standin
-
-    from hotline.models import utcnow
     app.extensions["hotline.simulator.started"] = utcnow()
-    sim = standin.start(app, settings)
+    sim = start_standin(app, settings)
     app.extensions["hotline.simulator"] = sim
-    app.register_blueprint(phone.bp)
+    app.register_blueprint(phone_page)
