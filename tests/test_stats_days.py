@@ -148,7 +148,7 @@ def test_only_settled_days_are_stored(session):
     stored = cached_days(session)
     assert window.last == (NOW - timedelta(days=3)).astimezone(ZONE).date() - timedelta(days=1)
     counts = stats_cache.count_days(session, period)
-    open_days = {d for d, c in counts.items() if not stats_cache._settled(c)}
+    open_days = {d for d, c in counts.items() if not c.settled()}
     assert open_days and stored and not open_days & stored
     assert stored == {d for d in period.days() if window.first <= d <= window.last} - open_days
 
