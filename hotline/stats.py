@@ -1,7 +1,7 @@
 """Exact aggregates over the event table, for one period of whole local weeks.
 
 Everything is counted by SQL (GROUP BY), never by looping over events in Python: times
-come back as counts per UTC hour (per quarter hour in a zone with a non-hour offset),
+come back as counts per local hour (the zone's offset added in SQL, exact in any zone),
 which Python then files under local days, weeks, months and hours of the week. The
 numbers here are exact and never leave the server as they are: ``hotline.dashboard.report``
 suppresses small cells before anything is shown.
@@ -17,10 +17,13 @@ its other events (its first outcome, escalation, follow-ups), so a year of a bus
 the rest of the table. ``STEPS`` names the queries; the benchmark times each
 (``benchmarks/stats.py``).
 
-``collect`` does not run them over a whole year each time: settled days come from
-``hotline.stats_cache`` (exact per-day counts, cached once), the newest days from the same
-queries grouped by day. ``collect(cache=False)`` runs ``STEPS`` over the whole period: the
-tests hold the two equal, number for number.
+Each query is written once (``*_query``, each with its ``_file_*`` function that adds its
+rows up) and used two ways: over the whole period (``STEPS``, the live path), and grouped
+by local day (``by_day``: ``stats_cache.count_days``, the typed day records of
+``hotline.statistics.records``). ``collect`` does not run them over a whole year each
+time: settled days come from ``hotline.stats_cache`` (exact per-day counts, cached once),
+the newest days from the same queries grouped by day. ``collect(cache=False)`` runs
+``STEPS`` over the whole period: the tests hold the two equal, number for number.
 """
 
 from __future__ import annotations

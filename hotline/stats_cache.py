@@ -4,8 +4,9 @@ period's repeat callers and scores (``StatsPeriod``).
 ``hotline.stats.collect`` adds a period up from per-day counts, which are exact and
 additive (every contact counts on the one local day it started; offers and talk time on
 the day they began). A day settled (ended ``MIN_SETTLE`` ago, nothing of it still open) is
-counted once, by the statistics queries grouped by local day and hour (``count_days``), and
-cached; its follow-ups are counted again live until they are final too (``settle_after``),
+counted once, by the statistics queries of ``hotline.stats`` grouped by local day
+(``count_days``), and cached as a typed, versioned record (``records.DayCounts``: a row of
+another version is counted again, never misread); its follow-ups are counted again live until they are final too (``settle_after``),
 then the day is counted once more. Repeat callers (not additive: a key seen on two days)
 and scores are counted over the period, and cached for a period ended a day ago. A late
 event for a cached day's contact drops it (``forget_contact``, from ``contacts.event``),
