@@ -34,11 +34,13 @@ import sqlite3
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select, text
+from sqlalchemy import (Integer, and_, case, cast, exists, func, literal, literal_column, or_,
+                        select, text)
 from sqlalchemy.orm import Session, aliased
 
 from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, Score,
@@ -103,7 +105,7 @@ class Raw:
 
     def add_hour(self, day: int, hour: int, count: int) -> None:
         """``count`` contacts in local ``hour`` of day number ``day`` (``local_day``)."""
-        self.by_hour[(EPOCH_DAY + timedelta(days=day), hour)] += count
+        self.by_hour[(local_day(day), hour)] += count
 
 
 def _epoch(session: Session, column):
@@ -220,7 +222,13 @@ def _local(session: Session, column, period: Period):
 
 def _by(session: Session, column, period: Period, by_day: bool) -> tuple:
     """The grouping key of a query: the local day (days since 1970) of ``column``, or none."""
-    return ((_local(session, column, period) // 86400).label("day"),) if by_day else ()
+    return ((_local(session, column, period) // 86400).label("local_day"),) if by_day else ()
+
+
+def _named(columns) -> list:
+    """GROUP BY labelled columns by their names: written out again, with its own bound
+    parameters, the offset's CASE would be computed twice a row on SQLite."""
+    return [literal_column(c.name) for c in columns]
 
 
 def _keyed(rows, by_day: bool):
@@ -228,6 +236,7 @@ def _keyed(rows, by_day: bool):
     return rows if by_day else ((None, *row) for row in rows)
 
 
+@cache
 def local_day(number: int) -> date:
     """The local day of a day number (``_by``)."""
     return EPOCH_DAY + timedelta(days=int(number))
@@ -237,15 +246,19 @@ def volume_query(session: Session, period: Period):
     """Cohort contacts by local hour (hours since 1970, in the period's zone: the day and
     the hour of day both) and channel. The same rows serve both paths."""
     started = aliased(ContactEvent)
-    hour = (_local(session, started.at, period) // 3600).label("hour")
+    hour = (_local(session, started.at, period) // 3600).label("local_hour")
     return (select(hour, started.channel, func.count()).where(*_cohort(started, period))
-            .group_by(hour, started.channel))
+            .group_by(*_named([hour]), started.channel))
 
 
 def _file_volume(rows, into) -> None:
+    # a year is some 10,000 rows: ``into`` once per run of a day's rows (SQLite returns
+    # them in order), each day's date made once (``local_day``)
+    last = counts = None
     for hours, channel, count in rows:
         day, hour = divmod(int(hours), 24)
-        counts = into(day)
+        if day != last:
+            last, counts = day, into(day)
         counts.contacts += count
         counts.by_channel[channel] += count
         counts.add_hour(day, hour, count)
@@ -260,15 +273,17 @@ def outcomes_query(session: Session, period: Period, by_day: bool):
     first = ~exists().where(earlier.contact_id == done.contact_id,
                             earlier.outcome.is_not(None), earlier.id < done.id)
     human = done.outcome.in_(HUMAN)
-    wait = case((human, _epoch(session, done.at) - _epoch(session, started.at)))
-    callback = case((done.outcome == Outcome.CALLBACK_REQUESTED.value, _callback_state()))
+    wait = case((human, _epoch(session, done.at) - _epoch(session, started.at))
+                ).label("wait_seconds")
+    callback = case((done.outcome == Outcome.CALLBACK_REQUESTED.value, _callback_state())
+                    ).label("callback_state")
     return (select(*key, done.outcome, wait, callback, func.count())
             .select_from(started)
             .join(done, and_(done.contact_id == started.contact_id, done.outcome.is_not(None)))
             .outerjoin(CallbackRequest, and_(done.outcome == Outcome.CALLBACK_REQUESTED.value,
                                              CallbackRequest.contact_id == done.contact_id))
             .where(*_cohort(started, period), first)
-            .group_by(*key, done.outcome, wait, callback))
+            .group_by(*_named(key), done.outcome, *_named([wait, callback])))
 
 
 def _file_outcomes(rows, into) -> None:
@@ -306,11 +321,11 @@ def kinds_query(session: Session, period: Period, by_day: bool, kinds: tuple = K
     if session.get_bind().dialect.name == "sqlite":
         found = [func.sum(cast(exists().where(other.contact_id == started.contact_id,
                                               other.kind == kind), Integer)) for kind in kinds]
-        return select(*key, *found).where(*_cohort(started, period)).group_by(*key)
+        return select(*key, *found).where(*_cohort(started, period)).group_by(*_named(key))
     return (select(*key, other.kind, func.count(func.distinct(other.contact_id)))
             .select_from(started)
             .join(other, and_(other.contact_id == started.contact_id, other.kind.in_(kinds)))
-            .where(*_cohort(started, period)).group_by(*key, other.kind))
+            .where(*_cohort(started, period)).group_by(*_named(key), other.kind))
 
 
 def kind_rows(session: Session, period: Period, by_day: bool, kinds: tuple = KINDS):
@@ -336,7 +351,7 @@ def offers_query(session: Session, period: Period, by_day: bool):
     key = _by(session, Offer.created_at, period, by_day)
     return (select(*key, Offer.supporter_id, Offer.state, func.count())
             .where(Offer.created_at >= period.start, Offer.created_at < period.end)
-            .group_by(*key, Offer.supporter_id, Offer.state))
+            .group_by(*_named(key), Offer.supporter_id, Offer.state))
 
 
 def _file_offers(rows, into) -> None:
@@ -357,7 +372,7 @@ def minutes_query(session: Session, period: Period, by_day: bool):
     return (select(*key, Contact.supporter_id, func.sum(spent), func.count(Contact.ended_at),
                    func.count())
             .where(Contact.connected_at >= period.start, Contact.connected_at < period.end)
-            .group_by(*key, Contact.supporter_id))
+            .group_by(*_named(key), Contact.supporter_id))
 
 
 def _file_minutes(rows, into) -> None:
