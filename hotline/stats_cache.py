@@ -4,8 +4,9 @@ period's repeat callers and scores (``StatsPeriod``).
 ``hotline.stats.collect`` adds a period up from per-day counts, which are exact and
 additive (every contact counts on the one local day it started; offers and talk time on
 the day they began). A day settled (ended ``MIN_SETTLE`` ago, nothing of it still open) is
-counted once, by the statistics queries grouped by local day and hour (``count_days``), and
-cached; its follow-ups are counted again live until they are final too (``settle_after``),
+counted once, by the statistics queries of ``hotline.stats`` grouped by local day
+(``count_days``), and cached as a typed, versioned record (``records.DayCounts``: a row of
+another version is counted again, never misread); its follow-ups are counted again live until they are final too (``settle_after``),
 then the day is counted once more. Repeat callers (not additive: a key seen on two days)
 and scores are counted over the period, and cached for a period ended a day ago. A late
 event for a cached day's contact drops it (``forget_contact``, from ``contacts.event``),
@@ -22,24 +23,23 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import Integer, and_, case, delete, exists, func, literal, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, StatsDay,
-                            StatsPeriod, StatsPublished, Supporter, insert_for, utcnow)
-from hotline.stats import (FOLLOWUP_KINDS, HUMAN, OFFER_GROUPS, SCORE_KINDS, Period, Raw,
-                           _callback_state, _cohort, _epoch, _load_row, _repeat, _scores, _utc,
-                           prepare)
+from hotline.models import (Contact, ContactEvent, StatsDay, StatsPeriod, StatsPublished,
+                            insert_for, utcnow)
+from hotline.statistics.records import DayCounts, SupporterDay
+from hotline.stats import (FOLLOWUP_KINDS, SCORE_KINDS, Period, Raw, _file_kinds, _repeat,
+                           _scores, _utc, count, kind_rows, local_day, prepare, supporter_rows)
 
 log = logging.getLogger(__name__)
 
 #: No day is cached sooner than this after its end. By then a day's counts are final but
-#: for its follow-ups (with nothing of it still open: see ``_settled``); an event for one
+#: for its follow-ups (with nothing of it still open: see ``DayCounts.settled``); an event for one
 #: of its contacts after that drops it from the cache (``forget_contact``).
 MIN_SETTLE = timedelta(days=3)
 #: A day's follow-up counts are final once its last follow-up's reply window has passed
@@ -56,7 +56,6 @@ PERIOD_SETTLE = timedelta(days=1)
 #: Days this close to retention's cutoff are not cached: a purge at the same time as a fill
 #: never folds a day being cached (and the purge drops the cached days it folds).
 RETENTION_MARGIN = timedelta(days=1)
-EPOCH_DAY = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -106,27 +105,28 @@ def collect_cached(session: Session, period: Period, window: Window, now: dateti
     callers and scores for the whole period, cached once final."""
     days, moving = _usable(session, period.zone, window, max(period.first, window.first),
                            min(period.last, window.last))
-    fresh: dict[date, dict] = {}
+    fresh: dict[date, DayCounts] = {}
     for start, end in _runs([d for d in period.days() if d not in days]):
         fresh.update(count_days(session, Period(start, end, period.zone)))
     for start, end in _runs(moving):
         for day, counts in count_followups(session, Period(start, end, period.zone)).items():
-            days[day]["f"] = counts
+            days[day].followups = counts
     days.update(fresh)
     raw, load = _merge(days)
     raw.outcomes["none"] = raw.contacts - sum(raw.outcomes.values())
     stored_period = _period_counts(session, period, window, raw)
-    raw.supporters = _load_rows(session, load)
+    raw.supporters = supporter_rows(session, load)
     _store(session, period.zone, {d: c for d, c in fresh.items()
                                   if window.first <= d <= window.last}, now, stored_period)
     return raw
 
 
 def _usable(session: Session, zone: ZoneInfo, window: Window, first: date,
-            last: date) -> tuple[dict[date, dict], list[date]]:
+            last: date) -> tuple[dict[date, DayCounts], list[date]]:
     """The cached days of ``first`` .. ``last`` that can be used, and those of them whose
     follow-ups are still moving (to count live). A day cached before its follow-ups were
-    final, and final now, is left out: counted again, it replaces the cached one."""
+    final, and final now, is left out: counted again, it replaces the cached one; so is a
+    day stored in another format (``DayCounts.from_json``: None), never misread."""
     days, moving = {}, []
     if first > last:
         return days, moving
@@ -134,9 +134,9 @@ def _usable(session: Session, zone: ZoneInfo, window: Window, first: date,
             select(StatsDay.day, StatsDay.counts, StatsDay.computed_at).where(
                 StatsDay.zone == zone.key, StatsDay.day >= first, StatsDay.day <= last)):
         final = computed_at >= _utc(day + timedelta(days=1), zone) + window.settle
-        counts = json.loads(counts)
-        if "ws" not in counts:
-            continue  # cached when waits were whole minutes ("w"): counted again, replaced
+        counts = DayCounts.from_json(counts)
+        if counts is None:
+            continue  # another version of the record: counted again, replaced
         if final or day > window.final:
             days[day] = counts
             if not final:
@@ -154,7 +154,7 @@ def open_days(session: Session, zone: ZoneInfo, window: Window, now: datetime,
         select(StatsDay.day, StatsDay.computed_at).where(
             StatsDay.zone == zone.key, StatsDay.day >= first, StatsDay.day <= last))
         if computed_at >= _utc(day + timedelta(days=1), zone) + window.settle}
-    fresh: dict[date, dict] = {}
+    fresh: dict[date, DayCounts] = {}
     left = [d for d in Period(first, last, zone).days() if d not in final]
     if left:
         prepare(session)
@@ -162,7 +162,7 @@ def open_days(session: Session, zone: ZoneInfo, window: Window, now: datetime,
         fresh.update(count_days(session, Period(start, end, zone)))
     _store(session, zone, {d: c for d, c in fresh.items()
                            if window.first <= d <= window.last}, now)
-    return {d for d, c in fresh.items() if not _settled(c)}
+    return {d for d, c in fresh.items() if not c.settled()}
 
 
 def _period_counts(session: Session, period: Period, window: Window, raw: Raw) -> dict | None:
@@ -200,14 +200,14 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
     _repair(session, now)
     first = window.first
     days, _moving = _usable(session, zone, window, first, window.last)
-    fresh: dict[date, dict] = {}
+    fresh: dict[date, DayCounts] = {}
     for start, end in _runs([d for d in Period(first, window.last, zone).days()
                              if d not in days]):
         fresh.update(count_days(session, Period(start, end, zone)))
     stored = _store(session, zone, fresh, now)
     limits = periods.bounds(now, zone, window)
     published = periods.listing(dataclasses.replace(limits, open_days=frozenset(
-        d for d, c in fresh.items() if not _settled(c))))
+        d for d, c in fresh.items() if not c.settled())))
     for span in published:
         counts = _period_counts(session, span.period(zone), window, Raw())
         if counts is not None:
@@ -249,21 +249,12 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in runs]
 
 
-def _settled(counts: dict) -> bool:
-    """Nothing of the day still open: every contact has its outcome, every callback is
-    done or failed, no offer rings, every connected contact has ended."""
-    return (not counts["u"] and not counts["b"].get("open")
-            and counts["n"] == sum(counts["o"].values()))
-
-
-def _store(session: Session, zone: ZoneInfo, days: dict[date, dict], now: datetime,
+def _store(session: Session, zone: ZoneInfo, days: dict[date, DayCounts], now: datetime,
            period: dict | None = None) -> int:
     """Write the settled ones of ``days`` (replacing a cached day counted again) and the
     period's counts, then commit. A failure only costs the cache. Returns the days written."""
-    rows = [{"zone": zone.key, "day": day, "computed_at": now,
-             "counts": json.dumps({k: v for k, v in c.items() if k != "u"},
-                                  separators=(",", ":"))}
-            for day, c in sorted(days.items()) if _settled(c)]
+    rows = [{"zone": zone.key, "day": day, "computed_at": now, "counts": c.to_json()}
+            for day, c in sorted(days.items()) if c.settled()]
     if not rows and period is None:
         return 0
     try:
@@ -314,204 +305,41 @@ def forget_before(session: Session, cutoff: datetime) -> int:
     return max(result.rowcount or 0, 0)
 
 
-def _merge(days: dict[date, dict]) -> tuple[Raw, dict[int, list]]:
+def _merge(days: dict[date, DayCounts]) -> tuple[Raw, dict[int, SupporterDay]]:
     """The days' counts added up; the supporter load by supporter id."""
     raw, load = Raw(), {}
     for day, c in days.items():
-        raw.contacts += c["n"]
-        for hour, n in c["h"].items():
-            raw.by_hour[(day, int(hour))] += n
-        raw.by_channel.update(c["c"])
-        raw.outcomes.update(c["o"])
-        raw.callbacks.update(c["b"])
-        raw.followups.update(c["f"])
-        for seconds, n in c["ws"].items():
-            raw.waits[int(seconds)] += n
-        raw.escalated += c["e"]
-        for sid, offers, accepted, declined, missed, other, seconds in c["s"]:
+        raw.contacts += c.contacts
+        for hour, n in c.hours.items():
+            raw.by_hour[(day, hour)] += n
+        raw.by_channel.update(c.by_channel)
+        raw.outcomes.update(c.outcomes)
+        raw.callbacks.update(c.callbacks)
+        raw.followups.update(c.followups)
+        raw.waits.update(c.waits)
+        raw.escalated += c.escalated
+        for sid, row in c.supporters.items():
             total = load.get(sid)
             if total is None:
-                load[sid] = [offers, accepted, declined, missed, other, seconds]
-                continue
-            total[0] += offers
-            total[1] += accepted
-            total[2] += declined
-            total[3] += missed
-            total[4] += other
-            if seconds is not None:
-                total[5] = seconds if total[5] is None else total[5] + seconds
+                load[sid] = total = SupporterDay()
+            total.add(row)
     return raw, load
-
-
-def _load_rows(session: Session, load: dict[int, list]) -> list[dict]:
-    """``supporter_load``'s rows from summed day counts (names read now)."""
-    names = dict(session.execute(select(Supporter.id, Supporter.name)).all())
-    rows = []
-    for sid in sorted(load):
-        offers, accepted, declined, missed, other, seconds = load[sid]
-        row = _load_row(sid, names.get(sid, ""))
-        row.update(offers=offers, accepted=accepted, declined=declined, missed=missed,
-                   other=other)
-        if seconds is not None:
-            row["minutes"] = max(int(seconds), 0) // 60
-        rows.append(row)
-    return sorted(rows, key=lambda r: r["name"])
 
 
 # --- counts by local day ----------------------------------------------------------------
 
-def _empty_day() -> dict:
-    """One day's counts: contacts (n), by hour (h), channel (c), outcome (o), seconds to a
-    human (ws), callback state (b), escalated (e), follow-ups (f), per supporter (s: id,
-    offers, accepted, declined, missed, other, seconds or None; by id while counting, then
-    a list), still open (u)."""
-    return {"n": 0, "h": Counter(), "c": Counter(), "o": Counter(), "ws": Counter(),
-            "b": Counter(), "e": 0, "f": Counter(), "s": {}, "u": 0}
-
-
-def count_days(session: Session, period: Period) -> dict[date, dict]:
-    """The counts of each day of ``period``, by the queries of ``STEPS`` grouped by local
-    day (and hour) in SQL: the cache's rows, and the days it does not hold."""
-    days = {day: _empty_day() for day in period.days()}
-    for count in (_day_volume, _day_outcomes, _day_kinds, _day_offers, _day_minutes):
-        count(session, period, days)
-    for counts in days.values():
-        counts["s"] = [[sid, *row] for sid, row in sorted(counts["s"].items())]
+def count_days(session: Session, period: Period) -> dict[date, DayCounts]:
+    """The counts of each day of ``period``: the statistics queries of ``hotline.stats``
+    (the same builders as the live path) grouped by local day in SQL: the cache's rows,
+    and the days it does not hold."""
+    days = {day: DayCounts() for day in period.days()}
+    count(session, period, lambda number: days[local_day(number)], by_day=True)
     return days
 
 
 def count_followups(session: Session, period: Period) -> dict[date, Counter]:
-    """The follow-up counts of each day of ``period`` (``_kinds`` by local day)."""
-    days = {day: _empty_day() for day in period.days()}
-    _day_kinds(session, period, days)
-    return {day: counts["f"] for day, counts in days.items()}
-
-
-def _shifts(period: Period) -> list[tuple[int | None, int]]:
-    """The zone's UTC offsets (seconds) over the period: (until this epoch second, offset),
-    the last one (None, offset). Each change is found to the second by bisection."""
-    zone = period.zone
-
-    def offset(t: int) -> int:
-        return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
-
-    bounds = [int(_utc(d, zone).timestamp()) for d in period.days()]
-    bounds.append(int(period.end.timestamp()))
-    shifts, current = [], offset(bounds[0])
-    for lo, hi in pairwise(bounds):
-        if offset(hi) == current:
-            continue
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
-        shifts.append((hi, current))
-        current = offset(hi)
-    return shifts + [(None, current)]
-
-
-def _local(session: Session, column, period: Period):
-    """SQL: seconds since 1970 of a timestamp column in local time (the period's zone);
-    the offset is told by comparing the column itself (cheaper than its epoch, on SQLite)."""
-    seconds = _epoch(session, column)
-    *changes, (_, last) = _shifts(period)
-    if not changes:
-        return seconds + literal(last, Integer)
-    return seconds + case(*((column < datetime.fromtimestamp(until, UTC),
-                             literal(offset, Integer)) for until, offset in changes),
-                          else_=literal(last, Integer))
-
-
-def _day(number: int) -> date:
-    return EPOCH_DAY + timedelta(days=int(number))
-
-
-def _day_volume(session: Session, period: Period, days: dict) -> None:
-    """Contacts by local hour and channel (``_volume`` and ``_channels`` in one query)."""
-    started = aliased(ContactEvent)
-    hour = (_local(session, started.at, period) // 3600).label("hour")
-    for hours, channel, count in session.execute(
-            select(hour, started.channel, func.count()).where(*_cohort(started, period))
-            .group_by(hour, started.channel)):
-        c = days[_day(int(hours) // 24)]
-        c["n"] += count
-        c["h"][int(hours) % 24] += count
-        c["c"][channel] += count
-
-
-def _day_outcomes(session: Session, period: Period, days: dict) -> None:
-    """``_outcomes`` by local day."""
-    started, done, earlier = (aliased(ContactEvent) for _ in range(3))
-    day = (_local(session, started.at, period) // 86400).label("day")
-    first = ~exists().where(earlier.contact_id == done.contact_id,
-                            earlier.outcome.is_not(None), earlier.id < done.id)
-    human = done.outcome.in_(HUMAN)
-    wait = case((human, _epoch(session, done.at) - _epoch(session, started.at)))
-    callback = case((done.outcome == Outcome.CALLBACK_REQUESTED.value, _callback_state()))
-    for number, outcome, seconds, state, count in session.execute(
-            select(day, done.outcome, wait, callback, func.count())
-            .select_from(started)
-            .join(done, and_(done.contact_id == started.contact_id, done.outcome.is_not(None)))
-            .outerjoin(CallbackRequest, and_(done.outcome == Outcome.CALLBACK_REQUESTED.value,
-                                             CallbackRequest.contact_id == done.contact_id))
-            .where(*_cohort(started, period), first)
-            .group_by(day, done.outcome, wait, callback)):
-        c = days[_day(number)]
-        c["o"][outcome] += count
-        if seconds is not None:
-            c["ws"][max(int(seconds), 0)] += count
-        if state is not None:
-            c["b"][state] += count
-
-
-def _day_kinds(session: Session, period: Period, days: dict) -> None:
-    """``_kinds`` by local day (a contact counts on the one day it started)."""
-    started, other = aliased(ContactEvent), aliased(ContactEvent)
-    day = (_local(session, started.at, period) // 86400).label("day")
-    for number, kind, count in session.execute(
-            select(day, other.kind, func.count(func.distinct(other.contact_id)))
-            .select_from(started)
-            .join(other, and_(other.contact_id == started.contact_id,
-                              other.kind.in_(("escalated",) + FOLLOWUP_KINDS)))
-            .where(*_cohort(started, period)).group_by(day, other.kind)):
-        c = days[_day(number)]
-        if kind == "escalated":
-            c["e"] += count
-        else:
-            c["f"][kind] += count
-
-
-#: Offer states by column of the supporter load (ringing ones are "other", and still open).
-LOAD_INDEX = {state: i for i, group in enumerate(OFFER_GROUPS, start=1)
-              for state in OFFER_GROUPS[group]}
-
-
-def _day_offers(session: Session, period: Period, days: dict) -> None:
-    """Offers by local day of their creation, supporter and result."""
-    day = (_local(session, Offer.created_at, period) // 86400).label("day")
-    for number, sid, state, count in session.execute(
-            select(day, Offer.supporter_id, Offer.state, func.count())
-            .where(Offer.created_at >= period.start, Offer.created_at < period.end)
-            .group_by(day, Offer.supporter_id, Offer.state)):
-        c = days[_day(number)]
-        row = c["s"].setdefault(sid, [0, 0, 0, 0, 0, None])
-        row[0] += count
-        row[LOAD_INDEX.get(state, 4)] += count
-        c["u"] += count if state == "ringing" else 0
-
-
-def _day_minutes(session: Session, period: Period, days: dict) -> None:
-    """Seconds on contacts by local day of connection and supporter; a connected contact
-    not yet ended keeps its day open."""
-    day = (_local(session, Contact.connected_at, period) // 86400).label("day")
-    spent = case((Contact.ended_at.is_not(None),
-                  _epoch(session, Contact.ended_at) - _epoch(session, Contact.connected_at)))
-    for number, sid, seconds, ended, count in session.execute(
-            select(day, Contact.supporter_id, func.sum(spent), func.count(Contact.ended_at),
-                   func.count())
-            .where(Contact.connected_at >= period.start, Contact.connected_at < period.end)
-            .group_by(day, Contact.supporter_id)):
-        c = days[_day(number)]
-        c["u"] += count - ended
-        if sid is not None and ended:
-            row = c["s"].setdefault(sid, [0, 0, 0, 0, 0, None])
-            row[5] = (row[5] or 0) + int(seconds or 0)
+    """The follow-up counts of each day of ``period`` (the kinds query by local day)."""
+    days = {day: DayCounts() for day in period.days()}
+    _file_kinds(kind_rows(session, period, True, FOLLOWUP_KINDS),
+                lambda number: days[local_day(number)])
+    return {day: counts.followups for day, counts in days.items()}

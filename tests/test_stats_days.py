@@ -11,12 +11,14 @@ scores. ``collect`` with the cache, cold then warm, must equal ``collect(cache=F
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
 from hotline import contacts, retention, stats, stats_cache
 from hotline.extensions import settings
@@ -30,6 +32,7 @@ from hotline.models import (
     StatsPeriod,
     Supporter,
 )
+from hotline.statistics.records import DAY_VERSION, DayCounts, SupporterDay
 
 NOW = datetime.now(UTC).replace(minute=7, second=0, microsecond=0)
 ZONE = ZoneInfo("America/New_York")
@@ -125,6 +128,118 @@ def test_cold_and_warm_cache_give_exactly_the_live_numbers(session, seed_value):
     assert len(cached_days(session)) > 20
 
 
+@pytest.mark.parametrize("seed_value", [21, 22])
+def test_the_same_queries_by_day_add_up_to_the_live_numbers(session, seed_value):
+    """The query builders grouped by local day (what a cached day is counted with), added
+    up without the cache, give the whole period's live numbers, on random histories and in
+    a zone with a half-hour offset and a half-hour daylight saving shift."""
+    seed(session, random.Random(seed_value))
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    today = NOW.astimezone(lord_howe).date()
+    for period in periods() + [stats.Period(today - timedelta(days=59), today, lord_howe)]:
+        live = stats.collect(session, period, cache=False, now=NOW)
+        days = stats_cache.count_days(session, period)
+        assert set(days) == set(period.days())
+        summed, load = stats_cache._merge(days)
+        summed.outcomes["none"] = summed.contacts - sum(summed.outcomes.values())
+        summed.supporters = stats.supporter_rows(session, load)
+        summed.repeat, summed.scores = live.repeat, live.scores   # not additive: per period
+        assert live.contacts > 0 and live.escalated > 0 and live.followups
+        assert summed == live, period
+        for day, counts in days.items():   # and each day is its hours of the live period
+            assert counts.contacts == sum(n for (d, _), n in live.by_hour.items() if d == day)
+    session.rollback()
+
+
+def _count_selects(session, run) -> int:
+    selects = []
+
+    def seen(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    return len(selects)
+
+
+def test_a_period_costs_the_same_few_queries_however_long(session):
+    """Live: 8 queries (contacts by hour and channel, outcomes, escalations and follow-ups,
+    repeat callers, scores, supporter names, offers, minutes); a run of days to cache: 5,
+    for a week as for two months."""
+    seed(session, random.Random(3))
+    for period in (periods()[0], periods()[3]):
+        def live(period=period):
+            return stats.collect(session, period, cache=False, now=NOW)
+
+        def by_day(period=period):
+            return stats_cache.count_days(session, period)
+        assert _count_selects(session, live) == 8
+        assert _count_selects(session, by_day) == 5
+    session.rollback()
+
+
+def test_a_day_record_keeps_every_field_by_name_and_version():
+    day = DayCounts(contacts=7, hours=Counter({0: 2, 23: 5}), by_channel=Counter(voice=7),
+                    outcomes=Counter(connected=6, abandoned=1), waits=Counter({0: 1, 75: 5}),
+                    callbacks=Counter(kept=1), escalated=2,
+                    followups=Counter(followup_consent=3),
+                    supporters={4: SupporterDay(offers=3, accepted=2, missed=1, seconds=900),
+                                9: SupporterDay(offers=1, declined=1)}, open=0)
+    stored = json.loads(day.to_json())
+    assert stored["version"] == DAY_VERSION
+    assert set(stored) == {"version", "contacts", "hours", "by_channel", "outcomes", "waits",
+                           "callbacks", "escalated", "followups", "supporters"}
+    assert set(stored["supporters"]) == {"id", "offers", "accepted", "declined", "missed",
+                                         "other", "seconds"}
+    assert stored["supporters"]["seconds"] == [900, None]
+    assert DayCounts.from_json(day.to_json()) == day
+    for other in (DAY_VERSION - 1, DAY_VERSION + 1, None, str(DAY_VERSION)):
+        assert DayCounts.from_json(json.dumps(dict(stored, version=other))) is None
+    assert DayCounts.from_json(json.dumps({k: v for k, v in stored.items()
+                                           if k != "waits"})) is None
+
+
+#: A day stored as something other than this version's record, with numbers far off.
+OTHER_FORMATS = {
+    # the unversioned one-letter JSON (positional supporter rows) cached before the record
+    "one-letter": json.dumps({"n": 999, "h": {"3": 999}, "c": {"voice": 999},
+                              "o": {"connected": 999}, "ws": {"60": 999}, "b": {}, "e": 999,
+                              "f": {}, "s": [[1, 999, 999, 0, 0, 0, 60000]]}),
+    "older": DayCounts(contacts=999, hours=Counter({3: 999}), outcomes=Counter(connected=999)
+                       ).to_json().replace(f'"version":{DAY_VERSION}',
+                                           f'"version":{DAY_VERSION - 1}'),
+    "newer": DayCounts(contacts=999, hours=Counter({3: 999}), outcomes=Counter(connected=999)
+                       ).to_json().replace(f'"version":{DAY_VERSION}',
+                                           f'"version":{DAY_VERSION + 1}'),
+    "not a record": "[999]",
+    "not JSON": "{999",
+}
+
+
+@pytest.mark.parametrize("stored", OTHER_FORMATS, ids=list(OTHER_FORMATS))
+def test_a_day_stored_in_another_format_is_counted_again_never_misread(session, stored):
+    seed(session, random.Random(13))
+    period = periods()[3]
+    live = stats.collect(session, period, cache=False, now=NOW)
+    session.rollback()
+    assert stats.collect(session, period, now=NOW) == live
+    day = sorted(cached_days(session))[len(cached_days(session)) // 2]
+    right = session.scalar(select(StatsDay.counts).where(StatsDay.day == day))
+    session.execute(update(StatsDay).where(StatsDay.day == day).values(
+        counts=OTHER_FORMATS[stored]))
+    session.commit()
+    assert stats.collect(session, period, now=NOW) == live
+    # ... and replaced by this version's record of it (the next view reads it)
+    again = session.scalar(select(StatsDay.counts).where(StatsDay.day == day))
+    assert json.loads(again)["version"] == DAY_VERSION
+    assert DayCounts.from_json(again) == DayCounts.from_json(right)
+    assert stats.collect(session, period, now=NOW) == live
+
+
 @pytest.mark.parametrize("zone", ["Asia/Kolkata", "Australia/Lord_Howe", "Europe/London"])
 def test_every_hour_is_filed_as_live_in_odd_zones(session, zone):
     """Half-hour offsets, a half-hour daylight saving shift, a zone with UTC+0 in winter."""
@@ -148,7 +263,7 @@ def test_only_settled_days_are_stored(session):
     stored = cached_days(session)
     assert window.last == (NOW - timedelta(days=3)).astimezone(ZONE).date() - timedelta(days=1)
     counts = stats_cache.count_days(session, period)
-    open_days = {d for d, c in counts.items() if not stats_cache._settled(c)}
+    open_days = {d for d, c in counts.items() if not c.settled()}
     assert open_days and stored and not open_days & stored
     assert stored == {d for d in period.days() if window.first <= d <= window.last} - open_days
 

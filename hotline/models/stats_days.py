@@ -25,7 +25,8 @@ __all__ = ["StatsDay", "StatsPeriod", "StatsPublished"]
 
 
 class StatsDay(Base):
-    """A settled local day's counts, as JSON (``hotline.stats`` writes and reads them)."""
+    """A settled local day's counts: a ``hotline.statistics.records.DayCounts`` as JSON with
+    its schema ``version`` (a row of another version is counted again and replaced)."""
     __tablename__ = "stats_days"
 
     zone: Mapped[str] = mapped_column(String(64), primary_key=True)   # IANA name
