@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from hotline import contacts, privacy, shifts
 from hotline.extensions import jobs, settings
-from hotline.models import CallbackRequest, Contact, Offer, Outcome, utcnow
+from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode, Offer,
+                            Outcome, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def missed_by(session: Session, attempt: Contact) -> list[int]:
     if callback is None:
         return []
     earlier = select(Contact.id).where(
-        Contact.mode == "callback", Contact.caller_key == attempt.caller_key,
+        Contact.mode == ContactMode.CALLBACK.value, Contact.caller_key == attempt.caller_key,
         Contact.id != attempt.id, Contact.created_at >= callback.requested_at)
     return sorted(set(session.scalars(select(Offer.supporter_id).where(
         Offer.contact_id.in_(earlier)))))
@@ -123,7 +124,7 @@ def reached(session: Session, attempt: Contact) -> None:
     callback = of_try(session, attempt)
     if callback is None:
         return
-    callback.state = "done"
+    callback.state = CallbackState.DONE.value
     callback.completed_at = utcnow()
     callback.sealed_number = None
     attempt.sealed_number = None
@@ -149,11 +150,11 @@ def _try_over(session: Session, attempt: Contact) -> None:
     callback = of_try(session, attempt)
     attempt.sealed_number = None
     session.commit()
-    if callback is None or callback.state != "calling":
+    if callback is None or callback.state != CallbackState.CALLING.value:
         return
     callback.tries += 1
     give_up = callback.tries >= settings().CALLBACK_MAX_TRIES
-    callback.state = "failed" if give_up else "pending"
+    callback.state = CallbackState.FAILED.value if give_up else CallbackState.PENDING.value
     session.commit()
     log.info("callback %s: try %s of %s over", callback.id, callback.tries,
              settings().CALLBACK_MAX_TRIES)

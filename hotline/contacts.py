@@ -18,16 +18,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline import stats_cache
-from hotline.models import (Contact, ContactEvent, ContactState, Outcome, utcnow,
-                            to_minute)
+from hotline.lifecycle import states
+from hotline.lifecycle.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
+from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventKind, Outcome,
+                            utcnow, to_minute)
 
 log = logging.getLogger(__name__)
 
 
-def event(session: Session, contact: Contact, kind: str, tier: int | None = None,
+def event(session: Session, contact: Contact, kind: EventKind | Outcome | str, tier: int | None = None,
            outcome: str | None = None, at: datetime | None = None) -> None:
     """Append one statistics event (no number, no text, minute resolution); a late one
     (a contact days old) drops the cached statistics of the contact's day."""
+    kind = states.value(kind)
     session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
                              channel=contact.channel, tier=tier, outcome=outcome))
     stats_cache.forget_contact(session, contact, kind)
@@ -44,7 +47,7 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     if existing is not None:
         return existing
-    contact = Contact(channel="voice", call_sid=call_sid, caller_key=caller_key,
+    contact = Contact(channel=Channel.VOICE.value, call_sid=call_sid, caller_key=caller_key,
                       sealed_number=sealed_number, caller_verified=caller_verified)
     session.add(contact)
     try:
@@ -52,7 +55,7 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     except IntegrityError:  # the same CallSid delivered twice at once
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    event(session, contact, "started")
+    event(session, contact, EventKind.STARTED)
     session.commit()
     log.info("contact %s started (voice)", contact.id)
     return contact
@@ -87,7 +90,7 @@ def queue(session: Session, contact: Contact) -> int:
     """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
     _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
             escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
-    event(session, contact, "queued")
+    event(session, contact, EventKind.QUEUED)
     session.commit()
     return contact.attempt
 
@@ -100,8 +103,6 @@ def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> 
     return won
 
 
-#: Modes where the hotline calls the clinician (their number is needed until it has).
-OUTBOUND_MODES = ("call", "callback")
 
 
 def forget_number(session: Session, contact: Contact, commit: bool = True) -> None:
@@ -160,5 +161,5 @@ def end(session: Session, contact: Contact) -> None:
     """Mark a connected contact's call as over (its outcome stays)."""
     if _update(session, contact, Contact.state != ContactState.ENDED.value,
                state=ContactState.ENDED.value, ended_at=utcnow(), attempt=Contact.attempt + 1):
-        event(session, contact, "ended")
+        event(session, contact, EventKind.ENDED)
     session.commit()

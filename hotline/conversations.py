@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from hotline import callbacks, consent, contacts, followups, keys, privacy, routing
 from hotline.extensions import jobs, settings
-from hotline.models import (Contact, ContactState, Offer, OfferState, OptOut,
-                            Outcome, Supporter, utcnow)
+from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
+                            Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.texting import Keyword, TextFlows
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,8 @@ class Conversation:
             _forget_number(self.session, contact)
         followups.cancel_for(self.session, self.key)
         for contact in self.session.scalars(select(Contact).where(
-                Contact.caller_key == self.key, Contact.consent == "asked")):
-            contact.consent = "no"
+                Contact.caller_key == self.key, Contact.consent == Consent.ASKED.value)):
+            contact.consent = Consent.NO.value
             _forget_number(self.session, contact)
         self.session.commit()
         log.info("a number opted out")
@@ -115,7 +115,7 @@ class Conversation:
 
 def _open_contacts(session: Session, key: str) -> list[Contact]:
     return list(session.scalars(select(Contact).where(
-        Contact.caller_key == key, Contact.channel == "sms",
+        Contact.caller_key == key, Contact.channel == Channel.SMS.value,
         Contact.state != ContactState.ENDED.value).order_by(Contact.id)))
 
 
@@ -124,7 +124,7 @@ def _conversation_of(session: Session, supporter: Supporter) -> Contact | None:
     if not (supporter.busy_with or "").startswith("contact:"):
         return None
     contact = session.get(Contact, int(supporter.busy_with.split(":", 1)[1]))
-    if contact is None or contact.mode != "text" or contact.state != ContactState.CONNECTED.value:
+    if contact is None or contact.mode != ContactMode.TEXT.value or contact.state != ContactState.CONNECTED.value:
         return None
     return contact
 
@@ -166,8 +166,8 @@ def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool =
         if ask_consent:
             out.append(Outgoing(consent.flows().message(contact.language, "consent_text"),
                                 to=_to(conv, number)))
-            contact.consent = "asked"
-    if contact.consent != "asked":
+            contact.consent = Consent.ASKED.value
+    if contact.consent != Consent.ASKED.value:
         _forget_number(session, contact)
     contacts.end(session, contact)
     return out
@@ -220,7 +220,7 @@ class SupporterTexts:
     def _open_offer(self) -> Offer | None:
         return self.session.scalar(select(Offer).join(Contact).where(
             Offer.supporter_id == self.supporter.id, Offer.state == OfferState.RINGING.value,
-            Contact.mode == "text").order_by(Offer.id.desc()))
+            Contact.mode == ContactMode.TEXT.value).order_by(Offer.id.desc()))
 
     def _status(self) -> list[Outgoing]:
         from hotline import shifts
@@ -329,16 +329,16 @@ class ClinicianTexts:
         return [Outgoing(reply)] if reply else None
 
     def _first_text(self) -> list[Outgoing]:
-        contact = Contact(channel="sms", caller_key=self.conv.key, language=self.lang,
+        contact = Contact(channel=Channel.SMS.value, caller_key=self.conv.key, language=self.lang,
                           state=ContactState.MENU.value,
                           sealed_number=privacy.seal(self.conv.inbound.number, self.conv.cfg))
         self.session.add(contact)
         self.session.flush()
-        contacts.event(self.session, contact, "started")
+        contacts.event(self.session, contact, EventKind.STARTED)
         self.session.commit()
         self.contact = contact
         if self.crisis:
-            return self._request("text")
+            return self._request(ContactMode.TEXT.value)
         if self._choice() is not None:  # "1", "2" or "3" straight away: no menu needed
             return self._menu()
         media = self.conv.reply(self.lang, "text_only") if self.conv.inbound.media else []
@@ -354,7 +354,7 @@ class ClinicianTexts:
 
     def _menu(self) -> list[Outgoing]:
         if self.crisis:
-            return self._request("text")
+            return self._request(ContactMode.TEXT.value)
         choice = self._choice()
         if choice == "callback":
             return self._callback()
@@ -370,12 +370,12 @@ class ClinicianTexts:
         if choice == "callback":
             return self._callback()
         if self.crisis or choice in ("call", "text"):
-            return self._request(choice or "text")
+            return self._request(choice or ContactMode.TEXT.value)
         return self.conv.reply(self.lang, "nobody")
 
     def _connected(self) -> list[Outgoing]:
         contact = self.contact
-        if contact.mode != "text":
+        if contact.mode != ContactMode.TEXT.value:
             return []  # on a call with a peer: texts meanwhile are not relayed
         if self.conv.keyword is Keyword.END:
             out = end_conversation(self.conv, contact)
@@ -388,11 +388,11 @@ class ClinicianTexts:
     def _request(self, mode: str) -> list[Outgoing]:
         """Queue the request for a peer; crisis requests go to the front of the queue."""
         from workers.offer import route
-        self.contact.mode = mode
+        self.contact.mode = ContactMode(mode).value
         attempt = contacts.queue(self.session, self.contact)
         jobs.queue.enqueue(route, self.contact.id, attempt, at_front=self.crisis)
         first = self.conv.reply(self.lang, "crisis") if self.crisis else []
-        return first + self.conv.reply(self.lang, "finding_call" if mode == "call"
+        return first + self.conv.reply(self.lang, "finding_call" if mode == ContactMode.CALL.value
                                        else "finding_text")
 
     def _callback(self) -> list[Outgoing]:

@@ -34,7 +34,7 @@ from hotline import privacy
 from hotline.errors import FlowError
 from hotline.extensions import jobs, settings
 from hotline.flows import read_yaml
-from hotline.models import Contact, FollowUp, FollowUpState, Score, utcnow
+from hotline.models import Contact, EventKind, FollowUp, FollowUpState, Score, utcnow
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def answer(session: Session, caller_key: str, body: str, flows: FollowUpFlows,
         contact = session.get(Contact, followup.contact_id)
         if contact is not None:
             from hotline.contacts import event
-            event(session, contact, "followup_reply")
+            event(session, contact, EventKind.FOLLOWUP_REPLY)
     if followup.awaiting == "helpful" and settings().ASK_BURNOUT:
         followup.awaiting = "burnout"
         reply = flows.message(followup.language, "burnout")

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline import shifts
-from hotline.models import Contact, ContactState, Offer, OfferState, Supporter, UtcDateTime, utcnow
+from hotline.models import Contact, ContactMode, ContactState, Offer, OfferState, Supporter, UtcDateTime, utcnow
 from hotline.settings import Settings
 
 TIER_PEER = 1
@@ -159,7 +159,7 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
 
 def missed_earlier(session: Session, contact: Contact) -> list[int]:
     """Supporters offered an earlier try of the callback request ``contact`` is a try of."""
-    if contact.mode != "callback":
+    if contact.mode != ContactMode.CALLBACK.value:
         return []
     from hotline import callbacks
     return callbacks.missed_by(session, contact)

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from hotline import contacts, followups, message_records, routing
 from hotline.extensions import db, jobs, redis_conn, settings
-from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, FollowUpState,
+from hotline.models import (CallbackRequest, CallbackState, Channel, Contact, ContactMode,
+                            ContactState, FollowUp, FollowUpState,
                             Offer, OfferState, Outcome, utcnow)
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def _close_contacts(now) -> int:
     cfg = settings()
     waiting_limit = now - timedelta(seconds=cfg.MAX_WAIT_SECONDS) - JOB_LATE
     stuck = db.session.scalars(select(Contact).where(
-        Contact.outcome.is_(None), Contact.channel == "voice",
+        Contact.outcome.is_(None), Contact.channel == Channel.VOICE.value,
         ((Contact.state.in_([ContactState.MENU.value, ContactState.OPTIONS.value]))
          & (Contact.created_at < now - MENU_DEADLINE))
         | ((Contact.state == ContactState.WAITING.value)
@@ -93,7 +94,7 @@ def _close_contacts(now) -> int:
         contacts.forget_number(db.session, contact)
         _cancel(contact.id)
     texts = db.session.scalars(select(Contact).where(
-        Contact.outcome.is_(None), Contact.channel == "sms",
+        Contact.outcome.is_(None), Contact.channel == Channel.SMS.value,
         Contact.state.in_([ContactState.MENU.value, ContactState.OPTIONS.value]),
         Contact.created_at < now - MENU_DEADLINE)).all()
     for contact in texts:  # never chose, or was told nobody was free and did not reply
@@ -102,7 +103,7 @@ def _close_contacts(now) -> int:
         contacts.finish(db.session, contact, outcome)
         contacts.forget_number(db.session, contact)
     connected = db.session.scalars(select(Contact).where(
-        Contact.state == ContactState.CONNECTED.value, Contact.mode.is_distinct_from("text"),
+        Contact.state == ContactState.CONNECTED.value, Contact.mode.is_distinct_from(ContactMode.TEXT.value),
         Contact.connected_at < now - CONNECTED_DEADLINE)).all()
     for contact in connected:
         if contact.supporter_id:
@@ -167,7 +168,7 @@ def _restart_callbacks(now) -> int:
     from hotline import callbacks
     from workers.callbacks import start_try
     pending = db.session.scalars(select(CallbackRequest).where(
-        CallbackRequest.state == "pending", CallbackRequest.sealed_number.is_not(None),
+        CallbackRequest.state == CallbackState.PENDING.value, CallbackRequest.sealed_number.is_not(None),
         CallbackRequest.requested_at < now - JOB_LATE
         - timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))).all()
     for callback in pending:
@@ -176,7 +177,7 @@ def _restart_callbacks(now) -> int:
         start_try(callback.id)
     orphaned = db.session.scalars(select(Contact).join(
         CallbackRequest, CallbackRequest.attempt_contact_id == Contact.id).where(
-        CallbackRequest.state == "calling", Contact.outcome.is_not(None),
+        CallbackRequest.state == CallbackState.CALLING.value, Contact.outcome.is_not(None),
         Contact.ended_at < now - JOB_LATE)).all()
     for attempt in orphaned:
         if attempt.outcome in (Outcome.CONNECTED.value, Outcome.CONNECTED_BACKUP.value):
@@ -194,7 +195,7 @@ def _close_idle_texts(now) -> int:
     limit = now - timedelta(minutes=settings().SMS_IDLE_MINUTES) - JOB_LATE
     last_seen = func.coalesce(Contact.last_activity_at, Contact.connected_at)
     quiet = db.session.scalars(select(Contact).where(
-        Contact.state == ContactState.CONNECTED.value, Contact.mode == "text",
+        Contact.state == ContactState.CONNECTED.value, Contact.mode == ContactMode.TEXT.value,
         last_seen.is_(None) | (last_seen < limit))).all()
     closed = 0
     for contact in quiet:

@@ -6,7 +6,8 @@ import logging
 
 from hotline import contacts, privacy
 from hotline.extensions import db, jobs, settings
-from hotline.models import CallbackRequest, Contact, ContactState, utcnow
+from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode,
+                            ContactState, EventKind, utcnow)
 from workers import texts
 
 log = logging.getLogger(__name__)
@@ -22,20 +23,20 @@ def start_try(callback_id: int) -> str:
     """
     from workers.offer import route
     callback = db.session.get(CallbackRequest, callback_id, with_for_update=True)
-    if callback is None or callback.state not in ("pending",) or not callback.sealed_number:
+    if callback is None or callback.state != CallbackState.PENDING.value or not callback.sealed_number:
         db.session.rollback()
         return "nothing to do"
     original = db.session.get(Contact, callback.contact_id)
     now = utcnow()
     attempt = Contact(channel=original.channel, caller_key=original.caller_key,
-                      language=original.language, mode="callback",
+                      language=original.language, mode=ContactMode.CALLBACK.value,
                       state=ContactState.WAITING.value, attempt=1, queued_at=now,
                       sealed_number=callback.sealed_number)
     db.session.add(attempt)
     db.session.flush()
-    contacts.event(db.session, attempt, "started", at=now)
-    contacts.event(db.session, attempt, "queued", at=now)
-    callback.state = "calling"
+    contacts.event(db.session, attempt, EventKind.STARTED, at=now)
+    contacts.event(db.session, attempt, EventKind.QUEUED, at=now)
+    callback.state = CallbackState.CALLING.value
     callback.attempt_contact_id = attempt.id
     db.session.commit()
     jobs.enqueue(route, attempt.id, attempt.attempt)

@@ -18,7 +18,8 @@ from hotline import routing, twilio_api
 from hotline.contacts import event
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, jobs, redis_conn, settings
-from hotline.models import Contact, Offer, OfferState
+from hotline.models import (Channel, Contact, ContactMode, ContactState, EventKind, Offer,
+                            OfferState)
 from hotline.urls import public_url
 from workers import texts
 
@@ -86,12 +87,12 @@ def _route(contact_id: int, attempt: int) -> str:
         session.refresh(contact)
         if not routing.ringing(contact):
             contact.exhausted = True
-            event(session, contact, "exhausted")
+            event(session, contact, EventKind.EXHAUSTED)
             session.commit()
-            if contact.mode == "callback":
+            if contact.mode == ContactMode.CALLBACK.value:
                 from hotline import callbacks
                 callbacks.nobody_free(session, contact)
-            elif contact.channel == "sms":
+            elif contact.channel == Channel.SMS.value:
                 _tell_nobody_is_free(contact)
             did.append("exhausted")
         return ",".join(d for d in did if d)
@@ -122,7 +123,7 @@ def _escalate(contact: Contact) -> str:
     """Tier 1 has nobody left: mark the contact escalated and ring the backup tier."""
     if not contact.escalated:
         contact.escalated = True
-        event(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+        event(db.session, contact, EventKind.ESCALATED, tier=routing.TIER_BACKUP)
     if contact.tier2_rung:
         db.session.commit()
         return ""
@@ -158,7 +159,7 @@ def _text_offer(offer: Offer) -> bool:
             "en", "offer", minutes=minutes)) is None:
         routing.close_offer(db.session, offer, OfferState.FAILED)
         return False
-    event(db.session, offer.contact, "offered", tier=offer.tier)
+    event(db.session, offer.contact, EventKind.OFFERED, tier=offer.tier)
     db.session.commit()
     jobs.enqueue_in(timedelta(seconds=cfg.SMS_ACCEPT_SECONDS), expire_offer, offer.id)
     return True
@@ -166,7 +167,7 @@ def _text_offer(offer: Offer) -> bool:
 
 def _dial(offer: Offer) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
-    if offer.contact.mode == "text":
+    if offer.contact.mode == ContactMode.TEXT.value:
         return _text_offer(offer)
     cfg = settings()
     call = twilio_api.OutboundCall(
@@ -180,7 +181,7 @@ def _dial(offer: Offer) -> bool:
         log.warning("offer %s: call not placed (%s)", offer.id, exc)
         routing.close_offer(db.session, offer, OfferState.FAILED)
         return False
-    event(db.session, offer.contact, "offered", tier=offer.tier)
+    event(db.session, offer.contact, EventKind.OFFERED, tier=offer.tier)
     db.session.commit()
     jobs.enqueue_in(timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS
                               + EXPIRY_GRACE_SECONDS), expire_offer, offer.id)
@@ -192,7 +193,7 @@ def expire_offer(offer_id: int) -> str:
     offer = db.session.get(Offer, offer_id)
     if offer is None or offer.state != OfferState.RINGING.value:
         return "done"
-    text = offer.contact.mode == "text"
+    text = offer.contact.mode == ContactMode.TEXT.value
     if not text:
         _hang_up(offer)
     if routing.close_offer(db.session, offer, OfferState.NO_ANSWER):
@@ -239,8 +240,8 @@ def free_supporter(offer_id: int) -> str:
 
 def _hang_up(offer: Offer) -> None:
     """End the supporter's leg at Twilio, best effort; a text offer is withdrawn by text."""
-    if offer.contact.mode == "text":
-        key = "offer_taken" if offer.contact.state == "connected" else "offer_expired"
+    if offer.contact.mode == ContactMode.TEXT.value:
+        key = "offer_taken" if offer.contact.state == ContactState.CONNECTED.value else "offer_expired"
         texts.send(offer.supporter.phone, texts.text_flows().message("en", key))
         return
     if not offer.call_sid:

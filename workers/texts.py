@@ -12,7 +12,7 @@ from flask import current_app
 from hotline import keys, message_records, privacy, twilio_api
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
-from hotline.models import Contact, ContactState
+from hotline.models import Consent, Contact, ContactMode, ContactState
 from hotline.texting import TextFlows
 from hotline.urls import public_url
 
@@ -55,7 +55,7 @@ def close_if_idle(contact_id: int, stamp: int) -> str:
 
     contact = db.session.get(Contact, contact_id)
     if (contact is None or contact.state != ContactState.CONNECTED.value
-            or contact.mode != "text" or contact.last_activity_at is None
+            or contact.mode != ContactMode.TEXT.value or contact.last_activity_at is None
             or int(contact.last_activity_at.timestamp()) != stamp):
         return "active"
     conv = Conversation(db.session, text_flows(), Inbound(number="", body=""))
@@ -70,7 +70,7 @@ def ask_consent(contact_id: int) -> str:
     """Text the one-line check-in question to a caller who hung up right after the call."""
     from hotline.consent import flows
     contact = db.session.get(Contact, contact_id)
-    if contact is None or contact.consent != "asked" or not contact.sealed_number:
+    if contact is None or contact.consent != Consent.ASKED.value or not contact.sealed_number:
         return "nothing to do"
     number = privacy.unseal(contact.sealed_number, settings())
     send(number, flows().message(contact.language, "consent_text"))

@@ -15,7 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from hotline import callbacks, consent, contacts, keys, phones, privacy, routing
 from hotline.extensions import db, jobs, settings
-from hotline.models import (Contact, ContactState, Offer, OfferState,
+from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer, OfferState,
                             Outcome)
 from hotline.urls import public_url
 from hotline.webhooks.idempotency import once
@@ -199,7 +199,7 @@ def wait(contact_id: int) -> Response:
 
 def _escalate(contact: Contact) -> None:
     contact.escalated = True
-    contacts.event(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
+    contacts.event(db.session, contact, EventKind.ESCALATED, tier=routing.TIER_BACKUP)
     db.session.commit()
     jobs.enqueue(route, contact.id, contact.attempt)
 
@@ -209,7 +209,7 @@ def _escalate(contact: Contact) -> None:
 def bridged(contact_id: int) -> Response:
     """Played to the caller just before the supporter is connected."""
     contact = _contact(contact_id)
-    contacts.event(db.session, contact, "bridged")
+    contacts.event(db.session, contact, EventKind.BRIDGED)
     db.session.commit()
     if contact.outcome is None:  # a "call me" request: connected only now
         offer = db.session.scalar(select(Offer).where(
@@ -239,7 +239,7 @@ def clinician_status(contact_id: int) -> Response:
     if status in FINAL_STATUSES and contact.outcome is None:
         contacts.finish(db.session, contact, Outcome.FAILED)
         jobs.enqueue(cancel_offers, contact.id)
-        if contact.mode == "callback":
+        if contact.mode == ContactMode.CALLBACK.value:
             callbacks.missed(db.session, contact)
         else:
             jobs.enqueue(tell_missed_call, contact.id)
@@ -257,7 +257,7 @@ def queue_exit(contact_id: int) -> Response:
         return _ask_consent(contact)
     if result == "leave":
         contacts.leave_queue(db.session, contact, ContactState.OPTIONS)
-        contacts.event(db.session, contact, "left_queue")
+        contacts.event(db.session, contact, EventKind.LEFT_QUEUE)
         db.session.commit()
         jobs.enqueue(cancel_offers, contact.id)
         return respond(_options(contact, 0))
