@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import contacts, privacy, shifts
-from hotline.extensions import jobs, settings
+from hotline import privacy, shifts
+from hotline.extensions import settings
+from hotline.lifecycle import effects, transitions
+from hotline.lifecycle.effects import Effect
 from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode, Offer,
                             Outcome, utcnow)
 
@@ -75,15 +77,17 @@ def promise(session: Session, now: datetime | None = None) -> Promise:
 
 def request(session: Session, contact: Contact, number: str,
             promised: Promise | None = None) -> CallbackRequest:
-    """Record a callback for ``contact`` and schedule its first try (at the promise)."""
+    """Record a callback for ``contact`` (the number sealed on the request only, the
+    contact's copy forgotten in the same commit), then schedule its first try at the
+    promise."""
     promised = promised or promise(session)
     callback = CallbackRequest(
         contact_id=contact.id, sealed_number=privacy.seal(number, settings()),
         promised_by=promised.by)
     session.add(callback)
     session.flush()
-    contacts.finish(session, contact, Outcome.CALLBACK_REQUESTED)
-    _schedule_try(callback, max(timedelta(0), promised.first_try - utcnow()))
+    transitions.finish(session, contact, Outcome.CALLBACK_REQUESTED, cancel=False)
+    effects.apply([_next_try(callback, max(timedelta(0), promised.first_try - utcnow()))])
     return callback
 
 
@@ -93,12 +97,8 @@ def try_job_id(callback: CallbackRequest) -> str:
     return f"hotline-callback-{callback.id}-try-{callback.tries + 1}"
 
 
-def _schedule_try(callback: CallbackRequest, delay: timedelta) -> None:
-    from workers.callbacks import start_try
-    if delay > timedelta(0):
-        jobs.enqueue_in(delay, start_try, callback.id, job_id=try_job_id(callback))
-    else:
-        jobs.enqueue(start_try, callback.id, job_id=try_job_id(callback))
+def _next_try(callback: CallbackRequest, delay: timedelta) -> Effect:
+    return effects.start_callback_try(callback.id, try_job_id(callback), delay)
 
 
 def missed_by(session: Session, attempt: Contact) -> list[int]:
@@ -120,7 +120,8 @@ def of_try(session: Session, attempt: Contact) -> CallbackRequest | None:
 
 
 def reached(session: Session, attempt: Contact) -> None:
-    """The clinician picked up and is bridged: the callback is done, the number goes."""
+    """The clinician picked up and is bridged: the callback is done, the number goes
+    (in the caller's transaction)."""
     callback = of_try(session, attempt)
     if callback is None:
         return
@@ -128,30 +129,28 @@ def reached(session: Session, attempt: Contact) -> None:
     callback.completed_at = utcnow()
     callback.sealed_number = None
     attempt.sealed_number = None
-    session.commit()
     log.info("callback %s done (%s the promise)", callback.id,
              "within" if callback.completed_at <= callback.promised_by else "after")
 
 
-def missed(session: Session, attempt: Contact) -> None:
+def missed(session: Session, attempt: Contact) -> list[Effect]:
     """The clinician did not answer: the try is over."""
-    _try_over(session, attempt)
+    return _try_over(session, attempt)
 
 
-def nobody_free(session: Session, attempt: Contact) -> None:
+def nobody_free(session: Session, attempt: Contact) -> list[Effect]:
     """No supporter took the try: it is over, and counts like any other."""
-    contacts.finish(session, attempt, Outcome.FAILED)
-    _try_over(session, attempt)
+    transitions.finish(session, attempt, Outcome.FAILED, cancel=False)  # nothing rings
+    return _try_over(session, attempt)
 
 
-def _try_over(session: Session, attempt: Contact) -> None:
+def _try_over(session: Session, attempt: Contact) -> list[Effect]:
     """Count the try; schedule the next, or after the last give up with a discreet text."""
-    from workers.callbacks import text_missed
     callback = of_try(session, attempt)
     attempt.sealed_number = None
     session.commit()
     if callback is None or callback.state != CallbackState.CALLING.value:
-        return
+        return []
     callback.tries += 1
     give_up = callback.tries >= settings().CALLBACK_MAX_TRIES
     callback.state = CallbackState.FAILED.value if give_up else CallbackState.PENDING.value
@@ -159,6 +158,5 @@ def _try_over(session: Session, attempt: Contact) -> None:
     log.info("callback %s: try %s of %s over", callback.id, callback.tries,
              settings().CALLBACK_MAX_TRIES)
     if give_up:
-        jobs.enqueue(text_missed, callback.id)
-    else:
-        _schedule_try(callback, timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))
+        return [effects.text_callback_missed(callback.id)]
+    return [_next_try(callback, timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))]

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import contacts, followups, privacy
-from hotline.extensions import jobs, settings
+from hotline.extensions import settings
+from hotline.lifecycle import effects
 from hotline.models import Consent, Contact, ContactState, EventKind, utcnow
 
 #: Twilio's StirVerstat when the originating carrier vouches that the caller may use the
@@ -59,10 +60,9 @@ def yes_on_the_call(session: Session, contact: Contact) -> str:
 
 def ask_by_text(session: Session, contact: Contact) -> None:
     """The caller left straight after the call: ask by a one-line text instead."""
-    from workers.texts import ask_consent
     contact.consent = Consent.ASKED.value
     session.commit()
-    jobs.enqueue(ask_consent, contact.id)
+    effects.apply([effects.ask_consent(contact.id)])
 
 
 def agree(session: Session, contact: Contact) -> None:

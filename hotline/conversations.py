@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import callbacks, consent, contacts, followups, keys, privacy, routing
-from hotline.extensions import jobs, settings
+from hotline.extensions import settings
+from hotline.lifecycle import effects, transitions
 from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.texting import Keyword, TextFlows
@@ -95,8 +96,7 @@ class Conversation:
             out += end_conversation(self, contact, notify_sender=False, ask_consent=False) \
                 if contact.state == ContactState.CONNECTED.value else []
             if contact.outcome is None:
-                contacts.finish(self.session, contact, Outcome.ABANDONED)
-                _cancel_offers(contact.id)
+                effects.apply(transitions.finish(self.session, contact, Outcome.ABANDONED))
             _forget_number(self.session, contact)
         followups.cancel_for(self.session, self.key)
         for contact in self.session.scalars(select(Contact).where(
@@ -131,11 +131,6 @@ def _conversation_of(session: Session, supporter: Supporter) -> Contact | None:
 
 def _forget_number(session: Session, contact: Contact) -> None:
     contact.sealed_number = None
-
-
-def _cancel_offers(contact_id: int, keep: int | None = None) -> None:
-    from workers.offer import cancel_offers
-    jobs.enqueue(cancel_offers, contact_id, keep)
 
 
 def clinician_number(contact: Contact) -> str | None:
@@ -242,10 +237,10 @@ class SupporterTexts:
                                 offer.tier):
             routing.close_offer(self.session, offer, OfferState.CANCELED)
             return self.conv.reply("en", "offer_taken")
-        routing.accept_offer(self.session, offer)
+        done = transitions.accepted(self.session, offer)
         contact.last_activity_at = utcnow()
         self.session.commit()
-        _cancel_offers(contact.id, offer.id)
+        effects.apply(done)
         schedule_idle_check(contact)
         number = clinician_number(contact)
         out = self.conv.reply("en", "connected_supporter")
@@ -257,9 +252,7 @@ class SupporterTexts:
         offer = self._open_offer()
         if offer is None:
             return self.conv.reply("en", "no_offer")
-        if routing.close_offer(self.session, offer, OfferState.DECLINED):
-            from workers.offer import route
-            jobs.enqueue(route, offer.contact_id, offer.attempt)
+        effects.apply(transitions.offer_over(self.session, offer, OfferState.DECLINED))
         return self.conv.reply("en", "offer_expired")
 
     def _help(self) -> list[Outgoing]:
@@ -288,14 +281,10 @@ def relay(conv: Conversation, contact: Contact, to: str | None) -> list[Outgoing
 
 
 def schedule_idle_check(contact: Contact) -> None:
-    """Close the conversation if nothing more is said for SMS_IDLE_MINUTES."""
-    from workers.texts import close_if_idle
-    stamp = int(contact.last_activity_at.timestamp())
-    try:
-        jobs.enqueue_in(timedelta(minutes=settings().SMS_IDLE_MINUTES), close_if_idle,
-                        contact.id, stamp)
-    except Exception:  # Redis down: the conversation goes on; the audit closes it later
-        log.warning("contact %s: idle check not scheduled", contact.id)
+    """Close the conversation if nothing more is said for SMS_IDLE_MINUTES (best effort:
+    with Redis down the conversation goes on and the auditor closes it later)."""
+    effects.apply([effects.close_if_idle(contact.id, int(contact.last_activity_at.timestamp()),
+                                         timedelta(minutes=settings().SMS_IDLE_MINUTES))])
 
 
 class ClinicianTexts:
@@ -387,10 +376,8 @@ class ClinicianTexts:
 
     def _request(self, mode: str) -> list[Outgoing]:
         """Queue the request for a peer; crisis requests go to the front of the queue."""
-        from workers.offer import route
-        self.contact.mode = ContactMode(mode).value
-        attempt = contacts.queue(self.session, self.contact)
-        jobs.queue.enqueue(route, self.contact.id, attempt, at_front=self.crisis)
+        effects.apply(transitions.request_peer(self.session, self.contact,
+                                               ContactMode(mode).value, at_front=self.crisis))
         first = self.conv.reply(self.lang, "crisis") if self.crisis else []
         return first + self.conv.reply(self.lang, "finding_call" if mode == ContactMode.CALL.value
                                        else "finding_text")
@@ -398,8 +385,6 @@ class ClinicianTexts:
     def _callback(self) -> list[Outgoing]:
         promised = callbacks.promise(self.session)
         callbacks.request(self.session, self.contact, self.conv.inbound.number, promised)
-        _forget_number(self.session, self.contact)
-        self.session.commit()
         return self.conv.reply(self.lang, promised.MESSAGES[promised.kind],
                                when=promised.when(self.lang, with_zone=True))
 

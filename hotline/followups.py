@@ -34,6 +34,7 @@ from hotline import privacy
 from hotline.errors import FlowError
 from hotline.extensions import jobs, settings
 from hotline.flows import read_yaml
+from hotline.lifecycle import effects
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, Score, utcnow
 from hotline.settings import Settings
 
@@ -158,7 +159,6 @@ def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> i
     RQ 2's ``enqueue_at(pipeline=...)`` still adds each job to the registry in a round trip
     of its own. Returns the number of jobs written.
     """
-    from workers.followups import send_followup
     queue = jobs.queue
     registry = queue.scheduled_job_registry
     count = 0
@@ -168,7 +168,7 @@ def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> i
             pipe.sadd(queue.redis_queues_keys, queue.key)
             scores = {}
             for followup in chunk:
-                job = queue.create_job(send_followup, args=(followup.id,),
+                job = queue.create_job(effects.SEND_FOLLOWUP, args=(followup.id,),
                                        job_id=job_id(followup.id), retry=SEND_RETRY,
                                        status=JobStatus.SCHEDULED)
                 job.save(pipeline=pipe)

@@ -23,7 +23,7 @@ def contact(session, **fields) -> Contact:
 
 def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, make_supporter,
                                                                  monkeypatch):
-    monkeypatch.setattr("workers.offer._hang_up", lambda offer: None)  # no Twilio here
+    monkeypatch.setattr("hotline.lifecycle.outbound.hang_up", lambda offer: None)  # no Twilio here
     long_ago = utcnow() - timedelta(hours=5)
     in_menu = contact(session, state=ContactState.MENU.value, created_at=long_ago,
                       sealed_number=privacy.seal("+16175550123", settings()))

@@ -15,6 +15,9 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from hotline import contacts, followups, message_records, routing
+from hotline.escalation import policy, runner
+from hotline.lifecycle import effects, transitions
+from hotline.lifecycle.states import CONNECTED_OUTCOMES
 from hotline.extensions import db, jobs, redis_conn, settings
 from hotline.models import (CallbackRequest, CallbackState, Channel, Contact, ContactMode,
                             ContactState, FollowUp, FollowUpState,
@@ -69,30 +72,26 @@ def audit() -> dict[str, int]:
 
 
 def _expire_offers(now) -> int:
-    from workers.offer import expire_offer
-    cfg = settings()
-    limit = now - timedelta(seconds=cfg.RING_SECONDS + cfg.ACCEPT_SECONDS) - OFFER_LATE
+    limit = now - timedelta(seconds=policy.current().longest_ring) - OFFER_LATE
     stuck = db.session.scalars(select(Offer.id).where(
         Offer.state == OfferState.RINGING.value, Offer.created_at < limit)).all()
     for offer_id in stuck:
-        expire_offer(offer_id)
+        runner.expire_offer(offer_id)
     return len(stuck)
 
 
 def _close_contacts(now) -> int:
     """Contacts whose caller is surely gone get a defined outcome; their supporters are freed."""
-    cfg = settings()
-    waiting_limit = now - timedelta(seconds=cfg.MAX_WAIT_SECONDS) - JOB_LATE
+    waiting_limit = now - timedelta(seconds=policy.current().final.after_seconds) - JOB_LATE
     stuck = db.session.scalars(select(Contact).where(
         Contact.outcome.is_(None), Contact.channel == Channel.VOICE.value,
         ((Contact.state.in_([ContactState.MENU.value, ContactState.OPTIONS.value]))
          & (Contact.created_at < now - MENU_DEADLINE))
         | ((Contact.state == ContactState.WAITING.value)
            & (Contact.queued_at < waiting_limit)))).all()
-    for contact in stuck:
-        contacts.finish(db.session, contact, Outcome.ABANDONED)
-        contacts.forget_number(db.session, contact)
-        _cancel(contact.id)
+    for contact in stuck:  # ringing offers canceled here and now, not by a job
+        transitions.finish(db.session, contact, Outcome.ABANDONED, cancel=False)
+        runner.cancel_offers(contact.id)
     texts = db.session.scalars(select(Contact).where(
         Contact.outcome.is_(None), Contact.channel == Channel.SMS.value,
         Contact.state.in_([ContactState.MENU.value, ContactState.OPTIONS.value]),
@@ -100,8 +99,7 @@ def _close_contacts(now) -> int:
     for contact in texts:  # never chose, or was told nobody was free and did not reply
         outcome = Outcome.FAILED if contact.state == ContactState.OPTIONS.value \
             else Outcome.ABANDONED
-        contacts.finish(db.session, contact, outcome)
-        contacts.forget_number(db.session, contact)
+        transitions.finish(db.session, contact, outcome, cancel=False)
     connected = db.session.scalars(select(Contact).where(
         Contact.state == ContactState.CONNECTED.value, Contact.mode.is_distinct_from(ContactMode.TEXT.value),
         Contact.connected_at < now - CONNECTED_DEADLINE)).all()
@@ -119,21 +117,15 @@ REROUTE_AFTER = timedelta(minutes=1)
 
 def _reroute_waiting(now) -> int:
     """Waiting contacts with nothing ringing and no routing under way are routed again."""
-    from workers.offer import route
     waiting = db.session.scalars(select(Contact).where(
         Contact.state == ContactState.WAITING.value, Contact.outcome.is_(None),
         Contact.exhausted.is_(False), Contact.queued_at < now - REROUTE_AFTER)).all()
     rerouted = 0
     for contact in waiting:
         if not routing.ringing(contact):
-            jobs.enqueue(route, contact.id, contact.attempt)
+            effects.apply([effects.route(contact.id, contact.attempt)])
             rerouted += 1
     return rerouted
-
-
-def _cancel(contact_id: int) -> None:
-    from workers.offer import cancel_offers
-    cancel_offers(contact_id)
 
 
 def _requeue_followups(now) -> int:
@@ -180,10 +172,11 @@ def _restart_callbacks(now) -> int:
         CallbackRequest.state == CallbackState.CALLING.value, Contact.outcome.is_not(None),
         Contact.ended_at < now - JOB_LATE)).all()
     for attempt in orphaned:
-        if attempt.outcome in (Outcome.CONNECTED.value, Outcome.CONNECTED_BACKUP.value):
+        if attempt.outcome in CONNECTED_OUTCOMES:
             callbacks.reached(db.session, attempt)
+            db.session.commit()
         else:
-            callbacks.missed(db.session, attempt)
+            effects.apply(callbacks.missed(db.session, attempt))
     return len(pending) + len(orphaned)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from hotline import contacts, privacy
-from hotline.extensions import db, jobs, settings
+from hotline.consent import flows
+from hotline.extensions import db, settings
+from hotline.lifecycle import effects
 from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode,
                             ContactState, EventKind, utcnow)
 from workers import texts
@@ -21,7 +23,6 @@ def start_try(callback_id: int) -> str:
     ringing, which the auditor routes again; killed before it, the request is still
     "pending" and the auditor starts it again. Either way the callback is never lost.
     """
-    from workers.offer import route
     callback = db.session.get(CallbackRequest, callback_id, with_for_update=True)
     if callback is None or callback.state != CallbackState.PENDING.value or not callback.sealed_number:
         db.session.rollback()
@@ -39,14 +40,13 @@ def start_try(callback_id: int) -> str:
     callback.state = CallbackState.CALLING.value
     callback.attempt_contact_id = attempt.id
     db.session.commit()
-    jobs.enqueue(route, attempt.id, attempt.attempt)
+    effects.apply([effects.route(attempt.id, attempt.attempt)])
     log.info("callback %s: try for contact %s", callback_id, attempt.id)
     return "started"
 
 
 def text_missed(callback_id: int) -> str:
     """After the last try: a discreet text saying how to ask again; the number goes."""
-    from hotline.consent import flows
     callback = db.session.get(CallbackRequest, callback_id)
     if callback is None or not callback.sealed_number:
         return "nothing to do"
