@@ -13,8 +13,8 @@ import yaml
 from hotline import create_app, settings
 from hotline.errors import FlowError
 from hotline.escalation import policy
-from tests.test_voice_end_to_end import heard
 from hotline.simulator import NoAnswer
+from tests.test_voice_end_to_end import heard
 
 SHIPPED = Path(settings.load().IVR_FLOWS_DIR)
 

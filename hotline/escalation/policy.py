@@ -103,7 +103,7 @@ def parse(data: dict, cfg: Settings, name: str = ESCALATION_FILE) -> Policy:
 
     unknown = set(data) - {"steps"}
     if unknown:
-        raise fail(sorted(unknown)[0], "is not a known key (expected: steps)")
+        raise fail(min(unknown), "is not a known key (expected: steps)")
     raw = data.get("steps")
     if not isinstance(raw, list) or len(raw) < 2:
         raise fail("steps", "must be a list of at least one ring step and a final "

@@ -41,8 +41,7 @@ from hotline.escalation import policy as policies
 from hotline.escalation.policy import Step
 from hotline.extensions import db, redis_conn, settings
 from hotline.lifecycle import effects, outbound, transitions
-from hotline.lifecycle.states import (Channel, ContactMode, ContactState, EventKind,
-                                      OfferState)
+from hotline.lifecycle.states import Channel, ContactMode, ContactState, EventKind, OfferState
 from hotline.models import Contact, Offer
 from hotline.urls import public_url
 
