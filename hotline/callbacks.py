@@ -26,11 +26,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import privacy, shifts
+from hotline import contacts, privacy, shifts
 from hotline.extensions import settings
 from hotline.lifecycle import effects, transitions
 from hotline.lifecycle.effects import Effect
-from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode, Offer,
+from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode, ContactState,
+                            EventKind, Offer,
                             Outcome, utcnow)
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,37 @@ def reached(session: Session, attempt: Contact) -> None:
     attempt.sealed_number = None
     log.info("callback %s done (%s the promise)", callback.id,
              "within" if callback.completed_at <= callback.promised_by else "after")
+
+
+def start_try(session: Session, callback_id: int) -> str:
+    """Open a new try for a pending callback and route it to the next supporter.
+
+    The try is created already queued, in the same commit that marks the request
+    "calling": a worker killed after that commit leaves a waiting contact with nothing
+    ringing, which the auditor routes again; killed before it, the request is still
+    "pending" and the auditor starts it again. Either way the callback is never lost.
+    """
+    callback = session.get(CallbackRequest, callback_id, with_for_update=True)
+    if (callback is None or callback.state != CallbackState.PENDING.value
+            or not callback.sealed_number):
+        session.rollback()
+        return "nothing to do"
+    original = session.get(Contact, callback.contact_id)
+    now = utcnow()
+    attempt = Contact(channel=original.channel, caller_key=original.caller_key,
+                      language=original.language, mode=ContactMode.CALLBACK.value,
+                      state=ContactState.WAITING.value, attempt=1, queued_at=now,
+                      sealed_number=callback.sealed_number)
+    session.add(attempt)
+    session.flush()
+    contacts.event(session, attempt, EventKind.STARTED, at=now)
+    contacts.event(session, attempt, EventKind.QUEUED, at=now)
+    callback.state = CallbackState.CALLING.value
+    callback.attempt_contact_id = attempt.id
+    session.commit()
+    effects.apply([effects.route(attempt.id, attempt.attempt)])
+    log.info("callback %s: try for contact %s", callback_id, attempt.id)
+    return "started"
 
 
 def missed(session: Session, attempt: Contact) -> list[Effect]:

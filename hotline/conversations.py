@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hotline import callbacks, consent, contacts, followups, keys, privacy, routing
 from hotline.extensions import settings
-from hotline.lifecycle import effects, transitions
+from hotline.lifecycle import effects, outbound, transitions
 from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.texting import Keyword, TextFlows
@@ -166,6 +166,22 @@ def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool =
         _forget_number(session, contact)
     contacts.end(session, contact)
     return out
+
+
+def close_quiet(session: Session, contact_id: int, stamp: int) -> str:
+    """Close a text conversation nobody has written in since ``stamp`` (the idle check's
+    job, or the auditor when that job was lost): both sides told, the supporter freed."""
+    contact = session.get(Contact, contact_id)
+    if (contact is None or contact.state != ContactState.CONNECTED.value
+            or contact.mode != ContactMode.TEXT.value or contact.last_activity_at is None
+            or int(contact.last_activity_at.timestamp()) != stamp):
+        return "active"
+    conv = Conversation(session, outbound.text_flows(), Inbound(number="", body=""))
+    for out in end_conversation(conv, contact, idle=True):
+        outbound.send_text(out.to, out.body)
+    session.commit()
+    log.info("contact %s closed after a quiet period", contact_id)
+    return "closed"
 
 
 def _to(conv: Conversation, number: str) -> str | None:

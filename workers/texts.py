@@ -9,10 +9,10 @@ import logging
 
 from hotline import message_records, privacy
 from hotline.consent import flows
-from hotline.conversations import Conversation, Inbound, end_conversation
+from hotline.conversations import close_quiet
 from hotline.extensions import db, settings
 from hotline.lifecycle import outbound
-from hotline.models import Consent, Contact, ContactMode, ContactState
+from hotline.models import Consent, Contact
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +31,7 @@ def redact(message_sid: str) -> str:
 
 def close_if_idle(contact_id: int, stamp: int) -> str:
     """Close a text conversation nobody has written in since ``stamp``."""
-    contact = db.session.get(Contact, contact_id)
-    if (contact is None or contact.state != ContactState.CONNECTED.value
-            or contact.mode != ContactMode.TEXT.value or contact.last_activity_at is None
-            or int(contact.last_activity_at.timestamp()) != stamp):
-        return "active"
-    conv = Conversation(db.session, text_flows(), Inbound(number="", body=""))
-    for out in end_conversation(conv, contact, idle=True):
-        send(out.to, out.body)
-    db.session.commit()
-    log.info("contact %s closed after a quiet period", contact_id)
-    return "closed"
+    return close_quiet(db.session, contact_id, stamp)
 
 
 def ask_consent(contact_id: int) -> str:
