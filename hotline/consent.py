@@ -70,16 +70,16 @@ def agree(session: Session, contact: Contact) -> None:
     number = privacy.unseal(contact.sealed_number, settings())
     contact.consent = Consent.YES.value
     contacts.event(session, contact, EventKind.FOLLOWUP_CONSENT)
-    followups.schedule(session, contact, number, flows())  # commits all three, then enqueues
-    contacts.forget_number(session, contact)
+    contacts.forget_number(session, contact)  # the follow-ups seal their own copies
+    followups.schedule(session, contact, number, flows())  # commits it all, then enqueues
 
 
 def decline(session: Session, contact: Contact) -> None:
     """No (or no answer): nothing will be sent, and the number is deleted."""
     contact.consent = Consent.NO.value
     contacts.event(session, contact, EventKind.FOLLOWUP_DECLINED)
-    session.commit()
     contacts.forget_number(session, contact)
+    session.commit()
 
 
 def pending(session: Session, caller_key: str) -> Contact | None:

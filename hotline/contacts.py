@@ -1,7 +1,9 @@
 """A contact's life: created, queued, connected, ended; exactly one outcome each.
 
 State changes that can race (two webhooks, a webhook and a job) are conditional
-UPDATEs: the caller of each function learns whether it won. Each returns the updated row
+UPDATEs: the caller of each function learns whether it won. None of them commits: the
+transaction ends in the lifecycle transition (``hotline.lifecycle.transitions``) or the
+adapter (webhook, job) that called it, with everything else that belongs to it. Each returns the updated row
 (``RETURNING``) into the contact, so the contact is current without a second query; only
 an UPDATE that lost reloads it.
 """
@@ -56,7 +58,6 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     event(session, contact, EventKind.STARTED)
-    session.commit()
     log.info("contact %s started (voice)", contact.id)
     return contact
 
@@ -91,7 +92,6 @@ def queue(session: Session, contact: Contact) -> int:
     _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
             escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
     event(session, contact, EventKind.QUEUED)
-    session.commit()
     return contact.attempt
 
 
@@ -99,21 +99,15 @@ def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> 
     """Take a waiting contact out of the queue; stale routing jobs then exit."""
     won = _update(session, contact, Contact.state == ContactState.WAITING.value,
                   state=new_state.value, attempt=Contact.attempt + 1)
-    session.commit()
     return won
 
 
 
 
-def forget_number(session: Session, contact: Contact, commit: bool = True) -> None:
-    """Delete the contact's sealed number: nothing more needs to reach the clinician.
-
-    ``commit=False`` leaves it to the caller's next commit (one transaction, not two).
-    """
-    if contact.sealed_number is not None:
-        contact.sealed_number = None
-        if commit:
-            session.commit()
+def forget_number(session: Session, contact: Contact) -> None:
+    """Delete the contact's sealed number: nothing more needs to reach the clinician
+    (committed with the caller's transaction)."""
+    contact.sealed_number = None
 
 
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
@@ -127,7 +121,6 @@ def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | Non
     if won:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s outcome %s", contact.id, outcome.value)
-    session.commit()
     return won
 
 
@@ -153,7 +146,6 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
     if won:
         log.info("contact %s connected (tier %s)", contact.id, tier)
-    session.commit()
     return won
 
 
@@ -162,4 +154,3 @@ def end(session: Session, contact: Contact) -> None:
     if _update(session, contact, Contact.state != ContactState.ENDED.value,
                state=ContactState.ENDED.value, ended_at=utcnow(), attempt=Contact.attempt + 1):
         event(session, contact, EventKind.ENDED)
-    session.commit()

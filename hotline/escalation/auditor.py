@@ -112,6 +112,7 @@ def _close_contacts(now) -> int:
             routing.release(db.session, contact.supporter_id, routing.contact_token(contact.id))
         contacts.forget_number(db.session, contact)
         contacts.end(db.session, contact)
+        db.session.commit()
     return len(stuck) + len(texts) + len(connected)
 
 

@@ -42,8 +42,9 @@ def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | 
     ``cancel=False``: nothing can be ringing (a menu choice, an auditor that cancels
     in-process)."""
     if forget:
-        contacts.forget_number(session, contact, commit=False)  # committed with the outcome
+        contacts.forget_number(session, contact)  # committed with the outcome
     won = contacts.finish(session, contact, outcome, tier=tier)
+    session.commit()
     return Effects([effects.cancel_offers(contact.id)] if won and cancel else [], won)
 
 
@@ -53,6 +54,7 @@ def request_peer(session: Session, contact: Contact, mode: str | None = None,
     if mode is not None:
         contact.mode = mode
     attempt = contacts.queue(session, contact)
+    session.commit()
     return Effects([effects.route(contact.id, attempt, at_front=at_front)])
 
 
@@ -86,7 +88,8 @@ def offer_over(session: Session, offer: Offer, state: OfferState,
 
 def accepted(session: Session, offer: Offer) -> Effects:
     """The supporter of ``offer`` won its contact (``contacts.connect`` already did):
-    the reservation moves to the contact and every other ringing offer stops."""
+    the reservation moves to the contact and every other ringing offer stops (the
+    connection is committed with the reservation)."""
     won = routing.accept_offer(session, offer)
     return Effects([effects.cancel_offers(offer.contact_id, offer.id)], won)
 

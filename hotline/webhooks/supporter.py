@@ -120,8 +120,8 @@ def status(offer_id: int) -> Response:
     offer = _offer(offer_id)
     if offer.state == OfferState.ACCEPTED.value:
         routing.release(db.session, offer.supporter_id, routing.contact_token(offer.contact_id))
-        db.session.commit()
         contacts.end(db.session, offer.contact)
+        db.session.commit()
     else:
         effects.apply(transitions.offer_over(db.session, offer, OFFER_ENDINGS[status]))
     return empty()

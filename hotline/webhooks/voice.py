@@ -63,6 +63,7 @@ def incoming() -> Response:
         db.session, call_sid, keys.current_caller_key(db.session, number or "anonymous", cfg),
         privacy.seal(number, cfg) if number else None,
         caller_verified=number is not None and consent.attested(request.form.get("StirVerstat")))
+    db.session.commit()
     return respond(_menu(contact, turn=0, greet=True))
 
 
@@ -199,14 +200,13 @@ def bridged(contact_id: int) -> Response:
     """Played to the caller just before the supporter is connected."""
     contact = _contact(contact_id)
     contacts.event(db.session, contact, EventKind.BRIDGED)
-    db.session.commit()
     if contact.outcome is None:  # a "call me" request: connected only now
         offer = db.session.scalar(select(Offer).where(
             Offer.contact_id == contact.id, Offer.state == OfferState.ACCEPTED.value))
         contacts.finish(db.session, contact, contacts.connected_outcome(offer.tier if offer
                                                                         else 1), end=False)
         callbacks.reached(db.session, contact)
-        db.session.commit()
+    db.session.commit()
     twiml = VoiceResponse()
     say(twiml, contact.language, "bridged")
     return respond(twiml)
@@ -245,6 +245,7 @@ def queue_exit(contact_id: int) -> Response:
     result = request.form.get("QueueResult", "")
     if result == "bridged":
         contacts.end(db.session, contact)
+        db.session.commit()
         return _ask_consent(contact)
     if result == "leave":
         effects.apply(transitions.leave_for_options(db.session, contact))
@@ -263,6 +264,7 @@ def _ask_consent(contact: Contact) -> Response:
     twiml = VoiceResponse()
     if contact.mode in contacts.OUTBOUND_MODES or not contact.sealed_number:
         contacts.forget_number(db.session, contact)
+        db.session.commit()
     elif request.form.get("CallStatus") == "completed":  # the caller hung up first
         consent.ask_by_text(db.session, contact)
         return empty()
@@ -350,4 +352,5 @@ def call_status() -> Response:
             _abandon(contact)
         else:
             contacts.end(db.session, contact)
+            db.session.commit()
     return empty()
