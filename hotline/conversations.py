@@ -103,13 +103,11 @@ class Conversation:
                 Contact.caller_key == self.key, Contact.consent == Consent.ASKED.value)):
             contact.consent = Consent.NO.value
             _forget_number(self.session, contact)
-        self.session.commit()
         log.info("a number opted out")
         return out + self.reply("en", "opted_out")
 
     def _opt_in(self) -> list[Outgoing]:
         self.session.delete(self.session.get(OptOut, self.key))
-        self.session.commit()
         return self.reply("en", "opted_in")
 
 
@@ -207,25 +205,20 @@ class SupporterTexts:
 
     def _in_conversation(self, contact: Contact) -> list[Outgoing]:
         if self.conv.word in {"BYE", "END"} or self.conv.keyword is Keyword.END:
-            out = end_conversation(self.conv, contact)
-            self.session.commit()
-            return out
+            return end_conversation(self.conv, contact)
         return relay(self.conv, contact, clinician_number(contact))
 
     def _on(self) -> list[Outgoing]:
         self.supporter.available = True
-        self.session.commit()
         return self.conv.reply("en", "supporter_on")
 
     def _off(self) -> list[Outgoing]:
         self.supporter.available = False
-        self.session.commit()
         return self.conv.reply("en", "supporter_off")
 
     def _schedule(self) -> list[Outgoing]:
         from hotline import shifts
         shifts.back_to_schedule(self.session, self.supporter)
-        self.session.commit()
         return self.conv.reply("en", "supporter_schedule")
 
     def _open_offer(self) -> Offer | None:
@@ -383,9 +376,7 @@ class ClinicianTexts:
         if contact.mode != ContactMode.TEXT.value:
             return []  # on a call with a peer: texts meanwhile are not relayed
         if self.conv.keyword is Keyword.END:
-            out = end_conversation(self.conv, contact)
-            self.session.commit()
-            return out
+            return end_conversation(self.conv, contact)
         supporter = self.session.get(Supporter, contact.supporter_id)
         out = relay(self.conv, contact, supporter.phone if supporter else None)
         return (self.conv.reply(self.lang, "crisis") if self.crisis else []) + out
@@ -412,5 +403,7 @@ STATE_HANDLERS = {ContactState.MENU.value: ClinicianTexts._menu,
 
 
 def handle(session: Session, flows: TextFlows, inbound: Inbound) -> list[Outgoing]:
-    """Everything one incoming text causes, as texts to send."""
+    """Everything one incoming text causes, as texts to send. What it changed without a
+    transition or a job to follow (a supporter's ON or OFF, a STOP, a goodbye) is
+    committed by the caller (the SMS webhook) before anything is sent."""
     return Conversation(session, flows, inbound).handle()
