@@ -17,6 +17,7 @@ MAX_REQUEST_BYTES = 256 * 1024
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment plus ``overrides`` (setting name -> value)."""
     from hotline import extensions, flows, followups, settings, texting
+    from hotline.escalation import policy
     from hotline.webhooks import fallback, sms, supporter, voice
 
     cfg = settings.load(overrides=overrides)
@@ -30,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)  # FlowError names the key
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)

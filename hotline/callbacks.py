@@ -27,8 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import contacts, privacy, shifts
-from hotline.extensions import jobs, settings
-from hotline.models import CallbackRequest, Contact, Offer, Outcome, utcnow
+from hotline.extensions import settings
+from hotline.lifecycle import effects, transitions
+from hotline.lifecycle.effects import Effect
+from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode, ContactState,
+                            EventKind, Offer,
+                            Outcome, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +78,17 @@ def promise(session: Session, now: datetime | None = None) -> Promise:
 
 def request(session: Session, contact: Contact, number: str,
             promised: Promise | None = None) -> CallbackRequest:
-    """Record a callback for ``contact`` and schedule its first try (at the promise)."""
+    """Record a callback for ``contact`` (the number sealed on the request only, the
+    contact's copy forgotten in the same commit), then schedule its first try at the
+    promise."""
     promised = promised or promise(session)
     callback = CallbackRequest(
         contact_id=contact.id, sealed_number=privacy.seal(number, settings()),
         promised_by=promised.by)
     session.add(callback)
     session.flush()
-    contacts.finish(session, contact, Outcome.CALLBACK_REQUESTED)
-    _schedule_try(callback, max(timedelta(0), promised.first_try - utcnow()))
+    transitions.finish(session, contact, Outcome.CALLBACK_REQUESTED, cancel=False)
+    effects.apply([_next_try(callback, max(timedelta(0), promised.first_try - utcnow()))])
     return callback
 
 
@@ -92,12 +98,8 @@ def try_job_id(callback: CallbackRequest) -> str:
     return f"hotline-callback-{callback.id}-try-{callback.tries + 1}"
 
 
-def _schedule_try(callback: CallbackRequest, delay: timedelta) -> None:
-    from workers.callbacks import start_try
-    if delay > timedelta(0):
-        jobs.enqueue_in(delay, start_try, callback.id, job_id=try_job_id(callback))
-    else:
-        jobs.enqueue(start_try, callback.id, job_id=try_job_id(callback))
+def _next_try(callback: CallbackRequest, delay: timedelta) -> Effect:
+    return effects.start_callback_try(callback.id, try_job_id(callback), delay)
 
 
 def missed_by(session: Session, attempt: Contact) -> list[int]:
@@ -106,7 +108,7 @@ def missed_by(session: Session, attempt: Contact) -> list[int]:
     if callback is None:
         return []
     earlier = select(Contact.id).where(
-        Contact.mode == "callback", Contact.caller_key == attempt.caller_key,
+        Contact.mode == ContactMode.CALLBACK.value, Contact.caller_key == attempt.caller_key,
         Contact.id != attempt.id, Contact.created_at >= callback.requested_at)
     return sorted(set(session.scalars(select(Offer.supporter_id).where(
         Offer.contact_id.in_(earlier)))))
@@ -119,45 +121,74 @@ def of_try(session: Session, attempt: Contact) -> CallbackRequest | None:
 
 
 def reached(session: Session, attempt: Contact) -> None:
-    """The clinician picked up and is bridged: the callback is done, the number goes."""
+    """The clinician picked up and is bridged: the callback is done, the number goes
+    (in the caller's transaction)."""
     callback = of_try(session, attempt)
     if callback is None:
         return
-    callback.state = "done"
+    callback.state = CallbackState.DONE.value
     callback.completed_at = utcnow()
     callback.sealed_number = None
     attempt.sealed_number = None
-    session.commit()
     log.info("callback %s done (%s the promise)", callback.id,
              "within" if callback.completed_at <= callback.promised_by else "after")
 
 
-def missed(session: Session, attempt: Contact) -> None:
+def start_try(session: Session, callback_id: int) -> str:
+    """Open a new try for a pending callback and route it to the next supporter.
+
+    The try is created already queued, in the same commit that marks the request
+    "calling": a worker killed after that commit leaves a waiting contact with nothing
+    ringing, which the auditor routes again; killed before it, the request is still
+    "pending" and the auditor starts it again. Either way the callback is never lost.
+    """
+    callback = session.get(CallbackRequest, callback_id, with_for_update=True)
+    if (callback is None or callback.state != CallbackState.PENDING.value
+            or not callback.sealed_number):
+        session.rollback()
+        return "nothing to do"
+    original = session.get(Contact, callback.contact_id)
+    now = utcnow()
+    attempt = Contact(channel=original.channel, caller_key=original.caller_key,
+                      language=original.language, mode=ContactMode.CALLBACK.value,
+                      state=ContactState.WAITING.value, attempt=1, queued_at=now,
+                      sealed_number=callback.sealed_number)
+    session.add(attempt)
+    session.flush()
+    contacts.event(session, attempt, EventKind.STARTED, at=now)
+    contacts.event(session, attempt, EventKind.QUEUED, at=now)
+    callback.state = CallbackState.CALLING.value
+    callback.attempt_contact_id = attempt.id
+    session.commit()
+    effects.apply([effects.route(attempt.id, attempt.attempt)])
+    log.info("callback %s: try for contact %s", callback_id, attempt.id)
+    return "started"
+
+
+def missed(session: Session, attempt: Contact) -> list[Effect]:
     """The clinician did not answer: the try is over."""
-    _try_over(session, attempt)
+    return _try_over(session, attempt)
 
 
-def nobody_free(session: Session, attempt: Contact) -> None:
+def nobody_free(session: Session, attempt: Contact) -> list[Effect]:
     """No supporter took the try: it is over, and counts like any other."""
-    contacts.finish(session, attempt, Outcome.FAILED)
-    _try_over(session, attempt)
+    transitions.finish(session, attempt, Outcome.FAILED, cancel=False)  # nothing rings
+    return _try_over(session, attempt)
 
 
-def _try_over(session: Session, attempt: Contact) -> None:
+def _try_over(session: Session, attempt: Contact) -> list[Effect]:
     """Count the try; schedule the next, or after the last give up with a discreet text."""
-    from workers.callbacks import text_missed
     callback = of_try(session, attempt)
     attempt.sealed_number = None
     session.commit()
-    if callback is None or callback.state != "calling":
-        return
+    if callback is None or callback.state != CallbackState.CALLING.value:
+        return []
     callback.tries += 1
     give_up = callback.tries >= settings().CALLBACK_MAX_TRIES
-    callback.state = "failed" if give_up else "pending"
+    callback.state = CallbackState.FAILED.value if give_up else CallbackState.PENDING.value
     session.commit()
     log.info("callback %s: try %s of %s over", callback.id, callback.tries,
              settings().CALLBACK_MAX_TRIES)
     if give_up:
-        jobs.enqueue(text_missed, callback.id)
-    else:
-        _schedule_try(callback, timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))
+        return [effects.text_callback_missed(callback.id)]
+    return [_next_try(callback, timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))]

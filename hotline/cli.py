@@ -160,8 +160,9 @@ def worker_command(burst: bool, fork: bool) -> None:
 
     from hotline import followups
     from hotline.extensions import jobs, settings
-    from workers import audit, retention
-    audit.schedule()  # the auditor runs every minute, whatever was lost before
+    from hotline.escalation import auditor
+    from workers import retention
+    auditor.schedule()  # the auditor runs every minute, whatever was lost before
     retention.schedule()  # the purge runs daily at 03:00 program time
     retention.enqueue_warm_up()  # the statistics cache, now rather than at 03:00
     followups.restore(db.session)  # follow-ups whose jobs a restarted Redis lost

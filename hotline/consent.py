@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import contacts, followups, privacy
-from hotline.extensions import jobs, settings
-from hotline.models import Contact, ContactState, utcnow
+from hotline.extensions import settings
+from hotline.lifecycle import effects
+from hotline.models import Consent, Contact, ContactState, EventKind, utcnow
 
 #: Twilio's StirVerstat when the originating carrier vouches that the caller may use the
 #: number (attestation A). B and C vouch only for the customer or the gateway, and a failed
@@ -57,33 +58,32 @@ def yes_on_the_call(session: Session, contact: Contact) -> str:
 
 def ask_by_text(session: Session, contact: Contact) -> None:
     """The caller left straight after the call: ask by a one-line text instead."""
-    from workers.texts import ask_consent
-    contact.consent = "asked"
+    contact.consent = Consent.ASKED.value
     session.commit()
-    jobs.enqueue(ask_consent, contact.id)
+    effects.apply([effects.ask_consent(contact.id)])
 
 
 def agree(session: Session, contact: Contact) -> None:
     """Yes: schedule the follow-ups, then forget the contact's own copy of the number."""
     number = privacy.unseal(contact.sealed_number, settings())
-    contact.consent = "yes"
-    contacts.event(session, contact, "followup_consent")
-    followups.schedule(session, contact, number, flows())  # commits all three, then enqueues
-    contacts.forget_number(session, contact)
+    contact.consent = Consent.YES.value
+    contacts.event(session, contact, EventKind.FOLLOWUP_CONSENT)
+    contacts.forget_number(session, contact)  # the follow-ups seal their own copies
+    followups.schedule(session, contact, number, flows())  # commits it all, then enqueues
 
 
 def decline(session: Session, contact: Contact) -> None:
     """No (or no answer): nothing will be sent, and the number is deleted."""
-    contact.consent = "no"
-    contacts.event(session, contact, "followup_declined")
-    session.commit()
+    contact.consent = Consent.NO.value
+    contacts.event(session, contact, EventKind.FOLLOWUP_DECLINED)
     contacts.forget_number(session, contact)
+    session.commit()
 
 
 def pending(session: Session, caller_key: str) -> Contact | None:
     """The caller's latest contact still waiting for a yes or no, if any."""
     return session.scalar(select(Contact).where(
-        Contact.caller_key == caller_key, Contact.consent == "asked",
+        Contact.caller_key == caller_key, Contact.consent == Consent.ASKED.value,
         Contact.state == ContactState.ENDED.value,
         Contact.ended_at >= utcnow() - ANSWER_WINDOW).order_by(Contact.id.desc()))
 

@@ -1,7 +1,9 @@
 """A contact's life: created, queued, connected, ended; exactly one outcome each.
 
 State changes that can race (two webhooks, a webhook and a job) are conditional
-UPDATEs: the caller of each function learns whether it won. Each returns the updated row
+UPDATEs: the caller of each function learns whether it won. None of them commits: the
+transaction ends in the lifecycle transition (``hotline.lifecycle.transitions``) or the
+adapter (webhook, job) that called it, with everything else that belongs to it. Each returns the updated row
 (``RETURNING``) into the contact, so the contact is current without a second query; only
 an UPDATE that lost reloads it.
 """
@@ -18,16 +20,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline import stats_cache
-from hotline.models import (Contact, ContactEvent, ContactState, Outcome, utcnow,
-                            to_minute)
+from hotline.lifecycle import states
+from hotline.lifecycle.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
+from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventKind, Outcome,
+                            utcnow, to_minute)
 
 log = logging.getLogger(__name__)
 
 
-def event(session: Session, contact: Contact, kind: str, tier: int | None = None,
+def event(session: Session, contact: Contact, kind: EventKind | Outcome | str, tier: int | None = None,
            outcome: str | None = None, at: datetime | None = None) -> None:
     """Append one statistics event (no number, no text, minute resolution); a late one
     (a contact days old) drops the cached statistics of the contact's day."""
+    kind = states.value(kind)
     session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
                              channel=contact.channel, tier=tier, outcome=outcome))
     stats_cache.forget_contact(session, contact, kind)
@@ -44,7 +49,7 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     if existing is not None:
         return existing
-    contact = Contact(channel="voice", call_sid=call_sid, caller_key=caller_key,
+    contact = Contact(channel=Channel.VOICE.value, call_sid=call_sid, caller_key=caller_key,
                       sealed_number=sealed_number, caller_verified=caller_verified)
     session.add(contact)
     try:
@@ -52,8 +57,7 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     except IntegrityError:  # the same CallSid delivered twice at once
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    event(session, contact, "started")
-    session.commit()
+    event(session, contact, EventKind.STARTED)
     log.info("contact %s started (voice)", contact.id)
     return contact
 
@@ -87,8 +91,7 @@ def queue(session: Session, contact: Contact) -> int:
     """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
     _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
             escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
-    event(session, contact, "queued")
-    session.commit()
+    event(session, contact, EventKind.QUEUED)
     return contact.attempt
 
 
@@ -96,23 +99,15 @@ def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> 
     """Take a waiting contact out of the queue; stale routing jobs then exit."""
     won = _update(session, contact, Contact.state == ContactState.WAITING.value,
                   state=new_state.value, attempt=Contact.attempt + 1)
-    session.commit()
     return won
 
 
-#: Modes where the hotline calls the clinician (their number is needed until it has).
-OUTBOUND_MODES = ("call", "callback")
 
 
-def forget_number(session: Session, contact: Contact, commit: bool = True) -> None:
-    """Delete the contact's sealed number: nothing more needs to reach the clinician.
-
-    ``commit=False`` leaves it to the caller's next commit (one transaction, not two).
-    """
-    if contact.sealed_number is not None:
-        contact.sealed_number = None
-        if commit:
-            session.commit()
+def forget_number(session: Session, contact: Contact) -> None:
+    """Delete the contact's sealed number: nothing more needs to reach the clinician
+    (committed with the caller's transaction)."""
+    contact.sealed_number = None
 
 
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
@@ -126,7 +121,6 @@ def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | Non
     if won:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s outcome %s", contact.id, outcome.value)
-    session.commit()
     return won
 
 
@@ -152,7 +146,6 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
     if won:
         log.info("contact %s connected (tier %s)", contact.id, tier)
-    session.commit()
     return won
 
 
@@ -160,5 +153,4 @@ def end(session: Session, contact: Contact) -> None:
     """Mark a connected contact's call as over (its outcome stays)."""
     if _update(session, contact, Contact.state != ContactState.ENDED.value,
                state=ContactState.ENDED.value, ended_at=utcnow(), attempt=Contact.attempt + 1):
-        event(session, contact, "ended")
-    session.commit()
+        event(session, contact, EventKind.ENDED)

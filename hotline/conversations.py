@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import callbacks, consent, contacts, followups, keys, privacy, routing
-from hotline.extensions import jobs, settings
-from hotline.models import (Contact, ContactState, Offer, OfferState, OptOut,
-                            Outcome, Supporter, utcnow)
+from hotline.extensions import settings
+from hotline.lifecycle import effects, outbound, transitions
+from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
+                            Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.texting import Command, Keyword, TextFlows
 
 log = logging.getLogger(__name__)
@@ -93,27 +94,24 @@ class Conversation:
             out += end_conversation(self, contact, notify_sender=False, ask_consent=False) \
                 if contact.state == ContactState.CONNECTED.value else []
             if contact.outcome is None:
-                contacts.finish(self.session, contact, Outcome.ABANDONED)
-                _cancel_offers(contact.id)
+                effects.apply(transitions.finish(self.session, contact, Outcome.ABANDONED))
             _forget_number(self.session, contact)
         followups.cancel_for(self.session, self.key)
         for contact in self.session.scalars(select(Contact).where(
-                Contact.caller_key == self.key, Contact.consent == "asked")):
-            contact.consent = "no"
+                Contact.caller_key == self.key, Contact.consent == Consent.ASKED.value)):
+            contact.consent = Consent.NO.value
             _forget_number(self.session, contact)
-        self.session.commit()
         log.info("a number opted out")
         return out + self.reply("en", "opted_out")
 
     def _opt_in(self) -> list[Outgoing]:
         self.session.delete(self.session.get(OptOut, self.key))
-        self.session.commit()
         return self.reply("en", "opted_in")
 
 
 def _open_contacts(session: Session, key: str) -> list[Contact]:
     return list(session.scalars(select(Contact).where(
-        Contact.caller_key == key, Contact.channel == "sms",
+        Contact.caller_key == key, Contact.channel == Channel.SMS.value,
         Contact.state != ContactState.ENDED.value).order_by(Contact.id)))
 
 
@@ -122,18 +120,13 @@ def _conversation_of(session: Session, supporter: Supporter) -> Contact | None:
     if not (supporter.busy_with or "").startswith("contact:"):
         return None
     contact = session.get(Contact, int(supporter.busy_with.split(":", 1)[1]))
-    if contact is None or contact.mode != "text" or contact.state != ContactState.CONNECTED.value:
+    if contact is None or contact.mode != ContactMode.TEXT.value or contact.state != ContactState.CONNECTED.value:
         return None
     return contact
 
 
 def _forget_number(session: Session, contact: Contact) -> None:
     contact.sealed_number = None
-
-
-def _cancel_offers(contact_id: int, keep: int | None = None) -> None:
-    from workers.offer import cancel_offers
-    jobs.enqueue(cancel_offers, contact_id, keep)
 
 
 def clinician_number(contact: Contact) -> str | None:
@@ -164,11 +157,27 @@ def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool =
         if ask_consent:
             out.append(Outgoing(consent.flows().message(contact.language, "consent_text"),
                                 to=_to(conv, number)))
-            contact.consent = "asked"
-    if contact.consent != "asked":
+            contact.consent = Consent.ASKED.value
+    if contact.consent != Consent.ASKED.value:
         _forget_number(session, contact)
     contacts.end(session, contact)
     return out
+
+
+def close_quiet(session: Session, contact_id: int, stamp: int) -> str:
+    """Close a text conversation nobody has written in since ``stamp`` (the idle check's
+    job, or the auditor when that job was lost): both sides told, the supporter freed."""
+    contact = session.get(Contact, contact_id)
+    if (contact is None or contact.state != ContactState.CONNECTED.value
+            or contact.mode != ContactMode.TEXT.value or contact.last_activity_at is None
+            or int(contact.last_activity_at.timestamp()) != stamp):
+        return "active"
+    conv = Conversation(session, outbound.text_flows(), Inbound(number="", body=""))
+    for out in end_conversation(conv, contact, idle=True):
+        outbound.send_text(out.to, out.body)
+    session.commit()
+    log.info("contact %s closed after a quiet period", contact_id)
+    return "closed"
 
 
 def _to(conv: Conversation, number: str) -> str | None:
@@ -194,31 +203,26 @@ class SupporterTexts:
 
     def _in_conversation(self, contact: Contact) -> list[Outgoing]:
         if self.conv.command is Command.END or self.conv.keyword is Keyword.END:
-            out = end_conversation(self.conv, contact)
-            self.session.commit()
-            return out
+            return end_conversation(self.conv, contact)
         return relay(self.conv, contact, clinician_number(contact))
 
     def _on(self) -> list[Outgoing]:
         self.supporter.available = True
-        self.session.commit()
         return self.conv.reply("en", "supporter_on")
 
     def _off(self) -> list[Outgoing]:
         self.supporter.available = False
-        self.session.commit()
         return self.conv.reply("en", "supporter_off")
 
     def _schedule(self) -> list[Outgoing]:
         from hotline import shifts
         shifts.back_to_schedule(self.session, self.supporter)
-        self.session.commit()
         return self.conv.reply("en", "supporter_schedule")
 
     def _open_offer(self) -> Offer | None:
         return self.session.scalar(select(Offer).join(Contact).where(
             Offer.supporter_id == self.supporter.id, Offer.state == OfferState.RINGING.value,
-            Contact.mode == "text").order_by(Offer.id.desc()))
+            Contact.mode == ContactMode.TEXT.value).order_by(Offer.id.desc()))
 
     def _status(self) -> list[Outgoing]:
         from hotline import shifts
@@ -240,10 +244,10 @@ class SupporterTexts:
                                 offer.tier):
             routing.close_offer(self.session, offer, OfferState.CANCELED)
             return self.conv.reply("en", "offer_taken")
-        routing.accept_offer(self.session, offer)
+        done = transitions.accepted(self.session, offer)
         contact.last_activity_at = utcnow()
         self.session.commit()
-        _cancel_offers(contact.id, offer.id)
+        effects.apply(done)
         schedule_idle_check(contact)
         number = clinician_number(contact)
         out = self.conv.reply("en", "connected_supporter")
@@ -255,9 +259,7 @@ class SupporterTexts:
         offer = self._open_offer()
         if offer is None:
             return self.conv.reply("en", "no_offer")
-        if routing.close_offer(self.session, offer, OfferState.DECLINED):
-            from workers.offer import route
-            jobs.enqueue(route, offer.contact_id, offer.attempt)
+        effects.apply(transitions.offer_over(self.session, offer, OfferState.DECLINED))
         return self.conv.reply("en", "offer_expired")
 
     def _help(self) -> list[Outgoing]:
@@ -287,14 +289,10 @@ def relay(conv: Conversation, contact: Contact, to: str | None) -> list[Outgoing
 
 
 def schedule_idle_check(contact: Contact) -> None:
-    """Close the conversation if nothing more is said for SMS_IDLE_MINUTES."""
-    from workers.texts import close_if_idle
-    stamp = int(contact.last_activity_at.timestamp())
-    try:
-        jobs.enqueue_in(timedelta(minutes=settings().SMS_IDLE_MINUTES), close_if_idle,
-                        contact.id, stamp)
-    except Exception:  # Redis down: the conversation goes on; the audit closes it later
-        log.warning("contact %s: idle check not scheduled", contact.id)
+    """Close the conversation if nothing more is said for SMS_IDLE_MINUTES (best effort:
+    with Redis down the conversation goes on and the auditor closes it later)."""
+    effects.apply([effects.close_if_idle(contact.id, int(contact.last_activity_at.timestamp()),
+                                         timedelta(minutes=settings().SMS_IDLE_MINUTES))])
 
 
 class ClinicianTexts:
@@ -328,16 +326,16 @@ class ClinicianTexts:
         return [Outgoing(reply)] if reply else None
 
     def _first_text(self) -> list[Outgoing]:
-        contact = Contact(channel="sms", caller_key=self.conv.key, language=self.lang,
+        contact = Contact(channel=Channel.SMS.value, caller_key=self.conv.key, language=self.lang,
                           state=ContactState.MENU.value,
                           sealed_number=privacy.seal(self.conv.inbound.number, self.conv.cfg))
         self.session.add(contact)
         self.session.flush()
-        contacts.event(self.session, contact, "started")
+        contacts.event(self.session, contact, EventKind.STARTED)
         self.session.commit()
         self.contact = contact
         if self.crisis:
-            return self._request("text")
+            return self._request(ContactMode.TEXT.value)
         if self._choice() is not None:  # "1", "2" or "3" straight away: no menu needed
             return self._menu()
         media = self.conv.reply(self.lang, "text_only") if self.conv.inbound.media else []
@@ -353,7 +351,7 @@ class ClinicianTexts:
 
     def _menu(self) -> list[Outgoing]:
         if self.crisis:
-            return self._request("text")
+            return self._request(ContactMode.TEXT.value)
         choice = self._choice()
         if choice == "callback":
             return self._callback()
@@ -369,36 +367,30 @@ class ClinicianTexts:
         if choice == "callback":
             return self._callback()
         if self.crisis or choice in ("call", "text"):
-            return self._request(choice or "text")
+            return self._request(choice or ContactMode.TEXT.value)
         return self.conv.reply(self.lang, "nobody")
 
     def _connected(self) -> list[Outgoing]:
         contact = self.contact
-        if contact.mode != "text":
+        if contact.mode != ContactMode.TEXT.value:
             return []  # on a call with a peer: texts meanwhile are not relayed
         if self.conv.keyword is Keyword.END:
-            out = end_conversation(self.conv, contact)
-            self.session.commit()
-            return out
+            return end_conversation(self.conv, contact)
         supporter = self.session.get(Supporter, contact.supporter_id)
         out = relay(self.conv, contact, supporter.phone if supporter else None)
         return (self.conv.reply(self.lang, "crisis") if self.crisis else []) + out
 
     def _request(self, mode: str) -> list[Outgoing]:
         """Queue the request for a peer; crisis requests go to the front of the queue."""
-        from workers.offer import route
-        self.contact.mode = mode
-        attempt = contacts.queue(self.session, self.contact)
-        jobs.queue.enqueue(route, self.contact.id, attempt, at_front=self.crisis)
+        effects.apply(transitions.request_peer(self.session, self.contact,
+                                               ContactMode(mode).value, at_front=self.crisis))
         first = self.conv.reply(self.lang, "crisis") if self.crisis else []
-        return first + self.conv.reply(self.lang, "finding_call" if mode == "call"
+        return first + self.conv.reply(self.lang, "finding_call" if mode == ContactMode.CALL.value
                                        else "finding_text")
 
     def _callback(self) -> list[Outgoing]:
         promised = callbacks.promise(self.session)
         callbacks.request(self.session, self.contact, self.conv.inbound.number, promised)
-        _forget_number(self.session, self.contact)
-        self.session.commit()
         return self.conv.reply(self.lang, promised.MESSAGES[promised.kind],
                                when=promised.when(self.lang, with_zone=True))
 
@@ -410,5 +402,7 @@ STATE_HANDLERS = {ContactState.MENU.value: ClinicianTexts._menu,
 
 
 def handle(session: Session, flows: TextFlows, inbound: Inbound) -> list[Outgoing]:
-    """Everything one incoming text causes, as texts to send."""
+    """Everything one incoming text causes, as texts to send. What it changed without a
+    transition or a job to follow (a supporter's ON or OFF, a STOP, a goodbye) is
+    committed by the caller (the SMS webhook) before anything is sent."""
     return Conversation(session, flows, inbound).handle()

@@ -34,7 +34,8 @@ from hotline import privacy
 from hotline.errors import FlowError
 from hotline.extensions import jobs, settings
 from hotline.flows import Language, check_texts, load_languages, read_yaml
-from hotline.models import Contact, FollowUp, FollowUpState, Score, utcnow
+from hotline.lifecycle import effects
+from hotline.models import Contact, EventKind, FollowUp, FollowUpState, Score, utcnow
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,6 @@ def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> i
     RQ 2's ``enqueue_at(pipeline=...)`` still adds each job to the registry in a round trip
     of its own. Returns the number of jobs written.
     """
-    from workers.followups import send_followup
     queue = jobs.queue
     registry = queue.scheduled_job_registry
     count = 0
@@ -184,7 +184,7 @@ def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> i
             pipe.sadd(queue.redis_queues_keys, queue.key)
             scores = {}
             for followup in chunk:
-                job = queue.create_job(send_followup, args=(followup.id,),
+                job = queue.create_job(effects.SEND_FOLLOWUP, args=(followup.id,),
                                        job_id=job_id(followup.id), retry=SEND_RETRY,
                                        status=JobStatus.SCHEDULED)
                 job.save(pipeline=pipe)
@@ -265,7 +265,7 @@ def answer(session: Session, caller_key: str, body: str, flows: FollowUpFlows,
         contact = session.get(Contact, followup.contact_id)
         if contact is not None:
             from hotline.contacts import event
-            event(session, contact, "followup_reply")
+            event(session, contact, EventKind.FOLLOWUP_REPLY)
     if followup.awaiting == "helpful" and settings().ASK_BURNOUT:
         followup.awaiting = "burnout"
         reply = flows.message(followup.language, "burnout")

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from hotline import message_records, stats_cache, twilio_api
 from hotline.errors import TwilioApiError
-from hotline.models import (CallbackRequest, Contact, ContactEvent, ContactState, FollowUp,
+from hotline.models import (CallbackRequest, CallbackState, Consent, Contact, ContactEvent, ContactState, FollowUp,
                             FollowUpState, InboundMessage, MonthlyAggregate, MonthlyScore, Offer,
                             OfferState, Score)
 from hotline.settings import Settings
@@ -98,11 +98,11 @@ def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
     contact state: an open contact past ``OPEN_KEEP`` lost its last webhook or job."""
     ended = (Contact.state == ContactState.ENDED.value) & Contact.sealed_number.is_not(None)
     unanswered = _updated(session.execute(
-        update(Contact).where(ended, Contact.consent == "asked",
+        update(Contact).where(ended, Contact.consent == Consent.ASKED.value,
                               Contact.ended_at < now - CONSENT_WINDOW)
-        .values(consent="no", sealed_number=None)))
+        .values(consent=Consent.NO.value, sealed_number=None)))
     contacts = _updated(session.execute(
-        update(Contact).where(ended, Contact.consent.is_distinct_from("asked"),
+        update(Contact).where(ended, Contact.consent.is_distinct_from(Consent.ASKED.value),
                               Contact.ended_at < now - ENDED_GRACE)
         .values(sealed_number=None)))
     last_seen = func.coalesce(Contact.last_activity_at, Contact.connected_at,
@@ -115,7 +115,7 @@ def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
     callbacks = _updated(session.execute(
         update(CallbackRequest).where(
             CallbackRequest.sealed_number.is_not(None),
-            CallbackRequest.state.in_(("done", "failed"))
+            CallbackRequest.state.in_((CallbackState.DONE.value, CallbackState.FAILED.value))
             | (CallbackRequest.requested_at < now - CALLBACK_KEEP))
         .values(sealed_number=None)))
     followups = _updated(session.execute(
@@ -171,7 +171,8 @@ def _fold_scores(session: Session, first_kept: date) -> int:
 def _delete_contacts(session: Session, cutoff: datetime) -> int:
     """Ended contacts from before ``cutoff`` that nothing still needs, children first."""
     open_callback = exists().where(
-        CallbackRequest.state.in_(("pending", "calling")),
+        CallbackRequest.state.in_((CallbackState.PENDING.value,
+                                   CallbackState.CALLING.value)),
         (CallbackRequest.contact_id == Contact.id)
         | (CallbackRequest.attempt_contact_id == Contact.id))
     ids = session.scalars(select(Contact.id).where(

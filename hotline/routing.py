@@ -1,4 +1,5 @@
-"""Who is offered next: round-robin, atomic reservation, escalation decisions.
+"""Who is offered next: round-robin and atomic reservation. When to escalate is the
+escalation policy's (``hotline.escalation``).
 
 Round-robin is "least recently offered first" over the eligible supporters of a tier,
 kept in the database (``Supporter.last_offered_at``), so it holds across calls,
@@ -9,7 +10,7 @@ routed at the same moment never get the same supporter, on SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 
@@ -29,8 +30,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline import shifts
-from hotline.models import Contact, ContactState, Offer, OfferState, Supporter, UtcDateTime, utcnow
-from hotline.settings import Settings
+from hotline.models import Contact, ContactMode, ContactState, Offer, OfferState, Supporter, UtcDateTime, utcnow
 
 TIER_PEER = 1
 TIER_BACKUP = 2
@@ -40,16 +40,6 @@ def is_stale(contact: Contact | None, attempt: int) -> bool:
     """A routing step for an attempt that is no longer current does nothing."""
     return (contact is None or contact.attempt != attempt
             or contact.state != ContactState.WAITING.value)
-
-
-def escalation_due(queue_seconds: int, settings: Settings) -> bool:
-    """The caller has waited long enough for the backup tier to ring."""
-    return queue_seconds >= settings.BACKUP_AFTER_SECONDS
-
-
-def must_leave_queue(contact: Contact, queue_seconds: int, settings: Settings) -> bool:
-    """The caller should leave the queue and hear the options."""
-    return contact.exhausted or queue_seconds >= settings.MAX_WAIT_SECONDS
 
 
 #: Least recently offered first; never offered before anyone; ties by id.
@@ -113,11 +103,12 @@ def transfer(session: Session, supporter_id: int, old: str, new: str) -> bool:
 
 
 def offer_next(session: Session, contact: Contact, tier: int, limit: int | None = 1,
-               ) -> list[Offer]:
+               exclude: Iterable[int] = (), later: Iterable[int] = ()) -> list[Offer]:
     """Reserve up to ``limit`` supporters of ``tier`` for ``contact``; None = everyone free.
 
     Each new Offer is committed with its reservation; supporters already offered this
-    contact in the current attempt are skipped.
+    contact in the current attempt are skipped, and so are those in ``exclude``; those in
+    ``later`` come after everyone else (the escalation runner's candidate filters).
 
     Order: supporters who speak the caller's language first, but only as a filter: when
     none of them is free, everyone eligible is offered (a human in another language beats
@@ -128,9 +119,11 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
     SELECT, a conditional UPDATE (SQLite serialises writers) and the commit.
     """
     tried = {o.supporter_id for o in contact.offers if o.attempt == contact.attempt}
+    tried |= set(exclude)  # the escalation runner's hard filters
     # A callback's supporters rung for an earlier try of the same request come last: none
-    # is rung for it again before the others have had it.
-    missed = missed_earlier(session, contact)
+    # is rung for it again before the others have had it (and so do the runner's soft
+    # preferences' ``later``).
+    missed = sorted(set(missed_earlier(session, contact)) | set(later))
     made: list[Offer] = []
     speakers_only = False  # ring-all: once a speaker is found, only speakers
     one_statement = session.get_bind().dialect.name == "postgresql"
@@ -159,7 +152,7 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
 
 def missed_earlier(session: Session, contact: Contact) -> list[int]:
     """Supporters offered an earlier try of the callback request ``contact`` is a try of."""
-    if contact.mode != "callback":
+    if contact.mode != ContactMode.CALLBACK.value:
         return []
     from hotline import callbacks
     return callbacks.missed_by(session, contact)

@@ -23,7 +23,7 @@ def contact(session, **fields) -> Contact:
 
 def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, make_supporter,
                                                                  monkeypatch):
-    monkeypatch.setattr("workers.offer._hang_up", lambda offer: None)  # no Twilio here
+    monkeypatch.setattr("hotline.lifecycle.outbound.hang_up", lambda offer: None)  # no Twilio here
     long_ago = utcnow() - timedelta(hours=5)
     in_menu = contact(session, state=ContactState.MENU.value, created_at=long_ago,
                       sealed_number=privacy.seal("+16175550123", settings()))
@@ -57,7 +57,8 @@ def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, m
 
 def test_lost_follow_up_and_callback_jobs_are_scheduled_again(app, session, monkeypatch):
     started = []
-    monkeypatch.setattr("workers.callbacks.start_try", lambda cid: started.append(cid))
+    monkeypatch.setattr("hotline.callbacks.start_try",
+                        lambda session, cid: started.append(cid))
     original = contact(session, state=ContactState.ENDED.value, outcome="callback_requested")
     late = utcnow() - timedelta(hours=1)
     followup = FollowUp(contact_id=original.id, caller_key="k" * 64, sequence=1,

@@ -87,15 +87,20 @@ def test_ring_all_backup_reserves_every_free_backup(session, make_supporter):
     assert all(o.supporter.busy_with == o.token for o in offers)
 
 
-def test_escalation_and_leaving_are_decided_by_queue_time(app):
+def test_escalation_and_leaving_are_decided_by_queue_time(app, session):
+    """The wait webhook's question, answered by the escalation runner from the policy
+    (whose timings name the settings BACKUP_AFTER_SECONDS and MAX_WAIT_SECONDS)."""
+    from hotline.escalation import runner
     cfg = settings()
-    contact = Contact(exhausted=False)
-    assert not routing.escalation_due(cfg.BACKUP_AFTER_SECONDS - 1, cfg)
-    assert routing.escalation_due(cfg.BACKUP_AFTER_SECONDS, cfg)
-    assert not routing.must_leave_queue(contact, cfg.MAX_WAIT_SECONDS - 1, cfg)
-    assert routing.must_leave_queue(contact, cfg.MAX_WAIT_SECONDS, cfg)
+    contact = waiting_contact(session)
+    assert not runner.on_wait(session, contact, cfg.BACKUP_AFTER_SECONDS - 1)
+    assert not contact.escalated
+    assert not runner.on_wait(session, contact, cfg.BACKUP_AFTER_SECONDS)
+    assert contact.escalated  # the second step's time has come
+    assert not runner.on_wait(session, contact, cfg.MAX_WAIT_SECONDS - 1)
+    assert runner.on_wait(session, contact, cfg.MAX_WAIT_SECONDS)
     contact.exhausted = True
-    assert routing.must_leave_queue(contact, 0, cfg)
+    assert runner.on_wait(session, contact, 0)
 
 
 def test_stale_attempts_do_nothing():

@@ -4,48 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from hotline import contacts, privacy
-from hotline.extensions import db, jobs, settings
-from hotline.models import CallbackRequest, Contact, ContactState, utcnow
+from hotline import callbacks, privacy
+from hotline.consent import flows
+from hotline.extensions import db, settings
+from hotline.models import CallbackRequest, Contact
 from workers import texts
 
 log = logging.getLogger(__name__)
 
 
 def start_try(callback_id: int) -> str:
-    """Open a new try for a pending callback and route it to the next supporter.
-
-    The try is created already queued, in the same commit that marks the request
-    "calling": a worker killed after that commit leaves a waiting contact with nothing
-    ringing, which the auditor routes again; killed before it, the request is still
-    "pending" and the auditor starts it again. Either way the callback is never lost.
-    """
-    from workers.offer import route
-    callback = db.session.get(CallbackRequest, callback_id, with_for_update=True)
-    if callback is None or callback.state not in ("pending",) or not callback.sealed_number:
-        db.session.rollback()
-        return "nothing to do"
-    original = db.session.get(Contact, callback.contact_id)
-    now = utcnow()
-    attempt = Contact(channel=original.channel, caller_key=original.caller_key,
-                      language=original.language, mode="callback",
-                      state=ContactState.WAITING.value, attempt=1, queued_at=now,
-                      sealed_number=callback.sealed_number)
-    db.session.add(attempt)
-    db.session.flush()
-    contacts.event(db.session, attempt, "started", at=now)
-    contacts.event(db.session, attempt, "queued", at=now)
-    callback.state = "calling"
-    callback.attempt_contact_id = attempt.id
-    db.session.commit()
-    jobs.enqueue(route, attempt.id, attempt.attempt)
-    log.info("callback %s: try for contact %s", callback_id, attempt.id)
-    return "started"
+    """Open a new try for a pending callback and route it (``callbacks.start_try``)."""
+    return callbacks.start_try(db.session, callback_id)
 
 
 def text_missed(callback_id: int) -> str:
     """After the last try: a discreet text saying how to ask again; the number goes."""
-    from hotline.consent import flows
     callback = db.session.get(CallbackRequest, callback_id)
     if callback is None or not callback.sealed_number:
         return "nothing to do"

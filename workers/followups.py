@@ -18,7 +18,7 @@ from hotline import followups, message_records, privacy, twilio_api
 from hotline.contacts import event
 from hotline.errors import TwilioApiError
 from hotline.extensions import db, settings
-from hotline.models import Contact, FollowUp, FollowUpState, OptOut, utcnow
+from hotline.models import Contact, EventKind, FollowUp, FollowUpState, OptOut, utcnow
 from hotline.urls import public_url
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> st
     followup.awaiting = "helpful" if followup.kind == "survey" else None
     followup.sealed_number = None  # this text was its last use
     if contact is not None:
-        event(db.session, contact, "followup_sent")
+        event(db.session, contact, EventKind.FOLLOWUP_SENT)
     db.session.commit()
     log.info("follow-up %s %s", followup.id, how)
     return how

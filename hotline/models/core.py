@@ -7,13 +7,17 @@ Nothing here holds what anybody said, and no raw caller number is stored outside
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from enum import Enum
 
 from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
                         TypeDecorator, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Channel", "ContactState", "Outcome", "OfferState", "Supporter", "Contact",
+# The enums live with the lifecycle that changes them; re-exported here as before.
+from hotline.lifecycle.states import (CallbackState, Channel, Consent, ContactMode,
+                                      ContactState, EventKind, OfferState, Outcome)
+
+__all__ = ["Base", "Channel", "ContactState", "ContactMode", "Outcome", "OfferState",
+           "CallbackState", "Consent", "EventKind", "Supporter", "Contact",
            "Offer", "ContactEvent", "CallbackRequest", "OptOut", "InboundMessage", "utcnow",
            "to_minute", "UtcDateTime"]
 
@@ -65,39 +69,6 @@ def to_minute(moment: datetime) -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-class Channel(str, Enum):
-    VOICE = "voice"
-    SMS = "sms"
-
-
-class ContactState(str, Enum):
-    MENU = "menu"            # hearing the menu
-    WAITING = "waiting"      # in the queue, supporters being offered
-    OPTIONS = "options"      # left the queue, choosing: keep waiting, callback, crisis line
-    CONNECTED = "connected"  # bridged with a supporter
-    ENDED = "ended"
-
-
-class Outcome(str, Enum):
-    """Every contact ends with exactly one of these."""
-    CONNECTED = "connected"
-    CONNECTED_BACKUP = "connected_backup"
-    CALLBACK_REQUESTED = "callback_requested"
-    CRISIS_TRANSFER = "crisis_transfer"
-    ABANDONED = "abandoned"
-    FAILED = "failed"
-
-
-class OfferState(str, Enum):
-    RINGING = "ringing"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    FAILED = "failed"
-    CANCELED = "canceled"
 
 
 class Supporter(Base):
@@ -215,7 +186,7 @@ class CallbackRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     promised_by: Mapped[datetime] = mapped_column(UtcDateTime())
     #: pending (not yet tried), calling (a try is under way), done, failed.
-    state: Mapped[str] = mapped_column(String(12), default="pending")
+    state: Mapped[str] = mapped_column(String(12), default=CallbackState.PENDING.value)
     tries: Mapped[int] = mapped_column(Integer, default=0)
     #: The contact that carries the current try (a peer is rung, then the clinician).
     attempt_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))

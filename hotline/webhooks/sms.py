@@ -75,6 +75,7 @@ def incoming() -> Response:
         media=form.get("NumMedia", default=0, type=int) or 0)
     outgoing = conversations.handle(db.session, current_app.extensions["hotline.texts"],
                                     inbound)
+    db.session.commit()  # the text's changes, before any reply leaves
     twiml = MessagingResponse()
     callback = public_url("sms.status")  # each reply's sid comes back to be filed
     for out in outgoing:

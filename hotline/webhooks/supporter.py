@@ -13,14 +13,15 @@ from flask import Blueprint, Response, abort, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from hotline import contacts, routing
-from hotline.extensions import db, jobs, settings
+from hotline.escalation import policy
+from hotline.extensions import db, settings
+from hotline.lifecycle import effects, transitions
 from hotline.models import Offer, OfferState
 from hotline.urls import public_url
 from hotline.webhooks.idempotency import once
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import empty, respond, safe_view, say, to_supporter
 from hotline.webhooks.voice import FINAL_STATUSES
-from workers.offer import call_clinician, cancel_offers, close_answered, route
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,14 @@ def answer(offer_id: int) -> Response:
     offer = _offer(offer_id)
     lang = _supporter_lang(offer)
     if offer.state != OfferState.RINGING.value or routing.is_stale(offer.contact, offer.attempt):
-        close_answered(offer, OfferState.CANCELED)  # reserved until this goodbye ends
+        # reserved until this goodbye ends
+        effects.apply(transitions.close_answered(db.session, offer, OfferState.CANCELED))
         return _goodbye(lang, "offer_taken")
     offer.answered = True
     db.session.commit()
     twiml = VoiceResponse()
     action = public_url("offer.accept", offer_id=offer.id)
-    node = twiml.gather(input="dtmf", num_digits=1, timeout=settings().ACCEPT_SECONDS,
+    node = twiml.gather(input="dtmf", num_digits=1, timeout=policy.current().step_for_tier(offer.tier).accept_seconds,
                         action=action, method="POST")
     say(node, lang, "offer_intro_callback" if offer.contact.mode in contacts.OUTBOUND_MODES
         else "offer_intro")
@@ -80,21 +82,23 @@ def accept(offer_id: int) -> Response:
     offer = _offer(offer_id)
     lang = _supporter_lang(offer)
     if request.form.get("Digits", "") != "1":
-        if close_answered(offer, OfferState.DECLINED):  # reserved until this goodbye ends
-            jobs.enqueue(route, offer.contact_id, offer.attempt)
+        # reserved until this goodbye ends; routing goes on
+        effects.apply(transitions.offer_over(db.session, offer, OfferState.DECLINED,
+                                             answered=True))
         return _goodbye(lang, "offer_declined")
     contact = offer.contact
     if offer.state != OfferState.RINGING.value or not contacts.connect(
             db.session, contact, offer.attempt, offer.supporter_id, offer.tier):
-        close_answered(offer, OfferState.CANCELED)
+        effects.apply(transitions.close_answered(db.session, offer, OfferState.CANCELED))
         return _goodbye(lang, "offer_taken")
-    if not routing.accept_offer(db.session, offer):
+    done = transitions.accepted(db.session, offer)
+    if not done.won:
         log.warning("offer %s accepted after it was closed", offer.id)
-    jobs.enqueue(cancel_offers, contact.id, offer.id)
     wait = BRIDGE_WAIT_SECONDS
     if contact.mode in contacts.OUTBOUND_MODES:  # a "call me" text or a callback: call them now
-        jobs.enqueue(call_clinician, contact.id)
+        done.append(effects.call_clinician(contact.id))
         wait = settings().RING_SECONDS + BRIDGE_WAIT_SECONDS
+    effects.apply(done)
     twiml = VoiceResponse()
     say(twiml, lang, "offer_connecting")
     dial = Dial(timeout=wait)
@@ -116,8 +120,8 @@ def status(offer_id: int) -> Response:
     offer = _offer(offer_id)
     if offer.state == OfferState.ACCEPTED.value:
         routing.release(db.session, offer.supporter_id, routing.contact_token(offer.contact_id))
-        db.session.commit()
         contacts.end(db.session, offer.contact)
-    elif routing.close_offer(db.session, offer, OFFER_ENDINGS[status]):
-        jobs.enqueue(route, offer.contact_id, offer.attempt)
+        db.session.commit()
+    else:
+        effects.apply(transitions.offer_over(db.session, offer, OFFER_ENDINGS[status]))
     return empty()

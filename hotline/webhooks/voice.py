@@ -13,16 +13,17 @@ from sqlalchemy import select
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
-from hotline import callbacks, consent, contacts, keys, phones, privacy, routing
-from hotline.extensions import db, jobs, settings
-from hotline.models import (Contact, ContactState, Offer, OfferState,
+from hotline import callbacks, consent, contacts, keys, phones, privacy
+from hotline.escalation import runner
+from hotline.extensions import db, settings
+from hotline.lifecycle import effects, transitions
+from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer, OfferState,
                             Outcome)
 from hotline.urls import public_url
 from hotline.webhooks.idempotency import once
 from hotline.webhooks.signature import protect
 from hotline.webhooks.twiml import (after_crisis, crisis_dial, empty, flows, gather, respond,
                                     safe_view, say, speak, to_caller)
-from workers.offer import cancel_offers, route, tell_missed_call
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def incoming() -> Response:
         db.session, call_sid, keys.current_caller_key(db.session, number or "anonymous", cfg),
         privacy.seal(number, cfg) if number else None,
         caller_verified=number is not None and consent.attested(request.form.get("StirVerstat")))
+    db.session.commit()
     return respond(_menu(contact, turn=0, greet=True))
 
 
@@ -111,12 +113,12 @@ def _menu_again(contact: Contact, heard_something: bool) -> Response:
 
 def _talk_now(contact: Contact, prompt: str = "connecting") -> Response:
     """Queue the caller and start routing; the wait URL keeps them company."""
-    attempt = contacts.queue(db.session, contact)
     try:
-        jobs.enqueue(route, contact.id, attempt)
+        effects.apply(transitions.request_peer(db.session, contact))
     except RedisError:
         log.error("contact %s: cannot queue routing (redis down); using fallback", contact.id)
-        contacts.finish(db.session, contact, Outcome.FAILED)
+        # The number stays: the fallback is a call, not the end of what the caller asked.
+        transitions.finish(db.session, contact, Outcome.FAILED, forget=False, cancel=False)
         return to_caller()
     return respond(_into_queue(contact, prompt))
 
@@ -141,8 +143,7 @@ def _switch_language(contact: Contact) -> Response:
 
 def _crisis(contact: Contact) -> Response:
     """Put the caller through to the crisis line."""
-    contacts.finish(db.session, contact, Outcome.CRISIS_TRANSFER)
-    contacts.forget_number(db.session, contact)
+    transitions.finish(db.session, contact, Outcome.CRISIS_TRANSFER, cancel=False)
     twiml = VoiceResponse()
     crisis_dial(twiml, contact.language, public_url("voice.crisis_result",
                                                     contact_id=contact.id))
@@ -163,7 +164,6 @@ def _callback(contact: Contact) -> Response:
     cfg = settings()
     promised = callbacks.promise(db.session)
     callbacks.request(db.session, contact, number, promised)
-    contacts.forget_number(db.session, contact)
     say(twiml, contact.language, promised.PROMPTS[promised.kind],
         minutes=cfg.CALLBACK_PROMISE_MINUTES, when=promised.when(contact.language),
         crisis=cfg.CRISIS_LINE_NUMBER)
@@ -179,29 +179,19 @@ MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_la
 @bp.post("/<int:contact_id>/wait")
 @safe_view(to_caller)
 def wait(contact_id: int) -> Response:
-    """The queue's wait URL: reassure, escalate when due, leave when time is up."""
+    """The queue's wait URL: reassure; the escalation runner decides whether the caller
+    leaves (exhausted, or time is up) and escalates when the policy says so."""
     cfg = settings()
     contact = _contact(contact_id)
     queue_seconds = request.form.get("QueueTime", default=0, type=int)
     twiml = VoiceResponse()
-    waiting = contact.state == ContactState.WAITING.value
-    if contact.state != ContactState.CONNECTED.value and (
-            not waiting or routing.must_leave_queue(contact, queue_seconds, cfg)):
+    if runner.on_wait(db.session, contact, queue_seconds):
         twiml.leave()
         return respond(twiml)
-    if waiting and routing.escalation_due(queue_seconds, cfg) and not contact.escalated:
-        _escalate(contact)
     speak(twiml, contact.language,
           flows().wait_message(contact.language, queue_seconds // cfg.WAIT_PAUSE_SECONDS))
     twiml.pause(length=cfg.WAIT_PAUSE_SECONDS)
     return respond(twiml)
-
-
-def _escalate(contact: Contact) -> None:
-    contact.escalated = True
-    contacts.event(db.session, contact, "escalated", tier=routing.TIER_BACKUP)
-    db.session.commit()
-    jobs.enqueue(route, contact.id, contact.attempt)
 
 
 @bp.post("/<int:contact_id>/bridged")
@@ -209,14 +199,14 @@ def _escalate(contact: Contact) -> None:
 def bridged(contact_id: int) -> Response:
     """Played to the caller just before the supporter is connected."""
     contact = _contact(contact_id)
-    contacts.event(db.session, contact, "bridged")
-    db.session.commit()
+    contacts.event(db.session, contact, EventKind.BRIDGED)
     if contact.outcome is None:  # a "call me" request: connected only now
         offer = db.session.scalar(select(Offer).where(
             Offer.contact_id == contact.id, Offer.state == OfferState.ACCEPTED.value))
         contacts.finish(db.session, contact, contacts.connected_outcome(offer.tier if offer
                                                                         else 1), end=False)
         callbacks.reached(db.session, contact)
+    db.session.commit()
     twiml = VoiceResponse()
     say(twiml, contact.language, "bridged")
     return respond(twiml)
@@ -237,12 +227,13 @@ def clinician_status(contact_id: int) -> Response:
     contact = _contact(contact_id)
     # "completed" with no outcome yet: they picked up and hung up before the peer joined.
     if status in FINAL_STATUSES and contact.outcome is None:
-        contacts.finish(db.session, contact, Outcome.FAILED)
-        jobs.enqueue(cancel_offers, contact.id)
-        if contact.mode == "callback":
-            callbacks.missed(db.session, contact)
+        # The number stays for the text that says how to ask again (or the callback's).
+        done = transitions.finish(db.session, contact, Outcome.FAILED, forget=False)
+        if contact.mode == ContactMode.CALLBACK.value:
+            done += callbacks.missed(db.session, contact)
         else:
-            jobs.enqueue(tell_missed_call, contact.id)
+            done.append(effects.tell_missed_call(contact.id))
+        effects.apply(done)
     return empty()
 
 
@@ -254,21 +245,17 @@ def queue_exit(contact_id: int) -> Response:
     result = request.form.get("QueueResult", "")
     if result == "bridged":
         contacts.end(db.session, contact)
+        db.session.commit()
         return _ask_consent(contact)
     if result == "leave":
-        contacts.leave_queue(db.session, contact, ContactState.OPTIONS)
-        contacts.event(db.session, contact, "left_queue")
-        db.session.commit()
-        jobs.enqueue(cancel_offers, contact.id)
+        effects.apply(transitions.leave_for_options(db.session, contact))
         return respond(_options(contact, 0))
     if result == "hangup":
         _abandon(contact)
         return empty()
     if result == "redirected":
         return empty()
-    contacts.finish(db.session, contact, Outcome.FAILED)
-    contacts.forget_number(db.session, contact)
-    jobs.enqueue(cancel_offers, contact.id)
+    effects.apply(transitions.finish(db.session, contact, Outcome.FAILED))
     return to_caller()
 
 
@@ -277,6 +264,7 @@ def _ask_consent(contact: Contact) -> Response:
     twiml = VoiceResponse()
     if contact.mode in contacts.OUTBOUND_MODES or not contact.sealed_number:
         contacts.forget_number(db.session, contact)
+        db.session.commit()
     elif request.form.get("CallStatus") == "completed":  # the caller hung up first
         consent.ask_by_text(db.session, contact)
         return empty()
@@ -312,9 +300,7 @@ def consent_answer(contact_id: int) -> Response:
 
 def _abandon(contact: Contact) -> None:
     """The caller hung up before reaching anyone: stop every call still ringing for them."""
-    contacts.forget_number(db.session, contact, commit=False)  # committed with the outcome
-    if contacts.finish(db.session, contact, Outcome.ABANDONED):
-        jobs.enqueue(cancel_offers, contact.id)
+    effects.apply(transitions.finish(db.session, contact, Outcome.ABANDONED))
 
 
 def _options(contact: Contact, turn: int) -> VoiceResponse:
@@ -366,4 +352,5 @@ def call_status() -> Response:
             _abandon(contact)
         else:
             contacts.end(db.session, contact)
+            db.session.commit()
     return empty()

@@ -1,0 +1,3 @@
+"""Escalation as data: the policy (``ivr_flows/escalation.yaml``, ``policy``), the one
+runner that executes it for calls, texts and callbacks (``runner``), and the auditor that
+finds what a lost webhook or job left stuck (``auditor``)."""

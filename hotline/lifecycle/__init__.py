@@ -1,0 +1,11 @@
+"""The contact lifecycle: every state change of a contact, an offer and a callback request.
+
+- ``states``: the str Enums of modes, states, outcomes, consent values and event kinds
+  (their values are what the database and the statistics hold).
+- ``transitions``: each state change, a conditional UPDATE plus its event plus forgetting
+  the number where due; it returns the *effects* it needs (``effects``) as data.
+- ``effects``: the one place that turns effects into RQ jobs, after the commit, by the
+  jobs' dotted names: nothing in ``hotline`` imports ``workers``.
+
+This ``__init__`` imports nothing: ``hotline.models`` imports ``states`` at start-up.
+"""

@@ -1,0 +1,98 @@
+"""The contact's state changes that several adapters share, each in one place.
+
+Each is the conditional UPDATE of ``hotline.contacts`` / ``hotline.routing`` (only the row
+in the expected state changes, ``UPDATE ... RETURNING``), plus its event, plus forgetting
+the number where due, committed here; it returns the effects it needs
+(``hotline.lifecycle.effects``) for the caller to ``effects.apply`` once it has answered
+for its own part. Nothing here enqueues a job or calls Twilio.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from hotline import contacts, routing
+from hotline.lifecycle import effects
+from hotline.lifecycle.effects import Effect
+from hotline.lifecycle.states import ContactState, EventKind, OfferState, Outcome
+from hotline.models import Contact, Offer
+
+#: Grace past ring + accept time before a silent offer is expired by the safety net, and
+#: before a supporter kept reserved for a goodbye is freed should its status never come.
+EXPIRY_GRACE_SECONDS = 60
+
+
+class Effects(list):
+    """The effects of one transition; ``won``: whether its conditional UPDATE matched."""
+
+    def __init__(self, items=(), won: bool = True) -> None:
+        super().__init__(items)
+        self.won = won
+
+
+def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | None = None,
+           forget: bool = True, cancel: bool = True) -> Effects:
+    """Finish a contact: its one outcome (and its end), the number forgotten (in the same
+    commit), and, when this call set the outcome, its ringing offers canceled.
+
+    ``forget=False``: the number is still needed (a missed "call me" is told by text; a
+    callback request keeps its own sealed copy and forgets the contact's after).
+    ``cancel=False``: nothing can be ringing (a menu choice, an auditor that cancels
+    in-process)."""
+    if forget:
+        contacts.forget_number(session, contact)  # committed with the outcome
+    won = contacts.finish(session, contact, outcome, tier=tier)
+    session.commit()
+    return Effects([effects.cancel_offers(contact.id)] if won and cancel else [], won)
+
+
+def request_peer(session: Session, contact: Contact, mode: str | None = None,
+                 at_front: bool = False) -> Effects:
+    """(Re)queue the contact for a peer: a new routing attempt, and its first step."""
+    if mode is not None:
+        contact.mode = mode
+    attempt = contacts.queue(session, contact)
+    session.commit()
+    return Effects([effects.route(contact.id, attempt, at_front=at_front)])
+
+
+def leave_for_options(session: Session, contact: Contact) -> Effects:
+    """The caller left the queue for the options: stale routing exits, ringing stops."""
+    contacts.leave_queue(session, contact, ContactState.OPTIONS)
+    contacts.event(session, contact, EventKind.LEFT_QUEUE)
+    session.commit()
+    return Effects([effects.cancel_offers(contact.id)])
+
+
+def close_answered(session: Session, offer: Offer, state: OfferState) -> Effects:
+    """Close an offer whose supporter is still on its call: they stay reserved until the
+    call's status callback frees them (``routing.close_offer(keep=True)``), or, should
+    that never come, ``free_supporter`` a minute later."""
+    won = routing.close_offer(session, offer, state, keep=True)
+    return Effects([effects.free_supporter(offer.id, timedelta(seconds=EXPIRY_GRACE_SECONDS))]
+                   if won else [], won)
+
+
+def offer_over(session: Session, offer: Offer, state: OfferState,
+               answered: bool = False) -> Effects:
+    """A ringing offer ended without a yes (declined, unanswered, busy...): routing goes
+    on with the next step, once, by whichever caller closed it."""
+    done = close_answered(session, offer, state) if answered else Effects(
+        won=routing.close_offer(session, offer, state))
+    if done.won:
+        done.append(effects.route(offer.contact_id, offer.attempt))
+    return done
+
+
+def accepted(session: Session, offer: Offer) -> Effects:
+    """The supporter of ``offer`` won its contact (``contacts.connect`` already did):
+    the reservation moves to the contact and every other ringing offer stops (the
+    connection is committed with the reservation)."""
+    won = routing.accept_offer(session, offer)
+    return Effects([effects.cancel_offers(offer.contact_id, offer.id)], won)
+
+
+__all__ = ["Effect", "Effects", "finish", "request_peer", "leave_for_options",
+           "close_answered", "offer_over", "accepted", "EXPIRY_GRACE_SECONDS"]
