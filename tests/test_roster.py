@@ -155,7 +155,7 @@ def test_taking_off_and_restoring_leave_the_same_state_whichever_way(app, coordi
     """Off the roster: no shifts, no manual switch, ringing offers withdrawn (the auditor
     routes the contact on), history kept. Restored: on the roster, offered nothing until
     given shifts or switched ON."""
-    from workers import audit
+    from hotline.escalation import auditor as audit
     quinn = roster.add(db.session, "Quinn", "+16175550160", 1, ["en", "es"])
     _shift_covering_now(quinn)
     contact = _waiting_text()

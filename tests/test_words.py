@@ -235,6 +235,7 @@ def test_days_cached_when_waits_were_minutes_are_counted_again(session):
     from sqlalchemy import select, update
 
     from hotline.models import StatsDay
+    from hotline.statistics.records import DAY_VERSION
     from tests.test_stats_days import NOW, periods, seed
     seed(session, random.Random(4))
     period = periods()[1]
@@ -242,10 +243,12 @@ def test_days_cached_when_waits_were_minutes_are_counted_again(session):
     session.rollback()
     assert stats.collect(session, period, now=NOW) == live  # fills the cache
     for day, counts in session.execute(select(StatsDay.day, StatsDay.counts)).all():
-        old = json.loads(counts)
-        old["w"] = {str(int(s) // 60): n for s, n in old.pop("ws").items()}
+        old = json.loads(counts)  # as cached before: no version, waits in minutes
+        del old["version"]
+        old["w"] = {str(int(s) // 60): n for s, n in old.pop("waits")}
         session.execute(update(StatsDay).where(StatsDay.day == day)
                         .values(counts=json.dumps(old)))
     session.commit()
     assert stats.collect(session, period, now=NOW) == live
-    assert all("ws" in json.loads(c) for c in session.scalars(select(StatsDay.counts)))
+    assert all(json.loads(c)["version"] == DAY_VERSION and "w" not in json.loads(c)
+               for c in session.scalars(select(StatsDay.counts)))
