@@ -29,7 +29,8 @@ from tests.test_followups import daytime, due_now, texts_to  # noqa: F401 - fixt
 
 OLD_SEAL, NEW_SEAL = ("Dto_6m35H4fXW6UUiVy9c59yc9eYqjZ6-W811igaf0A=",
                       "RdsqvcyN494K-2FGbojvRshLqpfhtwajlEBg78CyNfw=")
-OLD_SECRET, NEW_SECRET = "v1:Hq7mGk4jDf9sLr6pEa1N3uX8wBv5tCz2y", "v2:Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi"
+OLD_SECRET = "v1:Hq7mGk4jDf9sLr6pEa1N3uX8wBv5tCz2y"
+NEW_SECRET = "v2:Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi"
 STOPPED, CALLED_BACK, RETURNING, FOLLOWED = ("+16175550301", "+16175550302", "+16175550303",
                                             "+12125550304")
 

@@ -110,7 +110,8 @@ def test_off_never_rings_even_when_a_shift_says_on(hotline, way, shift_first):
     after = shown(hotline, chris_id, chris.number)
     assert after == {"web phone": False, "available now": False,
                      "reason": "switched OFF (until switched ON)", "cli": "off"}, after
-    roster_row = coordinator(hotline).get("/dashboard/roster").text.split(chris.number)[1].split("</tr>")[0]
+    roster = coordinator(hotline).get("/dashboard/roster").text
+    roster_row = roster.split(chris.number)[1].split("</tr>")[0]
     assert "switched OFF" in roster_row
 
     clinician = hotline.clinician(gather=["1"], hangup_after_bridge=None)

@@ -171,7 +171,9 @@ class Model:
         def add(terms, sign=1.0):
             for a, c in terms.items():
                 by[a] += sign * c
-        each = lambda *key: {self.atom(key[0], g, *key[1:]): 1.0 for g in segs}
+
+        def each(*key):
+            return {self.atom(key[0], g, *key[1:]): 1.0 for g in segs}
         if table in ("by_day", "by_week", "by_month"):
             add(self.contacts(self._days_of(table, label, days)))
         elif table == "hour_of_week":
