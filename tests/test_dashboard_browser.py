@@ -11,13 +11,13 @@ import pytest
 
 from hotline.dashboard.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.axe import Audit, new_context
-from tests.test_web_phone_browser import OUTPUT, browser, stack  # noqa: F401 (fixtures)
+from tests.stack import OUTPUT
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(browser, stack):  # noqa: F811
+def page(browser, stack):
     context = new_context(browser, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors = []

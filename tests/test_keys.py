@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
@@ -22,10 +22,10 @@ from hotline import callbacks, consent, keys, privacy, stats
 from hotline import settings as settings_module
 from hotline.errors import SettingsError
 from hotline.extensions import db, settings
-from hotline.models import Base, Contact, FollowUp, OptOut
+from hotline.models import Base, Contact, FollowUp, OptOut, utcnow
 from hotline.shifts import program_zone
 from tests.conftest import run_jobs
-from tests.test_followups import daytime, due_now, texts_to  # noqa: F401 - fixture
+from tests.test_followups import due_now, texts_to
 
 OLD_SEAL, NEW_SEAL = ("Dto_6m35H4fXW6UUiVy9c59yc9eYqjZ6-W811igaf0A=",
                       "RdsqvcyN494K-2FGbojvRshLqpfhtwajlEBg78CyNfw=")
@@ -59,7 +59,7 @@ def call(twilio, number: str, n: int) -> Contact:
 
 
 def repeat_contacts() -> int:
-    today = datetime.now(program_zone()).date()
+    today = utcnow().astimezone(program_zone()).date()  # the app's now (the clock fixture's)
     period = stats.Period(today - timedelta(days=1), today + timedelta(days=1), program_zone())
     return stats.collect(db.session, period, cache=False).repeat
 

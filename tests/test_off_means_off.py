@@ -12,15 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask import current_app
 from sqlalchemy import select
 
 from hotline import shifts
 from hotline.extensions import db
 from hotline.models import Supporter, utcnow
-from tests.test_dashboard import csrf, login, make_user
-from tests.test_sms_end_to_end import TextingPhone
-from tests.test_voice_end_to_end import heard
+from tests.coordinators import csrf, login, make_user
+from tests.scenario import TextingPhone, heard
 
 WAYS = ("sms", "cli", "dashboard", "web_phone")
 

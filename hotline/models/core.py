@@ -13,6 +13,8 @@ from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
                         TypeDecorator, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from hotline import clock
+
 __all__ = ["Base", "Channel", "ContactState", "Outcome", "OfferState", "Supporter", "Contact",
            "Offer", "ContactEvent", "CallbackRequest", "OptOut", "InboundMessage", "utcnow",
            "to_minute", "UtcDateTime"]
@@ -44,8 +46,8 @@ class UtcDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
-    """Timezone-aware now, the only clock the models use."""
-    return datetime.now(timezone.utc)
+    """Timezone-aware now, the only clock the models use (hotline.clock: tests can stop it)."""
+    return clock.utcnow()
 
 
 def insert_for(session, model):
