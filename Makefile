@@ -65,10 +65,11 @@ run: install
 test: install-test tools lint audit
 	$(PY) -m pytest
 
-# The inner loop: everything but the browser tests and the whole-stack process tests, stopping
-# at the first failure. `make test` (and CI) runs them all.
+# The inner loop, under a minute: SQLite only, no browser, whole-stack process or stand-in
+# scenario tests (markers in pyproject.toml), stopping at the first failure. `make test` (and
+# CI) runs them all, on both databases.
 test-fast: install-test tools
-	$(PY) -m pytest -x -q -m "not browser and not slow"
+	$(PY) -m pytest -x -q -m "not browser and not slow and not postgresql and not scenario"
 
 # Known vulnerabilities in the installed dependencies fail the build; an advisory database
 # that cannot be reached (this workplace reaches only the package index) is reported, not fatal.

@@ -47,13 +47,17 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items):
-    """Every test that runs on PostgreSQL is marked ``postgresql`` (so `make test-fast` can
-    leave that half out with ``-m "not postgresql"``; `make test` runs both)."""
+    """Mark what `make test-fast` leaves out (`make test` runs everything): ``postgresql``
+    on every test that runs on the PostgreSQL server, ``scenario`` on every story played
+    through the stand-in (the ``hotline`` fixture; seconds each)."""
     for item in items:
         callspec = getattr(item, "callspec", None)
+        fixtures = getattr(item, "fixturenames", ())
         if (callspec and callspec.params.get("database_url") == "postgresql"
-                or "postgres_server" in getattr(item, "fixturenames", ())):
+                or "postgres_server" in fixtures):
             item.add_marker(pytest.mark.postgresql)
+        if "hotline" in fixtures:
+            item.add_marker(pytest.mark.scenario)
 
 
 @pytest.fixture(scope="session")

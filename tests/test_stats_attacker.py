@@ -41,6 +41,9 @@ from hotline.dashboard.suppression import min_range
 from hotline.models import Supporter
 from hotline.shifts import WEEKDAYS, program_zone
 
+# A linear programme over every period: seconds a test, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 K = 11
 #: Seen from here: January to March 2025 are settled and published, with their quarter.
 NOW = datetime(2025, 4, 20, 12, 0, tzinfo=UTC)
