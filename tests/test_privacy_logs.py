@@ -220,7 +220,7 @@ def test_every_redis_key_left_by_logins_expires(app):
 
 @pytest.mark.browser
 def test_a_browser_follows_an_invitation_link_and_the_server_never_sees_its_token(
-        app_settings, browser, request):  # noqa: F811
+        app_settings, browser, request):
     """Chromium opens the link as an invited person would: the page's script moves the
     token from the fragment into the form and off the address bar; no request line the
     server receives (what any access log or proxy would write) holds it."""
