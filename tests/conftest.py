@@ -6,18 +6,24 @@ started for the session). Jobs run with RQ's SimpleWorker in burst mode.
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import pytest
 from lxml import etree
+from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
+from hotline import clock as hotline_clock
 from hotline import create_app, migrate
 from hotline.extensions import db, jobs
 from hotline.models import Base, Supporter
+from tests.coordinators import login, make_user
 from tests.servers import PostgresServer, RedisServer
+from tests.stack import CHROMIUM, Stack
 from tests.twilio_files import assert_valid_twiml
 
 PUBLIC_BASE_URL = "https://hotline.example.org"
@@ -37,6 +43,21 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped, which counts as a failure here: {reason}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items):
+    """Mark what `make test-fast` leaves out (`make test` runs everything): ``postgresql``
+    on every test that runs on the PostgreSQL server, ``scenario`` on every story played
+    through the stand-in (the ``hotline`` fixture; seconds each)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        fixtures = getattr(item, "fixturenames", ())
+        if (callspec and callspec.params.get("database_url") == "postgresql"
+                or "postgres_server" in fixtures):
+            item.add_marker(pytest.mark.postgresql)
+        if "hotline" in fixtures:
+            item.add_marker(pytest.mark.scenario)
 
 
 @pytest.fixture(scope="session")
@@ -193,8 +214,8 @@ def make_supporter(session):
 
 @pytest.fixture
 def hotline(fresh_app):
-    """The whole hotline through the stand-in, with phones (test_voice_end_to_end.Hotline)."""
-    from tests.test_voice_end_to_end import Hotline
+    """The whole hotline through the stand-in, with phones (tests/scenario.py)."""
+    from tests.scenario import Hotline  # here, not on top: tests.scenario imports this module
     world = Hotline(fresh_app)
     yield world
     world.server.shutdown()
@@ -227,3 +248,64 @@ def stand_in(app):
     app.extensions["hotline.settings"] = settings().replace(TWILIO_API_BASE_URL=base_url)
     yield sim
     server.shutdown()
+
+
+class Clock:
+    """The app's "now" (``hotline.clock``), stopped where the test puts it."""
+
+    @property
+    def now(self) -> datetime:
+        return hotline_clock.frozen
+
+    def set(self, moment: datetime) -> None:
+        hotline_clock.frozen = moment
+
+    def advance(self, **delta: float) -> None:
+        """Move on by ``timedelta(**delta)``, e.g. ``clock.advance(seconds=30)``."""
+        hotline_clock.frozen += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Time stands still at 2026-07-01 15:00 UTC until the test sets or advances it; every
+    module's ``utcnow()`` (and the login limits' seconds) reads it. Undone after the test."""
+    monkeypatch.setattr(hotline_clock, "frozen", datetime(2026, 7, 1, 15, tzinfo=timezone.utc))
+    return Clock()
+
+
+@pytest.fixture
+def daytime(clock):
+    """"Now" is 15:00 UTC, daytime in New York and Berlin (follow-ups may be sent)."""
+    clock.set(datetime(2026, 7, 1, 15, tzinfo=timezone.utc))
+    return clock.now
+
+
+@pytest.fixture
+def coordinator(app):
+    """A test client logged in to the dashboard as a coordinator."""
+    make_user("coord@example.org")
+    client = app.test_client()
+    assert login(client, "coord@example.org").status_code == 302
+    return client
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium under Playwright (browser tests)."""
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError("chromium is not installed: run `make tools`")
+    from playwright.sync_api import sync_playwright  # only the browser tests need it
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def stack(redis_server, tmp_path):
+    """The whole hotline as `make run` starts it, as processes (tests/stack.py)."""
+    Redis.from_url(redis_server.url).flushdb()
+    running = Stack(redis_server.url, tmp_path)
+    yield running
+    running.stop()

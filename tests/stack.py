@@ -7,6 +7,7 @@ the jobs, against the session's Redis server and a fresh SQLite file, on a free 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,10 @@ from hotline.devrun import DEMO_ENV
 from tests.servers import free_port, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Screenshots of the browser tests.
+OUTPUT = ROOT / "test-output"
+#: Debian's chromium, which Playwright drives (no browser download).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 class Stack:

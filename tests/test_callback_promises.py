@@ -12,8 +12,7 @@ from hotline import roster, shifts
 from hotline.extensions import db, jobs, settings
 from hotline.models import CallbackRequest, Contact, Supporter, utcnow
 from hotline.simulator import NoAnswer
-from tests.test_sms_end_to_end import TextingPhone, run_scheduled
-from tests.test_voice_end_to_end import heard
+from tests.scenario import TextingPhone, run_scheduled
 
 CLINICIAN = "+16175550191"
 

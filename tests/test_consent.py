@@ -9,8 +9,7 @@ from hotline.extensions import db
 from hotline.models import FollowUp
 from hotline.simulator import Answer
 from tests.conftest import HOTLINE_NUMBER
-from tests.test_sms_end_to_end import TextingPhone, run_scheduled
-from tests.test_voice_end_to_end import heard
+from tests.scenario import TextingPhone, heard, run_scheduled
 
 
 def followups(hotline):

@@ -9,31 +9,7 @@ import pytest
 from hotline import accounts
 from hotline.dashboard import access
 from hotline.extensions import db
-from hotline.models import User
-
-PASSWORD = "correct horse battery"
-
-
-def make_user(email: str, role: str = "coordinator") -> User:
-    user, _ = accounts.create(db.session, accounts.hasher(True), email, role, PASSWORD)
-    return user
-
-
-def csrf(client, path: str = "/dashboard/login") -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
-
-
-def login(client, email: str, password: str = PASSWORD):
-    return client.post("/dashboard/login", data={"csrf_token": csrf(client), "email": email,
-                                                 "password": password})
-
-
-@pytest.fixture
-def coordinator(app):
-    make_user("coord@example.org")
-    client = app.test_client()
-    assert login(client, "coord@example.org").status_code == 302
-    return client
+from tests.coordinators import PASSWORD, csrf, login, make_user
 
 
 def test_every_dashboard_route_needs_a_login_except_login_invite_and_static(app):

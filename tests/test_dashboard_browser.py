@@ -11,13 +11,13 @@ import pytest
 
 from hotline.dashboard.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.axe import Audit, new_context
-from tests.test_web_phone_browser import OUTPUT, browser, stack  # noqa: F401 (fixtures)
+from tests.stack import OUTPUT
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(browser, stack):  # noqa: F811
+def page(browser, stack):
     context = new_context(browser, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors = []
@@ -69,7 +69,7 @@ def test_a_coordinator_logs_in_reads_the_charts_adds_a_supporter_and_a_shift(pag
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
 
-def test_on_a_phone_a_refused_form_focuses_its_first_error_in_view(browser, stack):  # noqa: F811
+def test_on_a_phone_a_refused_form_focuses_its_first_error_in_view(browser, stack):
     """Issue 14 item 8: after a refused submit focus and scroll went to the top, so on a
     390x844 phone the error sat about 1,400 px below what was visible."""
     from playwright.sync_api import expect
@@ -103,7 +103,7 @@ def log_in(page, base):
     page.get_by_role("heading", name="Statistics").wait_for()
 
 
-def test_every_page_passes_axe_core(page, stack):  # noqa: F811
+def test_every_page_passes_axe_core(page, stack):
     """Issue 14: axe-core (from npm) on every page, failing on serious or critical
     violations: the public pages, then every coordinator page, with folded parts open."""
     base = stack.url
@@ -135,7 +135,7 @@ _SMALLEST_TEXT = """() => Math.min(...[...document.querySelectorAll("svg.chart t
     parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a))"""
 
 
-def test_on_a_phone_no_coordinator_page_scrolls_sideways(browser, stack):  # noqa: F811
+def test_on_a_phone_no_coordinator_page_scrolls_sideways(browser, stack):
     """Issue 14: at 390x844 the charts' text shrank to about 6 px, and Roster and Available
     now widened the page to 574 and 504 px. Wide tables and charts may scroll inside their
     own box; the page itself may not."""

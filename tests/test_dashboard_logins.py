@@ -18,11 +18,7 @@ from werkzeug.serving import make_server
 from hotline import accounts
 from hotline.dashboard import access
 from hotline.extensions import db
-from tests.test_dashboard import PASSWORD, csrf, make_user
-
-COORD = "coord@example.org"
-WRONG = "wrong password!!"
-
+from tests.coordinators import COORD, PASSWORD, WRONG, csrf, make_user, post_login
 
 class CountingHasher(PasswordHasher):
     """argon2 as the app uses it, counting every hash and verification (thread-safe)."""
@@ -54,21 +50,6 @@ def counting_hasher(monkeypatch, delay: float = 0.0) -> CountingHasher:
                         salt_len=cheapest.salt_len, type=cheapest.type, delay=delay)
     monkeypatch.setattr(access, "password_hasher", lambda: ph)
     return ph
-
-
-def post_login(client, email: str, password: str, forwarded: str | None = None):
-    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    return client.post("/dashboard/login", headers=headers,
-                       data={"csrf_token": csrf(client), "email": email, "password": password})
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Login limits on a clock the test moves: ``clock.now += seconds``."""
-    class Clock:
-        now = 1_750_000_000.0
-    monkeypatch.setattr(accounts, "clock", lambda: Clock.now)
-    return Clock
 
 
 @pytest.fixture
@@ -197,7 +178,7 @@ def test_the_account_backoff_doubles_and_is_only_ever_a_delay(app, clock):
             refused = post_login(client, email, WRONG)
             assert refused.status_code == 429
             seen.append(int(refused.headers["Retry-After"]))
-            clock.now += seen[-1]
+            clock.advance(seconds=seen[-1])
             assert post_login(client, email, WRONG).status_code == 401
         waits[email] = seen
     first, cap = accounts.BACKOFF_FIRST_SECONDS, accounts.BACKOFF_MAX_SECONDS
@@ -210,7 +191,7 @@ def test_the_account_backoff_doubles_and_is_only_ever_a_delay(app, clock):
     assert "Too many failed logins for this account" in text
     assert re.search(r"try again at \d\d:\d\d \S+ \(in 15 minutes\)", text)
     assert "ask one of the program's dashboard admins" in text
-    clock.now += cap
+    clock.advance(seconds=cap)
     assert post_login(client, COORD, PASSWORD).status_code == 302  # a delay, not a lock
 
 

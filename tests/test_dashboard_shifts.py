@@ -33,14 +33,14 @@ def test_overnight_sunday_shift_wraps_into_monday(session, make_supporter):
 
 
 def test_manual_off_holds_through_every_shift_until_switched_on_or_back_to_the_schedule(
-        session, make_supporter, monkeypatch):
+        session, make_supporter, clock):
     """Issue 14: an OFF is never overridden by a shift (before, the next shift brought the
     supporter back without a word from them, so "off" still rang)."""
     from hotline.roster import switch
     ada = make_supporter(available=False)
     shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
     shifts.add_shift(session, ada, "Tuesday", "08:00", "16:00")
-    monkeypatch.setattr(shifts, "utcnow", lambda: MONDAY_9AM)
+    clock.set(MONDAY_9AM)
     ada.available = False          # what texting OFF does
     session.commit()
     tuesday = datetime(2025, 3, 4, 9, 0, tzinfo=ZONE).astimezone(UTC)
@@ -83,13 +83,13 @@ def test_shift_fields_are_validated(session, make_supporter):
 
 
 def test_a_supporter_texts_schedule_to_go_back_to_their_shifts(twilio, session, make_supporter,
-                                                               monkeypatch):
+                                                               clock):
     """OFF holds through shifts; SCHEDULE (by text, as the dashboard's "schedule") puts the
     supporter back on their weekly shifts without making them available at all hours."""
     from tests.test_sms import text
     ada = make_supporter("Ada", available=False)
     shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
-    monkeypatch.setattr(shifts, "utcnow", lambda: MONDAY_9AM)
+    clock.set(MONDAY_9AM)
     [(_, off)] = text(twilio, "OFF", sender=ada.phone)
     assert "SCHEDULE" in off
     session.expire_all()

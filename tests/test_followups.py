@@ -84,16 +84,6 @@ def due_now(session):
         jobs.queue.enqueue_job(Job.fetch(job_id, connection=jobs.queue.connection))
 
 
-@pytest.fixture
-def daytime(monkeypatch):
-    """Pin "now" to 15:00 UTC (daytime in New York and Berlin)."""
-    noon = at("2026-07-01T15:00")
-    monkeypatch.setattr(followups, "utcnow", lambda: noon)
-    import workers.followups as worker
-    monkeypatch.setattr(worker, "utcnow", lambda: noon)
-    return noon
-
-
 def test_yes_schedules_two_follow_ups_with_deterministic_jobs(app, session, daytime):
     contact = consented_contact(session)
     consent.agree(session, contact)
@@ -143,14 +133,13 @@ def test_stop_between_scheduling_and_sending_cancels_everything(app, session, tw
     assert texts_to(stand_in, NEW_YORK) == []
 
 
-def test_a_late_run_in_quiet_hours_waits_for_the_morning(app, session, monkeypatch, stand_in,
+def test_a_late_run_in_quiet_hours_waits_for_the_morning(app, session, clock, stand_in,
                                                          fresh_app):
     night = at("2026-07-01T06:00")  # 02:00 in New York
-    import workers.followups as worker
-    monkeypatch.setattr(followups, "utcnow", lambda: night - timedelta(days=1))
+    clock.set(night - timedelta(days=1))
     contact = consented_contact(session)
     consent.agree(session, contact)
-    monkeypatch.setattr(worker, "utcnow", lambda: night)
+    clock.set(night)
     due_now(session)
     run_jobs(fresh_app)
     assert texts_to(stand_in, NEW_YORK) == []
@@ -223,15 +212,14 @@ def test_reply_1_to_a_check_in_opens_a_new_request(app, session, twilio, daytime
     assert request.mode == "call" and request.state == "waiting"
 
 
-def test_a_job_rescheduled_from_inside_itself_lasts(app, session, monkeypatch, stand_in,
+def test_a_job_rescheduled_from_inside_itself_lasts(app, session, clock, stand_in,
                                                     fresh_app):
     """RQ marks a run finished (and expires its record) after it returns: the job scheduled
     again for the morning from inside that run must outlive that."""
-    import workers.followups as worker
     night = at("2026-07-01T06:00")  # 02:00 in New York
-    monkeypatch.setattr(followups, "utcnow", lambda: night - timedelta(days=1))
+    clock.set(night - timedelta(days=1))
     consent.agree(session, consented_contact(session))
-    monkeypatch.setattr(worker, "utcnow", lambda: night)
+    clock.set(night)
     due_now(session)
     run_jobs(fresh_app)
     first = session.scalars(select(FollowUp).order_by(FollowUp.sequence)).first()
@@ -253,9 +241,9 @@ def test_restore_schedules_what_redis_lost_once(app, session, daytime):
 
 
 def test_texts_moved_out_of_the_night_spread_over_the_first_morning_hour(app, session,
-                                                                        monkeypatch):
+                                                                        clock):
     night = at("2026-07-01T06:00")  # 02:00 in New York
-    monkeypatch.setattr(followups, "utcnow", lambda: night)
+    clock.set(night)
     consent.agree(session, consented_contact(session))
     first, second = session.scalars(select(FollowUp).order_by(FollowUp.sequence)).all()
     zone = ZoneInfo("America/New_York")

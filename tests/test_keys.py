@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
@@ -22,14 +22,15 @@ from hotline import callbacks, consent, keys, privacy, stats
 from hotline import settings as settings_module
 from hotline.errors import SettingsError
 from hotline.extensions import db, settings
-from hotline.models import Base, Contact, FollowUp, OptOut
+from hotline.models import Base, Contact, FollowUp, OptOut, utcnow
 from hotline.shifts import program_zone
 from tests.conftest import run_jobs
-from tests.test_followups import daytime, due_now, texts_to  # noqa: F401 - fixture
+from tests.test_followups import due_now, texts_to
 
 OLD_SEAL, NEW_SEAL = ("Dto_6m35H4fXW6UUiVy9c59yc9eYqjZ6-W811igaf0A=",
                       "RdsqvcyN494K-2FGbojvRshLqpfhtwajlEBg78CyNfw=")
-OLD_SECRET, NEW_SECRET = "v1:Hq7mGk4jDf9sLr6pEa1N3uX8wBv5tCz2y", "v2:Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi"
+OLD_SECRET = "v1:Hq7mGk4jDf9sLr6pEa1N3uX8wBv5tCz2y"
+NEW_SECRET = "v2:Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi"
 STOPPED, CALLED_BACK, RETURNING, FOLLOWED = ("+16175550301", "+16175550302", "+16175550303",
                                             "+12125550304")
 
@@ -58,7 +59,7 @@ def call(twilio, number: str, n: int) -> Contact:
 
 
 def repeat_contacts() -> int:
-    today = datetime.now(program_zone()).date()
+    today = utcnow().astimezone(program_zone()).date()  # the app's now (the clock fixture's)
     period = stats.Period(today - timedelta(days=1), today + timedelta(days=1), program_zone())
     return stats.collect(db.session, period, cache=False).repeat
 

@@ -18,8 +18,7 @@ from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER
 from tests.servers import free_port
 from tests.test_message_redaction import CLINICIAN, audit_pass, filed, left_at_twilio
-from tests.test_sms_end_to_end import TextingPhone
-from tests.test_voice_end_to_end import Hotline
+from tests.scenario import Hotline, TextingPhone
 from workers import audit
 
 

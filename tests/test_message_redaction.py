@@ -16,8 +16,7 @@ from hotline import create_app, message_records
 from hotline.extensions import db, jobs, settings
 from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER, settings_for
-from tests.test_sms_end_to_end import TextingPhone
-from tests.test_voice_end_to_end import Hotline
+from tests.scenario import Hotline, TextingPhone
 from workers import audit
 
 CLINICIAN = "+16175550301"

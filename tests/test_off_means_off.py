@@ -12,15 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask import current_app
 from sqlalchemy import select
 
 from hotline import shifts
 from hotline.extensions import db
 from hotline.models import Supporter, utcnow
-from tests.test_dashboard import csrf, login, make_user
-from tests.test_sms_end_to_end import TextingPhone
-from tests.test_voice_end_to_end import heard
+from tests.coordinators import csrf, login, make_user
+from tests.scenario import TextingPhone, heard
 
 WAYS = ("sms", "cli", "dashboard", "web_phone")
 
@@ -110,7 +108,8 @@ def test_off_never_rings_even_when_a_shift_says_on(hotline, way, shift_first):
     after = shown(hotline, chris_id, chris.number)
     assert after == {"web phone": False, "available now": False,
                      "reason": "switched OFF (until switched ON)", "cli": "off"}, after
-    roster_row = coordinator(hotline).get("/dashboard/roster").text.split(chris.number)[1].split("</tr>")[0]
+    roster = coordinator(hotline).get("/dashboard/roster").text
+    roster_row = roster.split(chris.number)[1].split("</tr>")[0]
     assert "switched OFF" in roster_row
 
     clinician = hotline.clinician(gather=["1"], hangup_after_bridge=None)

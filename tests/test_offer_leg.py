@@ -31,7 +31,8 @@ def queued_jobs():
 
 def test_answer_asks_to_press_1_and_silence_declines(twilio, session, make_supporter):
     contact, offer, _ = setup_offer(session, make_supporter)
-    doc = twiml(twilio.post(f"/twilio/voice/offer/{offer.id}/answer", {"CallStatus": "in-progress"}))
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{offer.id}/answer",
+                            {"CallStatus": "in-progress"}))
     gather = doc.find("Gather")
     action = f"{PUBLIC_BASE_URL}/twilio/voice/offer/{offer.id}/accept"
     assert gather.get("action") == action and gather.get("timeout") == "15"

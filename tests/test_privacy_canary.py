@@ -16,7 +16,7 @@ from hotline import privacy
 from hotline.simulator import Answer, ScriptedPhone, Speak
 from tests.privacy_scan import assert_kept_nowhere
 from tests.servers import pg_binary
-from tests.test_sms_end_to_end import TextingPhone, run_scheduled
+from tests.scenario import TextingPhone, run_scheduled
 
 CALLER, TEXTER, CALLBACK = "+16175550271", "+16175550272", "+16175550273"
 MARKERS = ("CANARY-VOICE-7f3", "CANARY-TEXT-9b1", "CANARY-REPLY-2c8")

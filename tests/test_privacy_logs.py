@@ -20,7 +20,6 @@ from hotline.extensions import settings
 from tests.cluster import NO_CONTROL_SOCKET, ROOT, clean_environ, wait_until
 from tests.privacy_scan import decoded
 from tests.servers import free_port, stop_processes
-from tests.test_web_phone_browser import browser  # noqa: F401 (fixture)
 
 NUMBER = "+16175550271"
 NATIONAL = "6175550271"
@@ -147,7 +146,7 @@ def test_gunicorn_access_log_has_no_number_and_no_token(gunicorn):
 # --- invitation tokens: never in a URL the server sees, never in a cookie -----------------
 
 def _admin(app):
-    from tests.test_dashboard import login, make_user
+    from tests.coordinators import login, make_user
     make_user("admin@example.org", "admin")
     client = app.test_client()
     assert login(client, "admin@example.org").status_code == 302
@@ -161,7 +160,7 @@ def _cookie_session(app, client) -> dict:
 
 
 def test_an_invitation_token_is_never_in_a_path_a_query_or_a_cookie(app):
-    from tests.test_dashboard import PASSWORD, csrf
+    from tests.coordinators import PASSWORD, csrf
     admin = _admin(app)
     page = admin.post("/dashboard/users", data={"csrf_token": csrf(admin, "/dashboard/users"),
                                                 "email": "new@example.org",
@@ -202,7 +201,7 @@ def test_every_redis_key_left_by_logins_expires(app):
     from hotline import accounts
     from hotline.extensions import jobs
     from hotline.extensions import settings as current_settings
-    from tests.test_dashboard import PASSWORD, login, make_user
+    from tests.coordinators import PASSWORD, login, make_user
     make_user("one@example.org")
     make_user("two@example.org", "admin")
     clients = [app.test_client() for _ in range(3)]
@@ -221,7 +220,7 @@ def test_every_redis_key_left_by_logins_expires(app):
 
 @pytest.mark.browser
 def test_a_browser_follows_an_invitation_link_and_the_server_never_sees_its_token(
-        app_settings, browser, request):  # noqa: F811
+        app_settings, browser, request):
     """Chromium opens the link as an invited person would: the page's script moves the
     token from the fragment into the form and off the address bar; no request line the
     server receives (what any access log or proxy would write) holds it."""
@@ -231,7 +230,7 @@ def test_a_browser_follows_an_invitation_link_and_the_server_never_sees_its_toke
 
     from hotline import accounts
     from hotline.extensions import db
-    from tests.test_dashboard import PASSWORD
+    from tests.coordinators import PASSWORD
 
     port = free_port()
     app_settings["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"

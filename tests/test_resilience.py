@@ -59,6 +59,7 @@ def test_garbage_parameters_get_twiml(twilio):
         assert response.status_code == 200, (path, response.data)
 
 
+@pytest.mark.slow  # waits out the 5 s busy timeout on purpose
 def test_a_locked_database_still_reaches_a_human_in_time(app, twilio, database_url):
     """Another process holds the write lock: the call fails over well inside Twilio's 15 s."""
     import time

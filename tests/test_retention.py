@@ -14,7 +14,7 @@ from hotline.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactEvent, FollowUp, InboundMessage,
                             MessageSid, MonthlyAggregate, MonthlyScore, Offer, Score)
 from tests.conftest import HOTLINE_NUMBER
-from tests.test_dashboard import login, make_user
+from tests.coordinators import login, make_user
 from workers.audit import _job_exists
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)

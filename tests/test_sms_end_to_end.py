@@ -8,48 +8,10 @@ from __future__ import annotations
 
 import logging
 
-
-from hotline.extensions import jobs
-from hotline.simulator import Answer, ScriptedPhone
+from hotline.simulator import Answer
 from tests.conftest import HOTLINE_NUMBER, run_jobs
 from tests.privacy_scan import assert_kept_nowhere
-
-
-class TextingPhone(ScriptedPhone):
-    """Answers texts by script: when a received text contains a trigger, reply after a delay."""
-
-    def __init__(self, number, replies=(), delay=5.0, **kwargs):
-        super().__init__(number, **kwargs)
-        self.replies = list(replies)
-        self.delay = delay
-
-    def on_message(self, message):
-        super().on_message(message)
-        for trigger, reply in list(self.replies):
-            if trigger in (message.get("body") or ""):
-                self.replies.remove((trigger, reply))
-                self.text(reply, after=self.delay)
-                break
-
-    def text(self, body, after=0.0):
-        self.sim.schedule(after, lambda: self.sim.send_sms(self.number, HOTLINE_NUMBER, body))
-
-    def received(self):
-        return [m["body"] for m in self.messages]
-
-
-def clinician(hotline, number, replies=()):
-    return hotline.sim.add_phone(TextingPhone(number, replies=replies))
-
-
-def run_scheduled(hotline):
-    """Run RQ's scheduled jobs now (offer expiry, idle close), as the scheduler would later."""
-    queue = jobs.queue
-    registry = queue.scheduled_job_registry
-    for job_id in registry.get_job_ids():
-        registry.remove(job_id)
-        queue.enqueue_job(queue.fetch_job(job_id))
-    run_jobs(hotline.app)
+from tests.scenario import TextingPhone, clinician, connected_conversation, run_scheduled
 
 
 def test_a_clinician_texts_with_a_peer_and_neither_sees_the_other(hotline):
@@ -123,16 +85,6 @@ def test_no_reply_moves_the_offer_on(hotline):
     assert hotline.offers() == [("Silent", "no_answer", 1), ("Ready", "accepted", 1)]
     moved = [b for b in silent.received() if "moved on" in b]   # once (issue 14: it was twice)
     assert moved == ["The request has moved on to another supporter."]
-
-
-def connected_conversation(hotline, number: str):
-    """Ada (answering YES) texting with a clinician at ``number`` who asked to text (2) and
-    will say NO to check-ins: the two phones, connected."""
-    ada = hotline.supporter("Ada", phone_class=TextingPhone, replies=[("Reply YES", "YES")])
-    doc = clinician(hotline, number, replies=[("Reply 1", "2"), ("check-in text", "NO")])
-    doc.text("hello")
-    hotline.run(600)
-    return ada, doc
 
 
 def test_a_quiet_conversation_closes_with_a_message_to_both(hotline):

@@ -158,7 +158,8 @@ def test_the_report_shows_only_safe_cells(seeded):
                    "'human' (so no median), not the total and the day series: with both "
                    "shown, contacts - human = the five other outcomes, all <11, so it would "
                    "lie in 0..1")
-def test_a_busy_week_hides_its_one_crisis_transfer_and_what_would_reveal_it(session, make_supporter):
+def test_a_busy_week_hides_its_one_crisis_transfer_and_what_would_reveal_it(session,
+                                                                            make_supporter):
     s = Seeder(session, make_supporter())
     for day in range(3, 10):
         for i in range(15):

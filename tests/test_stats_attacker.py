@@ -40,7 +40,9 @@ from hotline.dashboard import report as reports
 from hotline.dashboard.suppression import min_range
 from hotline.models import Supporter
 from hotline.shifts import WEEKDAYS, program_zone
-from tests.test_dashboard import coordinator  # noqa: F401 - the logged-in client
+
+# A linear programme over every period: seconds a test, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
 
 K = 11
 #: Seen from here: January to March 2025 are settled and published, with their quarter.
@@ -51,14 +53,14 @@ REPORT_AT_MOST = 25
 
 
 @pytest.fixture
-def small_program(app, session, coordinator, monkeypatch):  # noqa: F811
-    from hotline.dashboard import demo, views
+def small_program(app, session, coordinator, clock):
+    from hotline.dashboard import demo
     session.add_all([Supporter(name="Peer A", phone="+16175550181", tier=1),
                      Supporter(name="Peer B", phone="+16175550182", tier=1),
                      Supporter(name="Backup C", phone="+16175550183", tier=2)])
     session.commit()
     assert demo.seed_history(session, program_zone(), now=NOW, weeks=DATA_WEEKS, scale=0.1)
-    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    clock.set(NOW)
     return coordinator
 
 
@@ -171,7 +173,9 @@ class Model:
         def add(terms, sign=1.0):
             for a, c in terms.items():
                 by[a] += sign * c
-        each = lambda *key: {self.atom(key[0], g, *key[1:]): 1.0 for g in segs}
+
+        def each(*key):
+            return {self.atom(key[0], g, *key[1:]): 1.0 for g in segs}
         if table in ("by_day", "by_week", "by_month"):
             add(self.contacts(self._days_of(table, label, days)))
         elif table == "hour_of_week":
@@ -402,16 +406,16 @@ def test_the_api_refuses_every_period_outside_the_hierarchy(small_program):
 
 
 def test_every_request_shows_the_same_hidden_cells_before_and_after_its_quarter(
-        small_program, monkeypatch):
+        small_program, clock):
     """A month shown before its quarter was published, and after, in a process that
     decided nothing yet: the same cells, hidden the same way. A reader who kept the first
     copy learns nothing new from the second."""
-    from hotline.dashboard import joint, views
-    monkeypatch.setattr(views, "utcnow", lambda: datetime(2025, 3, 25, 12, tzinfo=UTC))
+    from hotline.dashboard import joint
+    clock.set(datetime(2025, 3, 25, 12, tzinfo=UTC))
     early = small_program.get("/api/stats/periods").json["periods"]
     assert "2025-01" in {p["id"] for p in early} and "2025-Q1" not in {p["id"] for p in early}
     before = small_program.get("/api/stats", query_string={"period": "2025-01"}).json
-    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    clock.set(NOW)
     quarter = small_program.get("/api/stats", query_string={"period": "2025-Q1"}).json
     assert quarter["period"]["id"] == "2025-Q1"
     again = small_program.get("/api/stats", query_string={"period": "2025-01"}).json
@@ -464,14 +468,13 @@ def test_a_decision_made_once_serves_every_process(small_program, session, monke
     assert alone["tables"] == first["tables"] and len(decided) == 4   # months and quarter
 
 
-def test_a_quarters_repeat_callers_do_not_bound_its_months(app, session, coordinator,  # noqa: F811
-                                                            monkeypatch):
+def test_a_quarters_repeat_callers_do_not_bound_its_months(app, session, coordinator,
+                                                            clock):
     """Repeat contacts are not additive: a caller seen twice in January is a repeat
     caller in the first quarter too, so the quarter's repeat contacts are at least the
     sum of its months'. With a month of 12 shown, a quarter of 16 left the other two
     months 4 at most together: each pinned to 0..4. The attacker's model holds that
     inequality; the published numbers must leave every small count half its range."""
-    from hotline.dashboard import views
     from tests.test_stats import Seeder
     zone = program_zone()
     seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))
@@ -484,7 +487,7 @@ def test_a_quarters_repeat_callers_do_not_bound_its_months(app, session, coordin
         for i, caller in enumerate(callers):
             at = datetime(2025, month, 1 + i % 27, 9 + i % 8, tzinfo=zone).astimezone(UTC)
             seeder.contact(at, caller=caller)
-    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    clock.set(NOW)
     published = harvest(coordinator, session, zone)
     assert {p["id"] for p, _t, _r in published} >= {"2025-01", "2025-02", "2025-03",
                                                      "2025-Q1"}
@@ -537,15 +540,14 @@ def test_a_month_is_published_once_its_counts_are_final_so_in_one_version(small_
     assert all(copy == copies[0] for copy in copies), "two versions of January"
 
 
-def test_a_late_event_does_not_change_a_published_month(app, session, coordinator,  # noqa: F811
-                                                        monkeypatch):
+def test_a_late_event_does_not_change_a_published_month(app, session, coordinator,
+                                                        clock):
     """A published month never changes, so a reader never holds two versions of it.
     Before: January (25 follow-up texts, 10 replies) showed the replies as <11; a late
     reply (a late event for a settled day drops its cached counts) made them 11, shown.
     Holding both copies, knowing only that no count moved by more than one, a reader
     reads January's first replies as 10 exactly."""
     from hotline import contacts
-    from hotline.dashboard import views
     from tests.test_stats import Seeder
     zone = program_zone()
     seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))
@@ -558,7 +560,7 @@ def test_a_late_event_does_not_change_a_published_month(app, session, coordinato
         contact = seeder.contact(at, caller=f"c{i}", extra=extra + (
             ("followup_reply",) if i < 10 else ()))
         texted.append(contact)
-    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+    clock.set(NOW)
     before = coordinator.get("/api/stats", query_string={"period": "2025-01"}).json
     replies = next(t for t in before["tables"] if t["id"] == "replies")
     assert replies["rows"][0]["values"] == [f"<{K}"]

@@ -84,7 +84,7 @@ def _contact(session, rng, caller, supporters, start) -> None:
         events.append((kind, start + timedelta(days=rng.randrange(9)), None))
     session.add_all(ContactEvent(contact_id=contact.id, kind=kind, at=at, channel=channel,
                                  outcome=out) for kind, at, out in events)
-    for i in range(rng.randrange(3)):
+    for _ in range(rng.randrange(3)):
         state = "ringing" if rng.random() < 0.01 else rng.choice(OFFER_STATES)
         session.add(Offer(contact_id=contact.id, supporter_id=rng.choice(supporters).id,
                           attempt=1, tier=1, state=state,

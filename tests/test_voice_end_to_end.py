@@ -11,91 +11,14 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from hotline.extensions import db
-from hotline.models import Contact, Offer, Supporter
-from hotline.simulator import (Answer, Busy, FlaskClientTransport, NoAnswer, Press, ScriptedPhone,
-                               Silence, Speak, TwilioSim, serve_in_thread)
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, PUBLIC_BASE_URL, run_jobs
+from hotline.models import Supporter
+from hotline.simulator import Answer, Busy, NoAnswer, Press, ScriptedPhone, Silence, Speak
+from tests.conftest import HOTLINE_NUMBER
 from tests.privacy_scan import assert_kept_nowhere
-from tests.twilio_files import assert_valid_twiml
-
-
-class CheckedTransport:
-    """The simulator's way into the app, checking every TwiML document it gets back."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.documents: list[str] = []
-
-    def post(self, url, params, headers):
-        status, body = self.inner.post(url, params, headers)
-        if status == 200 and body.lstrip().startswith("<"):
-            assert_valid_twiml(body)
-            self.documents.append(body)
-        return status, body
-
-
-class Hotline:
-    """The app, the simulator and helpers to stage a story and read its outcome."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.transport = CheckedTransport(FlaskClientTransport(app.test_client(), PUBLIC_BASE_URL))
-        self.sim = TwilioSim(self.transport, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
-                             voice_url=f"{PUBLIC_BASE_URL}/twilio/voice",
-                             status_callback_url=f"{PUBLIC_BASE_URL}/twilio/voice/status",
-                             fallback_url=f"{PUBLIC_BASE_URL}/twilio/voice/fallback",
-                             sms_url=f"{PUBLIC_BASE_URL}/twilio/sms",
-                             numbers=(HOTLINE_NUMBER,))
-        self.base_url, self.server = serve_in_thread(self.sim)
-        app.extensions["hotline.settings"] = app.extensions["hotline.settings"].replace(
-            TWILIO_API_BASE_URL=self.base_url)
-        self.sim.on_idle.append(lambda: run_jobs(app))
-        self.count = 0
-
-    def supporter(self, name, tier=1, available=True, phone_class=None, **script):
-        self.count += 1
-        number = f"+1617555{self.count + 10:04d}"
-        with self.app.app_context():
-            db.session.add(Supporter(name=name, phone=number, tier=tier, available=available))
-            db.session.commit()
-        script.setdefault("gather", ["1"] * 20)  # presses 1 on every offer
-        return self.sim.add_phone((phone_class or ScriptedPhone)(number, **script))
-
-    def clinician(self, number="+16175550123", **script) -> ScriptedPhone:
-        script.setdefault("ring", Answer(1))
-        return self.sim.add_phone(ScriptedPhone(number, **script))
-
-    def call(self, phone, after=0.0):
-        legs = []
-        self.sim.schedule(after, lambda: legs.append(self.sim.dial(phone.number, HOTLINE_NUMBER)))
-        return legs
-
-    def run(self, seconds=900):
-        self.sim.run(max_seconds=seconds)
-
-    def contacts(self) -> list[Contact]:
-        with self.app.app_context():
-            return list(db.session.scalars(select(Contact).order_by(Contact.id)))
-
-    def offers(self) -> list[tuple[str, str, int]]:
-        with self.app.app_context():
-            rows = db.session.scalars(select(Offer).order_by(Offer.id))
-            return [(o.supporter.name, o.state, o.tier) for o in rows]
-
-    def busy(self) -> list[str]:
-        with self.app.app_context():
-            return [s.name for s in db.session.scalars(select(Supporter))
-                    if s.busy_with is not None]
-
-    def legs_to(self, phone):
-        return [leg for leg in self.sim.legs.values() if leg.to == phone.number]
-
-
-def heard(phone, words):
-    return any(words in line for line in phone.heard)
+from tests.scenario import heard
 
 
 def test_supporter_accepts_and_both_stay_masked(hotline):

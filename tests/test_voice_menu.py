@@ -9,26 +9,7 @@ from hotline import privacy
 from hotline.extensions import jobs, settings
 from hotline.models import CallbackRequest, Contact, ContactEvent
 from tests.conftest import PUBLIC_BASE_URL, twiml
-
-CALLER = "+16175550123"
-
-
-def call(twilio, sid="CA" + "a" * 32, caller=CALLER):
-    return twilio.post("/twilio/voice", {"CallSid": sid, "From": caller, "To": "+16175550100",
-                                         "CallStatus": "ringing", "Direction": "inbound"})
-
-
-def press(twilio, contact_id, digits="", turn=0, speech="", path="menu", caller=CALLER):
-    params = {"CallSid": "CA" + "a" * 32, "From": caller}
-    if digits:
-        params["Digits"] = digits
-    if speech:
-        params["SpeechResult"] = speech
-    return twilio.post(f"/twilio/voice/{contact_id}/{path}", params, query={"turn": turn})
-
-
-def only_contact(session) -> Contact:
-    return session.scalars(select(Contact)).one()
+from tests.scenario import CALLER, call, only_contact, press
 
 
 def test_incoming_call_opens_a_contact_known_only_by_keyed_hash(twilio, session):

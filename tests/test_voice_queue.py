@@ -8,7 +8,7 @@ from sqlalchemy import select
 from hotline.extensions import jobs
 from hotline.models import Contact, ContactState
 from tests.conftest import BACKUP_NUMBERS, PUBLIC_BASE_URL, twiml
-from tests.test_voice_menu import CALLER, call, only_contact, press
+from tests.scenario import CALLER, call, only_contact, press
 
 
 def queued(twilio, session) -> Contact:

@@ -6,42 +6,16 @@ SQLite) and Playwright drives Debian's chromium. Screenshots go to test-output/.
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
 from tests.axe import assert_accessible, new_context
-from tests.twilio_files import ROOT
-from tests.stack import Stack
+from tests.stack import OUTPUT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-OUTPUT = ROOT / "test-output"
 RIVERA = "+16175550142"
 ALEX, BEA = "+16175550111", "+16175550112"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        raise RuntimeError("chromium is not installed: run `make tools`")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def stack(redis_server, tmp_path):
-    import redis
-    redis.Redis.from_url(redis_server.url).flushdb()
-    running = Stack(redis_server.url, tmp_path)
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from hotline import accounts, flows, stats, texting
 from hotline.errors import FlowError
 from hotline.settings import ROOT
 from tests.conftest import twiml
-from tests.test_dashboard import PASSWORD, csrf, make_user
-from tests.test_dashboard_logins import COORD, WRONG, post_login
-from tests.test_sms_end_to_end import TextingPhone, clinician, connected_conversation, run_scheduled
-from tests.test_voice_menu import call, only_contact, press
+from tests.scenario import (TextingPhone, call, clinician, connected_conversation, only_contact,
+                            press, run_scheduled)
+from tests.coordinators import PASSWORD, csrf, make_user
+from tests.coordinators import COORD, WRONG, post_login
 
 
 def test_after_the_clinicians_bye_the_supporter_gets_a_goodbye_meant_for_them(hotline):
@@ -121,12 +121,6 @@ def test_flows_that_write_the_unit_after_minutes_are_refused_at_start(tmp_path):
 
 
 # --- logins: a warning before the last free try, whom to ask, a logout confirmation --------
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Login limits on a fixed clock (no wait runs out during the test)."""
-    monkeypatch.setattr(accounts, "clock", lambda: 1_750_000_000.0)
-
 
 def _login_text(response) -> str:
     return response.text.replace("&#39;", "'")

@@ -29,7 +29,7 @@ from hotline.simulator import Answer, TwilioSim, serve_in_thread
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, run_jobs
 from tests.servers import descendants
 from tests.test_followups import NEW_YORK, consented_contact, due_now, texts_to
-from tests.test_voice_end_to_end import Hotline
+from tests.scenario import Hotline
 from workers import audit
 
 pytestmark = pytest.mark.slow

@@ -31,7 +31,7 @@ def users_add(email: str, role: str, invite: bool) -> None:
         user, token = accounts.create(db.session, accounts.hasher(settings().ENV == "test"),
                                       email, role, password)
     except accounts.AccountError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     click.echo(f"added {user.role} {user.email}")
     if token:
         from flask import current_app

@@ -31,7 +31,8 @@ at all, its months are.
 Every decision is a function of its block's exact counts only, and a published month's
 counts are kept as first published (``published_counts``: a late event for one of its
 days changes the live counts, never the published ones; a quarter is the sum of its
-months), so every request, in any process, shows the same hidden cells for it. Decisions are cached by a keyed digest of those counts (HMAC with the app's
+months), so every request, in any process, shows the same hidden cells for it. Decisions
+are cached by a keyed digest of those counts (HMAC with the app's
 secret key: the digest of a few small counts could otherwise be inverted by trying them),
 in the process and in Redis, where every process finds what one has decided and the
 nightly statistics warm-up (``warm``) decides every published period ahead of the first

@@ -175,7 +175,7 @@ def choose(args: dict, limits: Bounds) -> Span:
         try:
             first, last = date.fromisoformat(start), date.fromisoformat(end)
         except ValueError:
-            raise PeriodError(f"from and to must be dates like 2025-01-31: {RULE}")
+            raise PeriodError(f"from and to must be dates like 2025-01-31: {RULE}") from None
         span = next((s for level in LEVELS for s in [containing(first, level)]
                      if s.first == first and s.last == last), None)
         if span is None:

@@ -2,7 +2,8 @@
 
 A text from a phone to a hotline number is kept in ``sim.messages`` (direction
 ``inbound``, status ``received``; pictures as Media, listed under the message until
-deleted) and posted to the number's ``sms_url`` with Twilio's messaging webhook parameters; each ``<Message>`` of the TwiML reply is then sent like a
+deleted) and posted to the number's ``sms_url`` with Twilio's messaging webhook
+parameters; each ``<Message>`` of the TwiML reply is then sent like a
 REST-created message (``sent`` 1 s later, ``delivered`` to the phone at 2 s). Bodies never
 go into the events log.
 """

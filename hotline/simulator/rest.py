@@ -1,4 +1,5 @@
-"""Twilio's REST API (the parts the hotline uses: Calls, Messages and their Media), served by a small Flask app over the sim.
+"""Twilio's REST API (the parts the hotline uses: Calls, Messages and their Media), served
+by a small Flask app over the sim.
 
 Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
 threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``. Every

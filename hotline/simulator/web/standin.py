@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -63,14 +64,21 @@ def start(app: Flask, settings: Settings) -> TwilioSim:
                            hangup_after_bridge=None)
     crisis.label = "Crisis line (simulated)"
     sim.add_phone(crisis)
-    with app.app_context():
-        sync_supporters(sim)
     runner = RealtimeRunner(sim)
     runner.start()
     atexit.register(runner.stop)
     app.extensions["hotline.simulator.runner"] = runner
-    app.wsgi_app = RestDispatcher(app.wsgi_app, make_rest_app(sim))
+    # The supporters' phones come from the roster, read at the first request and not here:
+    # nothing may touch the database while the app is created (`hotline db upgrade` creates
+    # it on a database that has no tables yet).
+    app.wsgi_app = RestDispatcher(app.wsgi_app, make_rest_app(sim),
+                                  first=lambda: _sync_in_context(app, sim))
     return sim
+
+
+def _sync_in_context(app: Flask, sim: TwilioSim) -> None:
+    with app.app_context():
+        sync_supporters(sim)
 
 
 def _optional_url(endpoint: str) -> str | None:
@@ -90,9 +98,15 @@ def sync_supporters(sim: TwilioSim) -> None:
 class RestDispatcher:
     """WSGI: Twilio REST paths go to the stand-in, everything else to the app."""
 
-    def __init__(self, app: Callable, rest: Any) -> None:
+    def __init__(self, app: Callable, rest: Any, first: Callable[[], None] | None = None) -> None:
         self.app, self.rest = app, rest
+        self._first, self._first_lock = first, threading.Lock()
 
     def __call__(self, environ: dict, start_response: Callable):
+        if self._first is not None:  # once, before any request (REST or page) is served
+            with self._first_lock:
+                if self._first is not None:
+                    self._first()
+                    self._first = None  # only once it worked: a failure is tried again
         target = self.rest if environ.get("PATH_INFO", "").startswith(REST_PREFIX) else self.app
         return target(environ, start_response)
