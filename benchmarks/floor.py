@@ -32,7 +32,7 @@ from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, crea
 from twilio.request_validator import RequestValidator
 
 from benchmarks.ceiling import SMS_ROUTES, VOICE_ROUTES, sms_twiml, voice_twiml
-from hotline.webhooks.signature import _Form
+from hotline.telephony.signature import _Form
 
 metadata = MetaData()
 steps = Table("bench_floor_steps", metadata,

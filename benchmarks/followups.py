@@ -145,7 +145,7 @@ def insert_rows(session, cfg, contacts: int, asked: int) -> None:
     ``asked`` more contacts waiting for consent (for the consent path). Setup only."""
     from sqlalchemy import insert
 
-    from hotline import privacy
+    from hotline.privacy import primitives as privacy
     from hotline.models import Contact, FollowUp
     now = datetime.now(UTC)
     rows, follow = [], []
@@ -186,8 +186,8 @@ def redis_memory(connection) -> int:
 def schedule_all(session, connection) -> dict:
     """Every follow-up in the database becomes a scheduled RQ job; then the same call with
     nothing missing (what each worker start costs)."""
-    from hotline import followups
-    from hotline.extensions import jobs
+    from hotline.followups import schedule as followups
+    from hotline.core.extensions import jobs
     before_mem, before_keys = redis_memory(connection), connection.dbsize()
     started = time.perf_counter()
     count = followups.restore(session)
@@ -204,7 +204,7 @@ def schedule_all(session, connection) -> dict:
 
 def consent_path(session, first: int, count: int) -> dict:
     """The webhooks' path: ``consent.agree`` for one contact at a time (two follow-ups each)."""
-    from hotline import consent
+    from hotline.followups import consent
     from hotline.models import Contact
     started = time.perf_counter()
     for contact_id in range(first, first + count):
@@ -264,7 +264,7 @@ def move_due(session, contact_ids: list[int], times: list[datetime]) -> dict[str
     worker start does. Returns clinician number -> due time."""
     from sqlalchemy import bindparam, select, update
 
-    from hotline import followups
+    from hotline.followups import schedule as followups
     from hotline.models import FollowUp
     rows = session.scalars(select(FollowUp).where(FollowUp.contact_id.in_(contact_ids),
                                                   FollowUp.sequence == 1)
@@ -374,8 +374,8 @@ def run(args) -> dict:
 def measure(args, overrides: dict, stand_in: StandIn, folder: str, out: dict) -> None:
     """Every phase, in an app on the benchmark's servers; the figures go into ``out``."""
     from hotline import create_app, migrate
-    from hotline.extensions import db, jobs, settings
-    from hotline.settings import Settings
+    from hotline.core.extensions import db, jobs, settings
+    from hotline.core.settings import Settings
     env_of = {f.name: f.metadata["env"] for f in dataclasses.fields(Settings)}
     env = dict(os.environ, **{env_of[name]: str(value) for name, value in overrides.items()})
     ends = args.started + args.budget - STOP_SECONDS

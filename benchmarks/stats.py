@@ -13,11 +13,11 @@
    made by the Alembic migrations (what ``hotline db upgrade`` runs), so the indexes
    measured are the real ones: executemany in one transaction on SQLite, COPY on
    PostgreSQL, then VACUUM ANALYZE there (as autovacuum would).
-3. Times, inside an app context, every statistics query of ``hotline.stats`` (the named
+3. Times, inside an app context, every statistics query of ``hotline.statistics.queries`` (the named
    steps of a live ``stats.collect``) and the whole report build (SQL, then the small-cell
    suppression) for each period a coordinator picks — the newest published month (the
    default) and quarter (the longest; its suppression is decided jointly with its months,
-   ``hotline.dashboard.joint``) — and, through Flask's test client
+   ``hotline.disclosure.joint``) — and, through Flask's test client
    logged in as a coordinator, the GET of each view that reads the statistics (the page,
    ``/api/stats``, the CSV) and of the roster pages. The quarter is also timed with the
    statistics cache cold (emptied before each run) and warm, and its joint decision cold
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import log, print_table, row, write_json
 from hotline.dashboard.demo import poisson
-from hotline import stats
+from hotline.statistics import queries as stats
 from tests.servers import PostgresServer, RedisServer
 
 EVENTS = int(os.environ.get("BENCH_STATS_EVENTS", "1000000"))
@@ -387,7 +387,7 @@ def timed(action, repeat: int = REPEAT) -> Timing:
 
 def empty_cache() -> None:
     """Delete the statistics cache (inside an app context): the next view is a first one."""
-    from hotline.extensions import db
+    from hotline.core.extensions import db
     from hotline.models import StatsDay, StatsPeriod
     db.session.execute(StatsDay.__table__.delete())
     db.session.execute(StatsPeriod.__table__.delete())
@@ -414,9 +414,9 @@ def app_for(url: str, redis_url: str):
 
 
 def newest(level: str):
-    """The newest published period of ``level`` (``hotline.dashboard.periods``); in an app."""
-    from hotline import stats_cache
-    from hotline.dashboard import periods
+    """The newest published period of ``level`` (``hotline.statistics.periods``); in an app."""
+    from hotline.statistics import days as stats_cache
+    from hotline.statistics import periods
     now = datetime.now(UTC)
     limits = periods.bounds(now, ZONE, stats_cache.cache_window(ZONE, now))
     return next(s for s in periods.listing(limits) if s.level == level)
@@ -432,8 +432,8 @@ def measure_queries(app, level: str, queries: bool = True) -> dict[str, Timing]:
     """Each statistics query of ``stats.collect`` (its named steps), then the report build:
     SQL and suppression together, and the suppression alone (only that without
     ``queries``)."""
-    from hotline.dashboard import joint
-    from hotline.extensions import db
+    from hotline.disclosure import joint
+    from hotline.core.extensions import db
     out = {}
     with app.app_context():
         span = newest(level)
@@ -471,8 +471,8 @@ def measure_queries(app, level: str, queries: bool = True) -> dict[str, Timing]:
 
 def logged_in_client(app):
     """Flask's test client, logged in as a coordinator through the login form."""
-    from hotline import accounts
-    from hotline.extensions import db
+    from hotline.dashboard import accounts
+    from hotline.core.extensions import db
     with app.app_context():
         if accounts.find(db.session, COORDINATOR) is None:
             accounts.create(db.session, accounts.hasher(True), COORDINATOR, "coordinator",
@@ -500,7 +500,7 @@ def measure_pages(client, level: str) -> dict[str, Timing]:
                 raise RuntimeError(f"GET {path}: {response.status_code}")
         out[label] = timed(get, PAGE_REPEAT)
     if level == LONGEST:
-        from hotline.extensions import db
+        from hotline.core.extensions import db
         with client.application.app_context():
             out["page_cold"] = timed_cold(lambda: get("/dashboard/"))
             db.session.remove()
@@ -534,7 +534,7 @@ def measure_database(label: str, url: str, redis_url: str) -> dict:
             f"{found['queries'][period]['report'].p50:.0f} ms, page "
             f"{found['pages'][period]['page'].p50:.0f} ms")
     found["roster"] = measure_roster(client)
-    from hotline.extensions import db
+    from hotline.core.extensions import db
     with app.app_context():
         db.engine.dispose()
     return found
@@ -551,7 +551,7 @@ def quiet_program(folder: Path, redis_url: str) -> dict:
     load_sqlite(folder / "quiet.db", history)
     app = app_for(url, redis_url)
     out = {period: measure_queries(app, level, queries=False) for period, level in PERIODS}
-    from hotline.extensions import db
+    from hotline.core.extensions import db
     with app.app_context():
         db.engine.dispose()
     return out
@@ -676,7 +676,7 @@ NOTES = [
      "escalated, bridged, the outcome, ended, follow-up consent/sent/reply), about 9 a "
      "contact; periods are the newest published calendar month and quarter, as the "
      "dashboard's picker offers them."),
-    ("Queries run through hotline.stats (its named steps) inside an app context, pages "
+    ("Queries run through hotline.statistics.queries (its named steps) inside an app context, pages "
      "through Flask's test client logged in as a coordinator; a figure passes when its "
      "median is under the target (the max is the worst run; other benchmarks may share the "
      "2 cores)."),

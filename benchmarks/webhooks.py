@@ -143,7 +143,7 @@ def migrate_and_seed(env: dict, public_url: str) -> None:
         result = runner.invoke(args=args)
         if result.exit_code != 0:
             raise RuntimeError(f"hotline {' '.join(args)} failed: {result.output}")
-    from hotline.extensions import db
+    from hotline.core.extensions import db
     db.session.remove()
     db.engine.dispose()
 

@@ -17,7 +17,7 @@ accesslog = "-"
 # The request line without its query string (values may be numbers), token-like path
 # segments masked; every gunicorn handler redacts numbers (hotline/access_log.py).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-logger_class = "hotline.access_log.RedactingLogger"
+logger_class = "hotline.privacy.access_log.RedactingLogger"
 
 
 def post_worker_init(worker):

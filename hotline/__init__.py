@@ -1,62 +1,20 @@
 """hotline: a confidential SMS and voice peer-support line for clinicians.
 
-``create_app`` is the one factory; nothing is created or connected at import time.
+``create_app`` (``hotline.app``) is the one factory; nothing is created or connected at import
+time. The package root imports none of its parts: importing one (the settings, the stand-in,
+a job) must not load the whole app.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask, Response
-
-#: Largest webhook body accepted; Twilio's requests are a few kilobytes.
-MAX_REQUEST_BYTES = 256 * 1024
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment plus ``overrides`` (setting name -> value)."""
-    from hotline import extensions, flows, followups, settings, texting
-    from hotline.escalation import policy
-    from hotline.webhooks import fallback, sms, supporter, voice
-
-    cfg = settings.load(overrides=overrides)
-    _configure_logging(cfg.LOG_LEVEL)
-    app = Flask(__name__)
-    app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
-    if cfg.PROXY_HOPS:  # the client address behind a load balancer (signatures use
-        from werkzeug.middleware.proxy_fix import ProxyFix  # PUBLIC_BASE_URL, not this)
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.PROXY_HOPS)
-    languages = flows.load_languages(cfg.IVR_FLOWS_DIR)  # the one list, for all three
-    app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR, languages)
-    app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR, languages)
-    app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR, languages)
-    app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)  # FlowError names the key
-    extensions.init_app(app, cfg)
-    app.register_blueprint(voice.bp)
-    app.register_blueprint(supporter.bp)
-    app.register_blueprint(fallback.bp)
-    app.register_blueprint(sms.bp)
-    from hotline import dashboard
-    dashboard.init_app(app, cfg)
-    app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
-    from hotline import cli
-    cli.init_app(app)
-    if cfg.SIMULATOR:
-        from hotline.simulator import web
-        web.attach(app, cfg)
-    return app
-
-
-def _configure_logging(level: str) -> None:
-    from hotline import privacy
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root.setLevel(level)
-    privacy.install_log_redaction()  # after basicConfig: its handler gets the filter too
-    # HTTP libraries log request lines and parameters (numbers, in URLs) at INFO and DEBUG:
-    # even at HOTLINE_LOG_LEVEL=DEBUG they say only what goes wrong. (Whatever level an
-    # operator sets on them later, the redaction above still applies.)
-    for name in privacy.CHATTY_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Build the app (``hotline.app.create_app``): the name gunicorn and the tests use."""
+    # Deferred so that importing any part of the package does not import every other part.
+    from hotline.app import create_app as build
+    return build(overrides)

@@ -9,8 +9,8 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 from rq import SimpleWorker
 
-from hotline.errors import HotlineError
-from hotline.extensions import db
+from hotline.core.errors import HotlineError
+from hotline.core.extensions import db
 
 
 def init_app(app: Flask) -> None:
@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_group)
     from hotline.dashboard.commands import users_group
     app.cli.add_command(users_group)
-    from hotline.key_commands import keys_group
+    from hotline.privacy.key_commands import keys_group
     app.cli.add_command(keys_group)
 
 
@@ -66,7 +66,7 @@ def _fail(exc: Exception) -> None:
 @with_appcontext
 def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...]) -> None:
     """Add a supporter."""
-    from hotline import roster
+    from hotline.roster import supporters as roster
     try:
         supporter = roster.add(db.session, name, phone, tier, languages)
     except roster.RosterError as exc:
@@ -80,7 +80,8 @@ def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...])
 @with_appcontext
 def supporters_list() -> None:
     """List active supporters."""
-    from hotline import roster, shifts
+    from hotline.roster import supporters as roster
+    from hotline.roster import shifts
     offered = shifts.offered_now(db.session)  # what every page shows: routing's own rule
     for s in roster.everyone(db.session):
         state = "on" if s.id in offered else "off"
@@ -89,7 +90,7 @@ def supporters_list() -> None:
 
 
 def _switch(phone: str, available: bool) -> None:
-    from hotline import roster
+    from hotline.roster import supporters as roster
     try:
         supporter = roster.set_available(db.session, phone, available)
     except (HotlineError, ValueError) as exc:
@@ -118,7 +119,7 @@ def supporters_off(phone: str) -> None:
 @with_appcontext
 def supporters_remove(phone: str) -> None:
     """Take a supporter off the roster (kept, inactive, for statistics; shifts deleted)."""
-    from hotline import roster
+    from hotline.roster import supporters as roster
     try:
         supporter = roster.find(db.session, phone)
         withdrawn = roster.deactivate(db.session, supporter)
@@ -135,7 +136,7 @@ def supporters_remove(phone: str) -> None:
 @with_appcontext
 def supporters_restore(phone: str) -> None:
     """Put a supporter taken off the roster back on it (no shifts, not switched ON)."""
-    from hotline import roster
+    from hotline.roster import supporters as roster
     try:
         supporter = roster.restore(db.session, roster.find(db.session, phone))
     except (HotlineError, ValueError) as exc:
@@ -158,8 +159,8 @@ def worker_command(burst: bool, fork: bool) -> None:
     from flask import current_app
     from rq import Worker
 
-    from hotline import followups
-    from hotline.extensions import jobs, settings
+    from hotline.followups import schedule as followups
+    from hotline.core.extensions import jobs, settings
     from hotline.escalation import auditor
     from workers import retention
     auditor.schedule()  # the auditor runs every minute, whatever was lost before
@@ -203,8 +204,8 @@ def _warm_up() -> None:
     ~50 ms) and configure the ORM's mappers."""
     from sqlalchemy.orm import configure_mappers
 
-    from hotline import twilio_api
-    from hotline.extensions import settings
+    from hotline.telephony import api as twilio_api
+    from hotline.core.extensions import settings
     _ = twilio_api.client(settings()).api.v2010.account.messages  # imports; no request
     configure_mappers()
     db.session.remove()  # no connection of this process may leak into a work horse
@@ -218,8 +219,8 @@ def _warm_up() -> None:
 @with_appcontext
 def purge_command() -> None:
     """Apply the retention policy now (numbers, old events, Twilio logs); print counts."""
-    from hotline import retention
-    from hotline.extensions import settings
+    from hotline.privacy import retention
+    from hotline.core.extensions import settings
     from hotline.models import utcnow
     done = retention.purge(db.session, utcnow(), settings())
     for what, count in done.items():
@@ -244,9 +245,9 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
 def demo_seed() -> None:
     """Add a demo roster, on shift, when the roster is empty; then the dashboard's demo
     coordinator, shifts and synthetic history (each only when there is none yet)."""
-    from hotline import roster
+    from hotline.roster import supporters as roster
     from hotline.dashboard.commands import seed_demo
-    from hotline.extensions import settings
+    from hotline.core.extensions import settings
     if settings().is_production:  # a known password and fictional people: never for real
         raise click.ClickException("hotline demo seed refuses to run in production")
     if roster.everyone(db.session):

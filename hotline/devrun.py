@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from hotline import settings as settings_module
+from hotline.core import settings as settings_module
 
 PORT = int(os.environ.get("PORT", "5000"))
 #: Demo timings: the whole story (no answer, next supporter, backup tier) in under a minute.

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from hotline.extensions import settings
+from hotline.core.extensions import settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -17,9 +17,9 @@ from rq import SimpleWorker
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
-from hotline import clock as hotline_clock
+from hotline.core import clock as hotline_clock
 from hotline import create_app, migrate
-from hotline.extensions import db, jobs
+from hotline.core.extensions import db, jobs
 from hotline.models import Base, Supporter
 from tests.coordinators import login, make_user
 from tests.servers import PostgresServer, RedisServer
@@ -239,7 +239,7 @@ def stand_in(app):
     """The stand-in's REST API over real HTTP, for the app's Twilio client (no phones)."""
     from datetime import datetime, timezone
 
-    from hotline.extensions import settings
+    from hotline.core.extensions import settings
     from hotline.simulator import TwilioSim, serve_in_thread
     sim = TwilioSim(transport=None, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                     voice_url=f"{PUBLIC_BASE_URL}/twilio/voice",
@@ -251,7 +251,7 @@ def stand_in(app):
 
 
 class Clock:
-    """The app's "now" (``hotline.clock``), stopped where the test puts it."""
+    """The app's "now" (``hotline.core.clock``), stopped where the test puts it."""
 
     @property
     def now(self) -> datetime:

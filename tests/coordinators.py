@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from hotline import accounts
-from hotline.extensions import db
+from hotline.dashboard import accounts
+from hotline.core.extensions import db
 from hotline.models import User
 
 PASSWORD = "correct horse battery"

@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 from rq import Queue
 from sqlalchemy import select
 
-from hotline.extensions import db, jobs
+from hotline.core.extensions import db, jobs
 from hotline.models import Base
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hotline.extensions import db, jobs
+from hotline.core.extensions import db, jobs
 from hotline.models import Contact, Offer, Supporter
 from hotline.simulator import (Answer, FlaskClientTransport, ScriptedPhone, TwilioSim,
                                serve_in_thread)

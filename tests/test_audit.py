@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from rq.job import Job
 
-from hotline import privacy, routing
-from hotline.extensions import jobs, settings
+from hotline.privacy import primitives as privacy
+from hotline.escalation import routing
+from hotline.core.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, Offer,
                             utcnow)
 from workers import audit
@@ -57,7 +58,7 @@ def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, m
 
 def test_lost_follow_up_and_callback_jobs_are_scheduled_again(app, session, monkeypatch):
     started = []
-    monkeypatch.setattr("hotline.callbacks.start_try",
+    monkeypatch.setattr("hotline.callbacks.requests.start_try",
                         lambda session, cid: started.append(cid))
     original = contact(session, state=ContactState.ENDED.value, outcome="callback_requested")
     late = utcnow() - timedelta(hours=1)
@@ -194,7 +195,7 @@ def test_a_row_the_auditor_cannot_handle_does_not_stop_it(app, session, make_sup
     scheduled the next minute's job until a worker restarted, and then it died again)."""
     from cryptography.fernet import Fernet
     swept = []
-    monkeypatch.setattr("hotline.message_records.sweep", lambda *a: swept.append(1) or 0)
+    monkeypatch.setattr("hotline.privacy.message_records.sweep", lambda *a: swept.append(1) or 0)
     dropped_key = settings().replace(SEAL_KEY=Fernet.generate_key().decode())
     ada, bo = make_supporter("Ada"), make_supporter("Bo")
     quiet = {"channel": "sms", "mode": "text", "state": ContactState.CONNECTED.value,

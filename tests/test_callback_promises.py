@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from hotline import roster, shifts
-from hotline.extensions import db, jobs, settings
+from hotline.roster import supporters as roster
+from hotline.roster import shifts
+from hotline.core.extensions import db, jobs, settings
 from hotline.models import CallbackRequest, Contact, Supporter, utcnow
 from hotline.simulator import NoAnswer
 from tests.scenario import TextingPhone, run_scheduled

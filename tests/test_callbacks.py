@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hotline.extensions import db
+from hotline.core.extensions import db
 from hotline.models import CallbackRequest
 from hotline.simulator import Answer, NoAnswer, ScriptedPhone
 from tests.scenario import TextingPhone, heard, run_scheduled
@@ -58,7 +58,7 @@ def test_unanswered_callbacks_are_retried_then_a_discreet_text(hotline):
 
 def callback_try(session):
     """A callback request with its first try started (its routing job left queued)."""
-    from hotline import callbacks as requests
+    from hotline.callbacks import requests as requests
     from hotline.models import Contact, ContactState
     from workers.callbacks import start_try
     original = Contact(channel="voice", caller_key="k" * 64, state=ContactState.OPTIONS.value)
@@ -75,7 +75,7 @@ def callback_try(session):
 def test_a_callback_the_clinician_did_not_stay_on_is_retried(app, session, twilio, status):
     """Unanswered, busy, or picked up and hung up before the peer joined ("completed" with
     no outcome yet): the try fails at once and the request is tried again later."""
-    from hotline.extensions import jobs
+    from hotline.core.extensions import jobs
     callback, attempt = callback_try(session)
     twilio.post(f"/twilio/voice/{attempt.id}/clinician-status", {"CallStatus": status})
     session.refresh(attempt)
@@ -89,7 +89,7 @@ def test_a_callback_the_clinician_did_not_stay_on_is_retried(app, session, twili
 
 def test_a_callback_that_reached_the_clinician_is_left_alone_when_the_call_ends(
         app, session, twilio):
-    from hotline import callbacks as requests
+    from hotline.callbacks import requests as requests
     callback, attempt = callback_try(session)
     attempt.outcome = "connected"
     session.commit()

@@ -71,7 +71,7 @@ def test_the_migrations_build_exactly_the_models_schema(app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from hotline.extensions import db
+    from hotline.core.extensions import db
     from hotline.models import Base
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hotline.extensions import db
+from hotline.core.extensions import db
 from hotline.models import FollowUp
 from hotline.simulator import Answer
 from tests.conftest import HOTLINE_NUMBER

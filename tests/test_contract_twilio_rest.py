@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hotline import routing, twilio_api
-from hotline.errors import TwilioApiError
-from hotline.extensions import settings
+from hotline.escalation import routing
+from hotline.telephony import api as twilio_api
+from hotline.core.errors import TwilioApiError
+from hotline.core.extensions import settings
 from hotline.models import Contact, ContactState, Offer
 from tests.servers import free_port
 from tests.twilio_files import ROOT, openapi_spec_path
@@ -110,7 +111,7 @@ def test_worker_process_routes_a_queued_contact(app, app_settings, session, make
     """`hotline worker --burst`, a separate process, runs the routing job end to end."""
     import sys
 
-    from hotline.extensions import jobs
+    from hotline.core.extensions import jobs
     from workers.offer import route
     make_supporter("Ada")
     contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1)

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from hotline import accounts
+from hotline.dashboard import accounts
 from hotline.dashboard import access
-from hotline.extensions import db
+from hotline.core.extensions import db
 from tests.coordinators import PASSWORD, csrf, login, make_user
 
 
@@ -134,7 +134,7 @@ def test_roster_validation_messages_and_shifts(app, coordinator):
 def test_the_stats_api_never_shows_a_small_count_or_a_caller(app, coordinator, session):
     from hotline.dashboard.demo import seed_history
     from hotline.models import Contact, Supporter
-    from hotline.shifts import program_zone
+    from hotline.roster.shifts import program_zone
     session.add(Supporter(name="P", phone="+16175550170", tier=1))
     session.commit()
     # the default period is the newest settled month: eleven weeks always cover it
@@ -162,7 +162,7 @@ def test_the_csv_export_neutralises_formulas_in_supporter_names(app, coordinator
 
     from hotline.dashboard.demo import seed_history
     from hotline.models import Supporter
-    from hotline.shifts import program_zone
+    from hotline.roster.shifts import program_zone
     names = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
              "\tTabbed", "\rReturned"]
     for i, name in enumerate(names):
@@ -243,7 +243,7 @@ def test_taking_off_the_roster_asks_first_lists_them_and_can_be_undone(app, coor
 
 
 def test_the_cli_restores_a_supporter_taken_off(app, session):
-    from hotline import roster
+    from hotline.roster import supporters as roster
     runner = app.test_cli_runner()
     roster.add(session, "Rae", "+16175550161")
     removed = runner.invoke(args=["supporters", "remove", "+16175550161"])

@@ -15,9 +15,9 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from werkzeug.serving import make_server
 
-from hotline import accounts
+from hotline.dashboard import accounts
 from hotline.dashboard import access
-from hotline.extensions import db
+from hotline.core.extensions import db
 from tests.coordinators import COORD, PASSWORD, WRONG, csrf, make_user, post_login
 
 class CountingHasher(PasswordHasher):

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from hotline.dashboard import periods
-from hotline.shifts import WEEKDAYS, program_zone
+from hotline.statistics import periods
+from hotline.roster.shifts import WEEKDAYS, program_zone
 from tests.axe import assert_accessible, new_context
 from tests.stack import Stack
 from tests.test_dashboard_browser import log_in
-from tests.test_web_phone_browser import OUTPUT, browser, stack  # noqa: F401 (fixtures)
+from tests.stack import OUTPUT
 
 pytestmark = pytest.mark.browser
 

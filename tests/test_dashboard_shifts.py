@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from hotline import routing, shifts
+from hotline.escalation import routing
+from hotline.roster import shifts
 from hotline.models import Supporter
 
 ZONE = ZoneInfo("America/New_York")
@@ -36,7 +37,7 @@ def test_manual_off_holds_through_every_shift_until_switched_on_or_back_to_the_s
         session, make_supporter, clock):
     """Issue 14: an OFF is never overridden by a shift (before, the next shift brought the
     supporter back without a word from them, so "off" still rang)."""
-    from hotline.roster import switch
+    from hotline.roster.supporters import switch
     ada = make_supporter(available=False)
     shifts.add_shift(session, ada, "Monday", "08:00", "16:00")
     shifts.add_shift(session, ada, "Tuesday", "08:00", "16:00")

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline import create_app, settings
-from hotline.errors import FlowError
+from hotline import create_app
+from hotline.core import settings
+from hotline.core.errors import FlowError
 from hotline.escalation import policy
 from hotline.simulator import NoAnswer
-from tests.test_voice_end_to_end import heard
+from tests.scenario import heard
 
 SHIPPED = Path(settings.load().IVR_FLOWS_DIR)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from hotline.extensions import db, jobs
+from hotline.core.extensions import db, jobs
 from hotline.models import Contact, Offer
 from tests.conftest import BACKUP_NUMBERS, TwilioClient, run_jobs, twiml
 

@@ -9,8 +9,10 @@ import pytest
 from rq.job import Job
 from sqlalchemy import select
 
-from hotline import consent, followups, privacy
-from hotline.extensions import db, jobs, settings
+from hotline.followups import consent
+from hotline.followups import schedule as followups
+from hotline.privacy import primitives as privacy
+from hotline.core.extensions import db, jobs, settings
 from hotline.models import Contact, ContactState, FollowUp, Score
 from tests.conftest import HOTLINE_NUMBER, run_jobs
 

@@ -18,12 +18,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select
 
-from hotline import callbacks, consent, keys, privacy, stats
-from hotline import settings as settings_module
-from hotline.errors import SettingsError
-from hotline.extensions import db, settings
+from hotline.callbacks import requests as callbacks
+from hotline.followups import consent
+from hotline.privacy import keys
+from hotline.privacy import primitives as privacy
+from hotline.statistics import queries as stats
+from hotline.core import settings as settings_module
+from hotline.core.errors import SettingsError
+from hotline.core.extensions import db, settings
 from hotline.models import Base, Contact, FollowUp, OptOut, utcnow
-from hotline.shifts import program_zone
+from hotline.roster.shifts import program_zone
 from tests.conftest import run_jobs
 from tests.test_followups import due_now, texts_to
 
@@ -249,7 +253,7 @@ def test_every_column_holding_keys_or_sealed_numbers_is_rotated():
 def test_keys_new_prints_values_production_accepts():
     from click.testing import CliRunner
 
-    from hotline.key_commands import keys_new
+    from hotline.privacy.key_commands import keys_new
     out = CliRunner().invoke(keys_new).output
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     from tests.test_settings import PRODUCTION
@@ -262,7 +266,7 @@ def test_keys_new_never_prints_a_value_that_looks_like_a_placeholder(monkeypatch
     command draws again rather than print a secret production would refuse."""
     from click.testing import CliRunner
 
-    from hotline import key_commands
+    from hotline.privacy import key_commands
     draws = iter(["abcTODOdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                   "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"] * 2)
     monkeypatch.setattr(key_commands.secrets, "token_urlsafe", lambda n: next(draws))

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
-from hotline import message_records
-from hotline.extensions import db, redis_conn, settings
+from hotline.privacy import message_records
+from hotline.core.extensions import db, redis_conn, settings
 from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER
 from tests.servers import free_port

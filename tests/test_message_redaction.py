@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hotline import create_app, message_records
-from hotline.extensions import db, jobs, settings
+from hotline import create_app
+from hotline.privacy import message_records
+from hotline.core.extensions import db, jobs, settings
 from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER, settings_for
 from tests.scenario import Hotline, TextingPhone
@@ -85,7 +86,7 @@ def test_texts_handled_while_redis_is_down_or_the_handler_fails_end_blank(
     def fails(*args, **kwargs):
         raise RuntimeError("the handler breaks")
 
-    monkeypatch.setattr("hotline.conversations.handle", fails)
+    monkeypatch.setattr("hotline.text.conversations.handle", fails)
     hotline.sim.send_sms(CLINICIAN, HOTLINE_NUMBER, "a photo of my shift", media=("image/png",))
     hotline.run(60)
     monkeypatch.undo()

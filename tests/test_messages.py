@@ -18,10 +18,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline import callbacks, consent, create_app, flows, followups, roster, texting
-from hotline.errors import FlowError
-from hotline.settings import ROOT
-from tests.test_dashboard import login, make_user
+from hotline import create_app
+from hotline.callbacks import requests as callbacks
+from hotline.followups import consent
+from hotline.voice import flows
+from hotline.followups import schedule as followups
+from hotline.roster import supporters as roster
+from hotline.text import words as texting
+from hotline.core.errors import FlowError
+from hotline.core.settings import ROOT
+from tests.coordinators import login, make_user
 from tests.test_sms import text
 
 #: The code that sends texts or speaks: the app and its jobs. Not the Twilio stand-in (it
@@ -322,7 +328,7 @@ def test_the_sorry_text_is_in_the_texters_language(twilio, monkeypatch):
     def fails(*args, **kwargs):
         raise RuntimeError("the handler breaks")
 
-    monkeypatch.setattr("hotline.conversations.handle", fails)
+    monkeypatch.setattr("hotline.text.conversations.handle", fails)
     [(_, english)] = text(twilio, "hello")
     [(_, spanish)] = text(twilio, "hola, necesito hablar")
     assert english == ("We could not take your message just now. Please call this number, "

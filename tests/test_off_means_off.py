@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hotline import shifts
-from hotline.extensions import db
+from hotline.roster import shifts
+from hotline.core.extensions import db
 from hotline.models import Supporter, utcnow
 from tests.coordinators import csrf, login, make_user
 from tests.scenario import TextingPhone, heard

@@ -12,7 +12,7 @@ import logging
 import subprocess
 
 
-from hotline import privacy
+from hotline.privacy import primitives as privacy
 from hotline.simulator import Answer, ScriptedPhone, Speak
 from tests.privacy_scan import assert_kept_nowhere
 from tests.servers import pg_binary

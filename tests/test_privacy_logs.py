@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-from hotline import privacy, twilio_api
-from hotline.extensions import settings
+from hotline.privacy import primitives as privacy
+from hotline.telephony import api as twilio_api
+from hotline.core.extensions import settings
 from tests.cluster import NO_CONTROL_SOCKET, ROOT, clean_environ, wait_until
 from tests.privacy_scan import decoded
 from tests.servers import free_port, stop_processes
@@ -198,9 +199,9 @@ def test_the_invitation_page_reads_its_token_from_the_fragment(app):
 def test_every_redis_key_left_by_logins_expires(app):
     """Sessions expire with their lifetime; failed-login counters (keyed hashes of the email
     and address, never the email) at most a day after the last attempt."""
-    from hotline import accounts
-    from hotline.extensions import jobs
-    from hotline.extensions import settings as current_settings
+    from hotline.dashboard import accounts
+    from hotline.core.extensions import jobs
+    from hotline.core.extensions import settings as current_settings
     from tests.coordinators import PASSWORD, login, make_user
     make_user("one@example.org")
     make_user("two@example.org", "admin")
@@ -228,8 +229,8 @@ def test_a_browser_follows_an_invitation_link_and_the_server_never_sees_its_toke
 
     from werkzeug.serving import make_server
 
-    from hotline import accounts
-    from hotline.extensions import db
+    from hotline.dashboard import accounts
+    from hotline.core.extensions import db
     from tests.coordinators import PASSWORD
 
     port = free_port()

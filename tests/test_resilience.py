@@ -89,7 +89,7 @@ def test_a_database_restart_between_requests_is_invisible(app, database_url):
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
-    from hotline.extensions import PING_AFTER_IDLE_SECONDS, db
+    from hotline.core.extensions import PING_AFTER_IDLE_SECONDS, db
     before = db.session.execute(text("select pg_backend_pid()")).scalar()
     db.session.remove()
     with create_engine(database_url, poolclass=NullPool).connect() as other:  # the restart

@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from hotline import message_records, retention, stats, twilio_api
-from hotline.extensions import jobs, settings
+from hotline.privacy import message_records
+from hotline.privacy import retention
+from hotline.statistics import queries as stats
+from hotline.telephony import api as twilio_api
+from hotline.core.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactEvent, FollowUp, InboundMessage,
                             MessageSid, MonthlyAggregate, MonthlyScore, Offer, Score)
 from tests.conftest import HOTLINE_NUMBER
@@ -297,8 +300,8 @@ def test_the_statistics_page_states_the_retention_policy(app, session):
 
 
 def test_twilio_log_days_must_be_below_the_retention_period():
-    from hotline import settings as settings_module
-    from hotline.errors import SettingsError
+    from hotline.core import settings as settings_module
+    from hotline.core.errors import SettingsError
     assert settings_module.load({}).RETENTION_DAYS == 400
     with pytest.raises(SettingsError, match="HOTLINE_TWILIO_LOG_DAYS"):
         settings_module.load({"HOTLINE_RETENTION_DAYS": "30", "HOTLINE_TWILIO_LOG_DAYS": "30"})

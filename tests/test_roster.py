@@ -16,10 +16,12 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from hotline import roster, routing, shifts
-from hotline.extensions import db
+from hotline.roster import supporters as roster
+from hotline.escalation import routing
+from hotline.roster import shifts
+from hotline.core.extensions import db
 from hotline.models import AvailabilityOverride, Contact, ContactState, Offer, Supporter, utcnow
-from tests.test_dashboard import coordinator, csrf  # noqa: F401 (a fixture)
+from tests.coordinators import csrf
 
 NEW = "+16175550150"
 REMOVED = "+16175550151"

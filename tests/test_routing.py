@@ -8,8 +8,8 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from hotline import routing
-from hotline.extensions import db, settings
+from hotline.escalation import routing
+from hotline.core.extensions import db, settings
 from hotline.models import Contact, ContactState, Offer, Supporter
 
 

@@ -3,8 +3,9 @@ reserved until that call ends, and ring-all keeps to the caller's language."""
 
 from __future__ import annotations
 
-from hotline import routing, twilio_api
-from hotline.extensions import db
+from hotline.escalation import routing
+from hotline.telephony import api as twilio_api
+from hotline.core.extensions import db
 from hotline.models import Offer, OfferState, Supporter
 from tests.test_routing import waiting_contact
 from workers import offer as offer_jobs

@@ -36,7 +36,7 @@ from rq import Queue, Worker
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from hotline.extensions import QUEUE_NAME
+from hotline.core.extensions import QUEUE_NAME
 from hotline.models import Contact, ContactEvent, FollowUp, Offer, Supporter
 from hotline.simulator import (
     Answer,

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline import flows, phones, privacy, settings
-from hotline.errors import FlowError, InvalidPhoneNumber, SettingsError
+from hotline.voice import flows
+from hotline.core import phones
+from hotline.privacy import primitives as privacy
+from hotline.core import settings
+from hotline.core.errors import FlowError, InvalidPhoneNumber, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 SEAL_KEY = "RdsqvcyN494K-2FGbojvRshLqpfhtwajlEBg78CyNfw="
@@ -283,7 +286,7 @@ def test_demo_seed_refuses_in_production(database_url, redis_server):
     from sqlalchemy import func, select
 
     from hotline import create_app
-    from hotline.extensions import db
+    from hotline.core.extensions import db
     from hotline.models import Supporter, User
     from tests.conftest import _empty_tables
     cfg = settings.load(PRODUCTION).replace(DATABASE_URL=database_url, REDIS_URL=redis_server.url)

@@ -9,8 +9,9 @@ from lxml import etree
 from rq import Queue
 from sqlalchemy import select
 
-from hotline import privacy, routing
-from hotline.extensions import jobs, settings
+from hotline.privacy import primitives as privacy
+from hotline.escalation import routing
+from hotline.core.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, InboundMessage, MessageSid, Offer, OptOut,
                             Supporter)
 from tests.conftest import HOTLINE_NUMBER
@@ -131,7 +132,7 @@ def test_an_incoming_sid_is_filed_for_redaction_before_a_failing_handler(
     def fails(*args, **kwargs):
         raise RuntimeError("the handler breaks")
 
-    monkeypatch.setattr("hotline.conversations.handle", fails)
+    monkeypatch.setattr("hotline.text.conversations.handle", fails)
     sid = "SM" + "e" * 32
     [(_, sorry)] = text(twilio, "hello", sid=sid)
     assert "could not take your message" in sorry

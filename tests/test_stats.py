@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline import stats
-from hotline.dashboard import report as reports
+from hotline.statistics import queries as stats
+from hotline.disclosure import report as reports
 from hotline.models import CallbackRequest, Contact, ContactEvent, Offer, Score, Supporter
 from tests.test_stats_suppression import assert_protected
 

@@ -35,11 +35,11 @@ import pytest
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
-from hotline import stats
-from hotline.dashboard import report as reports
-from hotline.dashboard.suppression import min_range
+from hotline.statistics import queries as stats
+from hotline.disclosure import report as reports
+from hotline.disclosure.suppression import min_range
 from hotline.models import Supporter
-from hotline.shifts import WEEKDAYS, program_zone
+from hotline.roster.shifts import WEEKDAYS, program_zone
 
 # A linear programme over every period: seconds a test, left out of `make test-fast`.
 pytestmark = pytest.mark.slow
@@ -410,7 +410,7 @@ def test_every_request_shows_the_same_hidden_cells_before_and_after_its_quarter(
     """A month shown before its quarter was published, and after, in a process that
     decided nothing yet: the same cells, hidden the same way. A reader who kept the first
     copy learns nothing new from the second."""
-    from hotline.dashboard import joint
+    from hotline.disclosure import joint
     clock.set(datetime(2025, 3, 25, 12, tzinfo=UTC))
     early = small_program.get("/api/stats/periods").json["periods"]
     assert "2025-01" in {p["id"] for p in early} and "2025-Q1" not in {p["id"] for p in early}
@@ -438,9 +438,9 @@ def test_a_decision_made_once_serves_every_process(small_program, session, monke
     """The nightly warm-up decides every published period; a web process with nothing
     cached then reads the decision from Redis (cell names only, under a keyed digest of
     the counts) instead of deciding again, and shows the same cells."""
-    from hotline import stats_cache
-    from hotline.dashboard import joint
-    from hotline.extensions import redis_conn
+    from hotline.statistics import days as stats_cache
+    from hotline.disclosure import joint
+    from hotline.core.extensions import redis_conn
     redis_conn.client.flushdb()
     joint.clear_cache()
     stats_cache.warm(session, program_zone(), NOW)
@@ -547,7 +547,7 @@ def test_a_late_event_does_not_change_a_published_month(app, session, coordinato
     reply (a late event for a settled day drops its cached counts) made them 11, shown.
     Holding both copies, knowing only that no count moved by more than one, a reader
     reads January's first replies as 10 exactly."""
-    from hotline import contacts
+    from hotline.lifecycle import contacts
     from tests.test_stats import Seeder
     zone = program_zone()
     seeder = Seeder(session, Supporter(name="Peer A", phone="+16175550181", tier=1))

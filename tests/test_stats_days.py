@@ -20,8 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, func, select, update
 
-from hotline import contacts, retention, stats, stats_cache
-from hotline.extensions import settings
+from hotline.lifecycle import contacts
+from hotline.privacy import retention
+from hotline.statistics import queries as stats
+from hotline.statistics import days as stats_cache
+from hotline.core.extensions import settings
 from hotline.models import (
     CallbackRequest,
     Contact,
@@ -406,7 +409,7 @@ def test_the_nightly_purge_warms_the_cache(session):
     assert done["stats_days_warmed"] == len(cached_days(session)) > 20
     assert max(cached_days(session)) <= window.last
     # each published month, quarter and year's repeat callers and scores
-    from hotline.dashboard import periods as hierarchy
+    from hotline.statistics import periods as hierarchy
     limits = hierarchy.bounds(NOW, ZONE, window)
     published = hierarchy.listing(dataclasses.replace(limits, open_days=frozenset(
         stats_cache.open_days(session, ZONE, window, NOW, limits.first, limits.last))))

@@ -12,11 +12,12 @@ import html
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
-from hotline import shifts, stats_cache
-from hotline.dashboard import in_progress, periods
+from hotline.roster import shifts
+from hotline.statistics import days as stats_cache
+from hotline.dashboard import in_progress
+from hotline.statistics import periods
 from hotline.models import MINUTES_PER_WEEK, utcnow
-from hotline.roster import deactivate
-from tests.test_dashboard import coordinator  # noqa: F401 (fixture)
+from hotline.roster.supporters import deactivate
 from tests.test_stats import Seeder
 
 

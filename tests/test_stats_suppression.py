@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from hotline.dashboard.elimination import determined
-from hotline.dashboard.suppression import Suppressed, line_range, min_range, suppress
+from hotline.disclosure.elimination import determined
+from hotline.disclosure.suppression import Suppressed, line_range, min_range, suppress
 
 K = 11
 
@@ -227,7 +227,7 @@ _PATTERN_SCRIPT = """
 import json, random, sys
 sys.path.insert(0, {root!r})
 from tests.test_stats_suppression import calendar
-from hotline.dashboard.suppression import suppress
+from hotline.disclosure.suppression import suppress
 rng = random.Random(11)
 days = [rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 21]) for _ in range(7 * 13)]
 values, lines = calendar(days, rng)

@@ -13,7 +13,7 @@ import logging
 import pytest
 from sqlalchemy import text
 
-from hotline.extensions import db
+from hotline.core.extensions import db
 from hotline.models import Supporter
 from hotline.simulator import Answer, Busy, NoAnswer, Press, ScriptedPhone, Silence, Speak
 from tests.conftest import HOTLINE_NUMBER
@@ -258,7 +258,7 @@ def test_twilio_refusing_a_call_moves_on_to_the_next_supporter(hotline, status):
 def test_a_twilio_timeout_moves_on_and_a_late_ring_is_told_it_was_taken(hotline, monkeypatch):
     import time
 
-    from hotline import twilio_api
+    from hotline.telephony import api as twilio_api
     monkeypatch.setattr(twilio_api, "HTTP_TIMEOUT_SECONDS", 1)
     from flask import request
     slow = hotline.supporter("Slow network")

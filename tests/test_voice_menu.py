@@ -5,8 +5,8 @@ from __future__ import annotations
 from rq import Queue
 from sqlalchemy import select
 
-from hotline import privacy
-from hotline.extensions import jobs, settings
+from hotline.privacy import primitives as privacy
+from hotline.core.extensions import jobs, settings
 from hotline.models import CallbackRequest, Contact, ContactEvent
 from tests.conftest import PUBLIC_BASE_URL, twiml
 from tests.scenario import CALLER, call, only_contact, press

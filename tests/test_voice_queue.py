@@ -5,7 +5,7 @@ from __future__ import annotations
 from rq import Queue
 from sqlalchemy import select
 
-from hotline.extensions import jobs
+from hotline.core.extensions import jobs
 from hotline.models import Contact, ContactState
 from tests.conftest import BACKUP_NUMBERS, PUBLIC_BASE_URL, twiml
 from tests.scenario import CALLER, call, only_contact, press

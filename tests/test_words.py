@@ -12,9 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline import accounts, flows, stats, texting
-from hotline.errors import FlowError
-from hotline.settings import ROOT
+from hotline.dashboard import accounts
+from hotline.voice import flows
+from hotline.statistics import queries as stats
+from hotline.text import words as texting
+from hotline.core.errors import FlowError
+from hotline.core.settings import ROOT
 from tests.conftest import twiml
 from tests.scenario import (TextingPhone, call, clinician, connected_conversation, only_contact,
                             press, run_scheduled)
@@ -169,8 +172,8 @@ def test_time_to_a_human_is_shown_to_the_second(app, session, make_supporter):
     import io
     from datetime import UTC, datetime, time, timedelta
 
-    from hotline.dashboard import periods
-    from hotline.shifts import program_zone
+    from hotline.statistics import periods
+    from hotline.roster.shifts import program_zone
     from tests.test_stats import Seeder
     zone = program_zone()
     span = periods.containing(datetime.now(zone).date() - timedelta(days=60), "month")
@@ -207,8 +210,8 @@ def test_time_to_a_human_is_shown_to_the_second(app, session, make_supporter):
 def test_a_month_published_in_whole_minutes_keeps_its_wait_buckets():
     """A month frozen before waits were counted by the second ("waits": minutes) reads as
     the start of each minute: the same bucket counts it was published with."""
-    from hotline.dashboard import joint
-    from hotline.dashboard import report as reports
+    from hotline.disclosure import joint
+    from hotline.disclosure import report as reports
     raw = stats.Raw(contacts=50, outcomes=Counter(connected=50),
                     waits=Counter({0: 11, 1: 12, 4: 13, 12: 14}))
     old = json.loads(joint._dump(raw))

@@ -22,8 +22,9 @@ import pytest
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from hotline import callbacks, consent
-from hotline.extensions import db, jobs, redis_conn, settings
+from hotline.callbacks import requests as callbacks
+from hotline.followups import consent
+from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.models import CallbackRequest, Contact, ContactState, FollowUp, Offer
 from hotline.simulator import Answer, TwilioSim, serve_in_thread
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, run_jobs

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from hotline import callbacks, privacy
-from hotline.consent import flows
-from hotline.extensions import db, settings
+from hotline.callbacks import requests as callbacks
+from hotline.privacy import primitives as privacy
+from hotline.followups.consent import flows
+from hotline.core.extensions import db, settings
 from hotline.models import CallbackRequest, Contact
 from workers import texts
 

@@ -14,12 +14,15 @@ from datetime import timedelta
 from rq import get_current_job
 from sqlalchemy import select
 
-from hotline import followups, message_records, privacy, twilio_api
-from hotline.contacts import event
-from hotline.errors import TwilioApiError
-from hotline.extensions import db, settings
+from hotline.followups import schedule as followups
+from hotline.privacy import message_records
+from hotline.privacy import primitives as privacy
+from hotline.telephony import api as twilio_api
+from hotline.lifecycle.contacts import event
+from hotline.core.errors import TwilioApiError
+from hotline.core.extensions import db, settings
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, OptOut, utcnow
-from hotline.urls import public_url
+from hotline.core.urls import public_url
 
 log = logging.getLogger(__name__)
 

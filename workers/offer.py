@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from hotline import twilio_api
-from hotline.conversations import clinician_number
-from hotline.errors import TwilioApiError
+from hotline.telephony import api as twilio_api
+from hotline.text.conversations import clinician_number
+from hotline.core.errors import TwilioApiError
 from hotline.escalation import runner
-from hotline.extensions import db, settings
+from hotline.core.extensions import db, settings
 from hotline.lifecycle import outbound
 from hotline.models import Contact
-from hotline.urls import public_url
+from hotline.core.urls import public_url
 
 log = logging.getLogger(__name__)
 

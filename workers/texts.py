@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from hotline import message_records, privacy
-from hotline.consent import flows
-from hotline.conversations import close_quiet
-from hotline.extensions import db, settings
+from hotline.privacy import message_records
+from hotline.privacy import primitives as privacy
+from hotline.followups.consent import flows
+from hotline.text.conversations import close_quiet
+from hotline.core.extensions import db, settings
 from hotline.lifecycle import outbound
 from hotline.models import Consent, Contact
 

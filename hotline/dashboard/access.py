@@ -33,8 +33,8 @@ from flask import (
 )
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from hotline import accounts
-from hotline.extensions import db, redis_conn, settings
+from hotline.dashboard import accounts
+from hotline.core.extensions import db, redis_conn, settings
 from hotline.models import User
 
 log = logging.getLogger(__name__)

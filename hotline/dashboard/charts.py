@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from hotline.dashboard.report import Report, Table
+from hotline.disclosure.report import Report, Table
 
 WIDTH = 760
 BAR_HEIGHT = 22

@@ -6,7 +6,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from hotline.extensions import db, settings
+from hotline.core.extensions import db, settings
 
 
 @click.group("users")
@@ -23,7 +23,7 @@ def users_group() -> None:
 @with_appcontext
 def users_add(email: str, role: str, invite: bool) -> None:
     """Add an account: a password is asked for twice, or an invitation link printed."""
-    from hotline import accounts
+    from hotline.dashboard import accounts
     from hotline.dashboard.users_views import invite_url
     password = None if invite else click.prompt("Password", hide_input=True,
                                                 confirmation_prompt=True)
@@ -55,8 +55,8 @@ def users_list() -> None:
 @with_appcontext
 def users_deactivate(email: str) -> None:
     """Deactivate an account and end its sessions."""
-    from hotline import accounts
-    from hotline.extensions import redis_conn
+    from hotline.dashboard import accounts
+    from hotline.core.extensions import redis_conn
     user = accounts.find(db.session, email)
     if user is None:
         raise click.ClickException("no account has this email")
@@ -72,8 +72,8 @@ def users_deactivate(email: str) -> None:
 def users_unlock(email: str) -> None:
     """Lift an account's failed-login backoff (from the host: the way in when every admin is
     held back by someone else's failures)."""
-    from hotline import accounts
-    from hotline.extensions import redis_conn
+    from hotline.dashboard import accounts
+    from hotline.core.extensions import redis_conn
     user = accounts.find(db.session, email)
     if user is None:
         raise click.ClickException("no account has this email")
@@ -84,7 +84,7 @@ def users_unlock(email: str) -> None:
 def seed_demo(echo=click.echo) -> None:
     """The demo coordinator, demo shifts and a few weeks of synthetic history."""
     from hotline.dashboard import demo
-    from hotline.shifts import program_zone
+    from hotline.roster.shifts import program_zone
     if demo.seed_coordinator(db.session, settings().ENV == "test"):
         echo(f"demo coordinator: {demo.DEMO_EMAIL} / password: {demo.DEMO_PASSWORD} "
              "(open /dashboard)")

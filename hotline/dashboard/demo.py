@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from hotline import accounts
+from hotline.dashboard import accounts
 from hotline.models import (
     CallbackRequest,
     Contact,
@@ -60,7 +60,7 @@ def seed_coordinator(session: Session, test_mode: bool = False) -> bool:
 
 def seed_shifts(session: Session) -> None:
     """Weekly shifts for the demo roster (they are switched ON anyway in the demo)."""
-    from hotline import shifts
+    from hotline.roster import shifts
     for phone, plan in DEMO_SHIFTS.items():
         supporter = session.scalar(select(Supporter).where(Supporter.phone == phone))
         if supporter is not None and not shifts.shifts_of(session, supporter.id):

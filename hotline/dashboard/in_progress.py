@@ -1,7 +1,7 @@
 """The statistics page's "This month so far (in progress)" panel.
 
 Issue 14 asked to see the current, partial period. Issue 13 decided that only settled
-whole months and quarters are published (``hotline.dashboard.periods``): a period whose
+whole months and quarters are published (``hotline.statistics.periods``): a period whose
 numbers change daily can be differenced from one day to the next to isolate a day, or a
 single reply. So this panel shows no number derived from contacts at all. It says when
 the months not yet published will be (``periods.published_on``), and gives the program's
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hotline.dashboard import periods
+from hotline.statistics import periods
 from hotline.models import MINUTES_PER_WEEK, Shift, Supporter
 
 HOURS_PER_WEEK = MINUTES_PER_WEEK // 60

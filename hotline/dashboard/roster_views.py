@@ -1,7 +1,7 @@
 """Roster, shifts and availability: pages and the JSON API.
 
 Supporters are staff: their names and numbers are shown here, to coordinators only. Every
-change goes through ``hotline.roster`` (validated field by field with a message that says
+change goes through ``hotline.roster.supporters`` (validated field by field with a message that says
 what to fix), the same rules the ``hotline supporters`` commands use; pages and API are
 thin adapters over them.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
-from hotline import roster, shifts
+from hotline.roster import supporters as roster
+from hotline.roster import shifts
 from hotline.dashboard.views import api, bp
-from hotline.extensions import db
+from hotline.core.extensions import db
 from hotline.models import Shift, Supporter
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from hotline import accounts
+from hotline.dashboard import accounts
 from hotline.dashboard import access
 from hotline.dashboard.views import api, bp
-from hotline.extensions import db, settings
+from hotline.core.extensions import db, settings
 from hotline.models import Role, User
 
 

@@ -14,13 +14,16 @@ from datetime import datetime
 from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request,
                    url_for)
 
-from hotline import accounts, stats_cache
-from hotline.dashboard import access, charts, in_progress, joint, periods
-from hotline.dashboard import report as reports
-from hotline.extensions import db, redis_conn, settings
-from hotline.flows import duration
+from hotline.dashboard import accounts
+from hotline.statistics import days as stats_cache
+from hotline.dashboard import access, charts, in_progress
+from hotline.disclosure import joint
+from hotline.statistics import periods
+from hotline.disclosure import report as reports
+from hotline.core.extensions import db, redis_conn, settings
+from hotline.voice.flows import duration
 from hotline.models import utcnow
-from hotline.shifts import program_zone
+from hotline.roster.shifts import program_zone
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
                static_folder="static")
@@ -140,7 +143,7 @@ def invite():
 def build_report(args: dict | None = None) -> reports.Report:
     """The published report for the period in the query string: only a period of the
     hierarchy, its cells hidden as decided jointly with every period nested in it
-    (``hotline.dashboard.joint``); PeriodError for anything else."""
+    (``hotline.disclosure.joint``); PeriodError for anything else."""
     now, zone = utcnow(), program_zone()
     span = periods.choose(request.args if args is None else args, _limits(now, zone))
     report = joint.publish(db.session, span, zone, settings().MIN_CELL, now)

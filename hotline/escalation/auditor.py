@@ -16,11 +16,16 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
-from hotline import callbacks, contacts, conversations, followups, message_records, routing
+from hotline.callbacks import requests as callbacks
+from hotline.lifecycle import contacts
+from hotline.text import conversations
+from hotline.followups import schedule as followups
+from hotline.privacy import message_records
+from hotline.escalation import routing
 from hotline.escalation import policy, runner
 from hotline.lifecycle import effects, transitions
 from hotline.lifecycle.states import CONNECTED_OUTCOMES
-from hotline.extensions import db, jobs, redis_conn, settings
+from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.models import (CallbackRequest, CallbackState, Channel, Contact, ContactMode,
                             ContactState, FollowUp, FollowUpState,
                             Offer, OfferState, Outcome, utcnow)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from flask import current_app
 
-from hotline.errors import FlowError
-from hotline.flows import read_yaml
-from hotline.settings import Settings
+from hotline.core.errors import FlowError
+from hotline.voice.flows import read_yaml
+from hotline.core.settings import Settings
 
 ESCALATION_FILE = "escalation.yaml"
 EXTENSION = "hotline.escalation"

@@ -35,15 +35,18 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import callbacks, contacts, routing, twilio_api
-from hotline.errors import TwilioApiError
+from hotline.callbacks import requests as callbacks
+from hotline.lifecycle import contacts
+from hotline.escalation import routing
+from hotline.telephony import api as twilio_api
+from hotline.core.errors import TwilioApiError
 from hotline.escalation import policy as policies
 from hotline.escalation.policy import Step
-from hotline.extensions import db, redis_conn, settings
+from hotline.core.extensions import db, redis_conn, settings
 from hotline.lifecycle import effects, outbound, transitions
 from hotline.lifecycle.states import Channel, ContactMode, ContactState, EventKind, OfferState
 from hotline.models import Contact, Offer
-from hotline.urls import public_url
+from hotline.core.urls import public_url
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +218,7 @@ def _nobody_free(session: Session, contact: Contact) -> None:
 
 def _tell_nobody_is_free(session: Session, contact: Contact) -> None:
     """A text request found nobody: say so honestly and offer a callback or the crisis line."""
-    from hotline.conversations import clinician_number  # conversations is the text path's
+    from hotline.text.conversations import clinician_number  # conversations is the text path's
     contacts.leave_queue(session, contact, ContactState.OPTIONS)
     session.commit()
     number = clinician_number(contact)

@@ -6,6 +6,9 @@
   the number where due; it returns the *effects* it needs (``effects``) as data.
 - ``effects``: the one place that turns effects into RQ jobs, after the commit, by the
   jobs' dotted names: nothing in ``hotline`` imports ``workers``.
+- ``contacts``: the primitives of a contact's life (created, queued, connected, ended; one
+  outcome each) that the transitions are made of.
+- ``outbound``: texting a number and hanging up a call, for the jobs and the auditor.
 
 This ``__init__`` imports nothing: ``hotline.models`` imports ``states`` at start-up.
 """

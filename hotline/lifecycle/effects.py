@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from hotline.extensions import jobs
+from hotline.core.extensions import jobs
 
 log = logging.getLogger(__name__)
 

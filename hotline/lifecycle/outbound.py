@@ -9,13 +9,15 @@ import logging
 
 from flask import current_app
 
-from hotline import keys, message_records, twilio_api
-from hotline.errors import TwilioApiError
-from hotline.extensions import db, settings
+from hotline.privacy import keys
+from hotline.privacy import message_records
+from hotline.telephony import api as twilio_api
+from hotline.core.errors import TwilioApiError
+from hotline.core.extensions import db, settings
 from hotline.lifecycle.states import ContactMode, ContactState
 from hotline.models import Offer
-from hotline.texting import TextFlows
-from hotline.urls import public_url
+from hotline.text.words import TextFlows
+from hotline.core.urls import public_url
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from hotline.extensions import make_engine
+from hotline.core.extensions import make_engine
 from hotline.models import Base
 
 config = context.config

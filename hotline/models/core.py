@@ -12,7 +12,7 @@ from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
                         TypeDecorator, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from hotline import clock
+from hotline.core import clock
 # The enums live with the lifecycle that changes them; re-exported here as before.
 from hotline.lifecycle.states import (CallbackState, Channel, Consent, ContactMode,
                                       ContactState, EventKind, OfferState, Outcome)
@@ -49,7 +49,7 @@ class UtcDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
-    """Timezone-aware now, the only clock the models use (hotline.clock: tests can stop it)."""
+    """Timezone-aware now, the only clock the models use (hotline.core.clock: tests can stop it)."""
     return clock.utcnow()
 
 

@@ -79,7 +79,7 @@ class AvailabilityOverride(Base):
 
 
 #: Indexes for the statistics (declared here so autogenerate keeps them), each read by
-#: ``hotline.stats`` without touching the tables (index-only on SQLite and PostgreSQL):
+#: ``hotline.statistics.queries`` without touching the tables (index-only on SQLite and PostgreSQL):
 #: the contacts that started in a period, with their channel; the other events of those
 #: contacts by kind; each contact's first outcome (only outcome events: a small index);
 #: the callback tries left out of every period; offers and talk time per supporter.

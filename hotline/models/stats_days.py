@@ -1,4 +1,4 @@
-"""The statistics cache: exact counts of settled days (``hotline.stats``).
+"""The statistics cache: exact counts of settled days (``hotline.statistics.queries``).
 
 ``StatsDay``: one row per local day of one time zone, once its counts are final:
 the same additive counts the event, offer and contact tables give for its contacts (by
@@ -8,7 +8,7 @@ already shows). No contact id, no caller key, no number: nothing that the event 
 does not already hold, and nothing finer than a local hour. ``StatsPeriod``: a past
 period's repeat-caller count and score counts, the numbers the dashboard shows for it.
 ``StatsPublished``: the counts a published month was first shown with, kept as they were
-(``hotline.dashboard.joint``), so a late event never publishes a second version of it.
+(``hotline.disclosure.joint``), so a late event never publishes a second version of it.
 Retention deletes a day, or period, here in the transaction that deletes its events.
 """
 
@@ -48,7 +48,7 @@ class StatsPeriod(Base):
 
 class StatsPublished(Base):
     """A published month's exact counts (a ``stats.Raw`` as JSON, supporters by id), as
-    first published: every later view shows this version (``hotline.dashboard.joint``)."""
+    first published: every later view shows this version (``hotline.disclosure.joint``)."""
     __tablename__ = "stats_published"
 
     zone: Mapped[str] = mapped_column(String(64), primary_key=True)

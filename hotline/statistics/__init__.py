@@ -1,2 +1,5 @@
-"""Statistics: the exact counts behind the dashboard (``hotline.stats``, ``hotline.stats_cache``)
-and the typed record a cached day is stored as (``records``)."""
+"""Exact counts: one set of query builders for the live path and the cached days
+(``queries``), the cache of settled days (``days``, records in ``records``) and the
+published periods (``periods``). Nothing here decides what may be shown: that is
+``hotline.disclosure``.
+"""

@@ -31,7 +31,7 @@ def post(rest, path: str, data: dict | list, auth=(ACCOUNT_SID, AUTH_TOKEN)) -> 
 
 def test_the_sdk_creates_updates_and_texts_within_the_spec(twilio_spec, sim, fake, rest):
     sim.add_phone(ScriptedPhone(SUPPORTER, ring=NoAnswer()))
-    call = rest.calls.create(                      # what hotline.twilio_api sends, and more
+    call = rest.calls.create(                      # what hotline.telephony.api sends, and more
         to=SUPPORTER, from_=HOTLINE, url=f"{BASE}/offer", method="POST",
         status_callback=f"{BASE}/cb", status_callback_method="POST", timeout=20,
         status_callback_event=["initiated", "ringing", "answered", "completed"])

@@ -3,7 +3,7 @@
 Revision ID: 0006
 Revises: 0005
 
-The statistics of a period (``hotline.stats``) start from the ``started`` events in it,
+The statistics of a period (``hotline.statistics.queries``) start from the ``started`` events in it,
 then look up each of those contacts' other events. These indexes let both databases
 answer from the index alone: the started events with their contact and channel, each
 contact's first outcome (a partial index of the outcome events only), the callback

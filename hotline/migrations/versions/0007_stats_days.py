@@ -3,7 +3,7 @@
 Revision ID: 0007
 Revises: 0006
 
-``hotline.stats`` keeps the additive counts of each local day that can no longer change
+``hotline.statistics.queries`` keeps the additive counts of each local day that can no longer change
 (see ``hotline.models.stats_days``), and a past period's repeat callers and scores, so a
 year's statistics read about 370 small rows and query only the last days. The tables
 start empty: the first view (or the nightly purge) fills them.

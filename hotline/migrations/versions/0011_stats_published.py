@@ -6,7 +6,7 @@ Revises: 0010
 A late event for a settled day changed a published month's counts, and so its hidden
 cells: a reader holding both versions could difference them (a reply count shown <11,
 then 11, was 10). ``stats_published`` keeps each published month's exact counts as first
-published (``hotline.dashboard.joint``); every later view shows that version. The table
+published (``hotline.disclosure.joint``); every later view shows that version. The table
 starts empty: the next view or nightly warm-up fills it.
 """
 import sqlalchemy as sa

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Flask
 
 from hotline.models import utcnow
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from hotline.simulator.web.phone import bp as phone_page
 from hotline.simulator.web.standin import start as start_standin
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
-from hotline import roster, shifts
+from hotline.roster import supporters as roster
+from hotline.roster import shifts
 from hotline.dashboard import access
-from hotline.errors import HotlineError
-from hotline.extensions import db, settings
+from hotline.core.errors import HotlineError
+from hotline.core.extensions import db, settings
 from hotline.models import Contact, Offer, Supporter
 from hotline.simulator.web.standin import DEMO_CLINICIANS, sync_supporters
 

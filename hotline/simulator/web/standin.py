@@ -11,13 +11,13 @@ from typing import Any, Callable
 from flask import Flask
 from sqlalchemy import select
 
-from hotline.extensions import db
+from hotline.core.extensions import db
 from hotline.models import Supporter
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from hotline.simulator import HttpTransport, TwilioSim, make_rest_app
 from hotline.simulator.phones import Answer, InteractivePhone, ScriptedPhone
 from hotline.simulator.realtime import RealtimeRunner
-from hotline.urls import public_url
+from hotline.core.urls import public_url
 
 #: Fictional clinicians the visitor can call from (555-01xx numbers are reserved for fiction).
 DEMO_CLINICIANS = (("+16175550142", "Dr. Rivera (resident)"),

@@ -1,0 +1,69 @@
+"""The app factory: settings, flows and policy, resources, blueprints, the CLI.
+
+``create_app`` builds the app from the environment; nothing is created or connected at import
+time, and creating the app connects to nothing (Redis and the database on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask, Response
+
+from hotline import cli, dashboard
+from hotline.core import extensions, settings
+from hotline.escalation import policy
+from hotline.followups import schedule as followups
+from hotline.privacy import primitives as privacy
+from hotline.text import views as sms
+from hotline.text import words as texting
+from hotline.voice import fallback, flows
+from hotline.voice import offer_leg as supporter
+from hotline.voice import views as voice
+
+#: Largest webhook body accepted; Twilio's requests are a few kilobytes.
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment plus ``overrides`` (setting name -> value)."""
+    cfg = settings.load(overrides=overrides)
+    _configure_logging(cfg.LOG_LEVEL)
+    app = Flask("hotline")
+    app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    if cfg.PROXY_HOPS:  # the client address behind a load balancer (signatures use
+        from werkzeug.middleware.proxy_fix import ProxyFix  # PUBLIC_BASE_URL, not this)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.PROXY_HOPS)
+    languages = flows.load_languages(cfg.IVR_FLOWS_DIR)  # the one list, for all three
+    app.extensions["hotline.flows"] = flows.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions["hotline.texts"] = texting.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR, languages)
+    # A bad escalation.yaml stops the start here, with a FlowError naming the key.
+    app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)
+    extensions.init_app(app, cfg)
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(supporter.bp)
+    app.register_blueprint(fallback.bp)
+    app.register_blueprint(sms.bp)
+    dashboard.init_app(app, cfg)
+    app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
+    cli.init_app(app)
+    if cfg.SIMULATOR:
+        # Only with HOTLINE_SIMULATOR=1: the stand-in needs lxml (the [simulator] extra).
+        from hotline.simulator import web
+        web.attach(app, cfg)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    privacy.install_log_redaction()  # after basicConfig: its handler gets the filter too
+    # HTTP libraries log request lines and parameters (numbers, in URLs) at INFO and DEBUG:
+    # even at HOTLINE_LOG_LEVEL=DEBUG they say only what goes wrong. (Whatever level an
+    # operator sets on them later, the redaction above still applies.)
+    for name in privacy.CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

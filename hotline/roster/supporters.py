@@ -1,0 +1,206 @@
+"""The roster: the one set of rules for adding, changing, switching, taking off and
+restoring supporters. The CLI (``hotline supporters ...``) and the dashboard (pages and
+JSON API) are thin adapters over these functions, so the same input is refused with the
+same message on both, and taking someone off the roster leaves the same state whichever
+way it was done.
+
+Taking a supporter off the roster (``deactivate``) means, whatever the path:
+
+* ``active`` is false: routing never offers them a contact, and their texts are no longer
+  read as a supporter's;
+* their weekly shifts are deleted, and they hold no manual switch (neither ON nor an
+  ``AvailabilityOverride`` OFF): a roster entry restored months later must not start
+  ringing by a schedule nobody has looked at since;
+* offers still ringing them are withdrawn (``canceled``) and their reservation freed: they
+  can no longer accept (their YES is no longer read as a supporter's, and pressing 1 now
+  hears "taken"), so the contact must not wait for them. The auditor routes the contact on
+  within its next pass (workers/audit.py), so a roster change needs no job queue;
+* a contact they are on now is left alone: a clinician is never cut off by a roster
+  change; they are freed when it ends;
+* their past contacts stay (statistics), as does the row, so ``restore`` can bring it back.
+
+``restore`` makes them active again in the same clean state (no shifts, not switched
+ON or OFF, so not offered until given shifts or switched ON), whatever an older version
+left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hotline.voice import flows
+from hotline.escalation import routing
+from hotline.roster import shifts
+from hotline.core.errors import HotlineError
+from hotline.models import Offer, OfferState, Shift, Supporter
+from hotline.core.phones import normalize
+
+TIERS = (1, 2)
+MAX_NAME = 120
+#: Manual modes: ON and OFF are what the supporter can text; "schedule" clears both.
+MODES = ("on", "off", "schedule")
+
+
+def known_languages() -> tuple[str, ...]:
+    """Languages the program offers (ivr_flows/languages.yaml); a supporter may speak several."""
+    return flows.offered()
+
+
+class RosterError(HotlineError, ValueError):
+    """A roster change was refused. ``errors`` maps each refused field to why (``field`` is
+    the first), so a form shows every error at once, each next to its field; the message is
+    all of them. ``restore`` is a supporter taken off the roster whom the caller should
+    offer to restore instead (each adapter says how: a button, a command)."""
+
+    def __init__(self, message: str = "", field: str | None = None,
+                 errors: dict[str, str] | None = None,
+                 restore: Supporter | None = None) -> None:
+        self.errors = errors or ({field: message} if field else {})
+        super().__init__(message or "; ".join(self.errors.values()))
+        self.field = next(iter(self.errors), None)
+        self.restore = restore
+
+
+@dataclass(frozen=True)
+class Details:
+    """A supporter's checked details: name, phone (E.164), tier, languages."""
+    name: str
+    phone: str
+    tier: int
+    languages: tuple[str, ...]
+
+
+def check(name: object, phone: object, tier: object, languages: object) -> Details:
+    """Every field checked, as typed (a form's strings, JSON's numbers and lists, the CLI's
+    options); every refused field is reported together (RosterError.errors)."""
+    errors: dict[str, str] = {}
+    name = str(name or "").strip()
+    if not name or len(name) > MAX_NAME:
+        errors["name"] = f"a name of 1 to {MAX_NAME} characters is required"
+    e164 = ""
+    try:
+        e164 = normalize(str(phone or ""))
+    except ValueError as exc:
+        errors["phone"] = str(exc)
+    try:
+        tier = int(tier or 0)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        tier = 0
+    if tier not in TIERS:
+        errors["tier"] = "tier must be 1 (peer supporter) or 2 (backup)"
+    codes = [languages] if isinstance(languages, str) else \
+        list(languages) if isinstance(languages, Iterable) else []
+    known = known_languages()
+    if not codes or any(code not in known for code in codes):
+        errors["languages"] = f"languages must be among {', '.join(known)} (at least one)"
+    if errors:
+        raise RosterError(errors=errors)
+    return Details(name, e164, tier, tuple(dict.fromkeys(codes)))  # type: ignore[arg-type]
+
+
+def add(session: Session, name: object, phone: object, tier: object = 1,
+        languages: object = ("en",)) -> Supporter:
+    """Add a supporter (phone stored as E.164); refuses bad input with a clear message, and
+    a number taken off the roster with the supporter to restore instead."""
+    details = check(name, phone, tier, languages)
+    existing = session.scalar(select(Supporter).where(Supporter.phone == details.phone))
+    if existing is not None and not existing.active:
+        raise RosterError(f"{existing.name} was taken off the roster with this number: "
+                          "restore them instead", "phone", restore=existing)
+    if existing is not None:
+        raise RosterError("a supporter with this phone number already exists", "phone")
+    supporter = Supporter(name=details.name, phone=details.phone, tier=details.tier,
+                          languages=",".join(details.languages))
+    session.add(supporter)
+    session.commit()
+    return supporter
+
+
+def update(session: Session, supporter: Supporter, name: object, phone: object,
+           tier: object, languages: object) -> Supporter:
+    """Change a supporter's name, phone, tier and languages (all checked, as ``add``)."""
+    details = check(name, phone, tier, languages)
+    clash = session.scalar(select(Supporter).where(Supporter.phone == details.phone,
+                                                   Supporter.id != supporter.id))
+    if clash is not None:
+        raise RosterError("another supporter has this phone number", "phone")
+    supporter.name, supporter.phone, supporter.tier = details.name, details.phone, details.tier
+    supporter.languages = ",".join(details.languages)
+    session.commit()
+    return supporter
+
+
+def find(session: Session, phone: str) -> Supporter:
+    """The supporter with this phone number, or RosterError."""
+    supporter = session.scalar(select(Supporter).where(Supporter.phone == normalize(phone)))
+    if supporter is None:
+        raise RosterError("no supporter has this phone number", "phone")
+    return supporter
+
+
+def switch(session: Session, supporter: Supporter, mode: str) -> Supporter:
+    """Manual ON or OFF (the same as the supporter texting it), or back to the schedule."""
+    if mode not in MODES:
+        raise RosterError("choose on, off or schedule", "mode")
+    if not supporter.active:
+        raise RosterError(f"{supporter.name} is off the roster: restore them first")
+    if mode == "schedule":
+        shifts.back_to_schedule(session, supporter)
+    else:
+        supporter.available = mode == "on"
+    session.commit()
+    return supporter
+
+
+def set_available(session: Session, phone: str, available: bool) -> Supporter:
+    """Switch the supporter with this phone number ON (ready for contacts) or OFF."""
+    return switch(session, find(session, phone), "on" if available else "off")
+
+
+def deactivate(session: Session, supporter: Supporter) -> int:
+    """Take a supporter off the roster (see the module's docstring for what that means);
+    returns how many ringing offers were withdrawn."""
+    if not supporter.active:
+        raise RosterError(f"{supporter.name} is already off the roster")
+    supporter.active = False
+    _forget_availability(session, supporter)
+    session.commit()
+    # After the commit, so that no new offer can be made to them meanwhile; each close is
+    # routing's own (conditional: an offer accepted or ended meanwhile stays as it is).
+    ringing = session.scalars(select(Offer).where(
+        Offer.supporter_id == supporter.id, Offer.state == OfferState.RINGING.value)
+        .order_by(Offer.id)).all()
+    return sum(routing.close_offer(session, offer, OfferState.CANCELED) for offer in ringing)
+
+
+def restore(session: Session, supporter: Supporter) -> Supporter:
+    """Put a supporter taken off the roster back on it: no shifts, neither ON nor OFF, so
+    not offered contacts until given shifts or switched ON."""
+    if supporter.active:
+        raise RosterError(f"{supporter.name} is already on the roster")
+    supporter.active = True
+    _forget_availability(session, supporter)  # whatever an older version left behind
+    session.commit()
+    return supporter
+
+
+def _forget_availability(session: Session, supporter: Supporter) -> None:
+    """No shifts and no manual switch (the caller commits)."""
+    session.execute(delete(Shift).where(Shift.supporter_id == supporter.id))
+    shifts.back_to_schedule(session, supporter)
+
+
+def removed(session: Session) -> list[Supporter]:
+    """Supporters taken off the roster (kept for statistics), by name."""
+    return list(session.scalars(select(Supporter).where(Supporter.active.is_(False))
+                                .order_by(Supporter.name)))
+
+
+def everyone(session: Session) -> list[Supporter]:
+    """Active supporters, by tier then name."""
+    return list(session.scalars(select(Supporter).where(Supporter.active.is_(True))
+                                .order_by(Supporter.tier, Supporter.name)))

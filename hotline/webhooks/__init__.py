@@ -1,1 +1,0 @@
-"""Twilio-facing blueprints: every route validates X-Twilio-Signature."""
