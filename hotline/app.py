@@ -18,7 +18,8 @@ from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
 from hotline.text import views as sms
 from hotline.text import words as texting
-from hotline.voice import fallback, flows
+from hotline.voice import fallback
+from hotline.core import flows
 from hotline.voice import offer_leg as supporter
 from hotline.voice import views as voice
 

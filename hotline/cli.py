@@ -219,7 +219,7 @@ def _warm_up() -> None:
 @with_appcontext
 def purge_command() -> None:
     """Apply the retention policy now (numbers, old events, Twilio logs); print counts."""
-    from hotline.privacy import retention
+    from hotline.retention import purge as retention
     from hotline.core.extensions import settings
     from hotline.models import utcnow
     done = retention.purge(db.session, utcnow(), settings())

@@ -8,7 +8,7 @@ import pytest
 from rq.job import Job
 
 from hotline.privacy import primitives as privacy
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.core.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, ContactState, FollowUp, Offer,
                             utcnow)
@@ -195,7 +195,7 @@ def test_a_row_the_auditor_cannot_handle_does_not_stop_it(app, session, make_sup
     scheduled the next minute's job until a worker restarted, and then it died again)."""
     from cryptography.fernet import Fernet
     swept = []
-    monkeypatch.setattr("hotline.privacy.message_records.sweep", lambda *a: swept.append(1) or 0)
+    monkeypatch.setattr("hotline.retention.message_records.sweep", lambda *a: swept.append(1) or 0)
     dropped_key = settings().replace(SEAL_KEY=Fernet.generate_key().decode())
     ada, bo = make_supporter("Ada"), make_supporter("Bo")
     quiet = {"channel": "sms", "mode": "text", "state": ContactState.CONNECTED.value,

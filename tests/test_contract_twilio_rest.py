@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import settings

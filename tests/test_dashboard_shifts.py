@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.roster import shifts
 from hotline.models import Supporter
 

@@ -21,7 +21,7 @@ import yaml
 from hotline import create_app
 from hotline.callbacks import requests as callbacks
 from hotline.followups import consent
-from hotline.voice import flows
+from hotline.core import flows
 from hotline.followups import schedule as followups
 from hotline.roster import supporters as roster
 from hotline.text import words as texting

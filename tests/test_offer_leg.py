@@ -7,7 +7,7 @@ import uuid
 from rq import Queue
 from sqlalchemy import select
 
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.core.extensions import jobs
 from hotline.models import Contact, ContactEvent, ContactState, Offer
 from tests.conftest import PUBLIC_BASE_URL, twiml

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from hotline.privacy import message_records
-from hotline.privacy import retention
+from hotline.retention import message_records
+from hotline.retention import purge as retention
 from hotline.statistics import queries as stats
 from hotline.telephony import api as twilio_api
 from hotline.core.extensions import jobs, settings

@@ -17,7 +17,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from hotline.roster import supporters as roster
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.roster import shifts
 from hotline.core.extensions import db
 from hotline.models import AvailabilityOverride, Contact, ContactState, Offer, Supporter, utcnow

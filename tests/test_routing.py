@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.core.extensions import db, settings
 from hotline.models import Contact, ContactState, Offer, Supporter
 

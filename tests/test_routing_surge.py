@@ -3,7 +3,7 @@ reserved until that call ends, and ring-all keeps to the caller's language."""
 
 from __future__ import annotations
 
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.telephony import api as twilio_api
 from hotline.core.extensions import db
 from hotline.models import Offer, OfferState, Supporter

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline.voice import flows
+from hotline.core import flows
 from hotline.core import phones
 from hotline.privacy import primitives as privacy
 from hotline.core import settings

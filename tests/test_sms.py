@@ -10,7 +10,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from hotline.privacy import primitives as privacy
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.core.extensions import jobs, settings
 from hotline.models import (CallbackRequest, Contact, InboundMessage, MessageSid, Offer, OptOut,
                             Supporter)

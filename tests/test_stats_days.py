@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from hotline.lifecycle import contacts
-from hotline.privacy import retention
+from hotline.retention import purge as retention
 from hotline.statistics import queries as stats
 from hotline.statistics import days as stats_cache
 from hotline.core.extensions import settings

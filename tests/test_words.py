@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline.dashboard import accounts
-from hotline.voice import flows
+from hotline.core import flows
 from hotline.statistics import queries as stats
 from hotline.text import words as texting
 from hotline.core.errors import FlowError

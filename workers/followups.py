@@ -15,7 +15,7 @@ from rq import get_current_job
 from sqlalchemy import select
 
 from hotline.followups import schedule as followups
-from hotline.privacy import message_records
+from hotline.retention import message_records
 from hotline.privacy import primitives as privacy
 from hotline.telephony import api as twilio_api
 from hotline.lifecycle.contacts import event

@@ -1,4 +1,4 @@
-"""The daily purge: ``hotline.privacy.retention`` once a day at 03:00 program time.
+"""The daily purge: ``hotline.retention.purge`` once a day at 03:00 program time.
 
 It reschedules itself for the next day with one deterministic job id per day, so however
 many workers start (each makes sure it is scheduled) there is only ever one purge a day.
@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hotline.privacy import retention
+from hotline.retention import purge as retention
 from hotline.statistics import days as stats_cache
 from hotline.core.extensions import db, jobs, settings
 from hotline.models import utcnow

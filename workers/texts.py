@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from hotline.privacy import message_records
+from hotline.retention import message_records
 from hotline.privacy import primitives as privacy
 from hotline.followups.consent import flows
 from hotline.text.conversations import close_quiet

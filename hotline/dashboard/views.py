@@ -21,7 +21,7 @@ from hotline.disclosure import joint
 from hotline.statistics import periods
 from hotline.disclosure import report as reports
 from hotline.core.extensions import db, redis_conn, settings
-from hotline.voice.flows import duration
+from hotline.core.flows import duration
 from hotline.models import utcnow
 from hotline.roster.shifts import program_zone
 

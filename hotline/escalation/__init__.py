@@ -2,6 +2,6 @@
 runner that executes it for calls, texts and callbacks (``runner``), and the auditor that
 finds what a lost webhook or job left stuck (``auditor``).
 
-``routing`` is the pick itself: round-robin (least recently offered first) and the atomic
-reservation of a supporter, one conditional ``UPDATE ... RETURNING``.
+The pick itself (round-robin, the atomic reservation of a supporter) is an offer's state
+change: ``hotline.lifecycle.routing``.
 """

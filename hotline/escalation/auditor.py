@@ -20,11 +20,11 @@ from hotline.callbacks import requests as callbacks
 from hotline.lifecycle import contacts
 from hotline.text import conversations
 from hotline.followups import schedule as followups
-from hotline.privacy import message_records
-from hotline.escalation import routing
+from hotline.retention import message_records
+from hotline.lifecycle import routing
 from hotline.escalation import policy, runner
 from hotline.lifecycle import effects, transitions
-from hotline.lifecycle.states import CONNECTED_OUTCOMES
+from hotline.models.states import CONNECTED_OUTCOMES
 from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.models import (CallbackRequest, CallbackState, Channel, Contact, ContactMode,
                             ContactState, FollowUp, FollowUpState,

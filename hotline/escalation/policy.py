@@ -23,7 +23,7 @@ from pathlib import Path
 from flask import current_app
 
 from hotline.core.errors import FlowError
-from hotline.voice.flows import read_yaml
+from hotline.core.flows import read_yaml
 from hotline.core.settings import Settings
 
 ESCALATION_FILE = "escalation.yaml"

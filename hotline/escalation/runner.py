@@ -37,14 +37,14 @@ from sqlalchemy.orm import Session
 
 from hotline.callbacks import requests as callbacks
 from hotline.lifecycle import contacts
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
 from hotline.escalation import policy as policies
 from hotline.escalation.policy import Step
 from hotline.core.extensions import db, redis_conn, settings
 from hotline.lifecycle import effects, outbound, transitions
-from hotline.lifecycle.states import Channel, ContactMode, ContactState, EventKind, OfferState
+from hotline.models.states import Channel, ContactMode, ContactState, EventKind, OfferState
 from hotline.models import Contact, Offer
 from hotline.core.urls import public_url
 

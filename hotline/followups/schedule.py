@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from hotline.privacy import primitives as privacy
 from hotline.core.errors import FlowError
 from hotline.core.extensions import jobs, settings
-from hotline.voice.flows import Language, check_texts, load_languages, read_yaml
+from hotline.core.flows import Language, check_texts, load_languages, read_yaml
 from hotline.lifecycle import effects
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, Score, utcnow
 from hotline.core.settings import Settings

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.statistics import days as stats_cache
-from hotline.lifecycle import states
-from hotline.lifecycle.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
+from hotline.models import states
+from hotline.models.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
 from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventKind, Outcome,
                             utcnow, to_minute)
 

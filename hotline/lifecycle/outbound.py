@@ -10,11 +10,11 @@ import logging
 from flask import current_app
 
 from hotline.privacy import keys
-from hotline.privacy import message_records
+from hotline.retention import message_records
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import db, settings
-from hotline.lifecycle.states import ContactMode, ContactState
+from hotline.models.states import ContactMode, ContactState
 from hotline.models import Offer
 from hotline.text.words import TextFlows
 from hotline.core.urls import public_url

@@ -1,6 +1,6 @@
 """The contact's state changes that several adapters share, each in one place.
 
-Each is the conditional UPDATE of ``hotline.lifecycle.contacts`` / ``hotline.escalation.routing`` (only the row
+Each is the conditional UPDATE of ``hotline.lifecycle.contacts`` / ``hotline.lifecycle.routing`` (only the row
 in the expected state changes, ``UPDATE ... RETURNING``), plus its event, plus forgetting
 the number where due, committed here; it returns the effects it needs
 (``hotline.lifecycle.effects``) for the caller to ``effects.apply`` once it has answered
@@ -14,10 +14,10 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from hotline.lifecycle import contacts
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.lifecycle import effects
 from hotline.lifecycle.effects import Effect
-from hotline.lifecycle.states import ContactState, EventKind, OfferState, Outcome
+from hotline.models.states import ContactState, EventKind, OfferState, Outcome
 from hotline.models import Contact, Offer
 
 #: Grace past ring + accept time before a silent offer is expired by the safety net, and

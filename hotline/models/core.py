@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from hotline.core import clock
 # The enums live with the lifecycle that changes them; re-exported here as before.
-from hotline.lifecycle.states import (CallbackState, Channel, Consent, ContactMode,
+from hotline.models.states import (CallbackState, Channel, Consent, ContactMode,
                                       ContactState, EventKind, OfferState, Outcome)
 
 __all__ = ["Base", "Channel", "ContactState", "ContactMode", "Outcome", "OfferState",

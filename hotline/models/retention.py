@@ -1,7 +1,7 @@
 """Retention: what is left of old events and scores once their rows are deleted.
 
 Monthly totals only: no contact id, no caller key, no time finer than a month (in the
-program's time zone). ``hotline.privacy.retention`` adds to these and deletes what it folded.
+program's time zone). ``hotline.retention.purge`` adds to these and deletes what it folded.
 """
 
 from __future__ import annotations

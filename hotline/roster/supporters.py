@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hotline.voice import flows
-from hotline.escalation import routing
+from hotline.core import flows
+from hotline.lifecycle import routing
 from hotline.roster import shifts
 from hotline.core.errors import HotlineError
 from hotline.models import Offer, OfferState, Shift, Supporter

@@ -10,7 +10,7 @@ from flask import Response, current_app
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from hotline.core.extensions import settings
-from hotline.voice.flows import Flows
+from hotline.core.flows import Flows
 from hotline.core.urls import public_url
 
 log = logging.getLogger(__name__)

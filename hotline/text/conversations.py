@@ -22,7 +22,7 @@ from hotline.lifecycle import contacts
 from hotline.followups import schedule as followups
 from hotline.privacy import keys
 from hotline.privacy import primitives as privacy
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.core.extensions import settings
 from hotline.lifecycle import effects, outbound, transitions
 from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,

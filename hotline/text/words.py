@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.core.errors import FlowError
-from hotline.voice.flows import DEFAULT_LANGUAGE, Language, check_texts, load_languages, read_yaml
+from hotline.core.flows import DEFAULT_LANGUAGE, Language, check_texts, load_languages, read_yaml
 
 SMS_FILE = "sms.yaml"
 PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when"}

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from hotline.lifecycle import contacts
-from hotline.escalation import routing
+from hotline.lifecycle import routing
 from hotline.escalation import policy
 from hotline.core.extensions import db, settings
 from hotline.lifecycle import effects, transitions

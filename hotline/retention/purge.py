@@ -14,7 +14,7 @@
 - Handled MessageSids are kept a week (they only stop a retried webhook from acting twice).
 - Opt-outs are kept: a STOP must hold for ever, and it is only a keyed hash.
 - With ``HOTLINE_TWILIO_LOG_DAYS`` the call logs whose sids the hotline knows, and every
-  message record (incoming, sent, relayed: ``hotline.privacy.message_records``), are deleted at
+  message record (incoming, sent, relayed: ``hotline.retention.message_records``), are deleted at
   Twilio after that many days, and the sids are then forgotten. Without it, a message's
   sid is forgotten a week after Twilio confirmed its body redacted.
 - A contact that never ended (its last webhook or job was lost) keeps its sealed number
@@ -34,7 +34,7 @@ from sqlalchemy import Integer, cast, delete, exists, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hotline.privacy import message_records
+from hotline.retention import message_records
 from hotline.statistics import days as stats_cache
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
