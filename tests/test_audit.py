@@ -24,7 +24,7 @@ def contact(session, **fields) -> Contact:
 
 def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, make_supporter,
                                                                  monkeypatch):
-    monkeypatch.setattr("hotline.lifecycle.outbound.hang_up", lambda offer: None)  # no Twilio here
+    monkeypatch.setattr("hotline.telephony.outbound.hang_up", lambda offer: None)  # no Twilio here
     long_ago = utcnow() - timedelta(hours=5)
     in_menu = contact(session, state=ContactState.MENU.value, created_at=long_ago,
                       sealed_number=privacy.seal("+16175550123", settings()))
@@ -195,7 +195,7 @@ def test_a_row_the_auditor_cannot_handle_does_not_stop_it(app, session, make_sup
     scheduled the next minute's job until a worker restarted, and then it died again)."""
     from cryptography.fernet import Fernet
     swept = []
-    monkeypatch.setattr("hotline.retention.message_records.sweep", lambda *a: swept.append(1) or 0)
+    monkeypatch.setattr("hotline.telephony.message_records.sweep", lambda *a: swept.append(1) or 0)
     dropped_key = settings().replace(SEAL_KEY=Fernet.generate_key().decode())
     ada, bo = make_supporter("Ada"), make_supporter("Bo")
     quiet = {"channel": "sms", "mode": "text", "state": ContactState.CONNECTED.value,

@@ -231,13 +231,15 @@ def test_available_now_warns_when_nobody_is_and_the_roster_says_switched_off_unt
     page.screenshot(path=str(OUTPUT / "dashboard-nobody-available.png"), full_page=True)
 
     page.get_by_role("link", name="Roster & shifts").click()
-    manual = page.get_by_role("group", name="Roster table").get_by_role("columnheader").all_text_contents()
+    manual = page.get_by_role("group", name="Roster table").get_by_role(
+        "columnheader").all_text_contents()
     column = [h.strip() for h in manual].index("manual") - 1    # the row header comes first
     cell = roster_row(page, "Chris Dale (peer)").get_by_role("cell").nth(column)
     expect(cell).to_have_text("switched OFF (until switched ON)")
 
     page.get_by_role("link", name="Available now").click()     # one back ON: no warning
-    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Chris Dale (peer)"))
+    row = page.get_by_role("row").filter(
+        has=page.get_by_role("rowheader", name="Chris Dale (peer)"))
     row.get_by_role("button", name="Switch ON").click()
     expect(page.get_by_role("alert")).to_have_count(0)
     page.get_by_role("link", name="Roster & shifts").click()

@@ -39,7 +39,8 @@ def test_redis_down_then_back_loses_nothing(app_on_own_redis, own_redis, make_su
         texter.queued_at -= timedelta(minutes=5)
         db.session.commit()
         from workers import audit
-        monkeypatch.setattr("hotline.escalation.runner._text_offer", lambda offer, ring: True)  # no Twilio here
+        monkeypatch.setattr("hotline.escalation.runner._text_offer",
+                            lambda offer, ring: True)  # no Twilio here
         assert audit.audit()["rerouted"] == 1
     run_jobs(app)
     with app.app_context():

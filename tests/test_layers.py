@@ -131,7 +131,7 @@ def test_an_import_inside_a_function_says_why():
     """An import in a function body hides an arrow from the reader (and from the check
     above): each one carries a comment, on its line or the line above, saying why."""
     bare = []
-    for module, path in MODULES.items():
+    for path in MODULES.values():
         lines = path.read_text().splitlines()
         for node, in_function in _imports(ast.parse("\n".join(lines))):
             if not in_function:

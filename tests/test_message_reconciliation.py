@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.core.extensions import db, redis_conn, settings
 from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER

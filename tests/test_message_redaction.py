@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from hotline import create_app
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.core.extensions import db, jobs, settings
 from hotline.models import MessageSid, utcnow
 from tests.conftest import HOTLINE_NUMBER, settings_for

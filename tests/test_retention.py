@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.retention import purge as retention
 from hotline.statistics import queries as stats
 from hotline.telephony import api as twilio_api
@@ -194,15 +194,16 @@ def test_hotline_purge_prints_counts(app, history):
 
 
 def test_the_daily_job_has_one_id_per_day_at_three_in_the_morning(app, session):
+    from hotline.retention import purge as plan
     from workers import retention as job
     night = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)       # 02:00 in New York: today's 03:00
     morning = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)     # 04:00 in New York: tomorrow's
-    assert job.schedule(night) == job.schedule(night) == "hotline-purge-20260701"
-    assert job.schedule(morning) == "hotline-purge-20260702"
+    assert plan.schedule(night) == plan.schedule(night) == "hotline-purge-20260701"
+    assert plan.schedule(morning) == "hotline-purge-20260702"
     registry = jobs.queue.scheduled_job_registry
     assert sorted(registry.get_job_ids()) == ["hotline-purge-20260701", "hotline-purge-20260702"]
-    assert job.next_slot(night, ZONE) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
-    assert job.next_slot(datetime(2026, 1, 15, 12, 0, tzinfo=UTC), ZONE) == \
+    assert plan.next_slot(night, ZONE) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
+    assert plan.next_slot(datetime(2026, 1, 15, 12, 0, tzinfo=UTC), ZONE) == \
         datetime(2026, 1, 16, 8, 0, tzinfo=UTC)           # winter: 03:00 EST
     done = job.purge()
     assert done["events_folded"] == 0

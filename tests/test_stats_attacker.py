@@ -438,12 +438,11 @@ def test_a_decision_made_once_serves_every_process(small_program, session, monke
     """The nightly warm-up decides every published period; a web process with nothing
     cached then reads the decision from Redis (cell names only, under a keyed digest of
     the counts) instead of deciding again, and shows the same cells."""
-    from hotline.statistics import days as stats_cache
     from hotline.disclosure import joint
     from hotline.core.extensions import redis_conn
     redis_conn.client.flushdb()
     joint.clear_cache()
-    stats_cache.warm(session, program_zone(), NOW)
+    joint.warm_all(session, program_zone(), NOW)
     keys = redis_conn.client.keys(joint.SHARED_PREFIX + "*")
     assert len(keys) >= 4     # three months and their quarter, at least
     for key in keys:   # cell names and a flag: no count

@@ -15,7 +15,7 @@ from rq import get_current_job
 from sqlalchemy import select
 
 from hotline.followups import schedule as followups
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.privacy import primitives as privacy
 from hotline.telephony import api as twilio_api
 from hotline.lifecycle.contacts import event
@@ -23,6 +23,7 @@ from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import db, settings
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, OptOut, utcnow
 from hotline.core.urls import public_url
+from flask import current_app
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,6 @@ def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> st
 
 
 def _flows() -> followups.FollowUpFlows:
-    from flask import current_app
     return current_app.extensions["hotline.followups"]
 
 

@@ -15,7 +15,7 @@ from hotline.text.conversations import clinician_number
 from hotline.core.errors import TwilioApiError
 from hotline.escalation import runner
 from hotline.core.extensions import db, settings
-from hotline.lifecycle import outbound
+from hotline.telephony import outbound
 from hotline.models import Contact
 from hotline.core.urls import public_url
 

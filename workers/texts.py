@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.privacy import primitives as privacy
 from hotline.followups.consent import flows
 from hotline.text.conversations import close_quiet
 from hotline.core.extensions import db, settings
-from hotline.lifecycle import outbound
+from hotline.telephony import outbound
 from hotline.models import Consent, Contact
 
 log = logging.getLogger(__name__)

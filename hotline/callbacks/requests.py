@@ -14,7 +14,8 @@ The schedule: the first try at the promise, then one try every CALLBACK_RETRY_MI
 CALLBACK_MAX_TRIES tries in all. Every try counts, whether no supporter could take it or
 the clinician did not answer; after the last, the clinician gets a discreet text and the
 number goes. Within a request, supporters rung for an earlier try come last
-(``missed_by``), so nobody is rung again for it before the others have had it.
+(``hotline.lifecycle.routing.missed_earlier``), so nobody is rung again for it before the
+others have had it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from hotline.core.extensions import settings
 from hotline.lifecycle import effects, transitions
 from hotline.lifecycle.effects import Effect
 from hotline.models import (CallbackRequest, CallbackState, Contact, ContactMode, ContactState,
-                            EventKind, Offer,
-                            Outcome, utcnow)
+                            EventKind, Outcome, utcnow)
+from flask import current_app
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ class Promise:
         ``weekdays`` prompt of ivr_flows/voice.yaml."""
         if self.shift_start is None:
             return ""
-        from flask import current_app
         local = self.shift_start.astimezone(shifts.program_zone())
         day = current_app.extensions["hotline.flows"].prompt(lang, "weekdays")[local.weekday()]
         return f"{day} {local:%H:%M}" + (f" {local:%Z}" if with_zone else "")
@@ -102,18 +102,6 @@ def try_job_id(callback: CallbackRequest) -> str:
 
 def _next_try(callback: CallbackRequest, delay: timedelta) -> Effect:
     return effects.start_callback_try(callback.id, try_job_id(callback), delay)
-
-
-def missed_by(session: Session, attempt: Contact) -> list[int]:
-    """Supporters already offered an earlier try of the request ``attempt`` belongs to."""
-    callback = of_try(session, attempt)
-    if callback is None:
-        return []
-    earlier = select(Contact.id).where(
-        Contact.mode == ContactMode.CALLBACK.value, Contact.caller_key == attempt.caller_key,
-        Contact.id != attempt.id, Contact.created_at >= callback.requested_at)
-    return sorted(set(session.scalars(select(Offer.supporter_id).where(
-        Offer.contact_id.in_(earlier)))))
 
 
 def of_try(session: Session, attempt: Contact) -> CallbackRequest | None:

@@ -16,6 +16,8 @@ from typing import Any, Callable
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InvalidatePoolError
@@ -176,6 +178,14 @@ class Jobs:
     def enqueue_in(self, delay, func: Callable[..., Any], *args: Any, **kwargs: Any):
         """Schedule ``func(*args)`` after ``delay`` (a timedelta) with RQ's scheduler."""
         return self.queue.enqueue_in(delay, func, *args, **kwargs)
+
+    def exists(self, job_id: str) -> bool:
+        """Is a job of this id queued, scheduled or kept (so not to be made again)?"""
+        try:
+            Job.fetch(job_id, connection=self.queue.connection)
+        except NoSuchJobError:
+            return False
+        return True
 
 
 db = Database()

@@ -11,12 +11,12 @@ from datetime import timedelta
 from flask import Flask
 
 from hotline.core.settings import Settings, secure_cookies
+from hotline.dashboard import accounts
+from hotline.roster import shifts
 
 
 def init_app(app: Flask, cfg: Settings) -> None:
     """Wire the dashboard into ``app``."""
-    from hotline.dashboard import accounts
-    from hotline.roster import shifts
     from hotline.dashboard import access, roster_views, users_views, views  # noqa: F401
 
     app.config.update(SESSION_COOKIE_SECURE=secure_cookies(cfg), SESSION_COOKIE_HTTPONLY=True,

@@ -7,6 +7,13 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from hotline.core.extensions import db, settings
+from flask import current_app
+from hotline.core.extensions import redis_conn
+from hotline.dashboard import accounts
+from hotline.dashboard import demo
+from hotline.dashboard.users_views import invite_url
+from hotline.models import User
+from hotline.roster.shifts import program_zone
 
 
 @click.group("users")
@@ -23,8 +30,6 @@ def users_group() -> None:
 @with_appcontext
 def users_add(email: str, role: str, invite: bool) -> None:
     """Add an account: a password is asked for twice, or an invitation link printed."""
-    from hotline.dashboard import accounts
-    from hotline.dashboard.users_views import invite_url
     password = None if invite else click.prompt("Password", hide_input=True,
                                                 confirmation_prompt=True)
     try:
@@ -34,7 +39,6 @@ def users_add(email: str, role: str, invite: bool) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"added {user.role} {user.email}")
     if token:
-        from flask import current_app
         with current_app.test_request_context(base_url=settings().PUBLIC_BASE_URL):
             click.echo(f"invitation link (valid {accounts.INVITE_DAYS} days): "
                        f"{invite_url(token)}")
@@ -44,7 +48,6 @@ def users_add(email: str, role: str, invite: bool) -> None:
 @with_appcontext
 def users_list() -> None:
     """Every account."""
-    from hotline.models import User
     for user in db.session.scalars(select(User).order_by(User.email)):
         state = "active" if user.active else "deactivated"
         click.echo(f"{user.id}\t{user.email}\t{user.role}\t{state}")
@@ -55,8 +58,6 @@ def users_list() -> None:
 @with_appcontext
 def users_deactivate(email: str) -> None:
     """Deactivate an account and end its sessions."""
-    from hotline.dashboard import accounts
-    from hotline.core.extensions import redis_conn
     user = accounts.find(db.session, email)
     if user is None:
         raise click.ClickException("no account has this email")
@@ -72,8 +73,6 @@ def users_deactivate(email: str) -> None:
 def users_unlock(email: str) -> None:
     """Lift an account's failed-login backoff (from the host: the way in when every admin is
     held back by someone else's failures)."""
-    from hotline.dashboard import accounts
-    from hotline.core.extensions import redis_conn
     user = accounts.find(db.session, email)
     if user is None:
         raise click.ClickException("no account has this email")
@@ -83,8 +82,6 @@ def users_unlock(email: str) -> None:
 
 def seed_demo(echo=click.echo) -> None:
     """The demo coordinator, demo shifts and a few weeks of synthetic history."""
-    from hotline.dashboard import demo
-    from hotline.roster.shifts import program_zone
     if demo.seed_coordinator(db.session, settings().ENV == "test"):
         echo(f"demo coordinator: {demo.DEMO_EMAIL} / password: {demo.DEMO_PASSWORD} "
              "(open /dashboard)")

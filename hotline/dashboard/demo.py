@@ -31,6 +31,7 @@ from hotline.models import (
     Supporter,
     User,
 )
+from hotline.roster import shifts
 
 DEMO_EMAIL = "coordinator@example.org"
 #: Printed by ``demo seed``; the demo only ever runs offline on 127.0.0.1.
@@ -60,7 +61,6 @@ def seed_coordinator(session: Session, test_mode: bool = False) -> bool:
 
 def seed_shifts(session: Session) -> None:
     """Weekly shifts for the demo roster (they are switched ON anyway in the demo)."""
-    from hotline.roster import shifts
     for phone, plan in DEMO_SHIFTS.items():
         supporter = session.scalar(select(Supporter).where(Supporter.phone == phone))
         if supporter is not None and not shifts.shifts_of(session, supporter.id):

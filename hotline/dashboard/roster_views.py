@@ -14,6 +14,7 @@ from hotline.roster import supporters as roster
 from hotline.roster import shifts
 from hotline.dashboard.views import api, bp
 from hotline.core.extensions import db
+from hotline.lifecycle import effects, transitions
 from hotline.models import Shift, Supporter
 
 
@@ -123,7 +124,7 @@ def supporter_deactivate(supporter_id: int):
     if request.form.get("confirm") != "yes":
         return redirect(url_for("dashboard.supporter_deactivate_confirm",
                                 supporter_id=supporter_id), 303)
-    roster.deactivate(db.session, supporter)
+    effects.apply(transitions.take_off_roster(db.session, supporter))
     flash(f"{supporter.name} is off the roster. They are listed under \"Taken off the "
           "roster\" below, where you can restore them.")
     return redirect(url_for("dashboard.roster_page") + "#removed")
@@ -228,7 +229,7 @@ def api_supporter(supporter_id: int):
     """PATCH: change details (all fields); DELETE: off the roster."""
     supporter = _supporter(supporter_id)
     if request.method == "DELETE":
-        roster.deactivate(db.session, supporter)
+        effects.apply(transitions.take_off_roster(db.session, supporter))
         return jsonify({"ok": True})
     try:
         update_supporter(supporter, request.get_json(silent=True) or {})

@@ -59,11 +59,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from hotline.statistics import days
 from hotline.statistics import queries as stats
 from hotline.disclosure import report as reports
 from hotline.statistics.periods import PeriodError, Span
 from hotline.disclosure.suppression import Line, Suppressed, suppress
 from hotline.models import StatsPublished, Supporter, insert_for, utcnow
+from hotline.core.extensions import redis_conn
 
 #: Cells of a period with no sum across periods (a caller seen in two months is a repeat
 #: caller in their quarter, in neither month); a quarter has none (months only show them).
@@ -261,7 +263,6 @@ def _remember(key: str, decision: tuple[frozenset, bool]) -> None:
 def _redis():
     if not has_app_context():
         return None
-    from hotline.core.extensions import redis_conn
     return redis_conn.client
 
 
@@ -292,6 +293,16 @@ def _shared_set(key: str, complementary: set[str], safe: bool) -> None:
                                                     "safe": safe}), ex=SHARED_TTL)
     except RedisError as exc:
         log.warning("statistics decision not shared: %s", exc.__class__.__name__)
+
+
+def warm_all(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
+    """The nightly warm-up: the statistics cache of every published period
+    (``days.fill``), then their suppression, decided once for every web process (a
+    quarter's takes seconds). Returns the days stored."""
+    now = now or utcnow()
+    stored, published = days.fill(session, zone, now)
+    warm(session, zone, current_app.extensions["hotline.settings"].MIN_CELL, now, published)
+    return stored
 
 
 def warm(session: Session, zone: ZoneInfo, k: int, now: datetime, spans) -> int:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from hotline.disclosure import elimination
 from hotline.disclosure import witness
+from hotline.disclosure.witness import min_range
 from hotline.disclosure.elimination import Line, certificate
 
 INF = float("inf")
@@ -176,12 +177,6 @@ def _line_safe(line: Line, values, result: Suppressed, k: int, ranges) -> bool:
         if small(cell, values, result) and min(hi, k - 1) - max(lo, 1) + 1 < need:
             return False
     return True
-
-
-def min_range(k: int) -> int:
-    """How many of the values 1..k-1 a small cell must keep open: half (at least 2).
-    All of 1..k-1 would often cost the grand total in a quiet week; one value is exposure."""
-    return max(2, (k - 1) // 2)
 
 
 def _candidates(line: Line, values: dict[str, int], result: Suppressed,

@@ -79,6 +79,12 @@ class Index:
                     self.by_rest[rest].append((c, i, s))
 
 
+def min_range(k: int) -> int:
+    """How many of the values 1..k-1 a small cell must keep open: half (at least 2).
+    All of 1..k-1 would often cost the grand total in a quiet week; one value is exposure."""
+    return max(2, (k - 1) // 2)
+
+
 def cell_bounds(cell, primary, k) -> tuple[float, float]:
     """What a reader knows of a hidden cell: ``<k`` is 0..k-1, ``hidden`` k or more."""
     return (0, k - 1) if cell in primary else (k, INF)
@@ -90,7 +96,6 @@ def width(low: float, high: float, k: int) -> int:
 
 
 def _need(k: int) -> int:
-    from hotline.disclosure.suppression import min_range
     return min_range(k)
 
 
@@ -197,6 +202,7 @@ class Prover:
                  sign: float) -> float | None:
         """min (sign 1) or max (sign -1) of ``objective`` over ``system`` (INF when
         unbounded above, None if no answer); the optimal point is kept as a witness."""
+        # scipy is heavy (~0.3 s to import): loaded only by the exact check of a period
         from scipy.optimize import linprog
         found = linprog([sign * c for c in objective], A_eq=system["a"], b_eq=system["b"],
                         bounds=system["bounds"], method="highs")
@@ -417,6 +423,7 @@ class Prover:
         """The lines over ``cell``'s connected group of hidden cells, as a sparse LP. It
         starts with the points found with fewer cells hidden (still feasible: every newly
         hidden cell at its true value) and two of its own."""
+        # scipy is heavy (~0.3 s to import): loaded only by the exact check of a period
         from scipy.sparse import csr_matrix
         index, values = self.index, self.values
         group, todo, rows = {cell}, [cell], set()

@@ -1,5 +1,5 @@
-"""The auditor, beside the escalation runner: every minute, find what a lost callback or a dead worker left stuck, and
-resolve it, so no contact, offer, follow-up or callback waits forever.
+"""The auditor, beside the escalation runner: every minute, find what a lost callback or a
+dead worker left stuck, and resolve it, so no contact, offer, follow-up or callback waits forever.
 
 It reschedules itself (one deterministic job id, so there is only ever one), and every
 worker makes sure it is scheduled when it starts. The job is ``workers.audit.audit`` (a
@@ -20,7 +20,7 @@ from hotline.callbacks import requests as callbacks
 from hotline.lifecycle import contacts
 from hotline.text import conversations
 from hotline.followups import schedule as followups
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.lifecycle import routing
 from hotline.escalation import policy, runner
 from hotline.lifecycle import effects, transitions
@@ -110,7 +110,8 @@ def _close_contacts(now) -> int:
             else Outcome.ABANDONED
         transitions.finish(db.session, contact, outcome, cancel=False)
     connected = db.session.scalars(select(Contact).where(
-        Contact.state == ContactState.CONNECTED.value, Contact.mode.is_distinct_from(ContactMode.TEXT.value),
+        Contact.state == ContactState.CONNECTED.value,
+        Contact.mode.is_distinct_from(ContactMode.TEXT.value),
         Contact.connected_at < now - CONNECTED_DEADLINE)).all()
     for contact in connected:
         if contact.supporter_id:
@@ -168,7 +169,8 @@ def _restart_callbacks(now) -> int:
     try that ended without settling its request (a worker or webhook died in between)
     settles it now: reached if the clinician was connected, else missed and retried."""
     pending = db.session.scalars(select(CallbackRequest).where(
-        CallbackRequest.state == CallbackState.PENDING.value, CallbackRequest.sealed_number.is_not(None),
+        CallbackRequest.state == CallbackState.PENDING.value,
+        CallbackRequest.sealed_number.is_not(None),
         CallbackRequest.requested_at < now - JOB_LATE
         - timedelta(minutes=settings().CALLBACK_RETRY_MINUTES))).all()
     for callback in pending:
@@ -224,8 +226,4 @@ def _redact_messages(now) -> int:
 
 
 def _job_exists(job_id: str) -> bool:
-    try:
-        Job.fetch(job_id, connection=jobs.queue.connection)
-    except NoSuchJobError:
-        return False
-    return True
+    return jobs.exists(job_id)

@@ -43,7 +43,8 @@ from hotline.core.errors import TwilioApiError
 from hotline.escalation import policy as policies
 from hotline.escalation.policy import Step
 from hotline.core.extensions import db, redis_conn, settings
-from hotline.lifecycle import effects, outbound, transitions
+from hotline.lifecycle import effects, transitions
+from hotline.telephony import outbound
 from hotline.models.states import Channel, ContactMode, ContactState, EventKind, OfferState
 from hotline.models import Contact, Offer
 from hotline.core.urls import public_url

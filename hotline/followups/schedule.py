@@ -30,6 +30,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hotline.models.followups import REPLY_WINDOW
 from hotline.privacy import primitives as privacy
 from hotline.core.errors import FlowError
 from hotline.core.extensions import jobs, settings
@@ -37,6 +38,7 @@ from hotline.core.flows import Language, check_texts, load_languages, read_yaml
 from hotline.lifecycle import effects
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, Score, utcnow
 from hotline.core.settings import Settings
+from hotline.lifecycle.contacts import event
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,6 @@ MESSAGES = frozenset({"consent_voice", "consent_text", "consent_yes", "consent_n
                       "callback_missed"})
 #: Sending retries on Twilio errors, with backoff.
 SEND_RETRY = Retry(max=4, interval=[30, 120, 600, 1800])
-#: How long after a follow-up a numeric reply still counts as its answer.
-REPLY_WINDOW = timedelta(days=3)
 #: Texts moved out of quiet hours go out over the first hour of the morning, not all in its
 #: first second: a night's follow-ups due at 08:00:00 at once would queue behind each other
 #: (and in front of the routing of live calls) and meet the sender's rate limit at Twilio.
@@ -264,7 +264,6 @@ def answer(session: Session, caller_key: str, body: str, flows: FollowUpFlows,
     if followup.awaiting == "helpful":  # one reply per follow-up in the statistics
         contact = session.get(Contact, followup.contact_id)
         if contact is not None:
-            from hotline.lifecycle.contacts import event
             event(session, contact, EventKind.FOLLOWUP_REPLY)
     if followup.awaiting == "helpful" and settings().ASK_BURNOUT:
         followup.awaiting = "burnout"

@@ -3,9 +3,9 @@
 State changes that can race (two webhooks, a webhook and a job) are conditional
 UPDATEs: the caller of each function learns whether it won. None of them commits: the
 transaction ends in the lifecycle transition (``hotline.lifecycle.transitions``) or the
-adapter (webhook, job) that called it, with everything else that belongs to it. Each returns the updated row
-(``RETURNING``) into the contact, so the contact is current without a second query; only
-an UPDATE that lost reloads it.
+adapter (webhook, job) that called it, with everything else that belongs to it. Each
+returns the updated row (``RETURNING``) into the contact, so the contact is current
+without a second query; only an UPDATE that lost reloads it.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventK
 log = logging.getLogger(__name__)
 
 
-def event(session: Session, contact: Contact, kind: EventKind | Outcome | str, tier: int | None = None,
-           outcome: str | None = None, at: datetime | None = None) -> None:
+def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
+          tier: int | None = None, outcome: str | None = None, at: datetime | None = None) -> None:
     """Append one statistics event (no number, no text, minute resolution); a late one
     (a contact days old) drops the cached statistics of the contact's day."""
     kind = states.value(kind)

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.roster import shifts
-from hotline.models import Contact, ContactMode, ContactState, Offer, OfferState, Supporter, UtcDateTime, utcnow
+from hotline.models import (CallbackRequest, Contact, ContactMode, ContactState, Offer, OfferState,
+                            Supporter, UtcDateTime, utcnow)
 
 TIER_PEER = 1
 TIER_BACKUP = 2
@@ -154,8 +155,15 @@ def missed_earlier(session: Session, contact: Contact) -> list[int]:
     """Supporters offered an earlier try of the callback request ``contact`` is a try of."""
     if contact.mode != ContactMode.CALLBACK.value:
         return []
-    from hotline.callbacks import requests as callbacks
-    return callbacks.missed_by(session, contact)
+    callback = session.scalar(select(CallbackRequest).where(
+        CallbackRequest.attempt_contact_id == contact.id))
+    if callback is None:
+        return []
+    earlier = select(Contact.id).where(
+        Contact.mode == ContactMode.CALLBACK.value, Contact.caller_key == contact.caller_key,
+        Contact.id != contact.id, Contact.created_at >= callback.requested_at)
+    return sorted(set(session.scalars(select(Offer.supporter_id).where(
+        Offer.contact_id.in_(earlier)))))
 
 
 def _pick_then_reserve(session: Session, params: dict, speakers_only: bool, now: datetime,

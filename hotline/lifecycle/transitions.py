@@ -1,8 +1,9 @@
 """The contact's state changes that several adapters share, each in one place.
 
-Each is the conditional UPDATE of ``hotline.lifecycle.contacts`` / ``hotline.lifecycle.routing`` (only the row
-in the expected state changes, ``UPDATE ... RETURNING``), plus its event, plus forgetting
-the number where due, committed here; it returns the effects it needs
+Each is the conditional UPDATE of ``hotline.lifecycle.contacts`` /
+``hotline.lifecycle.routing`` (only the row in the expected state changes,
+``UPDATE ... RETURNING``), plus its event, plus forgetting the number where due,
+committed here; it returns the effects it needs
 (``hotline.lifecycle.effects``) for the caller to ``effects.apply`` once it has answered
 for its own part. Nothing here enqueues a job or calls Twilio.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.lifecycle import contacts
@@ -18,7 +20,8 @@ from hotline.lifecycle import routing
 from hotline.lifecycle import effects
 from hotline.lifecycle.effects import Effect
 from hotline.models.states import ContactState, EventKind, OfferState, Outcome
-from hotline.models import Contact, Offer
+from hotline.models import Contact, Offer, Supporter
+from hotline.roster import supporters as roster
 
 #: Grace past ring + accept time before a silent offer is expired by the safety net, and
 #: before a supporter kept reserved for a goodbye is freed should its status never come.
@@ -87,6 +90,23 @@ def offer_over(session: Session, offer: Offer, state: OfferState,
     return done
 
 
+def take_off_roster(session: Session, supporter: Supporter) -> Effects:
+    """Take a supporter off the roster (``roster.deactivate``: inactive, no shifts, no
+    manual switch), then withdraw the offers still ringing them: each contact goes on to
+    its next step at once. One effect per offer withdrawn; a contact they are on is left
+    alone, so a roster change never cuts a clinician off."""
+    roster.deactivate(session, supporter)
+    # After that commit, so no new offer can reach them meanwhile; each close is
+    # conditional (an offer accepted or ended meanwhile stays as it is).
+    ringing = session.scalars(select(Offer).where(
+        Offer.supporter_id == supporter.id, Offer.state == OfferState.RINGING.value)
+        .order_by(Offer.id)).all()
+    done = Effects()
+    for offer in ringing:
+        done.extend(offer_over(session, offer, OfferState.CANCELED))
+    return done
+
+
 def accepted(session: Session, offer: Offer) -> Effects:
     """The supporter of ``offer`` won its contact (``contacts.connect`` already did):
     the reservation moves to the contact and every other ringing offer stops (the
@@ -96,4 +116,4 @@ def accepted(session: Session, offer: Offer) -> Effects:
 
 
 __all__ = ["Effect", "Effects", "finish", "request_peer", "leave_for_options",
-           "close_answered", "offer_over", "accepted", "EXPIRY_GRACE_SECONDS"]
+           "close_answered", "offer_over", "take_off_roster", "accepted", "EXPIRY_GRACE_SECONDS"]

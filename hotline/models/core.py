@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
                         TypeDecorator, false)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from hotline.core import clock
@@ -56,10 +58,7 @@ def utcnow() -> datetime:
 def insert_for(session, model):
     """An INSERT of ``model`` in the session's dialect (PostgreSQL or SQLite), for
     ``on_conflict_do_nothing`` / ``on_conflict_do_update``, which core ``insert`` lacks."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     return insert(model)
 
 

@@ -7,13 +7,17 @@ never a key: they cannot be traced back to anyone.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.models.core import Base, UtcDateTime, utcnow
+
+#: How long after a follow-up a numeric reply still counts as its answer. Here, with the
+#: table, because the statistics need it too: a day's follow-up counts settle after it.
+REPLY_WINDOW = timedelta(days=3)
 
 __all__ = ["FollowUp", "FollowUpState", "Score"]
 

@@ -4,7 +4,7 @@ Every text that passes through the hotline's number (in, out, relayed, the webho
 replies) leaves a record at Twilio with its body and numbers. The hotline keeps each sid,
 never the content, until Twilio has confirmed the body blanked and the media deleted
 (``redacted_at``); with ``HOTLINE_TWILIO_LOG_DAYS`` the record is then deleted at Twilio
-and the sid forgotten. ``hotline.retention.message_records`` owns these rows.
+and the sid forgotten. ``hotline.telephony.message_records`` owns these rows.
 """
 
 from __future__ import annotations

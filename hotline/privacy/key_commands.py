@@ -9,6 +9,9 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 
 from hotline.core.extensions import db, settings
+from hotline.core.settings import looks_like_placeholder
+from hotline.privacy import keys
+from hotline.privacy import primitives as privacy
 
 
 @click.group("keys")
@@ -29,7 +32,6 @@ def keys_new() -> None:
 def _fresh(make) -> str:
     """A random value production accepts: about one token in ten thousand happens to contain
     a word the placeholder check refuses (``todo``, ``xxxx``), so draw again."""
-    from hotline.core.settings import looks_like_placeholder
     while looks_like_placeholder(value := make()):
         pass
     return value
@@ -40,7 +42,6 @@ def _fresh(make) -> str:
 def keys_rotate() -> None:
     """Seal every stored number under the newest seal key and move every caller whose number
     is still held to the newest caller-key version."""
-    from hotline.privacy import keys
     done = keys.rotate(db.session, settings())
     click.echo(f"resealed\t{done.resealed}")
     click.echo(f"callers re-keyed\t{done.rekeyed_callers}")
@@ -57,8 +58,6 @@ def keys_status() -> None:
 
 
 def _print_status() -> None:
-    from hotline.privacy import keys
-    from hotline.privacy import primitives as privacy
     cfg = settings()
     now = keys.status(db.session, cfg)
     ids = privacy.sealer(cfg).ids

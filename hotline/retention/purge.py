@@ -10,11 +10,11 @@
   period after the cutoff are untouched: they only read events, contacts and offers from it.
   The statistics cache's days that the deleted rows counted in go in the same transaction
   (``stats_cache.forget_before``); after the purge, the newly settled days are cached
-  (``stats_cache.warm``: the nightly warm-up of the dashboard's longest period).
+  (``joint.warm_all``: the nightly warm-up of the published periods and their decisions).
 - Handled MessageSids are kept a week (they only stop a retried webhook from acting twice).
 - Opt-outs are kept: a STOP must hold for ever, and it is only a keyed hash.
 - With ``HOTLINE_TWILIO_LOG_DAYS`` the call logs whose sids the hotline knows, and every
-  message record (incoming, sent, relayed: ``hotline.retention.message_records``), are deleted at
+  message record (incoming, sent, relayed: ``hotline.telephony.message_records``), are deleted at
   Twilio after that many days, and the sids are then forgotten. Without it, a message's
   sid is forgotten a week after Twilio confirmed its body redacted.
 - A contact that never ended (its last webhook or job was lost) keeps its sealed number
@@ -27,20 +27,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, cast, delete, exists, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hotline.retention import message_records
+from hotline.telephony import message_records
+from hotline.disclosure import joint
 from hotline.statistics import days as stats_cache
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
-from hotline.models import (CallbackRequest, CallbackState, Consent, Contact, ContactEvent, ContactState, FollowUp,
-                            FollowUpState, InboundMessage, MonthlyAggregate, MonthlyScore, Offer,
-                            OfferState, Score)
+from hotline.models import utcnow
+from hotline.models import (CallbackRequest, CallbackState, Consent, Contact, ContactEvent,
+                            ContactState, FollowUp, FollowUpState, InboundMessage, MonthlyAggregate,
+                            MonthlyScore, Offer, OfferState, Score)
+from hotline.core.extensions import jobs
+from hotline.core.extensions import settings as app_settings
 from hotline.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,11 +88,11 @@ def purge(session: Session, now: datetime, settings: Settings) -> dict[str, int]
 
 
 def _warm_statistics(session: Session, now: datetime, zone: ZoneInfo) -> int:
-    """Cache the newly settled days of the statistics (``stats_cache.warm``), so the first view
+    """Cache the newly settled days of the statistics (``joint.warm_all``), so the first view
     of the longest period reads them instead of counting a year. Only a speed-up: a
     failure is logged, and the next view counts what is missing."""
     try:
-        return stats_cache.warm(session, zone, now)
+        return joint.warm_all(session, zone, now)
     except SQLAlchemyError as exc:
         session.rollback()
         log.warning("statistics cache not warmed: %s", exc.__class__.__name__)
@@ -248,3 +252,46 @@ def _updated(result) -> int:
 
 
 _deleted = _updated
+
+
+# When the purge runs: once a day at 03:00 program time. The job (``workers.retention``)
+# reschedules itself for the next day with one deterministic job id per day, so however
+# many workers start (each makes sure it is scheduled) there is only ever one purge a day.
+# Jobs are named, not imported: nothing in hotline/ imports workers/.
+PURGE_JOB = "workers.retention.purge"
+WARM_JOB = "workers.retention.warm_statistics"
+PURGE_JOB_ID = "hotline-purge"
+#: Local time of the daily purge: the quietest hour of most lines.
+AT = time(3, 0)
+
+
+def next_slot(now: datetime, zone: ZoneInfo) -> datetime:
+    """The next 03:00 in ``zone`` after ``now`` (aware, in ``zone``)."""
+    local = now.astimezone(zone)
+    day = local.date() if local.time() < AT else local.date() + timedelta(days=1)
+    return datetime.combine(day, AT, tzinfo=zone)
+
+
+def job_id(slot: datetime) -> str:
+    """One id per local day: a second scheduling of the same day's purge is a no-op."""
+    return f"{PURGE_JOB_ID}-{slot:%Y%m%d}"
+
+
+def schedule(now: datetime | None = None) -> str:
+    """Schedule the next daily purge unless it already is; returns its job id."""
+    slot = next_slot(now or utcnow(), ZoneInfo(app_settings().TIMEZONE))
+    ident = job_id(slot)
+    if not jobs.exists(ident):
+        jobs.queue.enqueue_at(slot.astimezone(UTC), PURGE_JOB, job_id=ident)
+    return ident
+
+
+WARM_JOB_ID = "hotline-stats-warm"
+
+
+def enqueue_warm_up() -> None:
+    """At a worker's start: warm the statistics cache now rather than at 03:00, so the
+    first view of a long period after a deploy (or a cache emptied) does not count it
+    whole. Idempotent: the warm-up only counts the days the cache lacks."""
+    if not jobs.exists(WARM_JOB_ID):
+        jobs.queue.enqueue(WARM_JOB, job_id=WARM_JOB_ID)

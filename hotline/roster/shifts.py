@@ -39,6 +39,9 @@ from hotline.models import (
     UtcDateTime,
     utcnow,
 )
+from flask import has_app_context
+from hotline.core.extensions import settings
+from hotline.core.settings import Settings
 
 MINUTES_PER_DAY = 24 * 60
 #: ``off_until`` of a manual OFF: until switched ON or back to the schedule. (Rows written
@@ -65,10 +68,7 @@ class ShiftError(HotlineError, ValueError):
 
 def program_zone() -> ZoneInfo:
     """The program's time zone (HOTLINE_TIMEZONE); its default outside an app context."""
-    from flask import has_app_context
 
-    from hotline.core.extensions import settings
-    from hotline.core.settings import Settings
     if has_app_context():
         return ZoneInfo(settings().TIMEZONE)
     return ZoneInfo(Settings.__dataclass_fields__["TIMEZONE"].default)

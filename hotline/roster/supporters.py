@@ -13,8 +13,10 @@ Taking a supporter off the roster (``deactivate``) means, whatever the path:
   ringing by a schedule nobody has looked at since;
 * offers still ringing them are withdrawn (``canceled``) and their reservation freed: they
   can no longer accept (their YES is no longer read as a supporter's, and pressing 1 now
-  hears "taken"), so the contact must not wait for them. The auditor routes the contact on
-  within its next pass (workers/audit.py), so a roster change needs no job queue;
+  hears "taken"), so the contact must not wait for them. That is an offer's state change,
+  so it is the lifecycle's (``hotline.lifecycle.transitions.take_off_roster``, which calls
+  ``deactivate`` first): from the dashboard the contact goes on to its next step at once;
+  the CLI starts no job queue, so the auditor routes it on within its next pass;
 * a contact they are on now is left alone: a clinician is never cut off by a roster
   change; they are freed when it ends;
 * their past contacts stay (statistics), as does the row, so ``restore`` can bring it back.
@@ -33,10 +35,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hotline.core import flows
-from hotline.lifecycle import routing
 from hotline.roster import shifts
 from hotline.core.errors import HotlineError
-from hotline.models import Offer, OfferState, Shift, Supporter
+from hotline.models import Shift, Supporter
 from hotline.core.phones import normalize
 
 TIERS = (1, 2)
@@ -161,20 +162,15 @@ def set_available(session: Session, phone: str, available: bool) -> Supporter:
     return switch(session, find(session, phone), "on" if available else "off")
 
 
-def deactivate(session: Session, supporter: Supporter) -> int:
-    """Take a supporter off the roster (see the module's docstring for what that means);
-    returns how many ringing offers were withdrawn."""
+def deactivate(session: Session, supporter: Supporter) -> None:
+    """Take a supporter off the roster (see the module's docstring for what that means).
+    Offers still ringing them are the lifecycle's to withdraw: adapters call
+    ``hotline.lifecycle.transitions.take_off_roster``, which calls this first."""
     if not supporter.active:
         raise RosterError(f"{supporter.name} is already off the roster")
     supporter.active = False
     _forget_availability(session, supporter)
     session.commit()
-    # After the commit, so that no new offer can be made to them meanwhile; each close is
-    # routing's own (conditional: an offer accepted or ended meanwhile stays as it is).
-    ringing = session.scalars(select(Offer).where(
-        Offer.supporter_id == supporter.id, Offer.state == OfferState.RINGING.value)
-        .order_by(Offer.id)).all()
-    return sum(routing.close_offer(session, offer, OfferState.CANCELED) for offer in ringing)
 
 
 def restore(session: Session, supporter: Supporter) -> Supporter:

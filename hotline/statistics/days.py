@@ -6,7 +6,8 @@ additive (every contact counts on the one local day it started; offers and talk 
 the day they began). A day settled (ended ``MIN_SETTLE`` ago, nothing of it still open) is
 counted once, by the statistics queries of ``hotline.statistics.queries`` grouped by local day
 (``count_days``), and cached as a typed, versioned record (``records.DayCounts``: a row of
-another version is counted again, never misread); its follow-ups are counted again live until they are final too (``settle_after``),
+another version is counted again, never misread); its follow-ups are counted again live
+until they are final too (``settle_after``),
 then the day is counted once more. Repeat callers (not additive: a key seen on two days)
 and scores are counted over the period, and cached for a period ended a day ago. A late
 event for a cached day's contact drops it (``forget_contact``, from ``contacts.event``),
@@ -30,11 +31,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from hotline.models.followups import REPLY_WINDOW
 from hotline.models import (Contact, ContactEvent, StatsDay, StatsPeriod, StatsPublished,
                             insert_for, utcnow)
+from hotline.statistics import periods
 from hotline.statistics.records import DayCounts, SupporterDay
-from hotline.statistics.queries import (FOLLOWUP_KINDS, SCORE_KINDS, Period, Raw, _file_kinds, _repeat,
-                           _scores, _utc, count, kind_rows, local_day, prepare, supporter_rows)
+from hotline.statistics.queries import (FOLLOWUP_KINDS, SCORE_KINDS, Period, Raw, _file_kinds,
+                                        _repeat, _scores, _utc, count, kind_rows, local_day,
+                                        prepare, supporter_rows)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,6 @@ class Window:
 
 def settle_after(cfg, delays) -> timedelta:
     """How long after its end a day's follow-up counts are final (see SETTLE_MARGIN)."""
-    from hotline.followups.schedule import REPLY_WINDOW
     longest = max(delays, default=timedelta()) * cfg.FOLLOWUP_DELAY_SCALE
     return max(MIN_SETTLE, longest + REPLY_WINDOW + SETTLE_MARGIN)
 
@@ -188,14 +191,18 @@ def _period_counts(session: Session, period: Period, window: Window, raw: Raw) -
 
 def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
     """Count and cache what the dashboard's published periods need and the cache lacks
-    (the nightly purge runs this, so a coordinator's first view reads the cache): every
-    day of the window, and each published period's repeat callers and scores; commits.
-    Returns how many days were stored."""
-    from hotline.statistics import periods  # the published hierarchy (neither needs this)
-    now = now or utcnow()
+    (``fill``); returns how many days were stored. The nightly purge runs
+    ``hotline.disclosure.joint.warm_all``, which also decides their suppression."""
+    return fill(session, zone, now or utcnow())[0]
+
+
+def fill(session: Session, zone: ZoneInfo, now: datetime) -> tuple[int, list]:
+    """Every day of the window the cache lacks, and each published period's repeat callers
+    and scores, counted and stored (so a coordinator's first view reads the cache);
+    commits. Returns the days stored and the published periods (``periods.Span``)."""
     window = cache_window(zone, now)
     if window is None:
-        return 0
+        return 0, []
     prepare(session)
     _repair(session, now)
     first = window.first
@@ -212,11 +219,7 @@ def warm(session: Session, zone: ZoneInfo, now: datetime | None = None) -> int:
         counts = _period_counts(session, span.period(zone), window, Raw())
         if counts is not None:
             _store(session, zone, {}, now, counts)
-    # and their suppression, decided once for every web process (a quarter's takes seconds)
-    from hotline.disclosure import joint
-    joint.warm(session, zone, current_app.extensions["hotline.settings"].MIN_CELL, now,
-               published)
-    return stored
+    return stored, published
 
 
 #: How far back ``warm`` looks for late events (two nights: one failed run is covered).
@@ -329,7 +332,8 @@ def _merge(days: dict[date, DayCounts]) -> tuple[Raw, dict[int, SupporterDay]]:
 # --- counts by local day ----------------------------------------------------------------
 
 def count_days(session: Session, period: Period) -> dict[date, DayCounts]:
-    """The counts of each day of ``period``: the statistics queries of ``hotline.statistics.queries``
+    """The counts of each day of ``period``: the statistics queries of
+    ``hotline.statistics.queries``
     (the same builders as the live path) grouped by local day in SQL: the cache's rows,
     and the days it does not hold."""
     days = {day: DayCounts() for day in period.days()}

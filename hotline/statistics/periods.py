@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from hotline.models.followups import REPLY_WINDOW
 from hotline.core.errors import HotlineError
 from hotline.statistics.queries import Period
 
@@ -117,7 +118,6 @@ def bounds(now: datetime, zone: ZoneInfo, window=None) -> Bounds:
     those of ``window`` (``stats_cache.cache_window``); outside an app (None), the default
     settings' (follow-ups a week and the reply window after their contact, 400 days)."""
     if window is None:
-        from hotline.followups.schedule import REPLY_WINDOW
         today = now.astimezone(zone).date()
         return Bounds(today - timedelta(days=400), today - timedelta(days=1 + 3 + 7 + 2)
                       - REPLY_WINDOW, settle=timedelta(days=3 + 7 + 2) + REPLY_WINDOW,

@@ -2,7 +2,8 @@
 
 A ``DayCounts`` is the additive counts of one local day (every contact counts on the day it
 started; offers and talk time on the day they began), filled by the same query builders as
-the live statistics (``hotline.statistics.queries``) and added up by ``hotline.statistics.days``. It is stored
+the live statistics (``hotline.statistics.queries``) and added up by
+``hotline.statistics.days``. It is stored
 as JSON with named fields and a schema ``version``; a row of any other version (older, newer,
 or the unversioned one-letter JSON of before) decodes to None, so the cache treats the day as
 missing and counts it again, replacing the row, instead of reading numbers it does not know

@@ -18,6 +18,7 @@ from twilio.rest import Client
 
 from hotline.core.errors import TwilioApiError
 from hotline.core.settings import Settings
+from twilio.http.http_client import TwilioHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ def client(settings: Settings) -> Client:
            settings.TWILIO_API_BASE_URL)
     clients = _local.__dict__.setdefault("clients", {})
     if key not in clients:
-        from twilio.http.http_client import TwilioHttpClient
         rest = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
                       http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT_SECONDS))
         rest.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")

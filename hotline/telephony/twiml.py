@@ -12,6 +12,8 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from hotline.core.extensions import settings
 from hotline.core.flows import Flows
 from hotline.core.urls import public_url
+from flask import request
+from hotline.core.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,6 @@ def crisis_dial(twiml: VoiceResponse, lang: str, action: str) -> None:
 
 def after_crisis(lang: str) -> Response:
     """After a crisis-line transfer: if it did not connect, say how to reach it directly."""
-    from flask import request
     twiml = VoiceResponse()
     if request.form.get("DialCallStatus") != "completed":
         say(twiml, lang, "crisis_failed", crisis=" ".join(settings().CRISIS_LINE_NUMBER))
@@ -104,7 +105,6 @@ def safe_view(fallback: Callable[[], Response]) -> Callable:
 
 
 def _rollback() -> None:
-    from hotline.core.extensions import db
     try:
         db.session.rollback()
     except Exception:  # the database itself may be what failed

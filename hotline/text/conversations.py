@@ -24,10 +24,12 @@ from hotline.privacy import keys
 from hotline.privacy import primitives as privacy
 from hotline.lifecycle import routing
 from hotline.core.extensions import settings
-from hotline.lifecycle import effects, outbound, transitions
+from hotline.lifecycle import effects, transitions
+from hotline.telephony import outbound
 from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.text.words import Command, Keyword, TextFlows
+from hotline.roster import shifts
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,8 @@ def _conversation_of(session: Session, supporter: Supporter) -> Contact | None:
     if not (supporter.busy_with or "").startswith("contact:"):
         return None
     contact = session.get(Contact, int(supporter.busy_with.split(":", 1)[1]))
-    if contact is None or contact.mode != ContactMode.TEXT.value or contact.state != ContactState.CONNECTED.value:
+    if contact is None or contact.mode != ContactMode.TEXT.value \
+            or contact.state != ContactState.CONNECTED.value:
         return None
     return contact
 
@@ -221,7 +224,6 @@ class SupporterTexts:
         return self.conv.reply("en", "supporter_off")
 
     def _schedule(self) -> list[Outgoing]:
-        from hotline.roster import shifts
         shifts.back_to_schedule(self.session, self.supporter)
         return self.conv.reply("en", "supporter_schedule")
 
@@ -231,7 +233,6 @@ class SupporterTexts:
             Contact.mode == ContactMode.TEXT.value).order_by(Offer.id.desc()))
 
     def _status(self) -> list[Outgoing]:
-        from hotline.roster import shifts
         on = self.session.scalar(select(Supporter.id).where(
             Supporter.id == self.supporter.id, shifts.eligible())) is not None
         state = self.conv.flows.command_word(Command.ON if on else Command.OFF)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from hotline.text import conversations
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.core import phones
 from hotline.core.extensions import db, settings
 from hotline.models import InboundMessage

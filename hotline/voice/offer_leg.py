@@ -68,7 +68,8 @@ def answer(offer_id: int) -> Response:
     db.session.commit()
     twiml = VoiceResponse()
     action = public_url("offer.accept", offer_id=offer.id)
-    node = twiml.gather(input="dtmf", num_digits=1, timeout=policy.current().step_for_tier(offer.tier).accept_seconds,
+    accept_seconds = policy.current().step_for_tier(offer.tier).accept_seconds
+    node = twiml.gather(input="dtmf", num_digits=1, timeout=accept_seconds,
                         action=action, method="POST")
     say(node, lang, "offer_intro_callback" if offer.contact.mode in contacts.OUTBOUND_MODES
         else "offer_intro")

@@ -1,23 +1,25 @@
 """What leaves the hotline while a contact moves on: template texts (never a body a user
-wrote) and the end of a supporter's call. The runner and the jobs share these; they were
-in ``workers/texts.py`` and ``workers/offer.py``, which now call them here.
+wrote) and the end of a supporter's call. The runner, the auditor and the jobs share these.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
 from hotline.privacy import keys
-from hotline.retention import message_records
+from hotline.telephony import message_records
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import db, settings
 from hotline.models.states import ContactMode, ContactState
 from hotline.models import Offer
-from hotline.text.words import TextFlows
 from hotline.core.urls import public_url
+
+if TYPE_CHECKING:
+    from hotline.text.words import TextFlows
 
 log = logging.getLogger(__name__)
 
