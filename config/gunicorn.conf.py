@@ -15,7 +15,7 @@ timeout = 30          # Twilio gives a webhook 15 s; anything slower is a bug
 graceful_timeout = 20
 accesslog = "-"
 # The request line without its query string (values may be numbers), token-like path
-# segments masked; every gunicorn handler redacts numbers (hotline/access_log.py).
+# segments masked; every gunicorn handler redacts numbers (hotline/privacy/access_log.py).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 logger_class = "hotline.privacy.access_log.RedactingLogger"
 

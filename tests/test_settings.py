@@ -60,7 +60,7 @@ def test_bad_numbers_are_named():
 
 
 def settings_table() -> str:
-    """The README's settings table as hotline/settings.py documents it."""
+    """The README's settings table as hotline/core/settings.py documents it."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for variable, default, doc in settings.documented():
         default = default.replace(str(settings.ROOT), "<repo>")
