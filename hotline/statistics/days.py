@@ -32,8 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hotline.models.followups import REPLY_WINDOW
-from hotline.models import (Contact, ContactEvent, StatsDay, StatsPeriod, StatsPublished,
-                            insert_for, utcnow)
+from hotline.models import (Contact, ContactEvent, EventKind, StatsDay, StatsPeriod,
+                            StatsPublished, insert_for, utcnow)
 from hotline.statistics import periods
 from hotline.statistics.records import DayCounts, SupporterDay
 from hotline.statistics.queries import (FOLLOWUP_KINDS, SCORE_KINDS, Period, Raw, _file_kinds,
@@ -293,7 +293,7 @@ def forget_contact(session: Session, contact: Contact, kind: str,
     day = started.astimezone(UTC).date()
     before, after = day - timedelta(days=1), day + timedelta(days=1)
     session.execute(delete(StatsDay).where(StatsDay.day >= before, StatsDay.day <= after))
-    if kind == "started":
+    if kind == EventKind.STARTED.value:
         session.execute(delete(StatsPeriod).where(StatsPeriod.first <= after,
                                                   StatsPeriod.last >= before))
 

@@ -43,8 +43,8 @@ from sqlalchemy import (Integer, and_, case, cast, exists, func, literal, litera
                         select, text)
 from sqlalchemy.orm import Session, aliased
 
-from hotline.models import (CallbackRequest, Contact, ContactEvent, Offer, Outcome, Score,
-                            Supporter, utcnow)
+from hotline.models import (CallbackRequest, CallbackState, Contact, ContactEvent, ContactMode,
+                            EventKind, Offer, OfferState, Outcome, Score, Supporter, utcnow)
 from hotline.statistics.records import DayCounts, SupporterDay
 
 log = logging.getLogger(__name__)
@@ -122,16 +122,17 @@ def _epoch(session: Session, column):
 
 def _callback_tries():
     """SQL: ids of the contacts that carry a callback try (not new contacts)."""
-    return select(Contact.id).where(Contact.mode == "callback")
+    return select(Contact.id).where(Contact.mode == ContactMode.CALLBACK.value)
 
 
 def _cohort(started, period: Period, joined=None) -> tuple:
     """WHERE clauses making ``started`` (a ContactEvent alias) the ``started`` events of the
     period's contacts: an index-only range scan, less the few callback tries (told by the
     ``joined`` contact when the query joins it anyway)."""
-    first = (started.kind == "started", started.at >= period.start, started.at < period.end)
+    first = (started.kind == EventKind.STARTED.value, started.at >= period.start,
+             started.at < period.end)
     if joined is not None:
-        return first + (or_(joined.mode.is_(None), joined.mode != "callback"),)
+        return first + (or_(joined.mode.is_(None), joined.mode != ContactMode.CALLBACK.value),)
     return first + (started.contact_id.not_in(_callback_tries()),)
 
 
@@ -300,10 +301,10 @@ def _callback_state():
     """SQL: what became of a callback request (CALLBACK_STATES)."""
     return case(
         (CallbackRequest.id.is_(None), literal("no record")),
-        (and_(CallbackRequest.state == "done",
+        (and_(CallbackRequest.state == CallbackState.DONE.value,
               CallbackRequest.completed_at <= CallbackRequest.promised_by), literal("kept")),
-        (CallbackRequest.state == "done", literal("late")),
-        (CallbackRequest.state == "failed", literal("failed")),
+        (CallbackRequest.state == CallbackState.DONE.value, literal("late")),
+        (CallbackRequest.state == CallbackState.FAILED.value, literal("failed")),
         else_=literal("open"))
 
 
@@ -339,7 +340,7 @@ def kind_rows(session: Session, period: Period, by_day: bool, kinds: tuple = KIN
 
 def _file_kinds(rows, into) -> None:
     for key, kind, count in rows:
-        if kind == "escalated":
+        if kind == EventKind.ESCALATED.value:
             into(key).escalated += count
         else:
             into(key).followups[kind] += count
@@ -359,7 +360,7 @@ def _file_offers(rows, into) -> None:
     for key, sid, state, count in rows:
         counts = into(key)
         counts.supporter(sid).add_offers(state, count)
-        if state == "ringing":
+        if state == OfferState.RINGING.value:
             counts.open += count
 
 
