@@ -181,7 +181,8 @@ def test_a_text_conversation_whose_idle_close_job_was_lost_is_closed(app, sessio
     # both sides were told, and the clinician asked about check-ins: their number is kept
     # only for that answer (retention forgets it after a day either way)
     told = sorted(m["to"] for m in stand_in.messages)
-    assert told == sorted([ada.phone, bo.phone, number, number])
+    # (each supporter: their goodbye and the thank-you text after a contact, issue 16)
+    assert told == sorted([ada.phone, ada.phone, bo.phone, bo.phone, number, number])
     assert quiet.consent == "asked" and quiet.sealed_number is not None
     assert audit.audit()["conversations"] == 0
 

@@ -210,7 +210,10 @@ def test_bye_ends_it_asks_about_check_ins_then_forgets_the_number(twilio, sessio
                                                                   make_supporter):
     supporter, contact, *_ = start_conversation(twilio, session, make_supporter)
     replies = text(twilio, "BYE", sender=supporter.phone)
-    assert [to for to, _ in replies] == [None, CLINICIAN, CLINICIAN]
+    # the supporter: their goodbye, then the thank-you text after a contact (issue 16)
+    assert [to for to, _ in replies] == [None, None, CLINICIAN, CLINICIAN]
+    assert "text SUPPORT" in replies[1][1]
+    replies = replies[:1] + replies[2:]
     assert all("conversation has ended" in body for _, body in replies[:2])
     assert "check-in text" in replies[2][1]
     session.refresh(contact)

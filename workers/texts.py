@@ -14,6 +14,7 @@ from hotline.text.conversations import close_quiet
 from hotline.core.extensions import db, settings
 from hotline.telephony import outbound
 from hotline.models import Consent, Contact
+from hotline.roster import care
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +44,13 @@ def ask_consent(contact_id: int) -> str:
     number = privacy.unseal(contact.sealed_number, settings())
     send(number, flows().message(contact.language, "consent_text"))
     return "asked"
+
+
+def after_contact(contact_id: int) -> str:
+    """The supporter's text after a connected call (thanks, SUPPORT, the cool-down)."""
+    return care.send_after_contact(db.session, contact_id)
+
+
+def tell_paused(supporter_id: int) -> str:
+    """The kind text to a supporter switched OFF after missed offers."""
+    return care.send_paused(db.session, supporter_id)

@@ -133,6 +133,18 @@ class Settings:
         "env": "HOTLINE_CALLBACK_RETRY_MINUTES", "doc": "wait before calling a clinician again"})
     CALLBACK_MAX_TRIES: int = field(default=3, metadata={
         "env": "HOTLINE_CALLBACK_MAX_TRIES", "doc": "calls tried before a discreet text instead"})
+    COOLDOWN_MINUTES: int = field(default=10, metadata={
+        "env": "HOTLINE_COOLDOWN_MINUTES",
+        "doc": "after a connected contact a supporter is offered another only when nobody "
+               "else is free, for this long (READY ends it; 0: off)"})
+    MAX_CONTACTS_PER_DAY: int = field(default=4, metadata={
+        "env": "HOTLINE_MAX_CONTACTS_PER_DAY",
+        "doc": "connected contacts per supporter per local day, then no more offers that "
+               "day (0: no cap)"})
+    MAX_MISSED_OFFERS: int = field(default=3, metadata={
+        "env": "HOTLINE_MAX_MISSED_OFFERS",
+        "doc": "offers in a row a supporter lets ring out or meets with silence before "
+               "they are switched OFF (declines do not count; 0: never)"})
     SEND_FROM_HOUR: int = field(default=8, metadata={
         "env": "HOTLINE_SEND_FROM_HOUR", "doc": "follow-ups go out from this local hour..."})
     SEND_UNTIL_HOUR: int = field(default=21, metadata={
@@ -235,6 +247,9 @@ def check(settings: Settings, explicit: set[str]) -> None:
                  "RETENTION_DAYS"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
+    for name in ("COOLDOWN_MINUTES", "MAX_CONTACTS_PER_DAY", "MAX_MISSED_OFFERS"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"{env_of[name]} must be 0 (off) or more")
     if not 0 <= settings.SEND_FROM_HOUR < settings.SEND_UNTIL_HOUR <= 24:
         raise SettingsError("HOTLINE_SEND_FROM_HOUR must be before HOTLINE_SEND_UNTIL_HOUR "
                             "(hours 0 to 24)")

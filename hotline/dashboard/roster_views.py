@@ -12,6 +12,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 
 from hotline.roster import supporters as roster
 from hotline.roster import shifts
+from hotline.roster import care
 from hotline.dashboard.views import api, bp
 from hotline.core.extensions import db
 from hotline.lifecycle import effects, transitions
@@ -185,6 +186,8 @@ def now_page():
     """Who would be offered a contact right now, and why."""
     rows = shifts.now_view(db.session)
     return render_template("dashboard/now.html", rows=rows, zone=shifts.zone_label(),
+                           care=care.states(db.session), care_counts=care.rule_counts(db.session),
+                           care_days=care.RULE_DAYS,
                            offered=[a for a in rows if a.offered],
                            free=[a for a in rows if a.offered and not a.busy])
 

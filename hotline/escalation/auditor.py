@@ -22,6 +22,7 @@ from hotline.text import conversations
 from hotline.followups import schedule as followups
 from hotline.telephony import message_records
 from hotline.lifecycle import routing
+from hotline.roster import care
 from hotline.escalation import policy, runner
 from hotline.lifecycle import effects, transitions
 from hotline.models.states import CONNECTED_OUTCOMES
@@ -114,11 +115,14 @@ def _close_contacts(now) -> int:
         Contact.mode.is_distinct_from(ContactMode.TEXT.value),
         Contact.connected_at < now - CONNECTED_DEADLINE)).all()
     for contact in connected:
-        if contact.supporter_id:
-            routing.release(db.session, contact.supporter_id, routing.contact_token(contact.id))
+        thank = bool(contact.supporter_id) and routing.release(
+            db.session, contact.supporter_id, routing.contact_token(contact.id)) \
+            and care.contact_over(db.session, contact.supporter_id, contact)
         contacts.forget_number(db.session, contact)
         contacts.end(db.session, contact)
         db.session.commit()
+        if thank:  # the cool-down started; the text its job would have sent
+            care.send_after_contact(db.session, contact.id)
     return len(stuck) + len(texts) + len(connected)
 
 

@@ -46,7 +46,8 @@ from hotline.core.extensions import db, redis_conn, settings
 from hotline.lifecycle import effects, transitions
 from hotline.telephony import outbound
 from hotline.models.states import Channel, ContactMode, ContactState, EventKind, OfferState
-from hotline.models import Contact, Offer
+from hotline.models import Contact, ContactEvent, Offer
+from hotline.roster import care
 from hotline.core.urls import public_url
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,31 @@ class Candidates:
 
 #: The eligibility hook: (session, contact, step) -> Candidates. Empty today.
 CANDIDATE_FILTERS: list[Callable[[Session, Contact, Step], Candidates]] = []
+
+
+def care_for_supporters(session: Session, contact: Contact, ring: Step) -> Candidates:
+    """Caring for supporters (``hotline.roster.care``): today's cap is a hard filter; the
+    cool-down a soft one, offered after every other free supporter of the step (in a
+    ring-all, only when nobody else is free). Each rule that held a free supporter back
+    is noted once per contact, for the statistics (counts only)."""
+    tried = {o.supporter_id for o in contact.offers if o.attempt == contact.attempt}
+    held = care.held_back(session, ring.tier, tried)
+    if held.capped:
+        _note(session, contact, EventKind.CARE_CAP, ring.tier)
+    if held.cooling and held.others:  # someone else goes first
+        _note(session, contact, EventKind.CARE_COOLDOWN, ring.tier)
+    return Candidates(exclude=held.capped, later=held.cooling)
+
+
+def _note(session: Session, contact: Contact, kind: EventKind, tier: int) -> None:
+    """One event of ``kind`` per contact (committed now: the pick may roll back)."""
+    if session.scalar(select(ContactEvent.id).where(ContactEvent.contact_id == contact.id,
+                                                    ContactEvent.kind == kind.value)) is None:
+        contacts.event(session, contact, kind, tier=tier)
+        session.commit()
+
+
+CANDIDATE_FILTERS.append(care_for_supporters)
 
 
 def step(contact_id: int, attempt: int) -> str:

@@ -34,6 +34,8 @@ TEXT_CALLBACK_MISSED = "workers.callbacks.text_missed"
 CLOSE_IF_IDLE = "workers.texts.close_if_idle"
 ASK_CONSENT = "workers.texts.ask_consent"
 SEND_FOLLOWUP = "workers.followups.send_followup"
+AFTER_CONTACT = "workers.texts.after_contact"
+TELL_PAUSED = "workers.texts.tell_paused"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,16 @@ def close_if_idle(contact_id: int, stamp: int, after: timedelta) -> Effect:
 
 def ask_consent(contact_id: int) -> Effect:
     return Effect(ASK_CONSENT, (contact_id,))
+
+
+def after_contact(contact_id: int) -> Effect:
+    """The supporter's text after a connected contact (``hotline.roster.care``)."""
+    return Effect(AFTER_CONTACT, (contact_id,))
+
+
+def tell_paused(supporter_id: int) -> Effect:
+    """The kind text of an automatic pause after missed offers (``hotline.roster.care``)."""
+    return Effect(TELL_PAUSED, (supporter_id,))
 
 
 def apply(effects: Iterable[Effect]) -> None:

@@ -109,7 +109,8 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
 
     Each new Offer is committed with its reservation; supporters already offered this
     contact in the current attempt are skipped, and so are those in ``exclude``; those in
-    ``later`` come after everyone else (the escalation runner's candidate filters).
+    ``later`` come after everyone else (the escalation runner's candidate filters), and
+    in a ring-all (``limit`` None) are rung only when nobody else was.
 
     Order: supporters who speak the caller's language first, but only as a filter: when
     none of them is free, everyone eligible is offered (a human in another language beats
@@ -124,7 +125,8 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
     # A callback's supporters rung for an earlier try of the same request come last: none
     # is rung for it again before the others have had it (and so do the runner's soft
     # preferences' ``later``).
-    missed = sorted(set(missed_earlier(session, contact)) | set(later))
+    soft = set(later)
+    missed = sorted(set(missed_earlier(session, contact)) | soft)
     made: list[Offer] = []
     speakers_only = False  # ring-all: once a speaker is found, only speakers
     one_statement = session.get_bind().dialect.name == "postgresql"
@@ -148,6 +150,8 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
         session.commit()
         made.append(offer)
         speakers_only = speakers_only or contact.language in supporter.language_list
+        if limit is None and offer.supporter_id not in soft:
+            tried |= soft  # ring-all: the soft preferences' ``later`` only if nobody else
     return made
 
 

@@ -21,6 +21,7 @@ from hotline.lifecycle import effects
 from hotline.lifecycle.effects import Effect
 from hotline.models.states import ContactState, EventKind, OfferState, Outcome
 from hotline.models import Contact, Offer, Supporter
+from hotline.roster import care
 from hotline.roster import supporters as roster
 
 #: Grace past ring + accept time before a silent offer is expired by the safety net, and
@@ -79,15 +80,41 @@ def close_answered(session: Session, offer: Offer, state: OfferState) -> Effects
                    if won else [], won)
 
 
+#: Offer endings that tell the supporter was there (a yes, a key other than 1, PASS, or
+#: hanging up on it), so their missed offers start again from none.
+ANSWERS = (OfferState.ACCEPTED, OfferState.DECLINED)
+
+
 def offer_over(session: Session, offer: Offer, state: OfferState,
-               answered: bool = False) -> Effects:
+               answered: bool = False, missed: bool | None = None) -> Effects:
     """A ringing offer ended without a yes (declined, unanswered, busy...): routing goes
-    on with the next step, once, by whichever caller closed it."""
+    on with the next step, once, by whichever caller closed it.
+
+    ``missed`` (default: the offer rang out, ``no_answer``; the supporter's leg passes
+    True for silence after picking up): one more offer missed in a row
+    (``hotline.roster.care``), which may switch the supporter OFF; a decline resets it."""
     done = close_answered(session, offer, state) if answered else Effects(
         won=routing.close_offer(session, offer, state))
     if done.won:
         done.append(effects.route(offer.contact_id, offer.attempt))
+        done += _count_miss(session, offer, state == OfferState.NO_ANSWER
+                            if missed is None else missed, state)
     return done
+
+
+def _count_miss(session: Session, offer: Offer, missed: bool, state: OfferState) -> list:
+    """Missed offers in a row, for the automatic pause; its text once it pauses them."""
+    if missed:
+        if not care.offer_missed(session, offer.supporter_id):
+            session.commit()
+            return []
+        contacts.event(session, offer.contact, EventKind.CARE_PAUSED, tier=offer.tier)
+        session.commit()
+        return [effects.tell_paused(offer.supporter_id)]
+    if state in ANSWERS:
+        care.offer_answered(session, offer.supporter_id)
+        session.commit()
+    return []
 
 
 def take_off_roster(session: Session, supporter: Supporter) -> Effects:
@@ -112,6 +139,8 @@ def accepted(session: Session, offer: Offer) -> Effects:
     the reservation moves to the contact and every other ringing offer stops (the
     connection is committed with the reservation)."""
     won = routing.accept_offer(session, offer)
+    care.offer_answered(session, offer.supporter_id)
+    session.commit()
     return Effects([effects.cancel_offers(offer.contact_id, offer.id)], won)
 
 

@@ -88,6 +88,13 @@ class Supporter(Base):
     #: Round-robin position: the least recently offered eligible supporter goes next.
     last_offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    #: Caring for supporters (``hotline.roster.care``): after a connected contact, offered
+    #: another only when nobody else is free until then (READY clears it).
+    cooldown_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Offers in a row let ring out or met with silence; a yes or a decline resets it.
+    missed_in_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: No thank-you text after their contacts (they texted QUIET).
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_supporters_pick", "tier", "active", "available",
                             "last_offered_at"),)

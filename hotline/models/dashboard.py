@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.models.core import Base, Contact, ContactEvent, Offer, Supporter, utcnow
@@ -76,6 +76,9 @@ class AvailabilityOverride(Base):
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), primary_key=True)
     off_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The hotline switched them OFF after missed offers (``hotline.roster.care``); any
+    #: later switch (ON, OFF, schedule) replaces or deletes the row.
+    auto_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 #: Indexes for the statistics (declared here so autogenerate keeps them), each read by

@@ -88,6 +88,11 @@ class EventKind(str, Enum):
     FOLLOWUP_DECLINED = "followup_declined"
     FOLLOWUP_SENT = "followup_sent"
     FOLLOWUP_REPLY = "followup_reply"
+    # Caring for supporters (hotline.roster.care): a rule held a free supporter back from
+    # this contact's offers (once per contact and rule), or paused one who missed it.
+    CARE_COOLDOWN = "care_cooldown"
+    CARE_CAP = "care_cap"
+    CARE_PAUSED = "care_paused"
 
 
 def value(member: Enum | str) -> str:

@@ -265,7 +265,7 @@ def record_off(session: Session, supporter_id: int, now: datetime) -> None:
         session.add(AvailabilityOverride(supporter_id=supporter_id, off_until=OFF_UNTIL_ON,
                                          set_at=now))
     else:
-        row.off_until, row.set_at = OFF_UNTIL_ON, now
+        row.off_until, row.set_at, row.auto_paused = OFF_UNTIL_ON, now, False
 
 
 def clear_off(session: Session, supporter_id: int) -> None:
@@ -357,6 +357,10 @@ def manual_state(s: Supporter, off: AvailabilityOverride | None, now: datetime,
     """The supporter's manual switch in words ('' when they follow their shifts)."""
     if s.available:
         return "switched ON (until switched OFF)"
+    if off is not None and off.auto_paused and _aware(off.off_until) >= OFF_UNTIL_ON:
+        # switched OFF by the hotline after missed offers (hotline.roster.care)
+        return (f"paused automatically {local_time(off.set_at, zone)} after missed offers "
+                f"(until switched ON)")
     if off is not None and _aware(off.off_until) >= OFF_UNTIL_ON:
         return "switched OFF (until switched ON)"
     if off is not None and _aware(off.off_until) > now:

@@ -29,7 +29,7 @@ from hotline.telephony import outbound
 from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.text.words import Command, Keyword, TextFlows
-from hotline.roster import shifts
+from hotline.roster import care, shifts
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,17 @@ def end_conversation(conv: Conversation, contact: Contact, notify_sender: bool =
     supporter = session.get(Supporter, contact.supporter_id) if contact.supporter_id else None
     number = clinician_number(contact)
     if supporter is not None:
-        routing.release(session, supporter.id, routing.contact_token(contact.id))
+        freed = routing.release(session, supporter.id, routing.contact_token(contact.id))
         if supporter.phone != conv.inbound.number or notify_sender:
             # The clinician's goodbye ("thank you for reaching out") is not the supporter's.
             out.append(Outgoing(conv.msg("en", f"{key}_supporter"),
                                 to=_to(conv, supporter.phone)))
+        if freed and care.contact_over(session, supporter.id, contact):
+            # their cool-down starts; the thank-you text (unless QUIET), or today's cap
+            body = care.after_contact_text(session, supporter) if notify_sender \
+                or supporter.phone != conv.inbound.number else None
+            if body:
+                out.append(Outgoing(body, to=_to(conv, supporter.phone)))
     if number is not None and (number != conv.inbound.number or notify_sender):
         out.append(Outgoing(conv.msg(contact.language, key), to=_to(conv, number)))
         if ask_consent:
@@ -272,6 +278,15 @@ class SupporterTexts:
     def _help(self) -> list[Outgoing]:
         return self.conv.reply("en", "supporter_help")
 
+    def _ready(self) -> list[Outgoing]:
+        care.ready(self.supporter)
+        return self.conv.reply(care.language(self.supporter), "care_ready")
+
+    def _quiet(self) -> list[Outgoing]:
+        off = care.toggle_quiet(self.supporter)
+        return self.conv.reply(care.language(self.supporter),
+                               "care_quiet_on" if off else "care_quiet_off")
+
 
 #: What each command does (its words are sms.yaml's ``supporter_commands``); END outside a
 #: conversation has nothing to end, so it gets the list of commands.
@@ -279,7 +294,8 @@ COMMANDS = {Command.ON: SupporterTexts._on, Command.OFF: SupporterTexts._off,
             Command.SCHEDULE: SupporterTexts._schedule,
             Command.STATUS: SupporterTexts._status, Command.TAKE: SupporterTexts._yes,
             Command.PASS: SupporterTexts._pass, Command.HELP: SupporterTexts._help,
-            Command.END: SupporterTexts._help}
+            Command.END: SupporterTexts._help, Command.READY: SupporterTexts._ready,
+            Command.QUIET: SupporterTexts._quiet}
 
 
 def relay(conv: Conversation, contact: Contact, to: str | None) -> list[Outgoing]:

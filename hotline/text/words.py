@@ -32,7 +32,8 @@ MESSAGES = frozenset({
     "text_only", "opted_out", "opted_in", "help", "empty", "offer", "offer_call",
     "offer_taken", "offer_expired", "connected_supporter", "supporter_help",
     "supporter_status", "supporter_on", "supporter_off", "supporter_schedule", "no_offer",
-    "sorry"})
+    "sorry", "care_thanks", "care_cooldown", "care_cap", "care_paused", "care_ready",
+    "care_quiet_on", "care_quiet_off"})
 
 
 class Keyword(str, Enum):
@@ -54,6 +55,8 @@ class Command(str, Enum):
     END = "end"              # ends their conversation (outside one: the help)
     HELP = "help"
     SUPPORT = "support"      # they need support themselves: treated as a clinician
+    READY = "ready"          # their cool-down after a contact ends now (hotline.roster.care)
+    QUIET = "quiet"          # the thank-you texts after contacts off, or on again
 
 
 SUPPORTER_COMMANDS = tuple(command.value for command in Command)

@@ -17,6 +17,7 @@ from hotline.lifecycle import routing
 from hotline.escalation import policy
 from hotline.core.extensions import db, settings
 from hotline.lifecycle import effects, transitions
+from hotline.roster import care
 from hotline.models import Offer, OfferState
 from hotline.core.urls import public_url
 from hotline.telephony.idempotency import once
@@ -84,9 +85,11 @@ def accept(offer_id: int) -> Response:
     offer = _offer(offer_id)
     lang = _supporter_lang(offer)
     if request.form.get("Digits", "") != "1":
-        # reserved until this goodbye ends; routing goes on
+        # reserved until this goodbye ends; routing goes on. Silence (voicemail, a phone
+        # in a pocket) is a missed offer, a key other than 1 a decline (hotline.roster.care).
         effects.apply(transitions.offer_over(db.session, offer, OfferState.DECLINED,
-                                             answered=True))
+                                             answered=True,
+                                             missed=not request.form.get("Digits")))
         return _goodbye(lang, "offer_declined")
     contact = offer.contact
     if offer.state != OfferState.RINGING.value or not contacts.connect(
@@ -121,9 +124,14 @@ def status(offer_id: int) -> Response:
         return empty()
     offer = _offer(offer_id)
     if offer.state == OfferState.ACCEPTED.value:
-        routing.release(db.session, offer.supporter_id, routing.contact_token(offer.contact_id))
+        freed = routing.release(db.session, offer.supporter_id,
+                                routing.contact_token(offer.contact_id))
         contacts.end(db.session, offer.contact)
+        # once, by whichever status freed them: the cool-down starts, the text follows
+        thank = freed and care.contact_over(db.session, offer.supporter_id, offer.contact)
         db.session.commit()
+        if thank:
+            effects.apply([effects.after_contact(offer.contact_id)])
     else:
         effects.apply(transitions.offer_over(db.session, offer, OFFER_ENDINGS[status]))
     return empty()

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from sqlalchemy import select
 
 from hotline.roster import supporters as roster
-from hotline.roster import shifts
+from hotline.roster import care, shifts
 from hotline.dashboard import access
 from hotline.core.errors import HotlineError
 from hotline.core.extensions import db, settings
@@ -106,8 +106,10 @@ def _routing() -> dict:
     # and not switched OFF), the same answer as the dashboard's: not the bare manual flag,
     # which showed a supporter on shift as "off" while their phone still rang.
     offered = shifts.offered_now(db.session)
+    paused = {sid for sid in shifts.switched_off(db.session) if care.paused(db.session, sid)}
     supporters = [{"name": s.name, "phone": s.phone, "tier": s.tier,
-                   "available": s.id in offered, "busy": bool(s.busy_with)}
+                   "available": s.id in offered, "busy": bool(s.busy_with),
+                   "paused": s.id in paused}
                   for s in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))
                                               .order_by(Supporter.tier, Supporter.id))]
     since = current_app.extensions["hotline.simulator.started"]  # not the demo history

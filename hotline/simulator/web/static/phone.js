@@ -141,6 +141,7 @@ function renderCard(number) {
   const availability = node.querySelector(".availability");
   availability.hidden = !supporter;
   if (supporter) availability.querySelector("input").checked = supporter.available;
+  node.querySelector(".paused-note").hidden = !(supporter && supporter.paused);
   const messages = (phone.messages || []).map((m) => el("li", { class: m.direction === "inbound" ? "out" : "in" }, m.body || "(redacted)"));
   const list = node.querySelector(".messages");
   if (list.childElementCount !== messages.length) {
@@ -184,7 +185,7 @@ function renderPanel() {
   document.getElementById("offers").replaceChildren(...routing.offers.map((o) =>
     row([`#${o.contact}`, o.supporter, `tier ${o.tier}`, pill(o.state)])));
   document.getElementById("supporters").replaceChildren(...routing.supporters.map((s) =>
-    row([s.name, `tier ${s.tier}`, s.available ? "on" : "off", s.busy ? pill("busy") : "free"])));
+    row([s.name, `tier ${s.tier}`, s.available ? "on" : (s.paused ? pill("paused") : "off"), s.busy ? pill("busy") : "free"])));
   document.getElementById("legs").replaceChildren(...(snapshot.legs || []).slice(-12).map((leg) =>
     row([`${leg.from} → ${leg.to}`, pill(leg.status), leg.queue ? `queue ${leg.queue}` : (leg.bridged_to ? "bridged" : "")])));
   const queues = Object.entries(snapshot.queues || {}).map(([name, members]) => el("li", {}, `${name}: ${members.length} waiting`));
