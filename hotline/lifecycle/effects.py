@@ -34,6 +34,7 @@ TEXT_CALLBACK_MISSED = "workers.callbacks.text_missed"
 CLOSE_IF_IDLE = "workers.texts.close_if_idle"
 ASK_CONSENT = "workers.texts.ask_consent"
 SEND_FOLLOWUP = "workers.followups.send_followup"
+SEND_TRAINING_REMINDER = "workers.training.send_reminder"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ Nothing here holds what anybody said, and no raw caller number is stored outside
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String,
                         TypeDecorator, false)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -88,6 +88,10 @@ class Supporter(Base):
     #: Round-robin position: the least recently offered eligible supporter goes next.
     last_offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    #: Training record (hotline.roster.training): when trained, and when the refresher is
+    #: due. None = no record: with HOTLINE_REQUIRE_TRAINING never offered a contact.
+    trained_on: Mapped[date | None] = mapped_column(Date)
+    refresher_due: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (Index("ix_supporters_pick", "tier", "active", "available",
                             "last_offered_at"),)
