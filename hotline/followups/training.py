@@ -111,7 +111,9 @@ def send(reminder_id: int) -> str:
         reminder.state = FollowUpState.CANCELED.value
         session.commit()
         return "canceled"
-    when = schedule.decent_time(now, schedule.timezone_for(number, cfg), cfg)
+    # Not before its time (a job run early: a duplicate, a restore), nor in quiet hours.
+    when = schedule.decent_time(max(now, reminder.due_at), schedule.timezone_for(number, cfg),
+                                cfg)
     if when > now + SLACK:  # the scheduler ran late into quiet hours: wait for the morning
         reminder.due_at = when
         session.commit()
@@ -157,7 +159,7 @@ def digest_text(session: Session, now: datetime) -> str:
     parts = []
     for s in people[:DIGEST_NAMES]:
         state = training.state_of(s, on)
-        if state is training.TrainingState.NO_RECORD:
+        if state is training.TrainingState.UNRECORDED:
             parts.append(flows.message("en", "training_digest_none", name=s.name))
         else:
             key = "training_digest_lapsed" if state is training.TrainingState.LAPSED \

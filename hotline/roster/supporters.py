@@ -119,11 +119,11 @@ def _with_training(name: object, phone: object, tier: object, languages: object,
         details = check(name, phone, tier, languages)
     except RosterError as exc:
         errors.update(exc.errors)
-    record, refused = training.check(trained_on, refresher_due)
+    dates, refused = training.check(trained_on, refresher_due)
     errors.update(refused)
     if errors:
         raise RosterError(errors=errors)
-    return details, record  # type: ignore[return-value]
+    return details, dates  # type: ignore[return-value]
 
 
 def add(session: Session, name: object, phone: object, tier: object = 1,
@@ -133,7 +133,7 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
     a number taken off the roster with the supporter to restore instead. The training
     record is optional here (``training.check``): without one, and with
     HOTLINE_REQUIRE_TRAINING, they are not offered contacts until it is recorded."""
-    details, record = _with_training(name, phone, tier, languages, trained_on, refresher_due)
+    details, dates = _with_training(name, phone, tier, languages, trained_on, refresher_due)
     existing = session.scalar(select(Supporter).where(Supporter.phone == details.phone))
     if existing is not None and not existing.active:
         raise RosterError(f"{existing.name} was taken off the roster with this number: "
@@ -142,7 +142,7 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
         raise RosterError("a supporter with this phone number already exists", "phone")
     supporter = Supporter(name=details.name, phone=details.phone, tier=details.tier,
                           languages=",".join(details.languages),
-                          trained_on=record.trained_on, refresher_due=record.refresher_due)
+                          trained_on=dates.trained_on, refresher_due=dates.refresher_due)
     session.add(supporter)
     session.commit()
     return supporter
@@ -154,7 +154,7 @@ def update(session: Session, supporter: Supporter, name: object, phone: object,
     """Change a supporter's name, phone, tier, languages and training record (all checked,
     as ``add``; the record is left as it is when not given)."""
     keep = trained_on is KEEP and refresher_due is KEEP
-    details, record = _with_training(
+    details, dates = _with_training(
         name, phone, tier, languages,
         supporter.trained_on if trained_on is KEEP else trained_on,
         (supporter.refresher_due if trained_on is KEEP else None)
@@ -166,7 +166,7 @@ def update(session: Session, supporter: Supporter, name: object, phone: object,
     supporter.name, supporter.phone, supporter.tier = details.name, details.phone, details.tier
     supporter.languages = ",".join(details.languages)
     if not keep:
-        supporter.trained_on, supporter.refresher_due = record.trained_on, record.refresher_due
+        supporter.trained_on, supporter.refresher_due = dates.trained_on, dates.refresher_due
     session.commit()
     return supporter
 
@@ -175,12 +175,12 @@ def train(session: Session, supporter: Supporter, on: object,
           refresher_due: object = None) -> Supporter:
     """Record a training or refresher on ``on``: the refresher is then due
     HOTLINE_TRAINING_VALID_MONTHS later (or on ``refresher_due``)."""
-    record, errors = training.check(on, refresher_due)
-    if record.trained_on is None and not errors:
+    dates, errors = training.check(on, refresher_due)
+    if dates.trained_on is None and not errors:
         errors["trained_on"] = "the training date is required"
     if errors:
         raise RosterError(errors=errors)
-    supporter.trained_on, supporter.refresher_due = record.trained_on, record.refresher_due
+    supporter.trained_on, supporter.refresher_due = dates.trained_on, dates.refresher_due
     session.commit()
     return supporter
 

@@ -42,7 +42,7 @@ class TrainingState(str, Enum):
     CURRENT = "current"
     DUE_SOON = "due soon"
     LAPSED = "lapsed"
-    NO_RECORD = "no record"
+    UNRECORDED = "no record"
 
 
 def today(now: datetime | None = None, zone: ZoneInfo | None = None) -> date:
@@ -121,7 +121,7 @@ def state_of(supporter: Supporter, on: date) -> TrainingState:
     """A supporter's training state on the program's date ``on``."""
     due = supporter.refresher_due
     if due is None or supporter.trained_on is None:
-        return TrainingState.NO_RECORD
+        return TrainingState.UNRECORDED
     if due < on:
         return TrainingState.LAPSED
     if due <= on + timedelta(days=DUE_SOON_DAYS):
@@ -177,3 +177,27 @@ def unrecorded(session: Session) -> int:
     """Active supporters with no training record (the upgrade's warning)."""
     return len([s for s in session.scalars(select(Supporter).where(
         Supporter.active.is_(True))) if s.trained_on is None or s.refresher_due is None])
+
+
+def trained_by_month(session: Session, on: date, months: int = 12) -> list[tuple[date, int]]:
+    """Supporters on the roster whose training was current at each month's end (today for
+    this month), the last ``months`` months oldest first: (first day of month, count).
+
+    Staff, counted from the roster table only (no contact is involved, so no suppression):
+    a supporter taken off the roster is not counted in any month (the roster keeps no date
+    of leaving), one added is counted from the month they were added.
+    """
+    people = session.execute(select(Supporter.created_at, Supporter.trained_on,
+                                    Supporter.refresher_due).where(
+        Supporter.active.is_(True), Supporter.trained_on.is_not(None),
+        Supporter.refresher_due.is_not(None))).all()
+    zone = program_zone()
+    out = []
+    first = on.replace(day=1)
+    for back in range(months - 1, -1, -1):
+        month = months_later(first, -back)
+        end = min(months_later(month, 1) - timedelta(days=1), on)
+        out.append((month, sum(1 for p in people
+                               if p.created_at.astimezone(zone).date() <= end
+                               and p.trained_on <= end <= p.refresher_due)))
+    return out
