@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from datetime import timedelta
 
 import click
 from flask import Flask
@@ -274,9 +275,9 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
                ("Chris Dale (peer)", "+16175550113", 1, ("en",)),
                ("Dana Wu (backup)", "+16175550121", 2, ("en",)),
                ("Eli Moreno (backup)", "+16175550122", 2, ("en", "es")))
-#: Months since each demo supporter's training: all current (the demo rings them), one
-#: refresher due soon (the roster page's training panel shows it with the default 24).
-DEMO_TRAINED = (3, 12, 23, 6, 1)
+#: (months, days) since each demo supporter's training: all current (the demo rings
+#: them), Chris's refresher due in 20 days (with the default 24 months: "due soon").
+DEMO_TRAINED = ((3, 0), (12, 0), (24, -20), (6, 0), (1, 0))
 
 
 @demo_group.command("seed")
@@ -290,9 +291,9 @@ def demo_seed() -> None:
         click.echo("roster not empty: demo roster not added")
     else:
         today = training.today()
-        for (name, phone, tier, languages), months_ago in zip(DEMO_ROSTER, DEMO_TRAINED):
+        for (name, phone, tier, languages), (months, days) in zip(DEMO_ROSTER, DEMO_TRAINED):
             roster.add(db.session, name, phone, tier, languages,
-                       trained_on=training.months_later(today, -months_ago))
+                       trained_on=training.months_later(today, -months) - timedelta(days=days))
             roster.set_available(db.session, phone, True)
         click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")
     seed_demo()
