@@ -137,6 +137,8 @@ def _what(session: Session, reminder: TrainingReminder,
     flows = outbound.text_flows()
     cfg = settings()
     if reminder.kind == "digest":
+        if reminder.recipient not in cfg.COORDINATOR_PHONES:
+            return None, ""  # no longer a coordinator's number
         body = digest_text(session, now)
         return (reminder.recipient, body) if body else (None, "")
     supporter = session.get(Supporter, reminder.supporter_id)
