@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from datetime import timedelta
 
 import click
 from flask import Flask
@@ -19,12 +20,14 @@ from hotline.core.extensions import db, jobs, settings
 from hotline.dashboard.commands import seed_demo, users_group
 from hotline.escalation import auditor
 from hotline.followups import schedule as followups
+from hotline.followups import training as training_texts
 from hotline.lifecycle import transitions
 from hotline.models import utcnow
 from hotline.privacy.key_commands import keys_group
 from hotline.retention import purge as retention
 from hotline.roster import shifts
 from hotline.roster import supporters as roster
+from hotline.roster import training
 from hotline.telephony import api as twilio_api
 
 
@@ -74,16 +77,42 @@ def _fail(exc: Exception) -> None:
 @click.option("--phone", required=True, help="any format; stored as E.164")
 @click.option("--tier", type=int, default=1, show_default=True, help="1 peer, 2 backup")
 @click.option("--language", "languages", multiple=True, default=("en",), show_default=True)
+@click.option("--trained-on", default=None, metavar="DATE",
+              help="training date, 2026-03-01 (without it, and with "
+                   "HOTLINE_REQUIRE_TRAINING, never offered a contact)")
+@click.option("--refresher-due", default=None, metavar="DATE",
+              help="refresher date (default: the training + HOTLINE_TRAINING_VALID_MONTHS)")
 @with_appcontext
-def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...]) -> None:
+def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...],
+                   trained_on: str | None, refresher_due: str | None) -> None:
     """Add a supporter."""
     try:
-        supporter = roster.add(db.session, name, phone, tier, languages)
+        supporter = roster.add(db.session, name, phone, tier, languages,
+                               trained_on=trained_on, refresher_due=refresher_due)
     except roster.RosterError as exc:
         # The dashboard offers a Restore button here; the command line names the command.
         how = f" (hotline supporters restore {exc.restore.phone})" if exc.restore else ""
         raise click.ClickException(f"{exc}{how}") from None
     click.echo(f"added supporter {supporter.id} {supporter.name} (tier {supporter.tier})")
+    if supporter.refresher_due is None and settings().REQUIRE_TRAINING:
+        click.echo(f"no training record: not offered contacts until one is recorded "
+                   f"(hotline supporters train {supporter.phone} --on DATE)")
+
+
+@supporters_group.command("train")
+@click.argument("phone")
+@click.option("--on", "on", required=True, metavar="DATE", help="the training or refresher date")
+@click.option("--refresher-due", default=None, metavar="DATE",
+              help="refresher date (default: DATE + HOTLINE_TRAINING_VALID_MONTHS)")
+@with_appcontext
+def supporters_train(phone: str, on: str, refresher_due: str | None) -> None:
+    """Record a supporter's training or refresher."""
+    try:
+        supporter = roster.train(db.session, roster.find(db.session, phone), on, refresher_due)
+    except (HotlineError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{supporter.name} trained on {supporter.trained_on:%Y-%m-%d}; refresher due "
+               f"{supporter.refresher_due:%Y-%m-%d}")
 
 
 @supporters_group.command("list")
@@ -91,10 +120,12 @@ def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...])
 def supporters_list() -> None:
     """List active supporters."""
     offered = shifts.offered_now(db.session)  # what every page shows: routing's own rule
+    trained = training.states(db.session)
     for s in roster.everyone(db.session):
         state = "on" if s.id in offered else "off"
         busy = " busy" if s.busy_with else ""
-        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}\t{state}{busy}")
+        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}"
+                   f"\ttraining {trained[s.id].value}\t{state}{busy}")
 
 
 def _switch(phone: str, available: bool) -> None:
@@ -151,6 +182,15 @@ def supporters_restore(phone: str) -> None:
     click.echo(f"{supporter.name} is back on the roster (add shifts or switch them on)")
 
 
+def _warn_untrained() -> None:
+    """After the upgrade that added training records, nobody has one: say so at start."""
+    missing = training.unrecorded(db.session)
+    if missing and settings().REQUIRE_TRAINING:
+        click.echo(f"WARNING: {missing} supporter(s) on the roster have no training record and "
+                   "are never offered a contact (HOTLINE_REQUIRE_TRAINING): record it with "
+                   "`hotline supporters train PHONE --on DATE` or on the roster page", err=True)
+
+
 #: How often a worker cleans RQ's registries and, if the worker holding the scheduler lock
 #: died, takes the scheduler over (RQ's default is 10 minutes; follow-ups would wait).
 MAINTENANCE_SECONDS = 60
@@ -168,6 +208,8 @@ def worker_command(burst: bool, fork: bool) -> None:
     retention.schedule()  # the purge runs daily at 03:00 program time
     retention.enqueue_warm_up()  # the statistics cache, now rather than at 03:00
     followups.restore(db.session)  # follow-ups whose jobs a restarted Redis lost
+    training_texts.plan(db.session)  # training reminders and digests, lost jobs restored
+    _warn_untrained()
     _warm_up()
     if fork:
         worker = Worker([jobs.queue], connection=jobs.queue.connection,
@@ -233,6 +275,9 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
                ("Chris Dale (peer)", "+16175550113", 1, ("en",)),
                ("Dana Wu (backup)", "+16175550121", 2, ("en",)),
                ("Eli Moreno (backup)", "+16175550122", 2, ("en", "es")))
+#: (months, days) since each demo supporter's training: all current (the demo rings
+#: them), Chris's refresher due in 20 days (with the default 24 months: "due soon").
+DEMO_TRAINED = ((3, 0), (12, 0), (24, -20), (6, 0), (1, 0))
 
 
 @demo_group.command("seed")
@@ -245,8 +290,10 @@ def demo_seed() -> None:
     if roster.everyone(db.session):
         click.echo("roster not empty: demo roster not added")
     else:
-        for name, phone, tier, languages in DEMO_ROSTER:
-            roster.add(db.session, name, phone, tier, languages)
+        today = training.today()
+        for (name, phone, tier, languages), (months, days) in zip(DEMO_ROSTER, DEMO_TRAINED):
+            roster.add(db.session, name, phone, tier, languages,
+                       trained_on=training.months_later(today, -months) - timedelta(days=days))
             roster.set_available(db.session, phone, True)
         click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")
     seed_demo()

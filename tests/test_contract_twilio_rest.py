@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -94,7 +94,9 @@ def test_wrong_credentials_shape_is_refused(app):
 def test_routing_job_places_and_cancels_calls_through_the_spec(app, session, make_supporter,
                                                                worker):
     from workers.offer import cancel_offers, route
-    make_supporter("Ada")
+    ada = make_supporter("Ada")
+    # A worker started with a bare environment has production's training rule on.
+    ada.trained_on, ada.refresher_due = date(2026, 1, 5), date(2099, 1, 5)
     contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1)
     session.add(contact)
     session.commit()
@@ -113,7 +115,9 @@ def test_worker_process_routes_a_queued_contact(app, app_settings, session, make
 
     from hotline.core.extensions import jobs
     from workers.offer import route
-    make_supporter("Ada")
+    ada = make_supporter("Ada")
+    # A worker started with a bare environment has production's training rule on.
+    ada.trained_on, ada.refresher_due = date(2026, 1, 5), date(2099, 1, 5)
     contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1)
     session.add(contact)
     session.commit()

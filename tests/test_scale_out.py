@@ -28,7 +28,7 @@ import itertools
 import logging
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from redis import Redis
@@ -197,7 +197,9 @@ class World:
         self.supporters = [f"+161755502{i:02d}" for i in range(SUPPORTERS)]
         with Session(self.engine) as s:
             for i, number in enumerate(self.supporters):
-                s.add(Supporter(name=f"Peer {i}", phone=number, tier=1, available=True))
+                # trained: the cluster runs on production's defaults (training required)
+                s.add(Supporter(name=f"Peer {i}", phone=number, tier=1, available=True,
+                                trained_on=date(2026, 1, 5), refresher_due=date(2099, 1, 5)))
                 self.sim.add_phone(SupporterPhone(number, self.rings))
             s.commit()
         env = clean_environ(

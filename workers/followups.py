@@ -8,21 +8,17 @@ whether a text to that number went out since then, and only sends if none did.
 from __future__ import annotations
 
 import logging
-import math
 from datetime import timedelta
 
-from rq import get_current_job
 from sqlalchemy import select
 
 from hotline.followups import schedule as followups
 from hotline.telephony import message_records
 from hotline.privacy import primitives as privacy
-from hotline.telephony import api as twilio_api
 from hotline.lifecycle.contacts import event
 from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import db, settings
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, OptOut, utcnow
-from hotline.core.urls import public_url
 from flask import current_app
 
 log = logging.getLogger(__name__)
@@ -54,32 +50,15 @@ def send_followup(followup_id: int) -> str:
         db.session.commit()
         _run_again(followup, when - now)
         return "rescheduled"
-    if followup.state == FollowUpState.SENDING.value:
-        sid = twilio_api.find_sent(cfg, number, since=followup.sending_at)
-        if sid:
-            return _sent(followup, contact, sid, "recovered")
-    followup.state = FollowUpState.SENDING.value
-    followup.sending_at = now
-    db.session.commit()  # the idempotency record, before anything leaves
     body = _flows().message(followup.language, followup.kind)
-    sid = twilio_api.send_message(cfg, number, body,  # TwilioApiError: RQ retries
-                                  status_callback=public_url("sms.status"))
-    return _sent(followup, contact, sid, "sent")
+    # TwilioApiError: RQ retries
+    sid, how = followups.send_once(db.session, followup, number, body, cfg, now)
+    return _sent(followup, contact, sid, how)
 
 
 def _run_again(followup: FollowUp, delay: timedelta) -> None:
-    """Schedule this follow-up's job again ``delay`` from now.
-
-    From inside the job itself, scheduling it anew under its own id does not last: once
-    this run returns, RQ marks the job finished and lets it expire (500 s), and the text
-    would wait for the auditor. RQ's repeat schedules the job again after that instead.
-    """
-    job = get_current_job()
-    if job is None or job.id != followups.job_id(followup.id):  # not run as its own job
-        followups.enqueue(followup)
-        return
-    job.repeats_left = 1
-    job.repeat_intervals = [max(1, math.ceil(delay.total_seconds()))]
+    """Schedule this follow-up's job again ``delay`` from now (``followups.run_again``)."""
+    followups.run_again(followup, delay, followups.job_id(followup.id))
 
 
 def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> str:

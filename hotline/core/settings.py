@@ -126,6 +126,17 @@ class Settings:
                "once sent (the auditor, until Twilio confirms)"})
     COORDINATOR_CONTACT: str = field(default="your program coordinator", metadata={
         "env": "HOTLINE_COORDINATOR_CONTACT", "doc": "how HELP tells people to reach the program"})
+    REQUIRE_TRAINING: bool = field(default=True, metadata={
+        "env": "HOTLINE_REQUIRE_TRAINING", "parse": _bool,
+        "doc": "offer contacts only to supporters with a training record whose refresher is "
+               "not past due (program time zone); 0 = anyone on the roster"})
+    TRAINING_VALID_MONTHS: int = field(default=24, metadata={
+        "env": "HOTLINE_TRAINING_VALID_MONTHS",
+        "doc": "a training's refresher is due this many months after it, unless given"})
+    COORDINATOR_PHONES: tuple[str, ...] = field(default=(), metadata={
+        "env": "HOTLINE_COORDINATOR_PHONES", "parse": _csv,
+        "doc": "comma-separated E.164 numbers texted the weekly digest of training "
+               "refreshers coming due (optional)"})
     TIMEZONE: str = field(default="America/New_York", metadata={
         "env": "HOTLINE_TIMEZONE",
         "doc": "the program's time zone; also for numbers that span several zones"})
@@ -256,6 +267,12 @@ def check(settings: Settings, explicit: set[str]) -> None:
     if not 0 <= settings.TWILIO_LOG_DAYS < settings.RETENTION_DAYS:
         raise SettingsError("HOTLINE_TWILIO_LOG_DAYS must be 0 (off) or more, and below "
                             "HOTLINE_RETENTION_DAYS (the call ids are gone after that)")
+    if settings.TRAINING_VALID_MONTHS <= 0:
+        raise SettingsError("HOTLINE_TRAINING_VALID_MONTHS must be greater than 0")
+    for number in settings.COORDINATOR_PHONES:
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+            raise SettingsError("HOTLINE_COORDINATOR_PHONES must be E.164 numbers "
+                                "(+ and digits), comma-separated")
     try:
         ZoneInfo(settings.TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hotline.roster import training
 from hotline.statistics import periods
 from hotline.models import MINUTES_PER_WEEK, Shift, Supporter
 
@@ -39,6 +40,8 @@ class InProgress:
     on_roster: int
     with_shifts: int
     covered_minutes: int
+    #: Supporters whose training was current at each month's end (staff: not suppressed).
+    trained_by_month: tuple[tuple[date, int], ...] = ()
 
     @property
     def covered_hours(self) -> str:
@@ -87,4 +90,5 @@ def build(session: Session, now: datetime, zone: ZoneInfo,
                       upcoming=upcoming(today, limits), on_roster=on_roster or 0,
                       with_shifts=len({row.supporter_id for row in rows}),
                       covered_minutes=covered_minutes([(row.start_minute, row.end_minute)
-                                                       for row in rows]))
+                                                       for row in rows]),
+                      trained_by_month=tuple(training.trained_by_month(session, today)))

@@ -11,10 +11,9 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from hotline.roster import supporters as roster
-from hotline.roster import shifts
-from hotline.roster import care
+from hotline.roster import care, shifts, training
 from hotline.dashboard.views import api, bp
-from hotline.core.extensions import db
+from hotline.core.extensions import db, settings
 from hotline.lifecycle import effects, transitions
 from hotline.models import Shift, Supporter
 
@@ -27,14 +26,22 @@ def _details(data) -> tuple:
     return data.get("name"), data.get("phone"), data.get("tier"), languages
 
 
+def _training(data, missing: object) -> dict:
+    """The training record's fields as typed (``roster`` checks them); a field the data
+    does not carry (a JSON client that does not know it) is ``missing``."""
+    return {name: data.get(name) if name in data else missing
+            for name in ("trained_on", "refresher_due")}
+
+
 def create_supporter(data) -> Supporter:
     """Add a supporter from form or JSON data (roster.RosterError names the bad fields)."""
-    return roster.add(db.session, *_details(data))
+    return roster.add(db.session, *_details(data), **_training(data, None))
 
 
 def update_supporter(supporter: Supporter, data) -> Supporter:
-    """Change a supporter's name, phone, tier and languages."""
-    return roster.update(db.session, supporter, *_details(data))
+    """Change a supporter's name, phone, tier, languages and training record."""
+    return roster.update(db.session, supporter, *_details(data),
+                         **_training(data, roster.KEEP))
 
 
 def _supporter(supporter_id: int, active: bool = True) -> Supporter:
@@ -59,6 +66,10 @@ def _roster_page(errors: dict | None = None, form: dict | None = None, status: i
             for s in people}
     return render_template("dashboard/roster.html", supporters=people, plan=plan,
                            manual=shifts.manual_states(db.session),
+                           trained=training.states(db.session),
+                           lapsing=training.lapsing(db.session),
+                           today=training.today(), required=training.required(),
+                           training_months=settings().TRAINING_VALID_MONTHS,
                            removed=roster.removed(db.session), restore=restore,
                            zone=shifts.zone_label(), errors=errors or {}, form=form or {},
                            languages=roster.known_languages()), status
@@ -92,6 +103,8 @@ def _supporter_page(supporter: Supporter, errors: dict | None = None,
         shifts=[(x, shifts.describe(x)) for x in shifts.shifts_of(db.session, supporter.id)],
         weekdays=shifts.WEEKDAYS, languages=roster.known_languages(),
         status=next(a for a in shifts.now_view(db.session) if a.supporter.id == supporter.id),
+        trained=training.states(db.session), required=training.required(),
+        training_months=settings().TRAINING_VALID_MONTHS,
     ), status
 
 
@@ -188,6 +201,7 @@ def now_page():
     return render_template("dashboard/now.html", rows=rows, zone=shifts.zone_label(),
                            care=care.states(db.session), care_counts=care.rule_counts(db.session),
                            care_days=care.RULE_DAYS,
+                           trained=training.states(db.session), required=training.required(),
                            offered=[a for a in rows if a.offered],
                            free=[a for a in rows if a.offered and not a.busy])
 
@@ -198,6 +212,8 @@ def supporter_json(supporter: Supporter) -> dict:
     return {"id": supporter.id, "name": supporter.name, "phone": supporter.phone,
             "tier": supporter.tier, "languages": supporter.language_list,
             "active": supporter.active, "switched_on": supporter.available,
+            "trained_on": supporter.trained_on and supporter.trained_on.isoformat(),
+            "refresher_due": supporter.refresher_due and supporter.refresher_due.isoformat(),
             "shifts": [{"id": x.id, "when": shifts.describe(x)}
                        for x in shifts.shifts_of(db.session, supporter.id)]}
 

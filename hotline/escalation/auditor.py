@@ -20,6 +20,7 @@ from hotline.callbacks import requests as callbacks
 from hotline.lifecycle import contacts
 from hotline.text import conversations
 from hotline.followups import schedule as followups
+from hotline.followups import training as training_texts
 from hotline.telephony import message_records
 from hotline.lifecycle import routing
 from hotline.roster import care
@@ -62,7 +63,8 @@ def audit() -> dict[str, int]:
     steps = {"offers": _expire_offers, "contacts": _close_contacts,
              "rerouted": _reroute_waiting, "followups": _requeue_followups,
              "callbacks": _restart_callbacks, "conversations": _close_idle_texts,
-             "reconciled": _reconcile_messages, "redacted": _redact_messages}
+             "reconciled": _reconcile_messages, "redacted": _redact_messages,
+             "training": _plan_training}
     done: dict[str, int] = {}
     try:
         for name, step in steps.items():
@@ -157,6 +159,11 @@ def _requeue_followups(now) -> int:
             followups.enqueue(followup)
             requeued += 1
     return requeued
+
+
+def _plan_training(now) -> int:
+    """Training reminders and this week's digest: rows made, lost jobs scheduled again."""
+    return training_texts.plan(db.session, now)
 
 
 def _still_scheduled(job_id: str) -> bool:

@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from itertools import islice
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import timezone as number_timezones
-from rq import Retry
+from rq import Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select
@@ -38,6 +38,8 @@ from hotline.core.flows import Language, check_texts, load_languages, read_yaml
 from hotline.lifecycle import effects
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, Score, utcnow
 from hotline.core.settings import Settings
+from hotline.core.urls import public_url
+from hotline.telephony import api as twilio_api
 from hotline.lifecycle.contacts import event
 
 log = logging.getLogger(__name__)
@@ -167,8 +169,12 @@ def enqueue(followup: FollowUp) -> None:
     enqueue_many([followup])
 
 
-def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> int:
+def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH, *,
+                 job: str = effects.SEND_FOLLOWUP,
+                 job_id_of: Callable[[int], str] = job_id) -> int:
     """(Re)schedule the send jobs of many follow-ups, ``batch`` jobs per Redis round trip.
+    Any scheduled text with an ``id`` and a ``due_at`` goes the same way: ``job`` (a job
+    name, called with the id) under ``job_id_of(id)`` (the training reminders do).
 
     What ``Queue.enqueue_at`` writes (the job hash, its place in the queue's
     ScheduledJobRegistry, the queue in the set of queues), but in one MULTI/EXEC per batch:
@@ -184,12 +190,12 @@ def enqueue_many(followups: Iterable[FollowUp], batch: int = ENQUEUE_BATCH) -> i
             pipe.sadd(queue.redis_queues_keys, queue.key)
             scores = {}
             for followup in chunk:
-                job = queue.create_job(effects.SEND_FOLLOWUP, args=(followup.id,),
-                                       job_id=job_id(followup.id), retry=SEND_RETRY,
-                                       status=JobStatus.SCHEDULED)
-                job.save(pipeline=pipe)
-                pipe.persist(job.key)  # a finished run's hash of the same id was expiring
-                scores[job.id] = math.ceil(followup.due_at.timestamp())
+                made = queue.create_job(job, args=(followup.id,),
+                                        job_id=job_id_of(followup.id), retry=SEND_RETRY,
+                                        status=JobStatus.SCHEDULED)
+                made.save(pipeline=pipe)
+                pipe.persist(made.key)  # a finished run's hash of the same id was expiring
+                scores[made.id] = math.ceil(followup.due_at.timestamp())
             pipe.zadd(registry.key, scores)
             pipe.execute()
             count += len(chunk)
@@ -201,24 +207,73 @@ def restore(session: Session, batch: int = ENQUEUE_BATCH) -> int:
     without persistence restarted, or was flushed); returns how many. Cheap when nothing
     is missing: one query, then one EXISTS per follow-up, pipelined. One process at a time
     (workers starting together): a job restored twice could run twice at once."""
+    restored = restore_missing(session, FollowUp, batch)
+    if restored:
+        log.warning("restored %s follow-up jobs missing from Redis", restored)
+    return restored
+
+
+def restore_missing(session: Session, model: type, batch: int = ENQUEUE_BATCH, *,
+                    job: str = effects.SEND_FOLLOWUP,
+                    job_id_of: Callable[[int], str] = job_id) -> int:
+    """``restore`` for any table of scheduled texts (``id``, ``due_at``, ``state`` in the
+    follow-ups' states): the training reminders use it too, under the same lock."""
     connection = jobs.queue.connection
     with connection.lock(RESTORE_LOCK, timeout=RESTORE_LOCK_SECONDS,
                          blocking_timeout=RESTORE_LOCK_SECONDS):
-        rows = session.execute(select(FollowUp.id, FollowUp.due_at).where(
-            FollowUp.state.in_([FollowUpState.SCHEDULED.value, FollowUpState.SENDING.value])
-        ).order_by(FollowUp.id))
+        rows = session.execute(select(model.id, model.due_at).where(
+            model.state.in_([FollowUpState.SCHEDULED.value, FollowUpState.SENDING.value])
+        ).order_by(model.id))
         missing = []
         while chunk := rows.fetchmany(batch * 10):
             with connection.pipeline(transaction=False) as pipe:
                 for row in chunk:
-                    pipe.exists(Job.key_for(job_id(row.id)))
+                    pipe.exists(Job.key_for(job_id_of(row.id)))
                 found = pipe.execute()
             missing.extend(row for row, exists in zip(chunk, found) if not exists)
-        restored = enqueue_many(missing, batch)
+        restored = enqueue_many(missing, batch, job=job, job_id_of=job_id_of)
         session.commit()  # ends the read; the lock is released next
-    if restored:
-        log.warning("restored %s follow-up jobs missing from Redis", restored)
     return restored
+
+
+def run_again(record: object, delay: timedelta, own_job_id: str,
+              job: str = effects.SEND_FOLLOWUP) -> None:
+    """From inside a send job: run it again ``delay`` from now (quiet hours).
+
+    From inside the job itself, scheduling it anew under its own id does not last: once
+    this run returns, RQ marks the job finished and lets it expire (500 s), and the text
+    would wait for the auditor. RQ's repeat schedules the job again after that instead.
+    Run outside its own job (tests, the auditor), ``record`` is scheduled anew instead.
+    """
+    current = get_current_job()
+    if current is None or current.id != own_job_id:  # not run as its own job
+        enqueue_many([record], job=job, job_id_of=lambda _id: own_job_id)
+        return
+    current.repeats_left = 1
+    current.repeat_intervals = [max(1, math.ceil(delay.total_seconds()))]
+
+
+def send_once(session: Session, record: object, number: str, body: str,
+              cfg: Settings, now: datetime, match_body: bool = False) -> tuple[str, str]:
+    """Send ``body`` to ``number`` exactly once for ``record`` (a follow-up, a training
+    reminder: ``state`` and ``sending_at``); returns (sid, "sent" or "recovered").
+
+    An idempotency record is written before the text goes out (state SENDING with the
+    time); a run that finds SENDING (the worker died mid-send, or Twilio errored) first
+    asks Twilio whether this text went out to that number since then, and only sends if
+    none did (``match_body``: only this text counts, for a number that gets others too).
+    TwilioApiError propagates: the job's retries try again.
+    """
+    if record.state == FollowUpState.SENDING.value:
+        sid = twilio_api.find_sent(cfg, number, since=record.sending_at,
+                                   body=body if match_body else None)
+        if sid:
+            return sid, "recovered"
+    record.state = FollowUpState.SENDING.value
+    record.sending_at = now
+    session.commit()  # the idempotency record, before anything leaves
+    return twilio_api.send_message(cfg, number, body,
+                                   status_callback=public_url("sms.status")), "sent"
 
 
 def cancel_for(session: Session, caller_key: str) -> int:

@@ -36,6 +36,7 @@ ASK_CONSENT = "workers.texts.ask_consent"
 SEND_FOLLOWUP = "workers.followups.send_followup"
 AFTER_CONTACT = "workers.texts.after_contact"
 TELL_PAUSED = "workers.texts.tell_paused"
+SEND_TRAINING_REMINDER = "workers.training.send_reminder"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from hotline.roster import shifts
+from hotline.roster import shifts, training
 from hotline.models import (CallbackRequest, Contact, ContactMode, ContactState, Offer, OfferState,
                             Supporter, UtcDateTime, utcnow)
 
@@ -56,7 +56,8 @@ def _reserve(session: Session, supporter_id: int, token: str,
              now: datetime) -> Supporter | None:
     """The conditional UPDATE behind ``reserve``; returns the supporter it took, or None."""
     row = session.execute(_reserve_statement(), {
-        "supporter_id": supporter_id, "token": token, **shifts.eligible_params(now)},
+        "supporter_id": supporter_id, "token": token, **shifts.eligible_params(now),
+        **training.params(now)},
     ).mappings().one_or_none()
     return None if row is None else _as_loaded(session, Supporter, row)
 
@@ -68,7 +69,7 @@ def _reserve_statement() -> Update:
     table = Supporter.__table__
     return (update(table).where(
         Supporter.id == bindparam("supporter_id"), Supporter.busy_with.is_(None),
-        Supporter.active.is_(True), shifts.eligible_bound())
+        Supporter.active.is_(True), shifts.eligible_bound(), training.current_bound())
         .values(busy_with=bindparam("token"), busy_since=now, last_offered_at=now)
         .returning(*table.c))
 
@@ -135,7 +136,7 @@ def offer_next(session: Session, contact: Contact, tier: int, limit: int | None 
         params = {"p_contact": contact.id, "p_attempt": contact.attempt, "p_tier": tier,
                   "p_exclude": sorted(tried), "p_speaks": f"%,{contact.language},%",
                   "p_missed": missed,
-                  **shifts.eligible_params(now)}
+                  **shifts.eligible_params(now), **training.params(now)}
         if one_statement:
             picked = _pick_and_reserve(session, params, speakers_only)
         else:
@@ -199,14 +200,15 @@ def _pick_and_reserve(session: Session, params: dict, speakers_only: bool,
 def _pick_statement(speakers_only: bool) -> Insert:
     """INSERT INTO offers ... SELECT the next free supporter, built once per variant.
 
-    Free: the tier, active, available (``hotline.roster.shifts``), not reserved, not yet tried
+    Free: the tier, active, available (``hotline.roster.shifts``), trained
+    (``hotline.roster.training``), not reserved, not yet tried
     for this attempt. Those who missed an earlier try of the same callback request last;
     then the caller's language first, then ``ROUND_ROBIN``.
     """
     speaks = (literal(",") + Supporter.languages + literal(",")).like(bindparam("p_speaks"))
     tier = bindparam("p_tier", type_=Integer)
     where = [Supporter.tier == tier, Supporter.active.is_(True),
-             shifts.eligible_bound(), Supporter.busy_with.is_(None),
+             shifts.eligible_bound(), training.current_bound(), Supporter.busy_with.is_(None),
              Supporter.id.not_in(bindparam("p_exclude", expanding=True))]
     chosen = (select(bindparam("p_contact", type_=Integer), Supporter.id,
                      bindparam("p_attempt", type_=Integer), tier,

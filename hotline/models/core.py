@@ -6,9 +6,9 @@ Nothing here holds what anybody said, and no raw caller number is stored outside
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String,
                         TypeDecorator, false)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -95,6 +95,10 @@ class Supporter(Base):
     missed_in_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: No thank-you text after their contacts (they texted QUIET).
     quiet: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Training record (hotline.roster.training): when trained, and when the refresher is
+    #: due. None = no record: with HOTLINE_REQUIRE_TRAINING never offered a contact.
+    trained_on: Mapped[date | None] = mapped_column(Date)
+    refresher_due: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (Index("ix_supporters_pick", "tier", "active", "available",
                             "last_offered_at"),)

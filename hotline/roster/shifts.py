@@ -317,9 +317,11 @@ def offered_now(session: Session, now: datetime | None = None,
                 zone: ZoneInfo | None = None) -> set[int]:
     """Ids of the active supporters who would be offered a contact now (busy or not): the
     one answer every page shows as "on" (web phone, live panel, roster, Available now)."""
+    # Training is routing's rule too (hotline.roster.training imports this module).
+    from hotline.roster import training
     now, zone = now or utcnow(), zone or program_zone()
     return set(session.scalars(select(Supporter.id).where(
-        Supporter.active.is_(True), eligible(now, zone))))
+        Supporter.active.is_(True), eligible(now, zone), training.current(now))))
 
 
 def switched_off(session: Session, now: datetime | None = None) -> set[int]:

@@ -35,7 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hotline.core import flows
-from hotline.roster import shifts
+from hotline.roster import shifts, training
 from hotline.core.errors import HotlineError
 from hotline.models import Shift, Supporter
 from hotline.core.phones import normalize
@@ -103,11 +103,37 @@ def check(name: object, phone: object, tier: object, languages: object) -> Detai
     return Details(name, e164, tier, tuple(dict.fromkeys(codes)))  # type: ignore[arg-type]
 
 
+#: ``update``'s training fields when not given (an API client that does not send them):
+#: the record stays as it is.
+KEEP = object()
+
+
+def _with_training(name: object, phone: object, tier: object, languages: object,
+                   trained_on: object, refresher_due: object,
+                   ) -> tuple[Details, training.Record]:
+    """``check`` and the training record's check (``training.check``), every refused field
+    reported together."""
+    errors: dict[str, str] = {}
+    details = None
+    try:
+        details = check(name, phone, tier, languages)
+    except RosterError as exc:
+        errors.update(exc.errors)
+    dates, refused = training.check(trained_on, refresher_due)
+    errors.update(refused)
+    if errors:
+        raise RosterError(errors=errors)
+    return details, dates  # type: ignore[return-value]
+
+
 def add(session: Session, name: object, phone: object, tier: object = 1,
-        languages: object = ("en",)) -> Supporter:
+        languages: object = ("en",), trained_on: object = None,
+        refresher_due: object = None) -> Supporter:
     """Add a supporter (phone stored as E.164); refuses bad input with a clear message, and
-    a number taken off the roster with the supporter to restore instead."""
-    details = check(name, phone, tier, languages)
+    a number taken off the roster with the supporter to restore instead. The training
+    record is optional here (``training.check``): without one, and with
+    HOTLINE_REQUIRE_TRAINING, they are not offered contacts until it is recorded."""
+    details, dates = _with_training(name, phone, tier, languages, trained_on, refresher_due)
     existing = session.scalar(select(Supporter).where(Supporter.phone == details.phone))
     if existing is not None and not existing.active:
         raise RosterError(f"{existing.name} was taken off the roster with this number: "
@@ -115,22 +141,46 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
     if existing is not None:
         raise RosterError("a supporter with this phone number already exists", "phone")
     supporter = Supporter(name=details.name, phone=details.phone, tier=details.tier,
-                          languages=",".join(details.languages))
+                          languages=",".join(details.languages),
+                          trained_on=dates.trained_on, refresher_due=dates.refresher_due)
     session.add(supporter)
     session.commit()
     return supporter
 
 
 def update(session: Session, supporter: Supporter, name: object, phone: object,
-           tier: object, languages: object) -> Supporter:
-    """Change a supporter's name, phone, tier and languages (all checked, as ``add``)."""
-    details = check(name, phone, tier, languages)
+           tier: object, languages: object, trained_on: object = KEEP,
+           refresher_due: object = KEEP) -> Supporter:
+    """Change a supporter's name, phone, tier, languages and training record (all checked,
+    as ``add``; the record is left as it is when not given)."""
+    keep = trained_on is KEEP and refresher_due is KEEP
+    details, dates = _with_training(
+        name, phone, tier, languages,
+        supporter.trained_on if trained_on is KEEP else trained_on,
+        (supporter.refresher_due if trained_on is KEEP else None)
+        if refresher_due is KEEP else refresher_due)
     clash = session.scalar(select(Supporter).where(Supporter.phone == details.phone,
                                                    Supporter.id != supporter.id))
     if clash is not None:
         raise RosterError("another supporter has this phone number", "phone")
     supporter.name, supporter.phone, supporter.tier = details.name, details.phone, details.tier
     supporter.languages = ",".join(details.languages)
+    if not keep:
+        supporter.trained_on, supporter.refresher_due = dates.trained_on, dates.refresher_due
+    session.commit()
+    return supporter
+
+
+def train(session: Session, supporter: Supporter, on: object,
+          refresher_due: object = None) -> Supporter:
+    """Record a training or refresher on ``on``: the refresher is then due
+    HOTLINE_TRAINING_VALID_MONTHS later (or on ``refresher_due``)."""
+    dates, errors = training.check(on, refresher_due)
+    if dates.trained_on is None and not errors:
+        errors["trained_on"] = "the training date is required"
+    if errors:
+        raise RosterError(errors=errors)
+    supporter.trained_on, supporter.refresher_due = dates.trained_on, dates.refresher_due
     session.commit()
     return supporter
 

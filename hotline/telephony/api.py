@@ -191,8 +191,10 @@ def _gone(exc: Exception) -> bool:
     return isinstance(exc, TwilioRestException) and exc.status == 404
 
 
-def find_sent(settings: Settings, to: str, since: datetime | None) -> str | None:
-    """The sid of a text the hotline sent ``to`` since ``since``, if Twilio has one."""
+def find_sent(settings: Settings, to: str, since: datetime | None,
+              body: str | None = None) -> str | None:
+    """The sid of a text the hotline sent ``to`` since ``since``, if Twilio has one (with
+    ``body``: only that text, for a number that gets other texts too, like a supporter's)."""
     if since is None:
         return None
     earliest = since - CLOCK_SKEW
@@ -203,6 +205,8 @@ def find_sent(settings: Settings, to: str, since: datetime | None) -> str | None
         raise TwilioApiError(_describe(exc)) from None
     for message in found:
         created = message.date_created
+        if body is not None and message.body and message.body != body:
+            continue  # another text (a blank body was redacted: it may be this one)
         if created is None or created >= earliest:
             return message.sid
     return None

@@ -29,7 +29,7 @@ from hotline.telephony import outbound
 from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.text.words import Command, Keyword, TextFlows
-from hotline.roster import care, shifts
+from hotline.roster import care, shifts, training
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,17 @@ class SupporterTexts:
         return relay(self.conv, contact, clinician_number(contact))
 
     def _on(self) -> list[Outgoing]:
+        if not training.may_be_offered(self.supporter):  # ON would not bring them requests
+            return [Outgoing(self._training_lapsed())]
         self.supporter.available = True
         return self.conv.reply("en", "supporter_on")
+
+    def _training_lapsed(self) -> str:
+        """Why no request can reach them: no training record, or its refresher passed."""
+        if self.supporter.refresher_due is None or self.supporter.trained_on is None:
+            return self.conv.msg("en", "training_none")
+        return self.conv.msg("en", "training_lapsed",
+                             when=f"{self.supporter.refresher_due:%Y-%m-%d}")
 
     def _off(self) -> list[Outgoing]:
         self.supporter.available = False
@@ -240,12 +249,15 @@ class SupporterTexts:
 
     def _status(self) -> list[Outgoing]:
         on = self.session.scalar(select(Supporter.id).where(
-            Supporter.id == self.supporter.id, shifts.eligible())) is not None
+            Supporter.id == self.supporter.id, shifts.eligible(),
+            training.current())) is not None
         state = self.conv.flows.command_word(Command.ON if on else Command.OFF)
         offer = self._open_offer()
         detail = (self.conv.msg("en", "offer",
                                  minutes=max(1, self.conv.cfg.SMS_ACCEPT_SECONDS // 60))
                   if offer else self.conv.msg("en", "no_offer"))
+        if not training.may_be_offered(self.supporter):
+            detail = self._training_lapsed()
         return self.conv.reply("en", "supporter_status", status=state, offer=detail)
 
     def _yes(self) -> list[Outgoing]:

@@ -21,7 +21,8 @@ from hotline.core.errors import FlowError
 from hotline.core.flows import DEFAULT_LANGUAGE, Language, check_texts, load_languages, read_yaml
 
 SMS_FILE = "sms.yaml"
-PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when"}
+PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when",
+                "name", "names", "count"}
 KEYWORD_LISTS = ("opt_out", "opt_in", "help", "end_conversation")
 #: Every message the code texts (hotline/conversations.py, hotline/webhooks/sms.py,
 #: workers/): each must exist in every language.
@@ -33,7 +34,10 @@ MESSAGES = frozenset({
     "offer_taken", "offer_expired", "connected_supporter", "supporter_help",
     "supporter_status", "supporter_on", "supporter_off", "supporter_schedule", "no_offer",
     "sorry", "care_thanks", "care_cooldown", "care_cap", "care_paused", "care_ready",
-    "care_quiet_on", "care_quiet_off"})
+    "care_quiet_on", "care_quiet_off",
+    "training_lapsed", "training_none", "training_reminder", "training_digest",
+    "training_digest_lapsed", "training_digest_due", "training_digest_none",
+    "training_digest_more"})
 
 
 class Keyword(str, Enum):
