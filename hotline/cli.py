@@ -74,16 +74,48 @@ def _fail(exc: Exception) -> None:
 @click.option("--phone", required=True, help="any format; stored as E.164")
 @click.option("--tier", type=int, default=1, show_default=True, help="1 peer, 2 backup")
 @click.option("--language", "languages", multiple=True, default=("en",), show_default=True)
+@click.option("--role", default=None, help="one of ivr_flows/roster.yaml's roles")
+@click.option("--unit", "units", multiple=True, help="a unit of ivr_flows/roster.yaml "
+              "(repeat for several)")
 @with_appcontext
-def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...]) -> None:
+def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...],
+                   role: str | None, units: tuple[str, ...]) -> None:
     """Add a supporter."""
     try:
-        supporter = roster.add(db.session, name, phone, tier, languages)
+        supporter = roster.add(db.session, name, phone, tier, languages, role, units)
     except roster.RosterError as exc:
         # The dashboard offers a Restore button here; the command line names the command.
         how = f" (hotline supporters restore {exc.restore.phone})" if exc.restore else ""
         raise click.ClickException(f"{exc}{how}") from None
     click.echo(f"added supporter {supporter.id} {supporter.name} (tier {supporter.tier})")
+
+
+@supporters_group.command("edit")
+@click.argument("phone")
+@click.option("--name", default=None)
+@click.option("--new-phone", default=None, help="their new number")
+@click.option("--tier", type=int, default=None, help="1 peer, 2 backup")
+@click.option("--language", "languages", multiple=True, help="replaces their languages")
+@click.option("--role", default=None, help="one of ivr_flows/roster.yaml's roles; none clears")
+@click.option("--unit", "units", multiple=True, help="replaces their units (repeat for "
+              "several); none clears")
+@with_appcontext
+def supporters_edit(phone: str, name: str | None, new_phone: str | None, tier: int | None,
+                    languages: tuple[str, ...], role: str | None,
+                    units: tuple[str, ...]) -> None:
+    """Change a supporter's details; what is not given stays as it is."""
+    given = {"name": name, "phone": new_phone, "tier": tier, "languages": languages or None,
+             "role": "" if role == "none" else role,
+             "units": () if units == ("none",) else units or None}
+    try:
+        supporter = roster.edit(db.session, roster.find(db.session, phone),
+                                **{key: value for key, value in given.items()
+                                   if value is not None})
+    except (HotlineError, ValueError) as exc:
+        db.session.rollback()
+        _fail(exc)
+    click.echo(f"{supporter.name}: tier {supporter.tier}, {supporter.languages}, "
+               f"role {supporter.role or '-'}, units {supporter.units or '-'}")
 
 
 @supporters_group.command("list")
@@ -94,7 +126,8 @@ def supporters_list() -> None:
     for s in roster.everyone(db.session):
         state = "on" if s.id in offered else "off"
         busy = " busy" if s.busy_with else ""
-        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}\t{state}{busy}")
+        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}\t{state}{busy}"
+                   f"\t{s.role or '-'}\t{s.units or '-'}")
 
 
 def _switch(phone: str, available: bool) -> None:

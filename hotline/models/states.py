@@ -88,6 +88,7 @@ class EventKind(str, Enum):
     FOLLOWUP_DECLINED = "followup_declined"
     FOLLOWUP_SENT = "followup_sent"
     FOLLOWUP_REPLY = "followup_reply"
+    MATCH_ASKED = "match_asked"  # the caller asked for a match (which one is not kept)
 
 
 def value(member: Enum | str) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hotline.core import flows
+from hotline.roster import roles as role_lists
 from hotline.roster import shifts
 from hotline.core.errors import HotlineError
 from hotline.models import Shift, Supporter
@@ -44,6 +45,20 @@ TIERS = (1, 2)
 MAX_NAME = 120
 #: Manual modes: ON and OFF are what the supporter can text; "schedule" clears both.
 MODES = ("on", "off", "schedule")
+
+
+#: ``update``'s default for a field the caller does not change.
+KEEP = object()
+
+
+def known_roles() -> tuple[str, ...]:
+    """Roles the program lists (ivr_flows/roster.yaml); a supporter has one, or none given."""
+    return role_lists.current().names("roles")
+
+
+def known_units() -> tuple[str, ...]:
+    """Units the program lists (ivr_flows/roster.yaml); a supporter has any number."""
+    return role_lists.current().names("units")
 
 
 def known_languages() -> tuple[str, ...]:
@@ -68,14 +83,25 @@ class RosterError(HotlineError, ValueError):
 
 @dataclass(frozen=True)
 class Details:
-    """A supporter's checked details: name, phone (E.164), tier, languages."""
+    """A supporter's checked details: name, phone (E.164), tier, languages, role, units."""
     name: str
     phone: str
     tier: int
     languages: tuple[str, ...]
+    role: str | None = None
+    units: tuple[str, ...] = ()
 
 
-def check(name: object, phone: object, tier: object, languages: object) -> Details:
+def _names(value: object) -> list[str]:
+    """A list of names as typed: one string (commas allowed), or a list of them."""
+    items = [value] if isinstance(value, str) else \
+        list(value) if isinstance(value, Iterable) else []
+    return [part.strip() for item in items for part in str(item or "").split(",")
+            if part.strip()]
+
+
+def check(name: object, phone: object, tier: object, languages: object,
+          role: object = None, units: object = ()) -> Details:
     """Every field checked, as typed (a form's strings, JSON's numbers and lists, the CLI's
     options); every refused field is reported together (RosterError.errors)."""
     errors: dict[str, str] = {}
@@ -98,16 +124,23 @@ def check(name: object, phone: object, tier: object, languages: object) -> Detai
     known = known_languages()
     if not codes or any(code not in known for code in codes):
         errors["languages"] = f"languages must be among {', '.join(known)} (at least one)"
+    role = str(role or "").strip() or None
+    if role is not None and role not in known_roles():
+        errors["role"] = f"role must be one of {', '.join(known_roles())} (or none)"
+    unit_names = _names(units)
+    if any(unit not in known_units() for unit in unit_names):
+        errors["units"] = f"units must be among {', '.join(known_units())}"
     if errors:
         raise RosterError(errors=errors)
-    return Details(name, e164, tier, tuple(dict.fromkeys(codes)))  # type: ignore[arg-type]
+    return Details(name, e164, tier, tuple(dict.fromkeys(codes)),  # type: ignore[arg-type]
+                   role, tuple(dict.fromkeys(unit_names)))
 
 
 def add(session: Session, name: object, phone: object, tier: object = 1,
-        languages: object = ("en",)) -> Supporter:
+        languages: object = ("en",), role: object = None, units: object = ()) -> Supporter:
     """Add a supporter (phone stored as E.164); refuses bad input with a clear message, and
     a number taken off the roster with the supporter to restore instead."""
-    details = check(name, phone, tier, languages)
+    details = check(name, phone, tier, languages, role, units)
     existing = session.scalar(select(Supporter).where(Supporter.phone == details.phone))
     if existing is not None and not existing.active:
         raise RosterError(f"{existing.name} was taken off the roster with this number: "
@@ -115,24 +148,41 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
     if existing is not None:
         raise RosterError("a supporter with this phone number already exists", "phone")
     supporter = Supporter(name=details.name, phone=details.phone, tier=details.tier,
-                          languages=",".join(details.languages))
+                          languages=",".join(details.languages), role=details.role,
+                          units=",".join(details.units))
     session.add(supporter)
     session.commit()
     return supporter
 
 
 def update(session: Session, supporter: Supporter, name: object, phone: object,
-           tier: object, languages: object) -> Supporter:
-    """Change a supporter's name, phone, tier and languages (all checked, as ``add``)."""
-    details = check(name, phone, tier, languages)
+           tier: object, languages: object, role: object = KEEP,
+           units: object = KEEP) -> Supporter:
+    """Change a supporter's name, phone, tier, languages, role and units (all checked, as
+    ``add``); a role or units not given (``KEEP``) stay as they are."""
+    details = check(name, phone, tier, languages,
+                    supporter.role if role is KEEP else role,
+                    supporter.unit_list if units is KEEP else units)
     clash = session.scalar(select(Supporter).where(Supporter.phone == details.phone,
                                                    Supporter.id != supporter.id))
     if clash is not None:
         raise RosterError("another supporter has this phone number", "phone")
     supporter.name, supporter.phone, supporter.tier = details.name, details.phone, details.tier
     supporter.languages = ",".join(details.languages)
+    supporter.role, supporter.units = details.role, ",".join(details.units)
     session.commit()
     return supporter
+
+
+def edit(session: Session, supporter: Supporter, **changes: object) -> Supporter:
+    """Change only the fields given (name, phone, tier, languages, role, units), the rest as
+    they are: ``hotline supporters edit``; every value checked as ``update`` does."""
+    current = {"name": supporter.name, "phone": supporter.phone, "tier": supporter.tier,
+               "languages": supporter.language_list, "role": KEEP, "units": KEEP}
+    unknown = set(changes) - set(current)
+    if unknown:
+        raise RosterError(f"cannot change {', '.join(sorted(unknown))}")
+    return update(session, supporter, **{**current, **changes})
 
 
 def find(session: Session, phone: str) -> Supporter:
