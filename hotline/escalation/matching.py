@@ -19,7 +19,10 @@ the open contact only and is erased with its outcome (``hotline.lifecycle.contac
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+from cryptography.fernet import InvalidToken
 
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
@@ -27,8 +30,11 @@ from sqlalchemy.orm import Session
 from hotline.core.extensions import settings
 from hotline.escalation import policy as policies
 from hotline.escalation.policy import Step
+from hotline.privacy import primitives as privacy
 from hotline.models import Contact, ContactState, Offer, OfferState, Supporter, utcnow
 from hotline.roster import shifts
+
+log = logging.getLogger(__name__)
 
 
 def of_unit(unit: str):
@@ -43,9 +49,9 @@ def candidates(session: Session, contact: Contact, ring: Step):
     said = Candidates()
     if not contact.match_role and not contact.match_unit:
         return said
-    if contact.match_unit:
-        said.exclude = set(session.scalars(select(Supporter.id).where(
-            of_unit(contact.match_unit))))
+    unit = unit_of(contact)
+    if unit:
+        said.exclude = set(session.scalars(select(Supporter.id).where(of_unit(unit))))
     if contact.match_role:
         role = Supporter.role == contact.match_role
         tier = [Supporter.tier == ring.tier, Supporter.active.is_(True), shifts.eligible()]
@@ -61,6 +67,17 @@ def candidates(session: Session, contact: Contact, ring: Step):
                 *tier, ~role, Supporter.busy_with.is_(None)))) - said.exclude
             said.hold_until = until
     return said
+
+
+def unit_of(contact: Contact) -> str | None:
+    """The unit the caller asked to keep away (sealed on the contact), or None."""
+    if not contact.match_unit:
+        return None
+    try:
+        return privacy.unseal(contact.match_unit, settings())
+    except InvalidToken:  # its seal key was dropped mid-contact: routing must go on
+        log.warning("contact %s: the unit asked for cannot be opened", contact.id)
+        return None
 
 
 def hold_until(contact: Contact):
@@ -81,8 +98,9 @@ def role_peer_in_play(session: Session, contact: Contact, tiers) -> bool:
         Offer.state != OfferState.RINGING.value)
     where = [Supporter.role == contact.match_role, Supporter.tier.in_(tiers),
              Supporter.active.is_(True), shifts.eligible(), Supporter.id.not_in(done)]
-    if contact.match_unit:
-        where.append(~of_unit(contact.match_unit))
+    unit = unit_of(contact)
+    if unit:
+        where.append(~of_unit(unit))
     return session.scalar(select(Supporter.id).where(*where).limit(1)) is not None
 
 

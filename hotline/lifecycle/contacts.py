@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from hotline.core.extensions import settings
+from hotline.privacy import primitives as privacy
 from hotline.statistics import days as stats_cache
 from hotline.models import states
 from hotline.models.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
@@ -118,14 +120,15 @@ ERASED_AT_OUTCOME = {"match_role": None, "match_unit": None}
 def ask_match(session: Session, contact: Contact, role: str | None = None,
               unit: str | None = None) -> None:
     """The caller's match request, on the open contact only, for routing (erased with its
-    outcome: ``ERASED_AT_OUTCOME``); the caller commits. The statistics get one
+    outcome: ``ERASED_AT_OUTCOME``); the unit sealed (``hotline.escalation.matching.unit_of``
+    opens it); the caller commits. The statistics get one
     ``match_asked`` event per contact, which names neither the role nor the unit."""
     if not contact.match_role and not contact.match_unit and (role or unit):
         event(session, contact, EventKind.MATCH_ASKED)
     if role:
         contact.match_role = role
-    if unit:
-        contact.match_unit = unit
+    if unit:  # sealed like a number: the plain name is never written to the database
+        contact.match_unit = privacy.seal(unit, settings())
 
 
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,

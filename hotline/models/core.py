@@ -141,7 +141,7 @@ class Contact(Base):
     #: open, for routing: a peer in this role first; nobody from this unit. Erased in the
     #: UPDATE that gives the contact its outcome (``hotline.lifecycle.contacts``).
     match_role: Mapped[str | None] = mapped_column(String(32))
-    match_unit: Mapped[str | None] = mapped_column(String(32))
+    match_unit: Mapped[str | None] = mapped_column(String(512))
 
     offers: Mapped[list["Offer"]] = relationship(back_populates="contact",
                                                  order_by="Offer.id")
@@ -205,7 +205,7 @@ class CallbackRequest(Base):
     attempt_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     #: The caller's match request, carried to each try; erased with the sealed number.
     match_role: Mapped[str | None] = mapped_column(String(32))
-    match_unit: Mapped[str | None] = mapped_column(String(32))
+    match_unit: Mapped[str | None] = mapped_column(String(512))
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 

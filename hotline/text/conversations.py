@@ -392,9 +392,8 @@ class ClinicianTexts:
         if role:
             out += self.conv.reply(self.lang, "match_role_set",
                                    role=lists.entry("roles", role).label(self.lang))
-        if unit:
-            out += self.conv.reply(self.lang, "match_unit_set",
-                                   unit=lists.entry("units", unit).label(self.lang))
+        if unit:  # not named back: Twilio's message log would keep it
+            out += self.conv.reply(self.lang, "match_unit_set")
         return out + self.conv.reply(self.lang, "intake_again")
 
     def _waiting(self) -> list[Outgoing]:

@@ -23,7 +23,7 @@ from hotline.core.flows import DEFAULT_LANGUAGE, Language, check_texts, load_lan
 
 SMS_FILE = "sms.yaml"
 PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when",
-                "roles", "units", "role", "unit"}
+                "roles", "units", "role"}
 KEYWORD_LISTS = ("opt_out", "opt_in", "help", "end_conversation")
 #: Every message the code texts (hotline/conversations.py, hotline/webhooks/sms.py,
 #: workers/): each must exist in every language.

@@ -25,7 +25,7 @@ def upgrade() -> None:
     for table in ("contacts", "callback_requests"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("match_role", sa.String(length=32), nullable=True))
-            batch.add_column(sa.Column("match_unit", sa.String(length=32), nullable=True))
+            batch.add_column(sa.Column("match_unit", sa.String(length=512), nullable=True))
 
 
 def downgrade() -> None:

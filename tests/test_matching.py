@@ -1,0 +1,192 @@
+"""Roles and units (issue 16, part 2), end to end through the stand-in on both databases:
+a caller asks for a peer in their role (offered first; anyone after the match wait, and
+they are told) and/or for nobody from their unit (never offered, any tier, ring-all,
+callbacks; nobody left: the options at once), by keys or words, in English and Spanish,
+by voice or text; the request is erased with the outcome."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from hotline.core import clock as hotline_clock
+from hotline.core.extensions import db, jobs
+from hotline.lifecycle import effects
+from hotline.models import CallbackRequest, ContactEvent, Supporter
+from hotline.simulator import Answer, NoAnswer, Speak
+from tests.scenario import TextingPhone, clinician, heard, run_scheduled
+
+ROLE_FIRST = "I will look first for a peer in your role"
+FALLBACK = "No peer in your role is free yet"
+OPTIONS = "no peer supporter is free right now"
+
+
+@pytest.fixture
+def world(hotline, monkeypatch):
+    """The hotline on the stand-in's virtual clock: the app's "now" is the simulator's, and
+    a routing step scheduled for later (a hold's end) runs at that virtual time."""
+    monkeypatch.setattr(hotline_clock, "utcnow", lambda: hotline.sim.datetime_at())
+    enqueue = effects._enqueue
+
+    def in_virtual_time(effect):
+        if effect.job == effects.ROUTE and effect.delay is not None:
+            hotline.sim.schedule(effect.delay.total_seconds(),
+                                 lambda: jobs.enqueue(effect.job, *effect.args))
+        else:
+            enqueue(effect)
+    monkeypatch.setattr(effects, "_enqueue", in_virtual_time)
+    return hotline
+
+
+def staff(hotline, name, role=None, units=(), tier=1, busy=False, **script):
+    """A supporter with a role and units (``busy``: on another contact all along)."""
+    phone = hotline.supporter(name, tier=tier, **script)
+    with hotline.app.app_context():
+        supporter = db.session.scalar(select(Supporter).where(Supporter.phone == phone.number))
+        supporter.role, supporter.units = role, ",".join(units)
+        supporter.busy_with = "contact:999999" if busy else None
+        db.session.commit()
+    return phone
+
+
+def nothing_kept(hotline):
+    """No contact and no callback request holds a match request any more."""
+    with hotline.app.app_context():
+        rows = [*db.session.scalars(select(CallbackRequest))]
+    rows += hotline.contacts()
+    assert rows and all(r.match_role is None and r.match_unit is None for r in rows)
+
+
+def asked(hotline) -> int:
+    with hotline.app.app_context():
+        return len(db.session.scalars(select(ContactEvent).where(
+            ContactEvent.kind == "match_asked")).all())
+
+
+def first_ring(hotline, phone) -> float:
+    return min(leg.created_at for leg in hotline.legs_to(phone))
+
+
+# 3: a match; 2: nobody from my unit; 2: intensive care (roster.yaml's second unit)
+NOT_ICU = ["3", "2", "2"]
+
+
+def test_the_unit_is_never_offered_in_any_tier_nor_in_ring_all(world):
+    icu_peer = staff(world, "IcuPeer", units=("intensive_care",))
+    staff(world, "EdPeer", units=("emergency",), ring=NoAnswer())
+    icu_backup = staff(world, "IcuBackup", units=("surgery", "intensive_care"), tier=2)
+    staff(world, "Backup", tier=2)
+    caller = world.clinician(gather=NOT_ICU)
+    world.call(caller)
+    world.run()
+    assert world.offers() == [("EdPeer", "no_answer", 1), ("Backup", "accepted", 2)]
+    assert world.legs_to(icu_peer) == world.legs_to(icu_backup) == []
+    assert heard(caller, "Nobody from the unit you named will be offered your call")
+    assert world.contacts()[0].outcome == "connected_backup"
+    assert asked(world) == 1
+    nothing_kept(world)
+
+
+def test_nobody_left_after_the_exclusion_hears_the_options_at_once(world):
+    """Everyone on duty is of the caller's unit: the options come on the first wait loop,
+    not after the longest wait (180 s); the callback asked for keeps the exclusion."""
+    icu_peer = staff(world, "IcuPeer", units=("intensive_care",))
+    icu_backup = staff(world, "IcuBackup", units=("intensive_care",), tier=2)
+    caller = world.clinician(gather=NOT_ICU + ["2"])  # then, at the options: a callback
+    world.call(caller)
+    world.run()
+    contact = world.contacts()[0]
+    assert heard(caller, OPTIONS) and contact.outcome == "callback_requested"
+    assert (contact.ended_at - contact.queued_at).total_seconds() < 30
+    for _ in range(3):  # the callback's tries (3): still nobody from that unit
+        run_scheduled(world)
+        world.run()
+    assert [c.outcome for c in world.contacts()] == ["callback_requested"] + ["failed"] * 3
+    assert world.offers() == []
+    assert world.legs_to(icu_peer) == world.legs_to(icu_backup) == []
+    nothing_kept(world)
+
+
+def test_a_peer_in_the_callers_role_is_offered_first(world):
+    staff(world, "Doc", role="physician")  # round-robin alone would ring Doc first
+    staff(world, "Nurse", role="nurse")
+    caller = world.clinician(gather=["3", "1", "2"])  # a match; my role; nurse
+    world.call(caller)
+    world.run()
+    assert world.offers() == [("Nurse", "accepted", 1)]
+    assert heard(caller, ROLE_FIRST) and not heard(caller, FALLBACK)
+    nothing_kept(world)
+
+
+def test_the_others_after_the_match_wait_and_the_caller_is_told(world):
+    """The only nurse is on another call: the physician is held back for the match wait
+    (30 s of virtual time from the queue), then rung; the caller hears why."""
+    doc = staff(world, "Doc", role="physician", ring=Answer(12))  # the caller waits on
+    staff(world, "Nurse", role="nurse", busy=True)
+    caller = world.clinician(gather=["3", "1", "2"])
+    world.call(caller)
+    world.run()
+    contact = world.contacts()[0]
+    queued = (contact.queued_at - world.sim.epoch).total_seconds()
+    assert first_ring(world, doc) >= queued + 30
+    assert world.offers() == [("Doc", "accepted", 1)]
+    assert heard(caller, FALLBACK)
+    nothing_kept(world)
+
+
+def test_with_no_peer_of_the_role_on_duty_anyone_is_offered_at_once(world):
+    doc = staff(world, "Doc", role="physician")
+    caller = world.clinician(gather=["3", "1", "5"])  # pharmacist: nobody on the roster
+    world.call(caller)
+    world.run()
+    contact = world.contacts()[0]
+    assert first_ring(world, doc) < (contact.queued_at - world.sim.epoch).total_seconds() + 5
+    assert world.offers() == [("Doc", "accepted", 1)]
+
+
+@pytest.mark.parametrize("script, lines", [
+    (["3", "3", "2", "2"], ("For nurse, press 2.", "For intensive care, press 2.")),
+    ([Speak("I want to choose"), Speak("both please"), Speak("I am a nurse"),
+      Speak("the intensive care unit")], ("Which is your role?",)),
+    (["8", "3", "3", "2", "2"], ("Para enfermería, oprima 2.", "¿Cuál es su unidad?")),
+    ([Speak("español"), Speak("quiero elegir"), Speak("ambos"), Speak("soy enfermera"),
+      Speak("cuidados intensivos")], ("Buscaré primero a un compañero de su mismo rol",)),
+], ids=["en-keys", "en-speech", "es-keys", "es-speech"])
+def test_both_by_keys_or_words_in_english_and_spanish(world, script, lines):
+    """A nurse from intensive care is first in round-robin order: both rules skip her."""
+    staff(world, "IcuNurse", role="nurse", units=("intensive_care",))
+    staff(world, "Doc", role="physician")
+    staff(world, "Nurse", role="nurse", units=("emergency",))
+    caller = world.clinician(gather=script)
+    world.call(caller)
+    world.run()
+    assert world.offers() == [("Nurse", "accepted", 1)]
+    assert all(heard(caller, line) for line in lines)
+    assert asked(world) == 1
+    nothing_kept(world)
+
+
+@pytest.mark.parametrize("first, how, request_text, intake, noted, lists", [
+    ("MATCH", "ROLE and your role", "ROLE nurse NOT ICU", "Reply 1",
+     "nobody from the unit you named will be offered", "physician, nurse"),
+    ("hola, ELEGIR", "ROL y su rol", "rol enfermera sin UCI", "Responda 1",
+     "no se ofrecerá a nadie de la unidad que nombró", "médico, enfermería"),
+], ids=["en", "es"])
+def test_a_text_asks_for_a_match_in_the_intake(world, first, how, request_text, intake, noted,
+                                               lists):
+    staff(world, "IcuNurse", role="nurse", units=("intensive_care",), phone_class=TextingPhone,
+          replies=[("Reply YES", "YES")])
+    staff(world, "Doc", role="physician", phone_class=TextingPhone,
+          replies=[("Reply YES", "YES")])
+    staff(world, "Nurse", role="nurse", phone_class=TextingPhone,
+          replies=[("Reply YES", "YES"), ("hola", "BYE")])
+    doc = clinician(world, "+16175550188", replies=[
+        (how, request_text), (intake, "2"), ("peer", "hola")])
+    doc.text(first)
+    world.run()
+    received = doc.received()
+    assert lists in received[0]  # the how-to lists roster.yaml's lists
+    assert any(noted in body for body in received)
+    assert [(name, state) for name, state, _ in world.offers()] == [("Nurse", "accepted")]
+    assert asked(world) == 1
+    nothing_kept(world)
