@@ -266,6 +266,12 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
                ("Chris Dale (peer)", "+16175550113", 1, ("en",)),
                ("Dana Wu (backup)", "+16175550121", 2, ("en",)),
                ("Eli Moreno (backup)", "+16175550122", 2, ("en", "es")))
+#: Their roles and units (ivr_flows/roster.yaml), for the demo of a match request.
+DEMO_MATCH = {"+16175550111": ("physician", ("emergency",)),
+              "+16175550112": ("nurse", ("intensive_care",)),
+              "+16175550113": ("resident", ("medicine",)),
+              "+16175550121": ("nurse", ("surgery",)),
+              "+16175550122": ("pharmacist", ("outpatient",))}
 
 
 @demo_group.command("seed")
@@ -279,7 +285,7 @@ def demo_seed() -> None:
         click.echo("roster not empty: demo roster not added")
     else:
         for name, phone, tier, languages in DEMO_ROSTER:
-            roster.add(db.session, name, phone, tier, languages)
+            roster.add(db.session, name, phone, tier, languages, *DEMO_MATCH.get(phone, ()))
             roster.set_available(db.session, phone, True)
         click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")
     seed_demo()

@@ -6,7 +6,10 @@ by voice or text; the request is erased with the outcome."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
 from hotline.core import clock as hotline_clock
@@ -14,6 +17,7 @@ from hotline.core.extensions import db, jobs
 from hotline.lifecycle import effects
 from hotline.models import CallbackRequest, ContactEvent, Supporter
 from hotline.simulator import Answer, NoAnswer, Speak
+from tests.coordinators import csrf
 from tests.scenario import TextingPhone, clinician, heard, run_scheduled
 
 ROLE_FIRST = "I will look first for a peer in your role"
@@ -190,3 +194,96 @@ def test_a_text_asks_for_a_match_in_the_intake(world, first, how, request_text, 
     assert [(name, state) for name, state, _ in world.offers()] == [("Nurse", "accepted")]
     assert asked(world) == 1
     nothing_kept(world)
+
+
+# ---- the roster: a role and units, one set of rules for CLI, pages and API ---------------
+
+def cli(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_role_and_units_by_command_line_page_and_api(app, coordinator):
+    added = cli(app, "supporters", "add", "--name", "Ada", "--phone", "617 555 0161",
+                "--role", "nurse", "--unit", "emergency", "--unit", "intensive_care")
+    assert added.exit_code == 0, added.output
+    ada = db.session.scalar(select(Supporter).where(Supporter.name == "Ada"))
+    assert (ada.role, ada.unit_list) == ("nurse", ["emergency", "intensive_care"])
+    assert "nurse\temergency,intensive_care" in cli(app, "supporters", "list").output
+    # edit: only what is given changes
+    edited = cli(app, "supporters", "edit", "+16175550161", "--role", "pharmacist")
+    assert edited.exit_code == 0, edited.output
+    db.session.expire_all()
+    assert (ada.role, ada.unit_list, ada.name) == ("pharmacist", ["emergency",
+                                                                   "intensive_care"], "Ada")
+    cli(app, "supporters", "edit", "+16175550161", "--unit", "surgery", "--name", "Ada L")
+    db.session.expire_all()
+    assert (ada.role, ada.unit_list, ada.name) == ("pharmacist", ["surgery"], "Ada L")
+    cli(app, "supporters", "edit", "+16175550161", "--role", "none", "--unit", "none")
+    db.session.expire_all()
+    assert (ada.role, ada.unit_list) == (None, [])
+    # the page: a select and checkboxes, saved through the same rules
+    token = csrf(coordinator, "/dashboard/roster")
+    page = coordinator.get(f"/dashboard/roster/{ada.id}").text
+    assert '<option value="advanced_practice"' in page and 'value="outpatient"' in page
+    saved = coordinator.post(f"/dashboard/roster/{ada.id}", data={
+        "csrf_token": token, "name": "Ada L", "phone": ada.phone, "tier": "1",
+        "languages": ["en"], "role": "physician", "units": ["medicine", "pediatrics"]})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert (ada.role, ada.unit_list) == ("physician", ["medicine", "pediatrics"])
+    assert "pediatrics" in coordinator.get("/dashboard/roster").text
+    # the API: a PATCH without them keeps them; with them, changes them
+    api = coordinator.patch(f"/api/supporters/{ada.id}", headers={"X-CSRF-Token": token},
+                            json={"name": "Ada", "phone": ada.phone, "tier": 1,
+                                  "languages": ["en"]})
+    assert api.json["role"] == "physician" and api.json["units"] == ["medicine", "pediatrics"]
+    api = coordinator.patch(f"/api/supporters/{ada.id}", headers={"X-CSRF-Token": token},
+                            json={"name": "Ada", "phone": ada.phone, "tier": 1,
+                                  "languages": ["en"], "role": "resident", "units": []})
+    assert api.json["role"] == "resident" and api.json["units"] == []
+
+
+def test_an_unknown_role_or_unit_is_refused_with_the_same_message_everywhere(app, coordinator):
+    token = csrf(coordinator, "/dashboard/roster")
+    body = {"name": "Bea", "phone": "+16175550162", "tier": 1, "languages": ["en"],
+            "role": "surgeon", "units": ["icu"]}
+    api = coordinator.post("/api/supporters", headers={"X-CSRF-Token": token}, json=body)
+    page = coordinator.post("/dashboard/roster", data={**body, "csrf_token": token,
+                                                       "tier": "1"})
+    out = cli(app, "supporters", "add", "--name", "Bea", "--phone", "+16175550162",
+              "--role", "surgeon", "--unit", "icu")
+    assert api.status_code == page.status_code == 400 and out.exit_code != 0
+    assert set(api.json["errors"]) == {"role", "units"}
+    assert "role must be one of physician, nurse, advanced_practice" in api.json["error"]
+    assert out.output == f"Error: {api.json['error']}\n"
+    assert all(str(escape(why)) in page.text for why in api.json["errors"].values())
+    assert db.session.scalar(select(Supporter).where(Supporter.name == "Bea")) is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["roles"].pop("nurse") and d["roles"].update(Nurse={"en": ["x"], "es": ["x"]}),
+     "roster.yaml: roles.Nurse is not a name"),
+    (lambda d: d["units"]["emergency"].pop("es"), "roster.yaml: units.emergency.es must be"),
+    (lambda d: d["units"].update({f"u{chr(97 + i)}": {"en": ["a"], "es": ["a"]}
+                                  for i in range(4)}), "roster.yaml: units has 10 entries"),
+    (lambda d: d.update(sites={}), "roster.yaml: sites is not a known key"),
+    (lambda d: d.pop("roles"), "roster.yaml: roles must map"),
+], ids=["bad name", "missing language", "too many", "unknown key", "no roles"])
+def test_a_bad_roster_file_stops_the_start_naming_the_key(tmp_path, change, message):
+    import re
+    import shutil
+
+    import yaml
+
+    from hotline import create_app
+    from hotline.core import settings
+    from hotline.core.errors import FlowError
+    from hotline.roster import roles
+    for path in Path(settings.load().IVR_FLOWS_DIR).glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    data = yaml.safe_load((tmp_path / roles.ROSTER_FILE).read_text(encoding="utf-8"))
+    change(data)
+    (tmp_path / roles.ROSTER_FILE).write_text(yaml.safe_dump(data, allow_unicode=True),
+                                              encoding="utf-8")
+    with pytest.raises(FlowError, match=re.escape(message)):
+        create_app({"IVR_FLOWS_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"})

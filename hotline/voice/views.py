@@ -117,8 +117,7 @@ def _menu_again(contact: Contact, heard_something: bool) -> Response:
     return respond(twiml)
 
 
-def _talk_now(contact: Contact, prompt: str = "connecting",
-              before: tuple[str, ...] = ()) -> Response:
+def _talk_now(contact: Contact, prompt: str = "connecting") -> Response:
     """Queue the caller and start routing; the wait URL keeps them company."""
     try:
         effects.apply(transitions.request_peer(db.session, contact))
@@ -127,14 +126,12 @@ def _talk_now(contact: Contact, prompt: str = "connecting",
         # The number stays: the fallback is a call, not the end of what the caller asked.
         transitions.finish(db.session, contact, Outcome.FAILED, forget=False, cancel=False)
         return to_caller()
-    return respond(_into_queue(contact, prompt, before))
+    return respond(_into_queue(contact, prompt))
 
 
-def _into_queue(contact: Contact, prompt: str, before: tuple[str, ...] = ()) -> VoiceResponse:
+def _into_queue(contact: Contact, prompt: str) -> VoiceResponse:
     """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company)."""
     twiml = VoiceResponse()
-    for key in before:
-        say(twiml, contact.language, key)
     say(twiml, contact.language, prompt, crisis=settings().CRISIS_LINE_NUMBER)
     twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
                   method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
@@ -247,9 +244,9 @@ def match_which(contact_id: int, kind: str) -> Response:
         db.session.commit()
     if rest:
         return respond(_ask_which(contact, rest[0], rest[1:], 0))
-    told = tuple(key for key, chosen in (("match_role_set", contact.match_role),
-                                         ("match_unit_set", contact.match_unit)) if chosen)
-    return _talk_now(contact, before=told)
+    # Into the queue as fast as "talk now" (a peer who answers at once dials the queue);
+    # what was asked for is said while waiting (``wait``).
+    return _talk_now(contact)
 
 
 MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_language,
@@ -270,6 +267,11 @@ def wait(contact_id: int) -> Response:
         return respond(twiml)
     if contact.match_role and matching.fall_back(db.session, contact):
         say(twiml, contact.language, "match_fallback")
+    elif queue_seconds < cfg.WAIT_PAUSE_SECONDS:  # the first loop: what they asked for
+        for key, asked in (("match_role_set", contact.match_role),
+                           ("match_unit_set", contact.match_unit)):
+            if asked:
+                say(twiml, contact.language, key)
     speak(twiml, contact.language,
           flows().wait_message(contact.language, queue_seconds // cfg.WAIT_PAUSE_SECONDS))
     twiml.pause(length=cfg.WAIT_PAUSE_SECONDS)
