@@ -126,8 +126,8 @@ def supporters_list() -> None:
     for s in roster.everyone(db.session):
         state = "on" if s.id in offered else "off"
         busy = " busy" if s.busy_with else ""
-        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}\t{state}{busy}"
-                   f"\t{s.role or '-'}\t{s.units or '-'}")
+        click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}"
+                   f"\t{s.role or '-'}\t{s.units or '-'}\t{state}{busy}")
 
 
 def _switch(phone: str, available: bool) -> None:

@@ -13,6 +13,9 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from hotline.core import clock as hotline_clock
+from hotline.disclosure import report as reports
+from hotline.roster import shifts
+from hotline.statistics import queries as stats
 from hotline.core.extensions import db, jobs
 from hotline.lifecycle import effects
 from hotline.models import CallbackRequest, ContactEvent, Supporter
@@ -89,6 +92,13 @@ def test_the_unit_is_never_offered_in_any_tier_nor_in_ring_all(world):
     assert world.contacts()[0].outcome == "connected_backup"
     assert asked(world) == 1
     nothing_kept(world)
+    # the statistics count it (never which unit), suppressed like every other count
+    with world.app.app_context():
+        day = world.sim.datetime_at().astimezone(shifts.program_zone()).date()
+        period = stats.Period(day, day, shifts.program_zone())
+        report = reports.build(stats.collect(db.session, period), period, k=11)
+    assert report.values["match:yes"] == 1 and report.values["match:no"] == 0
+    assert report.shown("match:yes") == "<11"
 
 
 def test_nobody_left_after_the_exclusion_hears_the_options_at_once(world):

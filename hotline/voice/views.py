@@ -224,12 +224,15 @@ def _ask_which(contact: Contact, kind: str, rest: list[str], turn: int) -> Voice
     return twiml
 
 
-@bp.post("/<int:contact_id>/match/<any(role, unit):kind>")
+@bp.post("/<int:contact_id>/match-which")
 @safe_view(to_caller)
-def match_which(contact_id: int, kind: str) -> Response:
-    """The caller's role (or unit): kept on the open contact for routing; then the next
-    question, or the queue. Silence or unknown keys twice: on without it."""
+def match_which(contact_id: int) -> Response:
+    """The caller's role (or unit: ``kind``): kept on the open contact for routing; then
+    the next question, or the queue. Silence or unknown keys twice: on without it."""
     contact = _contact(contact_id)
+    kind = request.args.get("kind", "")
+    if kind not in MATCH_ASKS["both"]:
+        abort(404)
     rest = [k for k in request.args.get("then", "").split(",") if k in MATCH_ASKS["both"]]
     digits, speech = _heard()
     name = roles.current().choose(f"{kind}s", digits, speech)
