@@ -297,3 +297,19 @@ def test_a_bad_roster_file_stops_the_start_naming_the_key(tmp_path, change, mess
                                               encoding="utf-8")
     with pytest.raises(FlowError, match=re.escape(message)):
         create_app({"IVR_FLOWS_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+
+def test_ring_all_holds_the_others_of_its_tier_for_the_match_wait_too(world):
+    """No peer on duty: the backup tier rings at once, all at once, but its nurse is on
+    another call: its physician is held for the match wait (the caller is not sent to the
+    options meanwhile), then rung."""
+    staff(world, "NurseBackup", role="nurse", tier=2, busy=True)
+    doc = staff(world, "DocBackup", role="physician", tier=2, ring=Answer(12))
+    caller = world.clinician(gather=["3", "1", "2"])
+    world.call(caller)
+    world.run()
+    contact = world.contacts()[0]
+    assert world.offers() == [("DocBackup", "accepted", 2)]
+    assert first_ring(world, doc) >= (contact.queued_at - world.sim.epoch).total_seconds() + 30
+    assert contact.outcome == "connected_backup" and not heard(caller, OPTIONS)
+    assert heard(caller, FALLBACK)

@@ -26,7 +26,7 @@ LANGUAGES_FILE = "languages.yaml"
 #: default too): languages.yaml must list it.
 DEFAULT_LANGUAGE = "en"
 #: Placeholders a prompt may use; anything else is a typo caught at start.
-PLACEHOLDERS = {"minutes", "crisis", "when", "name", "digit"}
+PLACEHOLDERS = {"minutes", "crisis", "when", "label", "number"}
 #: Every prompt the code speaks (hotline/webhooks/): each must exist in every language.
 PROMPTS = frozenset({
     "greeting", "menu", "no_input", "unknown", "connecting", "wait", "bridged", "options",

@@ -218,8 +218,8 @@ def _ask_which(contact: Contact, kind: str, rest: list[str], turn: int) -> Voice
                         hints=lists.hints(f"{kind}s", language.code))
     say(node, contact.language, f"match_{kind}")
     for entry in lists.entries(f"{kind}s"):
-        say(node, contact.language, "match_item", name=entry.label(language.code),
-            digit=entry.digit)
+        say(node, contact.language, "match_item", label=entry.label(language.code),
+            number=entry.digit)
     twiml.redirect(action, method="POST")
     return twiml
 
