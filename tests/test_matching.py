@@ -156,6 +156,7 @@ def test_with_no_peer_of_the_role_on_duty_anyone_is_offered_at_once(world):
     contact = world.contacts()[0]
     assert first_ring(world, doc) < (contact.queued_at - world.sim.epoch).total_seconds() + 5
     assert world.offers() == [("Doc", "accepted", 1)]
+    assert heard(caller, FALLBACK) and not heard(caller, ROLE_FIRST)  # told at once
 
 
 @pytest.mark.parametrize("script, lines", [

@@ -113,16 +113,20 @@ def fallback_due(session: Session, contact: Contact, tiers) -> bool:
     return until is None or utcnow() >= until or not role_peer_in_play(session, contact, tiers)
 
 
-def ring_tiers() -> list[int]:
-    """The tiers the escalation policy rings."""
-    return [step.tier for step in policies.current().ring_steps()]
+def ring_tiers(contact: Contact) -> list[int]:
+    """The tiers ringing for the contact now: the first step's, and the second's once it
+    escalated (a tier with no peer of the role offers the others at once: the caller is
+    told then, not when a later tier would have had one)."""
+    policy = policies.current()
+    second = [policy.second.tier] if policy.second is not None and contact.escalated else []
+    return [policy.first.tier, *second]
 
 
 def fall_back(session: Session, contact: Contact) -> bool:
     """A waiting caller's role-first wait is over (``fallback_due``): the role is erased
     there and then (it has no more use) and True says to tell them so, once."""
     if contact.state != ContactState.WAITING.value or not fallback_due(
-            session, contact, ring_tiers()):
+            session, contact, ring_tiers(contact)):
         return False
     contact.match_role = None
     session.commit()

@@ -137,9 +137,10 @@ class Contact(Base):
     #: counts. Otherwise the number's owner confirms by text first (hotline/consent.py).
     caller_verified: Mapped[bool] = mapped_column(Boolean, default=False,
                                                   server_default=false())
-    #: The caller's match request (ivr_flows/roster.yaml names), only while the contact is
-    #: open, for routing: a peer in this role first; nobody from this unit. Erased in the
-    #: UPDATE that gives the contact its outcome (``hotline.lifecycle.contacts``).
+    #: The caller's match request, only while the contact is open, for routing: a peer in
+    #: this role first (a roster.yaml name); nobody from this unit (its name sealed like a
+    #: number: never written in the clear). Erased in the UPDATE that gives the contact
+    #: its outcome (``hotline.lifecycle.contacts.ERASED_AT_OUTCOME``).
     match_role: Mapped[str | None] = mapped_column(String(32))
     match_unit: Mapped[str | None] = mapped_column(String(512))
 
