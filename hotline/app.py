@@ -14,6 +14,7 @@ from flask import Flask, Response
 from hotline import cli, dashboard
 from hotline.core import extensions, settings
 from hotline.escalation import policy
+from hotline.roster import roles
 from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
 from hotline.text import views as sms
@@ -42,6 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["hotline.followups"] = followups.load(cfg.IVR_FLOWS_DIR, languages)
     # A bad escalation.yaml stops the start here, with a FlowError naming the key.
     app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)
+    app.extensions[roles.EXTENSION] = roles.load(cfg.IVR_FLOWS_DIR, languages)
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)

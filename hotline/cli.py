@@ -77,6 +77,9 @@ def _fail(exc: Exception) -> None:
 @click.option("--phone", required=True, help="any format; stored as E.164")
 @click.option("--tier", type=int, default=1, show_default=True, help="1 peer, 2 backup")
 @click.option("--language", "languages", multiple=True, default=("en",), show_default=True)
+@click.option("--role", default=None, help="one of ivr_flows/roster.yaml's roles")
+@click.option("--unit", "units", multiple=True, help="a unit of ivr_flows/roster.yaml "
+              "(repeat for several)")
 @click.option("--trained-on", default=None, metavar="DATE",
               help="training date, 2026-03-01 (without it, and with "
                    "HOTLINE_REQUIRE_TRAINING, never offered a contact)")
@@ -84,11 +87,13 @@ def _fail(exc: Exception) -> None:
               help="refresher date (default: the training + HOTLINE_TRAINING_VALID_MONTHS)")
 @with_appcontext
 def supporters_add(name: str, phone: str, tier: int, languages: tuple[str, ...],
-                   trained_on: str | None, refresher_due: str | None) -> None:
+                   trained_on: str | None, refresher_due: str | None,
+                   role: str | None, units: tuple[str, ...]) -> None:
     """Add a supporter."""
     try:
         supporter = roster.add(db.session, name, phone, tier, languages,
-                               trained_on=trained_on, refresher_due=refresher_due)
+                               role=role, units=units, trained_on=trained_on,
+                               refresher_due=refresher_due)
     except roster.RosterError as exc:
         # The dashboard offers a Restore button here; the command line names the command.
         how = f" (hotline supporters restore {exc.restore.phone})" if exc.restore else ""
@@ -115,6 +120,34 @@ def supporters_train(phone: str, on: str, refresher_due: str | None) -> None:
                f"{supporter.refresher_due:%Y-%m-%d}")
 
 
+@supporters_group.command("edit")
+@click.argument("phone")
+@click.option("--name", default=None)
+@click.option("--new-phone", default=None, help="their new number")
+@click.option("--tier", type=int, default=None, help="1 peer, 2 backup")
+@click.option("--language", "languages", multiple=True, help="replaces their languages")
+@click.option("--role", default=None, help="one of ivr_flows/roster.yaml's roles; none clears")
+@click.option("--unit", "units", multiple=True, help="replaces their units (repeat for "
+              "several); none clears")
+@with_appcontext
+def supporters_edit(phone: str, name: str | None, new_phone: str | None, tier: int | None,
+                    languages: tuple[str, ...], role: str | None,
+                    units: tuple[str, ...]) -> None:
+    """Change a supporter's details; what is not given stays as it is."""
+    given = {"name": name, "phone": new_phone, "tier": tier, "languages": languages or None,
+             "role": "" if role == "none" else role,
+             "units": () if units == ("none",) else units or None}
+    try:
+        supporter = roster.edit(db.session, roster.find(db.session, phone),
+                                **{key: value for key, value in given.items()
+                                   if value is not None})
+    except (HotlineError, ValueError) as exc:
+        db.session.rollback()
+        _fail(exc)
+    click.echo(f"{supporter.name}: tier {supporter.tier}, {supporter.languages}, "
+               f"role {supporter.role or '-'}, units {supporter.units or '-'}")
+
+
 @supporters_group.command("list")
 @with_appcontext
 def supporters_list() -> None:
@@ -125,6 +158,7 @@ def supporters_list() -> None:
         state = "on" if s.id in offered else "off"
         busy = " busy" if s.busy_with else ""
         click.echo(f"{s.id}\t{s.name}\t{s.phone}\ttier {s.tier}\t{s.languages}"
+                   f"\t{s.role or '-'}\t{s.units or '-'}"
                    f"\ttraining {trained[s.id].value}\t{state}{busy}")
 
 
@@ -278,6 +312,12 @@ DEMO_ROSTER = (("Alex Kim (peer)", "+16175550111", 1, ("en",)),
 #: (months, days) since each demo supporter's training: all current (the demo rings
 #: them), Chris's refresher due in 20 days (with the default 24 months: "due soon").
 DEMO_TRAINED = ((3, 0), (12, 0), (24, -20), (6, 0), (1, 0))
+#: Their roles and units (ivr_flows/roster.yaml), for the demo of a match request.
+DEMO_MATCH = {"+16175550111": ("physician", ("emergency",)),
+              "+16175550112": ("nurse", ("intensive_care",)),
+              "+16175550113": ("resident", ("medicine",)),
+              "+16175550121": ("nurse", ("surgery",)),
+              "+16175550122": ("pharmacist", ("outpatient",))}
 
 
 @demo_group.command("seed")
@@ -293,6 +333,7 @@ def demo_seed() -> None:
         today = training.today()
         for (name, phone, tier, languages), (months, days) in zip(DEMO_ROSTER, DEMO_TRAINED):
             roster.add(db.session, name, phone, tier, languages,
+                       *DEMO_MATCH.get(phone, ()),
                        trained_on=training.months_later(today, -months) - timedelta(days=days))
             roster.set_available(db.session, phone, True)
         click.echo(f"demo roster added: {len(DEMO_ROSTER)} supporters on shift")

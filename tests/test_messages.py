@@ -224,7 +224,7 @@ def _add_french(folder: Path, *, texts: bool) -> None:
 
     def voice(data):
         data["prompts"]["fr"] = data["prompts"]["en"]
-        for menu in ("menu", "options"):
+        for menu in ("menu", "options", "match"):
             for choice in data[menu].values():
                 choice["words"]["fr"] = choice["words"]["en"]
 
@@ -236,6 +236,13 @@ def _add_french(folder: Path, *, texts: bool) -> None:
     _edit(folder, "voice.yaml", voice)
     _edit(folder, "sms.yaml", sms)
     _edit(folder, "followups.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
+
+    def roster_lists(data):
+        for entries in data.values():
+            for words in entries.values():
+                words["fr"] = words["en"]
+
+    _edit(folder, "roster.yaml", roster_lists)
 
 
 def test_a_language_listed_without_its_texts_stops_the_start(tmp_path):

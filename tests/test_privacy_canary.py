@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from pathlib import Path
 
+from sqlalchemy import select
+
+from hotline.core.extensions import db
+from hotline.models import ContactEvent
 
 from hotline.privacy import primitives as privacy
 from hotline.simulator import Answer, ScriptedPhone, Speak
 from tests.privacy_scan import assert_kept_nowhere
+from tests.scenario import heard
 from tests.servers import pg_binary
 from tests.scenario import TextingPhone, run_scheduled
 
@@ -66,6 +72,71 @@ def test_no_marker_and_no_number_anywhere_after_every_flow(hotline, caplog):
     assert MARKERS[2] + " BYE" in texter.received()  # the supporter's words did arrive
     secrets = MARKERS + tuple(number[2:] for number in (CALLER, TEXTER, CALLBACK))
     assert_kept_nowhere(hotline.app, secrets, caplog.text)
+    url = hotline.app.extensions["hotline.settings"].DATABASE_URL
+    if url.startswith("postgresql"):
+        dump = pg_dump(url)
+        assert "CREATE TABLE public.contacts" in dump
+        assert not any(secret in dump for secret in secrets)
+
+
+UNIT_WORD, UNIT_NAME = "CANARY-UNIT-5d2", "canary_unit_q"
+
+
+def events(hotline) -> list[ContactEvent]:
+    with hotline.app.app_context():
+        return list(db.session.scalars(select(ContactEvent)))
+
+
+def flows_with_canary_unit(folder):
+    """A copy of ivr_flows/ whose roster.yaml lists one more unit: the canary."""
+    import shutil
+
+    import yaml
+
+    from hotline.core import settings
+    from hotline.roster import roles
+    for path in Path(settings.load().IVR_FLOWS_DIR).glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    data = yaml.safe_load((folder / roles.ROSTER_FILE).read_text(encoding="utf-8"))
+    data["units"] = {**dict(list(data["units"].items())[:5]),
+                     UNIT_NAME: {"en": [UNIT_WORD], "es": [UNIT_WORD]}}
+    (folder / roles.ROSTER_FILE).write_text(yaml.safe_dump(data, allow_unicode=True),
+                                            encoding="utf-8")
+    return folder
+
+
+def test_a_unit_a_caller_names_is_kept_nowhere_after_the_outcome(app_settings, tmp_path,
+                                                                 request, caplog):
+    """Issue 16: a caller (by voice, in words) and a texter name their unit to be kept
+    away from it (no supporter is of it: the roster's own units are staff data, stored;
+    tests/test_matching.py shows the routing) and once each contact has its outcome the
+    unit is nowhere: database (rows, the SQLite file, a pg_dump), Redis, jobs, logs, or
+    what the hotline asked the stand-in to send or dial (what Twilio must carry, and
+    nothing more: the caller's own words, and the list of units spoken to them)."""
+    caplog.set_level(logging.DEBUG)
+    app_settings.update(IVR_FLOWS_DIR=str(flows_with_canary_unit(tmp_path)))
+    hotline = request.getfixturevalue("hotline")
+    hotline.supporter("Ada", phone_class=TextingPhone, hangup_after_bridge=20,
+                      replies=[("Reply YES", "YES"), ("long night", "take care BYE")])
+    caller = hotline.sim.add_phone(ScriptedPhone(
+        CALLER, gather=["3", "2", Speak(f"the {UNIT_WORD} please")], hangup_after_bridge=20))
+    hotline.call(caller)
+    hotline.run()
+    texter = hotline.sim.add_phone(TextingPhone(
+        TEXTER, replies=[("Reply 1", f"NOT {UNIT_WORD}"), ("Reply 1 for a call", "2"),
+                         ("texting with a peer", "long night"), ("check-in text", "NO")]))
+    texter.text("hello")
+    hotline.run()
+    assert [c.outcome for c in hotline.contacts()] == ["connected", "connected"]
+    assert any(c.kind == "match_asked" for c in events(hotline)) and all(
+        "canary" not in repr(c.__dict__) for c in events(hotline))
+    assert heard(caller, "Nobody from the unit you named will be offered your call")
+    secrets = (UNIT_WORD, UNIT_NAME)
+    assert_kept_nowhere(hotline.app, secrets, caplog.text)
+    sent = [m["body"] for m in hotline.sim.messages if m["direction"] != "inbound"]
+    dialed = [(leg.to, leg.url, leg.twiml) for leg in hotline.sim.legs.values()
+              if leg.direction != "inbound"]
+    assert sent and not any(s in repr(sent) + repr(dialed) for s in secrets)
     url = hotline.app.extensions["hotline.settings"].DATABASE_URL
     if url.startswith("postgresql"):
         dump = pg_dump(url)

@@ -190,6 +190,12 @@ class Model:
             else:
                 add(self.contacts(days))
                 add(each("e"), -1)
+        elif table == "match":  # issue 16: like escalation, a yes and its complement
+            if label == "asked for a match":
+                add(each("m"))
+            else:
+                add(self.contacts(days))
+                add(each("m"), -1)
         elif table == "repeat":
             repeat = {self.atom("r", period["from"], period["to"]): 1.0}
             if label.startswith("from a caller seen more"):

@@ -173,3 +173,30 @@ def test_the_phone_keeps_focus_speaks_plainly_and_signs_folded_texts(page):
     rivera.get_by_role("button", name="Call hotline").click()
     expect(rivera.locator(".screen li.call-break")).to_have_count(1, timeout=10_000)
     expect(rivera.locator(".screen li.call-break + li")).to_contain_text("You have reached")
+
+
+def test_a_match_request_shows_in_the_live_panel_until_the_outcome(page):
+    """Issue 16: the caller presses 3 (a match), 3 (both), 2 (nurse), 2 (intensive care):
+    the live panel shows the request while the contact is open (the unit never named:
+    it is sealed), Bea (the demo's intensive-care nurse) is never rung, and the request is
+    gone once a peer has taken the call."""
+    from playwright.sync_api import expect
+    rivera = phone(page, RIVERA)
+    rivera.get_by_role("button", name="Call hotline").click()
+    for heard, key in (("press 3", "3"), ("For both, press 3", "3"),
+                       ("Which is your role?", "2"), ("Which is your unit?", "2")):
+        expect(rivera.locator(".screen")).to_contain_text(heard, timeout=15_000)
+        press(rivera, key)
+    expect(page.locator("#contacts")).to_contain_text("match: nurse first, not their unit",
+                                                      timeout=10_000)
+    assert "intensive" not in page.locator("#contacts").inner_text()
+    alex = phone(page, ALEX)
+    answer_and_accept(alex)
+    expect(rivera.locator(".screen")).to_contain_text("connected with a peer supporter",
+                                                      timeout=15_000)
+    expect(page.locator("#contacts")).to_contain_text("connected", timeout=5_000)
+    expect(page.locator("#contacts")).not_to_contain_text("match:", timeout=5_000)
+    assert "Bea" not in page.locator("#offers").inner_text()
+    assert_accessible(page, "the web phone with a match request")
+    alex.get_by_role("button", name="Hang up").click()
+    expect(rivera.locator(".status")).to_contain_text("Idle", timeout=40_000)

@@ -86,12 +86,20 @@ def request(session: Session, contact: Contact, number: str,
     promised = promised or promise(session)
     callback = CallbackRequest(
         contact_id=contact.id, sealed_number=privacy.seal(number, settings()),
-        promised_by=promised.by)
+        promised_by=promised.by,
+        # The caller's match request goes with the request to each try (the contact's own
+        # copy is erased with its outcome below); ``_over`` erases it.
+        match_role=contact.match_role, match_unit=contact.match_unit)
     session.add(callback)
     session.flush()
     transitions.finish(session, contact, Outcome.CALLBACK_REQUESTED, cancel=False)
     effects.apply([_next_try(callback, max(timedelta(0), promised.first_try - utcnow()))])
     return callback
+
+
+def _over(callback: CallbackRequest) -> None:
+    """The request reached its end (done, or given up): its match request goes."""
+    callback.match_role = callback.match_unit = None
 
 
 def try_job_id(callback: CallbackRequest) -> str:
@@ -119,6 +127,7 @@ def reached(session: Session, attempt: Contact) -> None:
     callback.state = CallbackState.DONE.value
     callback.completed_at = utcnow()
     callback.sealed_number = None
+    _over(callback)
     attempt.sealed_number = None
     log.info("callback %s done (%s the promise)", callback.id,
              "within" if callback.completed_at <= callback.promised_by else "after")
@@ -142,7 +151,8 @@ def start_try(session: Session, callback_id: int) -> str:
     attempt = Contact(channel=original.channel, caller_key=original.caller_key,
                       language=original.language, mode=ContactMode.CALLBACK.value,
                       state=ContactState.WAITING.value, attempt=1, queued_at=now,
-                      sealed_number=callback.sealed_number)
+                      sealed_number=callback.sealed_number, match_role=callback.match_role,
+                      match_unit=callback.match_unit)
     session.add(attempt)
     session.flush()
     contacts.event(session, attempt, EventKind.STARTED, at=now)
@@ -176,6 +186,8 @@ def _try_over(session: Session, attempt: Contact) -> list[Effect]:
     callback.tries += 1
     give_up = callback.tries >= settings().CALLBACK_MAX_TRIES
     callback.state = CallbackState.FAILED.value if give_up else CallbackState.PENDING.value
+    if give_up:
+        _over(callback)
     session.commit()
     log.info("callback %s: try %s of %s over", callback.id, callback.tries,
              settings().CALLBACK_MAX_TRIES)

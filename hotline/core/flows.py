@@ -26,21 +26,24 @@ LANGUAGES_FILE = "languages.yaml"
 #: default too): languages.yaml must list it.
 DEFAULT_LANGUAGE = "en"
 #: Placeholders a prompt may use; anything else is a typo caught at start.
-PLACEHOLDERS = {"minutes", "crisis", "when"}
+PLACEHOLDERS = {"minutes", "crisis", "when", "label", "number"}
 #: Every prompt the code speaks (hotline/webhooks/): each must exist in every language.
 PROMPTS = frozenset({
     "greeting", "menu", "no_input", "unknown", "connecting", "wait", "bridged", "options",
     "options_hold", "callback_promise", "callback_promise_at", "callback_promise_later",
     "weekdays", "callback_no_number", "crisis_transfer", "crisis_failed", "goodbye",
     "technical", "offer_intro", "offer_intro_callback", "offer_taken", "offer_declined",
-    "offer_connecting", "offer_ended", "fallback_screen", "peer_calling"})
+    "offer_connecting", "offer_ended", "fallback_screen", "peer_calling",
+    "match", "match_role", "match_unit", "match_item", "match_role_set", "match_unit_set",
+    "match_fallback"})
 #: Fields of a language in languages.yaml. "{minutes}" is filled with a whole duration
 #: ("1 minute", "5 minutos"), never a bare number, so the grammar is right for 1: each
 #: language gives the unit's singular and plural.
 LANGUAGE_FIELDS = ("name", "say", "voice", "speech", "minutes")
 #: Menus the voice path needs, with the choices each must offer.
-REQUIRED_MENUS = {"menu": {"talk", "callback", "language", "crisis"},
-                  "options": {"keep_waiting", "callback", "crisis"}}
+REQUIRED_MENUS = {"menu": {"talk", "callback", "match", "language", "crisis"},
+                  "options": {"keep_waiting", "callback", "crisis"},
+                  "match": {"role", "unit", "both"}}
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,10 @@ class Settings:
     MAX_WAIT_SECONDS: int = field(default=180, metadata={
         "env": "HOTLINE_MAX_WAIT_SECONDS",
         "doc": "queue wait before the caller is offered options"})
+    MATCH_WAIT_SECONDS: int = field(default=30, metadata={
+        "env": "HOTLINE_MATCH_WAIT_SECONDS",
+        "doc": "queue wait during which a caller who asked for a peer in their role is "
+               "offered only that role (while one is on duty); then anyone, role first"})
     WAIT_PAUSE_SECONDS: int = field(default=8, metadata={
         "env": "HOTLINE_WAIT_PAUSE_SECONDS",
         "doc": "pause between reassurances in the queue; bounds how late escalation is noticed"})
@@ -261,6 +265,8 @@ def check(settings: Settings, explicit: set[str]) -> None:
     for name in ("COOLDOWN_MINUTES", "MAX_CONTACTS_PER_DAY", "MAX_MISSED_OFFERS"):
         if getattr(settings, name) < 0:
             raise SettingsError(f"{env_of[name]} must be 0 (off) or more")
+    if settings.MATCH_WAIT_SECONDS < 0:
+        raise SettingsError(f"{env_of['MATCH_WAIT_SECONDS']} must be 0 or more")
     if not 0 <= settings.SEND_FROM_HOUR < settings.SEND_UNTIL_HOUR <= 24:
         raise SettingsError("HOTLINE_SEND_FROM_HOUR must be before HOTLINE_SEND_UNTIL_HOUR "
                             "(hours 0 to 24)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
+from hotline.roster import roles as role_lists
 from hotline.roster import supporters as roster
 from hotline.roster import care, shifts, training
 from hotline.dashboard.views import api, bp
@@ -31,17 +32,31 @@ def _training(data, missing: object) -> dict:
     does not carry (a JSON client that does not know it) is ``missing``."""
     return {name: data.get(name) if name in data else missing
             for name in ("trained_on", "refresher_due")}
+def _match(data) -> dict:
+    """role and units of a form (its role field is always there, its units checkboxes
+    only when ticked) or a JSON body (each only when given: else kept)."""
+    if hasattr(data, "getlist"):
+        return {"role": data.get("role"), "units": data.getlist("units")} \
+            if "role" in data else {}
+    return {key: data[key] for key in ("role", "units") if key in data}
 
 
 def create_supporter(data) -> Supporter:
     """Add a supporter from form or JSON data (roster.RosterError names the bad fields)."""
-    return roster.add(db.session, *_details(data), **_training(data, None))
+    return roster.add(db.session, *_details(data), **_match(data), **_training(data, None))
 
 
 def update_supporter(supporter: Supporter, data) -> Supporter:
-    """Change a supporter's name, phone, tier, languages and training record."""
-    return roster.update(db.session, supporter, *_details(data),
+    """Change a supporter's name, phone, tier, languages, role, units and training record."""
+    return roster.update(db.session, supporter, *_details(data), **_match(data),
                          **_training(data, roster.KEEP))
+
+
+def _choices() -> dict:
+    """The roles and units the forms offer: (name, label) pairs of ivr_flows/roster.yaml."""
+    lists = role_lists.current()
+    return {kind: [(e.name, e.label("en")) for e in lists.entries(kind)]
+            for kind in ("roles", "units")}
 
 
 def _supporter(supporter_id: int, active: bool = True) -> Supporter:
@@ -72,7 +87,7 @@ def _roster_page(errors: dict | None = None, form: dict | None = None, status: i
                            training_months=settings().TRAINING_VALID_MONTHS,
                            removed=roster.removed(db.session), restore=restore,
                            zone=shifts.zone_label(), errors=errors or {}, form=form or {},
-                           languages=roster.known_languages()), status
+                           languages=roster.known_languages(), **_choices()), status
 
 
 @bp.post("/roster")
@@ -101,7 +116,7 @@ def _supporter_page(supporter: Supporter, errors: dict | None = None,
         "dashboard/supporter.html", supporter=supporter, errors=errors or {}, form=form or {},
         shift_errors=shift_errors or {}, shift_form=shift_form or {}, zone=shifts.zone_label(),
         shifts=[(x, shifts.describe(x)) for x in shifts.shifts_of(db.session, supporter.id)],
-        weekdays=shifts.WEEKDAYS, languages=roster.known_languages(),
+        weekdays=shifts.WEEKDAYS, languages=roster.known_languages(), **_choices(),
         status=next(a for a in shifts.now_view(db.session) if a.supporter.id == supporter.id),
         trained=training.states(db.session), required=training.required(),
         training_months=settings().TRAINING_VALID_MONTHS,
@@ -211,6 +226,7 @@ def now_page():
 def supporter_json(supporter: Supporter) -> dict:
     return {"id": supporter.id, "name": supporter.name, "phone": supporter.phone,
             "tier": supporter.tier, "languages": supporter.language_list,
+            "role": supporter.role, "units": supporter.unit_list,
             "active": supporter.active, "switched_on": supporter.available,
             "trained_on": supporter.trained_on and supporter.trained_on.isoformat(),
             "refresher_due": supporter.refresher_due and supporter.refresher_due.isoformat(),

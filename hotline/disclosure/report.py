@@ -204,6 +204,11 @@ def _breakdowns(report: Report, raw: stats.Raw) -> None:
     _one_way(report, "escalation", "Escalated to the backup tier", "contacts",
              [("escalated", "escalated:yes", raw.escalated),
               ("not escalated", "escalated:no", raw.contacts - raw.escalated)])
+    asked = raw.followups.get(stats.MATCH_KIND, 0)
+    _one_way(report, "match", "Asked for a match (a peer in their role, or nobody from "
+             "their unit)", "contacts",
+             [("asked for a match", "match:yes", asked),
+              ("did not", "match:no", raw.contacts - asked)])
     if not days_shown(report.period):
         # Not additive: a caller seen twice in a month is a repeat caller in its quarter
         # too, so a quarter's repeat contacts are at least its months' sum, an inequality

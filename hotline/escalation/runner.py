@@ -16,11 +16,15 @@ The steps (``hotline.escalation.policy``, from ``ivr_flows/escalation.yaml``):
 Every step carries the attempt it belongs to: a late or duplicated job finds its attempt
 stale and does nothing. One step at a time per contact (a Redis lock) keeps them ordered.
 
-Hook for eligibility filters and soft preferences (none yet): ``CANDIDATE_FILTERS``.
+Hook for eligibility filters and soft preferences: ``CANDIDATE_FILTERS``.
 Each entry is called with (session, contact, ring step) and returns ``Candidates``:
 supporter ids that must not be offered this contact (a hard filter, e.g. trained-only
 routing or unit exclusion), and ids offered only after everyone else (a soft preference,
 e.g. a cool-down). They go into the same SQL pick as round-robin (``routing.offer_next``).
+A timed soft preference (a peer in the caller's role first, ``hotline.escalation.matching``)
+also *holds* ids until a time while the ids it ``awaited`` are still in play (not excluded
+by any filter): when holding leaves nothing to ring, the runner neither escalates nor
+gives up, it steps again when the hold ends.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,13 +44,14 @@ from hotline.lifecycle import contacts
 from hotline.lifecycle import routing
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
+from hotline.escalation import matching
 from hotline.escalation import policy as policies
 from hotline.escalation.policy import Step
 from hotline.core.extensions import db, redis_conn, settings
 from hotline.lifecycle import effects, transitions
 from hotline.telephony import outbound
 from hotline.models.states import Channel, ContactMode, ContactState, EventKind, OfferState
-from hotline.models import Contact, ContactEvent, Offer
+from hotline.models import Contact, ContactEvent, Offer, utcnow
 from hotline.roster import care
 from hotline.core.urls import public_url
 
@@ -66,10 +71,16 @@ class Candidates:
     """What a candidate filter says about the supporters of one ring step."""
     exclude: set[int] = field(default_factory=set)   # never offered (hard filter)
     later: set[int] = field(default_factory=set)     # offered after the others (soft)
+    hold: set[int] = field(default_factory=set)      # not offered before hold_until...
+    awaited: set[int] = field(default_factory=set)   # ...while any of these is in play
+    hold_until: datetime | None = None
 
 
-#: The eligibility hook: (session, contact, step) -> Candidates. Empty today.
-CANDIDATE_FILTERS: list[Callable[[Session, Contact, Step], Candidates]] = []
+#: The eligibility hook: (session, contact, step) -> Candidates.
+CANDIDATE_FILTERS: list[Callable[[Session, Contact, Step], Candidates]] = [
+    matching.candidates]
+#: When the holds met by the routing step under way end (the runner steps again then).
+_HELD: ContextVar[list[datetime] | None] = ContextVar("routing_held", default=None)
 
 
 def care_for_supporters(session: Session, contact: Contact, ring: Step) -> Candidates:
@@ -106,11 +117,12 @@ def step(contact_id: int, attempt: int) -> str:
     """
     started = time.perf_counter()
     decisions: list[tuple[float, float]] = []  # (wall ms, CPU ms) of each
-    token = _DECISIONS.set(decisions)
+    token, held = _DECISIONS.set(decisions), _HELD.set([])
     try:
         did = _step(contact_id, attempt)
     finally:
         _DECISIONS.reset(token)
+        _HELD.reset(held)
     log.info("contact %s attempt %s routed: %s (decisions %s ms, cpu %s ms, step %.1f ms)",
              contact_id, attempt, did or "-",
              "+".join(f"{wall:.1f}" for wall, _ in decisions) or "none",
@@ -133,16 +145,30 @@ def _step(contact_id: int, attempt: int) -> str:
             did.append(_ring_all(contact, second))
         if not routing.ringing(contact, first.tier):
             if _ring_first(contact, first):
+                if _HELD.get():  # rings a peer of the caller's role; the others held
+                    _step_again_at(contact, max(_HELD.get()))
                 return ",".join(d for d in did + [f"tier{first.tier}"] if d)  # rings now
-            if escalate(session, contact):
+            if _HELD.get():  # the tier's others wait for a peer of the caller's role
+                session.commit()
+            elif escalate(session, contact):
                 did.append(_ring_all(contact, second))  # commits the escalation with it
             else:
                 session.commit()
         session.refresh(contact)
-        if not routing.ringing(contact):
+        if _HELD.get():
+            _step_again_at(contact, max(_HELD.get()))
+            if not routing.ringing(contact):
+                did.append("holding")
+        elif not routing.ringing(contact):
             _nobody_free(session, contact)
             did.append("exhausted")
         return ",".join(d for d in did if d)
+
+
+def _step_again_at(contact: Contact, when: datetime) -> None:
+    """A hold ends at ``when``: the next step of this attempt then (one job per attempt)."""
+    effects.apply([effects.route(contact.id, contact.attempt,
+                                 after=max(when - utcnow(), timedelta(seconds=1)))])
 
 
 def escalate(session: Session, contact: Contact) -> bool:
@@ -191,6 +217,10 @@ def _candidates(session: Session, contact: Contact, ring: Step) -> Candidates:
         said = candidate_filter(session, contact, ring)
         together.exclude |= said.exclude
         together.later |= said.later
+        together.hold |= said.hold
+        together.awaited |= said.awaited
+        if said.hold_until is not None:
+            together.hold_until = max(filter(None, (together.hold_until, said.hold_until)))
     return together
 
 
@@ -199,8 +229,14 @@ def _offer_next(contact: Contact, ring: Step, limit: int | None) -> list[Offer]:
     started, cpu = time.perf_counter(), time.thread_time()
     try:
         said = _candidates(db.session, contact, ring)
+        exclude = said.exclude
+        if said.hold and said.awaited - said.exclude:  # held while an awaited one may come
+            exclude = exclude | said.hold
+            held = _HELD.get()
+            if held is not None:
+                held.append(said.hold_until)
         return routing.offer_next(db.session, contact, ring.tier, limit=limit,
-                                  exclude=said.exclude, later=said.later)
+                                  exclude=exclude, later=said.later)
     finally:
         decisions = _DECISIONS.get()
         if decisions is not None:
@@ -226,8 +262,12 @@ def _ring_all(contact: Contact, ring: Step) -> str:
     the first to accept wins."""
     contact.tier2_rung = True
     db.session.commit()
+    holds = len(_HELD.get() or ())
     offers = _offer_next(contact, ring, ring.limit)
     rung = sum(_dial(offer, ring) for offer in offers)
+    if len(_HELD.get() or ()) > holds:  # some were held: ring the step again when it ends
+        contact.tier2_rung = False
+        db.session.commit()
     return f"tier{ring.tier}x{rung}"
 
 

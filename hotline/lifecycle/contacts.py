@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from hotline.core.extensions import settings
+from hotline.privacy import primitives as privacy
 from hotline.statistics import days as stats_cache
 from hotline.models import states
 from hotline.models.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
@@ -110,10 +112,29 @@ def forget_number(session: Session, contact: Contact) -> None:
     contact.sealed_number = None
 
 
+#: What a contact holds only until its outcome, erased in the very UPDATE that sets it (so
+#: no committed row has both): the caller's match request (docs/privacy.md).
+ERASED_AT_OUTCOME = {"match_role": None, "match_unit": None}
+
+
+def ask_match(session: Session, contact: Contact, role: str | None = None,
+              unit: str | None = None) -> None:
+    """The caller's match request, on the open contact only, for routing (erased with its
+    outcome: ``ERASED_AT_OUTCOME``); the unit sealed (``hotline.escalation.matching.unit_of``
+    opens it); the caller commits. The statistics get one
+    ``match_asked`` event per contact, which names neither the role nor the unit."""
+    if not contact.match_role and not contact.match_unit and (role or unit):
+        event(session, contact, EventKind.MATCH_ASKED)
+    if role:
+        contact.match_role = role
+    if unit:  # sealed like a number: the plain name is never written to the database
+        contact.match_unit = privacy.seal(unit, settings())
+
+
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
            end: bool = True) -> bool:
     """Set the one outcome of a contact; False when it already had one."""
-    values: dict = {"outcome": outcome.value}
+    values: dict = {"outcome": outcome.value, **ERASED_AT_OUTCOME}
     if end:
         values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
                       attempt=Contact.attempt + 1)
@@ -141,7 +162,8 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
     won = _update(session, contact, Contact.state == ContactState.WAITING.value,
                   Contact.attempt == attempt, Contact.outcome.is_(None),
                   state=ContactState.CONNECTED.value, supporter_id=supporter_id,
-                  connected_at=utcnow(), outcome=outcome.value if now_final else None)
+                  connected_at=utcnow(), outcome=outcome.value if now_final else None,
+                  **(ERASED_AT_OUTCOME if now_final else {}))
     if won and now_final:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
     if won:

@@ -55,8 +55,13 @@ class Effect:
     best_effort: bool = False
 
 
-def route(contact_id: int, attempt: int, at_front: bool = False) -> Effect:
-    """Run the escalation policy's next step for the contact (``escalation.runner``)."""
+def route(contact_id: int, attempt: int, at_front: bool = False,
+          after: timedelta | None = None) -> Effect:
+    """Run the escalation policy's next step for the contact (``escalation.runner``), now
+    or ``after`` a while (a hold's end: one job per attempt, a later hold replaces it)."""
+    if after is not None:
+        return Effect(ROUTE, (contact_id, attempt), delay=after,
+                      job_id=f"hotline-route-{contact_id}-{attempt}-held")
     return Effect(ROUTE, (contact_id, attempt), at_front=at_front)
 
 

@@ -99,6 +99,10 @@ class Supporter(Base):
     #: due. None = no record: with HOTLINE_REQUIRE_TRAINING never offered a contact.
     trained_on: Mapped[date | None] = mapped_column(Date)
     refresher_due: Mapped[date | None] = mapped_column(Date)
+    #: One of ivr_flows/roster.yaml's roles (None: not given) and its units, comma
+    #: separated like ``languages`` ("" none): what a caller's match request is matched on.
+    role: Mapped[str | None] = mapped_column(String(32))
+    units: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     __table_args__ = (Index("ix_supporters_pick", "tier", "active", "available",
                             "last_offered_at"),)
@@ -106,6 +110,10 @@ class Supporter(Base):
     @property
     def language_list(self) -> list[str]:
         return [code for code in self.languages.split(",") if code]
+
+    @property
+    def unit_list(self) -> list[str]:
+        return [name for name in (self.units or "").split(",") if name]
 
 
 class Contact(Base):
@@ -140,6 +148,12 @@ class Contact(Base):
     #: counts. Otherwise the number's owner confirms by text first (hotline/consent.py).
     caller_verified: Mapped[bool] = mapped_column(Boolean, default=False,
                                                   server_default=false())
+    #: The caller's match request, only while the contact is open, for routing: a peer in
+    #: this role first (a roster.yaml name); nobody from this unit (its name sealed like a
+    #: number: never written in the clear). Erased in the UPDATE that gives the contact
+    #: its outcome (``hotline.lifecycle.contacts.ERASED_AT_OUTCOME``).
+    match_role: Mapped[str | None] = mapped_column(String(32))
+    match_unit: Mapped[str | None] = mapped_column(String(512))
 
     offers: Mapped[list["Offer"]] = relationship(back_populates="contact",
                                                  order_by="Offer.id")
@@ -201,6 +215,9 @@ class CallbackRequest(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     #: The contact that carries the current try (a peer is rung, then the clinician).
     attempt_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    #: The caller's match request, carried to each try; erased with the sealed number.
+    match_role: Mapped[str | None] = mapped_column(String(32))
+    match_unit: Mapped[str | None] = mapped_column(String(512))
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 

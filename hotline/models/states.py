@@ -93,6 +93,7 @@ class EventKind(str, Enum):
     CARE_COOLDOWN = "care_cooldown"
     CARE_CAP = "care_cap"
     CARE_PAUSED = "care_paused"
+    MATCH_ASKED = "match_asked"  # the caller asked for a match (which one is not kept)
 
 
 def value(member: Enum | str) -> str:

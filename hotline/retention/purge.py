@@ -123,7 +123,7 @@ def forget_numbers(session: Session, now: datetime) -> dict[str, int]:
             CallbackRequest.sealed_number.is_not(None),
             CallbackRequest.state.in_((CallbackState.DONE.value, CallbackState.FAILED.value))
             | (CallbackRequest.requested_at < now - CALLBACK_KEEP))
-        .values(sealed_number=None)))
+        .values(sealed_number=None, match_role=None, match_unit=None)))
     followups = _updated(session.execute(
         update(FollowUp).where(FollowUp.sealed_number.is_not(None),
                                FollowUp.state.in_(FINAL_FOLLOWUPS))

@@ -35,6 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hotline.core import flows
+from hotline.roster import roles as role_lists
 from hotline.roster import shifts, training
 from hotline.core.errors import HotlineError
 from hotline.models import Shift, Supporter
@@ -44,6 +45,20 @@ TIERS = (1, 2)
 MAX_NAME = 120
 #: Manual modes: ON and OFF are what the supporter can text; "schedule" clears both.
 MODES = ("on", "off", "schedule")
+
+
+#: ``update``'s default for a field the caller does not change.
+KEEP = object()
+
+
+def known_roles() -> tuple[str, ...]:
+    """Roles the program lists (ivr_flows/roster.yaml); a supporter has one, or none given."""
+    return role_lists.current().names("roles")
+
+
+def known_units() -> tuple[str, ...]:
+    """Units the program lists (ivr_flows/roster.yaml); a supporter has any number."""
+    return role_lists.current().names("units")
 
 
 def known_languages() -> tuple[str, ...]:
@@ -68,14 +83,25 @@ class RosterError(HotlineError, ValueError):
 
 @dataclass(frozen=True)
 class Details:
-    """A supporter's checked details: name, phone (E.164), tier, languages."""
+    """A supporter's checked details: name, phone (E.164), tier, languages, role, units."""
     name: str
     phone: str
     tier: int
     languages: tuple[str, ...]
+    role: str | None = None
+    units: tuple[str, ...] = ()
 
 
-def check(name: object, phone: object, tier: object, languages: object) -> Details:
+def _names(value: object) -> list[str]:
+    """A list of names as typed: one string (commas allowed), or a list of them."""
+    items = [value] if isinstance(value, str) else \
+        list(value) if isinstance(value, Iterable) else []
+    return [part.strip() for item in items for part in str(item or "").split(",")
+            if part.strip()]
+
+
+def check(name: object, phone: object, tier: object, languages: object,
+          role: object = None, units: object = ()) -> Details:
     """Every field checked, as typed (a form's strings, JSON's numbers and lists, the CLI's
     options); every refused field is reported together (RosterError.errors)."""
     errors: dict[str, str] = {}
@@ -98,9 +124,16 @@ def check(name: object, phone: object, tier: object, languages: object) -> Detai
     known = known_languages()
     if not codes or any(code not in known for code in codes):
         errors["languages"] = f"languages must be among {', '.join(known)} (at least one)"
+    role = str(role or "").strip() or None
+    if role is not None and role not in known_roles():
+        errors["role"] = f"role must be one of {', '.join(known_roles())} (or none)"
+    unit_names = _names(units)
+    if any(unit not in known_units() for unit in unit_names):
+        errors["units"] = f"units must be among {', '.join(known_units())}"
     if errors:
         raise RosterError(errors=errors)
-    return Details(name, e164, tier, tuple(dict.fromkeys(codes)))  # type: ignore[arg-type]
+    return Details(name, e164, tier, tuple(dict.fromkeys(codes)),  # type: ignore[arg-type]
+                   role, tuple(dict.fromkeys(unit_names)))
 
 
 #: ``update``'s training fields when not given (an API client that does not send them):
@@ -109,14 +142,14 @@ KEEP = object()
 
 
 def _with_training(name: object, phone: object, tier: object, languages: object,
-                   trained_on: object, refresher_due: object,
+                   role: object, units: object, trained_on: object, refresher_due: object,
                    ) -> tuple[Details, training.Record]:
     """``check`` and the training record's check (``training.check``), every refused field
     reported together."""
     errors: dict[str, str] = {}
     details = None
     try:
-        details = check(name, phone, tier, languages)
+        details = check(name, phone, tier, languages, role, units)
     except RosterError as exc:
         errors.update(exc.errors)
     dates, refused = training.check(trained_on, refresher_due)
@@ -127,13 +160,14 @@ def _with_training(name: object, phone: object, tier: object, languages: object,
 
 
 def add(session: Session, name: object, phone: object, tier: object = 1,
-        languages: object = ("en",), trained_on: object = None,
-        refresher_due: object = None) -> Supporter:
+        languages: object = ("en",), role: object = None, units: object = (),
+        trained_on: object = None, refresher_due: object = None) -> Supporter:
     """Add a supporter (phone stored as E.164); refuses bad input with a clear message, and
     a number taken off the roster with the supporter to restore instead. The training
     record is optional here (``training.check``): without one, and with
     HOTLINE_REQUIRE_TRAINING, they are not offered contacts until it is recorded."""
-    details, dates = _with_training(name, phone, tier, languages, trained_on, refresher_due)
+    details, dates = _with_training(name, phone, tier, languages, role, units, trained_on,
+                                    refresher_due)
     existing = session.scalar(select(Supporter).where(Supporter.phone == details.phone))
     if existing is not None and not existing.active:
         raise RosterError(f"{existing.name} was taken off the roster with this number: "
@@ -141,7 +175,8 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
     if existing is not None:
         raise RosterError("a supporter with this phone number already exists", "phone")
     supporter = Supporter(name=details.name, phone=details.phone, tier=details.tier,
-                          languages=",".join(details.languages),
+                          languages=",".join(details.languages), role=details.role,
+                          units=",".join(details.units),
                           trained_on=dates.trained_on, refresher_due=dates.refresher_due)
     session.add(supporter)
     session.commit()
@@ -149,13 +184,16 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
 
 
 def update(session: Session, supporter: Supporter, name: object, phone: object,
-           tier: object, languages: object, trained_on: object = KEEP,
-           refresher_due: object = KEEP) -> Supporter:
-    """Change a supporter's name, phone, tier, languages and training record (all checked,
-    as ``add``; the record is left as it is when not given)."""
+           tier: object, languages: object, role: object = KEEP, units: object = KEEP,
+           trained_on: object = KEEP, refresher_due: object = KEEP) -> Supporter:
+    """Change a supporter's name, phone, tier, languages, role, units and training record
+    (all checked, as ``add``; a role, units or record not given (``KEEP``) stay as they
+    are)."""
     keep = trained_on is KEEP and refresher_due is KEEP
     details, dates = _with_training(
         name, phone, tier, languages,
+        supporter.role if role is KEEP else role,
+        supporter.unit_list if units is KEEP else units,
         supporter.trained_on if trained_on is KEEP else trained_on,
         (supporter.refresher_due if trained_on is KEEP else None)
         if refresher_due is KEEP else refresher_due)
@@ -165,6 +203,7 @@ def update(session: Session, supporter: Supporter, name: object, phone: object,
         raise RosterError("another supporter has this phone number", "phone")
     supporter.name, supporter.phone, supporter.tier = details.name, details.phone, details.tier
     supporter.languages = ",".join(details.languages)
+    supporter.role, supporter.units = details.role, ",".join(details.units)
     if not keep:
         supporter.trained_on, supporter.refresher_due = dates.trained_on, dates.refresher_due
     session.commit()
@@ -183,6 +222,17 @@ def train(session: Session, supporter: Supporter, on: object,
     supporter.trained_on, supporter.refresher_due = dates.trained_on, dates.refresher_due
     session.commit()
     return supporter
+
+
+def edit(session: Session, supporter: Supporter, **changes: object) -> Supporter:
+    """Change only the fields given (name, phone, tier, languages, role, units), the rest as
+    they are: ``hotline supporters edit``; every value checked as ``update`` does."""
+    current = {"name": supporter.name, "phone": supporter.phone, "tier": supporter.tier,
+               "languages": supporter.language_list, "role": KEEP, "units": KEEP}
+    unknown = set(changes) - set(current)
+    if unknown:
+        raise RosterError(f"cannot change {', '.join(sorted(unknown))}")
+    return update(session, supporter, **{**current, **changes})
 
 
 def find(session: Session, phone: str) -> Supporter:

@@ -308,7 +308,10 @@ def _callback_state():
         else_=literal("open"))
 
 
-KINDS = ("escalated",) + FOLLOWUP_KINDS
+#: Contacts that asked for a match (a peer in their role, nobody from their unit): which
+#: one is never kept (docs/privacy.md); counted with the follow-up kinds, in ``followups``.
+MATCH_KIND = "match_asked"
+KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND,)
 
 
 def kinds_query(session: Session, period: Period, by_day: bool, kinds: tuple = KINDS):

@@ -30,6 +30,7 @@ from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.text.words import Command, Keyword, TextFlows
 from hotline.roster import care, shifts, training
+from hotline.roster import roles as role_lists
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +374,9 @@ class ClinicianTexts:
             return self._request(ContactMode.TEXT.value)
         if self._choice() is not None:  # "1", "2" or "3" straight away: no menu needed
             return self._menu()
+        asked = self._match()
+        if asked is not None:
+            return asked
         media = self.conv.reply(self.lang, "text_only") if self.conv.inbound.media else []
         if not self.conv.inbound.body.strip():
             return media + self.conv.reply(self.lang, "empty")
@@ -392,7 +396,33 @@ class ClinicianTexts:
             return self._callback()
         if choice in ("call", "text"):
             return self._request(choice)
-        return self.conv.reply(self.lang, "intake_again")
+        return self._match() or self.conv.reply(self.lang, "intake_again")
+
+    def _match(self) -> list[Outgoing] | None:
+        """A match request in the intake (sms.yaml's ``match_words``): kept on the open
+        contact for routing, confirmed, then the intake's choices again. The ask word, or
+        words that name no role or unit, get the how-to. None: not a match request."""
+        parts = self.conv.flows.match_request(self.conv.inbound.body)
+        if parts is None:
+            return None
+        lists = role_lists.current()
+        role = lists.choose("roles", words=parts.get("role", "")) if "role" in parts else None
+        unit = lists.choose("units", words=parts.get("unit", "")) if "unit" in parts else None
+        if (role is None and unit is None) or ("role" in parts and role is None) or (
+                "unit" in parts and unit is None):
+            return self.conv.reply(
+                self.lang, "match_help",
+                roles=", ".join(e.label(self.lang) for e in lists.roles),
+                units=", ".join(e.label(self.lang) for e in lists.units))
+        contacts.ask_match(self.session, self.contact, role=role, unit=unit)
+        self.session.commit()
+        out: list[Outgoing] = []
+        if role:
+            out += self.conv.reply(self.lang, "match_role_set",
+                                   role=lists.entry("roles", role).label(self.lang))
+        if unit:  # not named back: Twilio's message log would keep it
+            out += self.conv.reply(self.lang, "match_unit_set")
+        return out + self.conv.reply(self.lang, "intake_again")
 
     def _waiting(self) -> list[Outgoing]:
         return self.conv.reply(self.lang, "crisis" if self.crisis else "still_finding")

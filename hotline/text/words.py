@@ -9,6 +9,7 @@ and never keeps it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import string
@@ -22,7 +23,7 @@ from hotline.core.flows import DEFAULT_LANGUAGE, Language, check_texts, load_lan
 
 SMS_FILE = "sms.yaml"
 PLACEHOLDERS = {"minutes", "crisis", "program", "coordinator", "status", "offer", "when",
-                "name", "names", "count"}
+                "name", "names", "count", "roles", "units", "role"}
 KEYWORD_LISTS = ("opt_out", "opt_in", "help", "end_conversation")
 #: Every message the code texts (hotline/conversations.py, hotline/webhooks/sms.py,
 #: workers/): each must exist in every language.
@@ -33,11 +34,14 @@ MESSAGES = frozenset({
     "text_only", "opted_out", "opted_in", "help", "empty", "offer", "offer_call",
     "offer_taken", "offer_expired", "connected_supporter", "supporter_help",
     "supporter_status", "supporter_on", "supporter_off", "supporter_schedule", "no_offer",
-    "sorry", "care_thanks", "care_cooldown", "care_cap", "care_paused", "care_ready",
+    "sorry", "match_help", "match_role_set", "match_unit_set",
+    "care_thanks", "care_cooldown", "care_cap", "care_paused", "care_ready",
     "care_quiet_on", "care_quiet_off",
     "training_lapsed", "training_none", "training_reminder", "training_digest",
     "training_digest_lapsed", "training_digest_due", "training_digest_none",
     "training_digest_more"})
+#: The match request's words (``match_words`` in sms.yaml): ask how, a role, a unit.
+MATCH_WORDS = ("ask", "role", "unit")
 
 
 class Keyword(str, Enum):
@@ -78,6 +82,23 @@ class TextFlows:
     intake: dict[str, str]
     messages: dict[str, dict[str, str]]
     languages: dict[str, Language]
+    match_words: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def match_request(self, body: str) -> dict[str, str] | None:
+        """A match request's parts: {"ask": ""} for the ask word, and the words after a
+        role word ("role") or a unit word ("unit"), up to the other; None if neither."""
+        tokens = [t.strip(string.punctuation + "¡¿") for t in (body or "").split()]
+        found: dict[str, list[str]] = {}
+        current = None
+        for token in tokens:
+            kind = next((k for k, words in self.match_words.items()
+                         if token.upper() in words), None)
+            if kind is not None:
+                current = kind
+                found.setdefault(kind, [])
+            elif current is not None:
+                found[current].append(token)
+        return {kind: " ".join(words) for kind, words in found.items()} or None
 
     def message(self, lang: str, key: str, **values: Any) -> str:
         """One message in ``lang`` (the default language when unknown), placeholders filled."""
@@ -153,7 +174,13 @@ def load(folder: str | Path, languages: dict[str, Language] | None = None) -> Te
     if DEFAULT_LANGUAGE in guess:
         raise FlowError(f"{path}: language_words.{DEFAULT_LANGUAGE}: a text with no "
                         f"other language's words is already {DEFAULT_LANGUAGE}")
+    match_words = data.get("match_words")
+    if not isinstance(match_words, dict) or set(match_words) != set(MATCH_WORDS):
+        raise FlowError(f"{path}: match_words must give words for {list(MATCH_WORDS)}")
+    match = {kind: _words(path, f"match_words.{kind}", match_words[kind])
+             for kind in MATCH_WORDS}
     return TextFlows(program=str(data.get("program") or "Peer Support"), keywords=keywords,
+                     match_words=match,
                      commands=_commands(path, data["supporter_commands"]),
                      crisis_words=crisis, language_words=guess, intake=intake,
                      messages=data["messages"], languages=languages)

@@ -19,7 +19,8 @@ from hotline.lifecycle import contacts
 from hotline.privacy import keys
 from hotline.core import phones
 from hotline.privacy import primitives as privacy
-from hotline.escalation import runner
+from hotline.escalation import matching, runner
+from hotline.roster import roles
 from hotline.core.extensions import db, settings
 from hotline.lifecycle import effects, transitions
 from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer, OfferState,
@@ -27,8 +28,8 @@ from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer
 from hotline.core.urls import public_url
 from hotline.telephony.idempotency import once
 from hotline.telephony.signature import protect
-from hotline.telephony.twiml import (after_crisis, crisis_dial, empty, flows, gather, respond,
-                                    safe_view, say, speak, to_caller)
+from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, after_crisis, crisis_dial, empty,
+                                     flows, gather, respond, safe_view, say, speak, to_caller)
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +178,82 @@ def _callback(contact: Contact) -> Response:
     return respond(twiml)
 
 
+def _ask_match(contact: Contact) -> Response:
+    """Menu choice 3: what kind of match (a peer in my role, nobody from my unit, both)."""
+    return respond(_ask(contact, "match", 0, ("match",)))
+
+
+#: What each answer of the match question asks next (roster.yaml's lists, in order).
+MATCH_ASKS = {"role": ("role",), "unit": ("unit",), "both": ("role", "unit")}
+
+
+@bp.post("/<int:contact_id>/match")
+@safe_view(to_caller)
+def match(contact_id: int) -> Response:
+    """The kind of match asked for; silence or unknown keys twice: a peer now, as asked."""
+    contact = _contact(contact_id)
+    digits, speech = _heard()
+    choice = flows().choose("match", contact.language, digits, speech)
+    if choice is not None:
+        first, *rest = MATCH_ASKS[choice]
+        return respond(_ask_which(contact, first, rest, 0))
+    if _turn() >= 1:
+        return _talk_now(contact)
+    twiml = VoiceResponse()
+    say(twiml, contact.language, "unknown" if (digits or speech) else "no_input")
+    for verb in _ask(contact, "match", _turn() + 1, ("match",)).verbs:
+        twiml.append(verb)
+    return respond(twiml)
+
+
+def _ask_which(contact: Contact, kind: str, rest: list[str], turn: int) -> VoiceResponse:
+    """Which role (or unit) is yours: each of roster.yaml's entries with its key."""
+    twiml = VoiceResponse()
+    action = public_url("voice.match_which", contact_id=contact.id, kind=kind,
+                        then=",".join(rest), turn=turn)
+    lists, language = roles.current(), flows().language(contact.language)
+    node = twiml.gather(input="dtmf speech", num_digits=1, timeout=MENU_TIMEOUT_SECONDS,
+                        speech_timeout="auto", action=action, method="POST",
+                        language=language.speech,
+                        hints=lists.hints(f"{kind}s", language.code))
+    say(node, contact.language, f"match_{kind}")
+    for entry in lists.entries(f"{kind}s"):
+        say(node, contact.language, "match_item", label=entry.label(language.code),
+            number=entry.digit)
+    twiml.redirect(action, method="POST")
+    return twiml
+
+
+@bp.post("/<int:contact_id>/match-which")
+@safe_view(to_caller)
+def match_which(contact_id: int) -> Response:
+    """The caller's role (or unit: ``kind``): kept on the open contact for routing; then
+    the next question, or the queue. Silence or unknown keys twice: on without it."""
+    contact = _contact(contact_id)
+    kind = request.args.get("kind", "")
+    if kind not in MATCH_ASKS["both"]:
+        abort(404)
+    rest = [k for k in request.args.get("then", "").split(",") if k in MATCH_ASKS["both"]]
+    digits, speech = _heard()
+    name = roles.current().choose(f"{kind}s", digits, speech)
+    if name is None and _turn() < 1:
+        twiml = VoiceResponse()
+        say(twiml, contact.language, "unknown" if (digits or speech) else "no_input")
+        for verb in _ask_which(contact, kind, rest, _turn() + 1).verbs:
+            twiml.append(verb)
+        return respond(twiml)
+    if name is not None:
+        contacts.ask_match(db.session, contact, **{kind: name})
+        db.session.commit()
+    if rest:
+        return respond(_ask_which(contact, rest[0], rest[1:], 0))
+    # Into the queue as fast as "talk now" (a peer who answers at once dials the queue);
+    # what was asked for is said while waiting (``wait``).
+    return _talk_now(contact)
+
+
 MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_language,
-                "crisis": _crisis}
+                "crisis": _crisis, "match": _ask_match}
 
 
 @bp.post("/<int:contact_id>/wait")
@@ -193,6 +268,13 @@ def wait(contact_id: int) -> Response:
     if runner.on_wait(db.session, contact, queue_seconds):
         twiml.leave()
         return respond(twiml)
+    if contact.match_role and matching.fall_back(db.session, contact):
+        say(twiml, contact.language, "match_fallback")
+    elif queue_seconds < cfg.WAIT_PAUSE_SECONDS:  # the first loop: what they asked for
+        for key, asked in (("match_role_set", contact.match_role),
+                           ("match_unit_set", contact.match_unit)):
+            if asked:
+                say(twiml, contact.language, key)
     speak(twiml, contact.language,
           flows().wait_message(contact.language, queue_seconds // cfg.WAIT_PAUSE_SECONDS))
     twiml.pause(length=cfg.WAIT_PAUSE_SECONDS)

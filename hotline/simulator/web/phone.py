@@ -101,13 +101,22 @@ def _roles() -> dict[str, str]:
     return roles
 
 
+def _match(contact: Contact) -> str:
+    """A caller's match request while the contact holds it (erased at the outcome): the
+    role asked for, and that a unit is kept away, never which (it is sealed)."""
+    asked = ([f"{contact.match_role} first"] if contact.match_role else []) + (
+        ["not their unit"] if contact.match_unit else [])
+    return ", ".join(asked)
+
+
 def _routing() -> dict:
     # "available" is whether routing would offer them a contact now (manual ON, or on shift
     # and not switched OFF), the same answer as the dashboard's: not the bare manual flag,
     # which showed a supporter on shift as "off" while their phone still rang.
     offered = shifts.offered_now(db.session)
     paused = {sid for sid in shifts.switched_off(db.session) if care.paused(db.session, sid)}
-    supporters = [{"name": s.name, "phone": s.phone, "tier": s.tier,
+    supporters = [{"name": s.name, "phone": s.phone, "tier": s.tier, "role": s.role,
+                   "units": s.unit_list,
                    "available": s.id in offered, "busy": bool(s.busy_with),
                    "paused": s.id in paused}
                   for s in db.session.scalars(select(Supporter).where(Supporter.active.is_(True))
@@ -118,7 +127,7 @@ def _routing() -> dict:
               for o in db.session.scalars(select(Offer).where(Offer.created_at >= since)
                                           .order_by(Offer.id.desc()).limit(PANEL_ROWS))]
     contacts = [{"id": c.id, "channel": c.channel, "state": c.state, "outcome": c.outcome,
-                 "escalated": c.escalated}
+                 "escalated": c.escalated, "match": _match(c)}
                 for c in db.session.scalars(select(Contact).where(Contact.created_at >= since)
                                             .order_by(Contact.id.desc()).limit(PANEL_ROWS))]
     return {"supporters": supporters, "offers": offers, "contacts": contacts}

@@ -181,11 +181,13 @@ function pill(text) { return el("span", { class: `pill ${text}` }, text); }
 function renderPanel() {
   const routing = snapshot.routing;
   document.getElementById("contacts").replaceChildren(...routing.contacts.map((c) =>
-    row([`#${c.id}`, c.channel, pill(c.state), c.outcome ? pill(c.outcome) : "…"])));
+    row([`#${c.id}`, c.channel, pill(c.state), c.outcome ? pill(c.outcome) : "…",
+         c.match ? el("span", { class: "pill match", title: "match request" }, `match: ${c.match}`) : ""])));
   document.getElementById("offers").replaceChildren(...routing.offers.map((o) =>
     row([`#${o.contact}`, o.supporter, `tier ${o.tier}`, pill(o.state)])));
   document.getElementById("supporters").replaceChildren(...routing.supporters.map((s) =>
-    row([s.name, `tier ${s.tier}`, s.available ? "on" : (s.paused ? pill("paused") : "off"), s.busy ? pill("busy") : "free"])));
+    row([s.name, `tier ${s.tier}`, s.available ? "on" : (s.paused ? pill("paused") : "off"), s.busy ? pill("busy") : "free",
+         [s.role, ...(s.units || [])].filter(Boolean).join(" · ")])));
   document.getElementById("legs").replaceChildren(...(snapshot.legs || []).slice(-12).map((leg) =>
     row([`${leg.from} → ${leg.to}`, pill(leg.status), leg.queue ? `queue ${leg.queue}` : (leg.bridged_to ? "bridged" : "")])));
   const queues = Object.entries(snapshot.queues || {}).map(([name, members]) => el("li", {}, `${name}: ${members.length} waiting`));
