@@ -256,6 +256,7 @@ def test_twilio_refusing_a_call_moves_on_to_the_next_supporter(hotline, status):
 
 
 def test_a_twilio_timeout_moves_on_and_a_late_ring_is_told_it_was_taken(hotline, monkeypatch):
+    import threading
     import time
 
     from hotline.telephony import api as twilio_api
@@ -266,15 +267,22 @@ def test_a_twilio_timeout_moves_on_and_a_late_ring_is_told_it_was_taken(hotline,
     views = hotline.server.app.view_functions
     original = views["create_call"]
 
+    late = threading.Event()
+
     def hang(*args, **kwargs):
-        if request.form.get("To") == slow.number:
-            time.sleep(2)  # Twilio answers after the client gave up (the call still rings)
-        return original(*args, **kwargs)
+        if request.form.get("To") != slow.number:
+            return original(*args, **kwargs)
+        time.sleep(2)  # Twilio answers after the client gave up (the call still rings)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            late.set()
 
     views["create_call"] = hang
     hotline.call(hotline.clinician(gather=["1"]))
     hotline.run()
-    time.sleep(2.5)  # the slow request completes at "Twilio" after all...
+    # The slow request completes at "Twilio" after all (however loaded the machine)...
+    assert late.wait(timeout=60)
     hotline.run()    # ...and that supporter's phone rings late
     assert hotline.offers() == [("Slow network", "failed", 1), ("Fine", "accepted", 1)]
     assert hotline.contacts()[0].outcome == "connected"
