@@ -112,6 +112,7 @@ def harvest(client, session, zone) -> list[tuple[dict, list, dict]]:
 OUTCOME_OF = {label: o for o, label in reports.OUTCOME_LABELS.items()}
 WAIT_OF = {label: str(i) for i, (label, _lo, _hi) in enumerate(stats.WAIT_BUCKETS)}
 WAIT_OF["not measured"] = "unknown"
+CARE_OF = {kind: label for kind, _title, label in reports.CARE_TABLES}
 CALLBACK_OF = {("kept within the promise" if s == "kept" else s): s
                for s in stats.CALLBACK_STATES}
 
@@ -196,6 +197,12 @@ class Model:
             else:
                 add(self.contacts(days))
                 add(each("m"), -1)
+        elif table in CARE_OF:  # issue 16 part 3: a yes per rule and its complement
+            if label == CARE_OF[table]:
+                add(each("k", table))
+            else:
+                add(self.contacts(days))
+                add(each("k", table), -1)
         elif table == "repeat":
             repeat = {self.atom("r", period["from"], period["to"]): 1.0}
             if label.startswith("from a caller seen more"):
@@ -290,7 +297,10 @@ class Model:
             asked = {self.atom("b", g, s): 1.0 for s in stats.CALLBACK_STATES}
             asked[self.atom("o", g, "callback_requested")] = -1.0
             self.eq.append((asked, 0.0))
-            self.ub.append(({self.atom("e", g): 1.0, **{a: -1.0 for a in contacts}}, 0.0))
+            for yes in [("e",), ("m",)] + [("k", kind) for kind in CARE_OF]:
+                # escalated, asked for a match, held back by a care rule: at most the contacts
+                self.ub.append(({self.atom(yes[0], g, *yes[1:]): 1.0,
+                                 **{a: -1.0 for a in contacts}}, 0.0))
             self.ub.append(({self.atom("f", g, "replied"): 1.0,
                              self.atom("f", g, "sent"): -1.0}, 0.0))
         # A contact from a caller seen twice in its month is from a caller seen twice in

@@ -85,6 +85,12 @@ def _contact(session, rng, caller, supporters, start) -> None:
             events.append(("abandoned", start + timedelta(minutes=wait + 1), "abandoned"))
     for kind in rng.sample(stats.FOLLOWUP_KINDS, rng.randrange(3)):
         events.append((kind, start + timedelta(days=rng.randrange(9)), None))
+    # a match asked, and the rules of caring for supporters (issue 16): a generator of
+    # their own, so the rest of each seeded history stays as it was
+    own = random.Random(contact.id)
+    for kind in (stats.MATCH_KIND,) + stats.CARE_KINDS:
+        if own.random() < 0.15:
+            events += [(kind, start + timedelta(seconds=30), None)] * own.choice((1, 1, 2))
     session.add_all(ContactEvent(contact_id=contact.id, kind=kind, at=at, channel=channel,
                                  outcome=out) for kind, at, out in events)
     for _ in range(rng.randrange(3)):
@@ -148,6 +154,7 @@ def test_the_same_queries_by_day_add_up_to_the_live_numbers(session, seed_value)
         summed.supporters = stats.supporter_rows(session, load)
         summed.repeat, summed.scores = live.repeat, live.scores   # not additive: per period
         assert live.contacts > 0 and live.escalated > 0 and live.followups
+        assert all(live.care[kind] for kind in stats.CARE_KINDS)
         assert summed == live, period
         for day, counts in days.items():   # and each day is its hours of the live period
             assert counts.contacts == sum(n for (d, _), n in live.by_hour.items() if d == day)
@@ -190,12 +197,13 @@ def test_a_day_record_keeps_every_field_by_name_and_version():
                     outcomes=Counter(connected=6, abandoned=1), waits=Counter({0: 1, 75: 5}),
                     callbacks=Counter(kept=1), escalated=2,
                     followups=Counter(followup_consent=3),
+                    care=Counter(care_cap=1, care_paused=2),
                     supporters={4: SupporterDay(offers=3, accepted=2, missed=1, seconds=900),
                                 9: SupporterDay(offers=1, declined=1)}, open=0)
     stored = json.loads(day.to_json())
     assert stored["version"] == DAY_VERSION
     assert set(stored) == {"version", "contacts", "hours", "by_channel", "outcomes", "waits",
-                           "callbacks", "escalated", "followups", "supporters"}
+                           "callbacks", "escalated", "followups", "care", "supporters"}
     assert set(stored["supporters"]) == {"id", "offers", "accepted", "declined", "missed",
                                          "other", "seconds"}
     assert stored["supporters"]["seconds"] == [900, None]

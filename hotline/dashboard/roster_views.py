@@ -214,8 +214,7 @@ def now_page():
     """Who would be offered a contact right now, and why."""
     rows = shifts.now_view(db.session)
     return render_template("dashboard/now.html", rows=rows, zone=shifts.zone_label(),
-                           care=care.states(db.session), care_counts=care.rule_counts(db.session),
-                           care_days=care.RULE_DAYS,
+                           care=care.states(db.session),
                            trained=training.states(db.session), required=training.required(),
                            offered=[a for a in rows if a.offered],
                            free=[a for a in rows if a.offered and not a.busy])

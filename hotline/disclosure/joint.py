@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -152,9 +152,20 @@ def published_counts(session: Session, month: Span, zone: ZoneInfo,
 
 
 def _stored(session: Session, month: Span, zone: ZoneInfo) -> stats.Raw | None:
-    text = session.scalar(select(StatsPublished.counts).where(
-        StatsPublished.zone == zone.key, StatsPublished.period == month.id))
-    return None if text is None else _load(text)
+    where = (StatsPublished.zone == zone.key, StatsPublished.period == month.id)
+    text = session.scalar(select(StatsPublished.counts).where(*where))
+    if text is None:
+        return None
+    found = json.loads(text)
+    if "care" not in found:
+        # Published before the care rules were counted (issue 16): their counts are added
+        # once, and kept with the rest. Care events come only while a contact is open, so
+        # a settled month's count now is the count it had when first published.
+        found["care"] = stats.care_counts(session, month.period(zone))
+        session.execute(update(StatsPublished).where(*where).values(
+            counts=json.dumps(found, separators=(",", ":"), sort_keys=True)))
+        session.commit()
+    return _load(found)
 
 
 def _dump(raw: stats.Raw) -> str:
@@ -162,20 +173,24 @@ def _dump(raw: stats.Raw) -> str:
         "contacts": raw.contacts, "escalated": raw.escalated, "repeat": raw.repeat,
         "by_hour": [[d.isoformat(), h, n] for (d, h), n in sorted(raw.by_hour.items())],
         "by_channel": raw.by_channel, "outcomes": raw.outcomes, "callbacks": raw.callbacks,
-        "followups": raw.followups, "wait_seconds": {str(s): n for s, n in raw.waits.items()},
+        "followups": raw.followups, "care": raw.care,
+        "wait_seconds": {str(s): n for s, n in raw.waits.items()},
         "scores": {kind: {str(v): n for v, n in c.items()} for kind, c in raw.scores.items()},
         "supporters": [{c: v for c, v in row.items() if c != "name"}
                        for row in raw.supporters]}, separators=(",", ":"), sort_keys=True)
 
 
-def _load(text: str) -> stats.Raw:
-    found = json.loads(text)
+def _load(found: str | dict) -> stats.Raw:
+    """The stored counts (``_dump``'s text, or it decoded; ``_stored`` adds ``care`` to a
+    row published without it)."""
+    if isinstance(found, str):
+        found = json.loads(found)
     return stats.Raw(
         contacts=found["contacts"], escalated=found["escalated"], repeat=found["repeat"],
         by_hour=Counter({(date.fromisoformat(d), h): n for d, h, n in found["by_hour"]}),
         by_channel=Counter(found["by_channel"]), outcomes=Counter(found["outcomes"]),
         callbacks=Counter(found["callbacks"]), followups=Counter(found["followups"]),
-        waits=_waits(found),
+        care=Counter(found.get("care", {})), waits=_waits(found),
         scores={kind: Counter({int(v): n for v, n in c.items()})
                 for kind, c in found["scores"].items()},
         supporters=found["supporters"])
@@ -197,7 +212,8 @@ def _sum(parts: list[stats.Raw]) -> stats.Raw:
         out.contacts += raw.contacts
         out.escalated += raw.escalated
         out.repeat += raw.repeat
-        for name in ("by_hour", "by_channel", "outcomes", "callbacks", "followups", "waits"):
+        for name in ("by_hour", "by_channel", "outcomes", "callbacks", "followups", "care",
+                     "waits"):
             getattr(out, name).update(getattr(raw, name))
         for kind, c in raw.scores.items():
             out.scores.setdefault(kind, Counter()).update(c)

@@ -25,6 +25,14 @@ OUTCOME_LABELS = {"connected": "reached a peer", "connected_backup": "reached a 
                   "failed": "failed", "none": "no outcome yet"}
 #: Cells a coordinator most wants to see: hidden only when nothing cheaper will do.
 COST_TOTAL, COST_SUBTOTAL = 100, 10
+#: The rules of caring for supporters (``stats.CARE_KINDS``): table id (the event kind),
+#: its title and the label of its "yes" row. Each is a yes/no split of the contacts.
+CARE_TABLES = (("care_cooldown", "A cool-down after a contact held a supporter back",
+                "a supporter cooling down was offered after the others"),
+               ("care_cap", "Today's cap held a supporter back",
+                "a supporter at today's cap was not offered"),
+               ("care_paused", "A supporter was paused after missed offers",
+                "a missed offer paused the supporter"))
 
 
 @dataclass
@@ -209,6 +217,12 @@ def _breakdowns(report: Report, raw: stats.Raw) -> None:
              "their unit)", "contacts",
              [("asked for a match", "match:yes", asked),
               ("did not", "match:no", raw.contacts - asked)])
+    for kind, title, label in CARE_TABLES:
+        held = raw.care.get(kind, 0)
+        _one_way(report, kind, title, "contacts",
+                 [(label, f"{kind}:yes", held), ("not", f"{kind}:no", raw.contacts - held)],
+                 note="contacts where this rule of caring for supporters took a supporter "
+                      "out of an offer (counted once a contact)")
     if not days_shown(report.period):
         # Not additive: a caller seen twice in a month is a repeat caller in its quarter
         # too, so a quarter's repeat contacts are at least its months' sum, an inequality

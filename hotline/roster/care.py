@@ -35,7 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hotline.core.extensions import settings
-from hotline.models import AvailabilityOverride, Contact, ContactEvent, Supporter, utcnow
+from hotline.models import AvailabilityOverride, Contact, Supporter, utcnow
 from hotline.models.states import CONNECTED_OUTCOMES
 from hotline.roster import shifts
 from hotline.telephony import outbound
@@ -208,15 +208,11 @@ def language(supporter: Supporter) -> str:
 
 
 # --- what the coordinators see ------------------------------------------------------------
-
-#: The statistics events of the rules (``hotline.escalation.runner`` notes the first two,
-#: ``hotline.lifecycle.transitions`` the pause), as "Available now" names them.
-RULE_EVENTS = (("care_cooldown", "the cool-down held a free supporter back"),
-               ("care_cap", "today's cap held a free supporter back"),
-               ("care_paused", "a supporter was paused after missed offers"))
-#: How far back "Available now" counts them.
-RULE_DAYS = 7
-
+#
+# Each supporter's state now (staff, shown on "Available now"). How often each rule took a
+# supporter out of an offer is counted only in the published statistics (settled months
+# and quarters, suppressed jointly: ``hotline.disclosure.report.CARE_TABLES``), never over
+# a rolling window, which two views a day apart could difference.
 
 def states(session: Session, now: datetime | None = None) -> dict[int, str]:
     """Each active supporter's cool-down or cap now, in words (none: no entry)."""
@@ -236,16 +232,3 @@ def states(session: Session, now: datetime | None = None) -> dict[int, str]:
                 said[sid] = (f"cooling down after a contact until {shifts.local_time(until)}"
                              f" (offered only if nobody else is free; READY ends it)")
     return said
-
-
-def rule_counts(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:
-    """How many contacts each rule touched in the last ``RULE_DAYS`` days, as shown: a
-    count under HOTLINE_MIN_CELL is "<k", like every small cell of the statistics."""
-    since = (now or utcnow()) - timedelta(days=RULE_DAYS)
-    found = dict(session.execute(
-        select(ContactEvent.kind, func.count(func.distinct(ContactEvent.contact_id)))
-        .where(ContactEvent.kind.in_([kind for kind, _ in RULE_EVENTS]),
-               ContactEvent.at >= since).group_by(ContactEvent.kind)).all())
-    k = settings().MIN_CELL
-    return [(label, str(found[kind]) if found.get(kind, 0) >= k else f"<{k}")
-            for kind, label in RULE_EVENTS]

@@ -113,7 +113,12 @@ def collect_cached(session: Session, period: Period, window: Window, now: dateti
         fresh.update(count_days(session, Period(start, end, period.zone)))
     for start, end in _runs(moving):
         for day, counts in count_followups(session, Period(start, end, period.zone)).items():
-            days[day].followups = counts
+            # only the follow-up kinds move: the day's other counts of that Counter (a
+            # match asked) are final with the day
+            moved = days[day].followups
+            for kind in FOLLOWUP_KINDS:
+                moved.pop(kind, None)
+            moved.update(counts)
     days.update(fresh)
     raw, load = _merge(days)
     raw.outcomes["none"] = raw.contacts - sum(raw.outcomes.values())
@@ -319,6 +324,7 @@ def _merge(days: dict[date, DayCounts]) -> tuple[Raw, dict[int, SupporterDay]]:
         raw.outcomes.update(c.outcomes)
         raw.callbacks.update(c.callbacks)
         raw.followups.update(c.followups)
+        raw.care.update(c.care)
         raw.waits.update(c.waits)
         raw.escalated += c.escalated
         for sid, row in c.supporters.items():

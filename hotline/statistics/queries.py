@@ -100,6 +100,7 @@ class Raw:
     repeat: int = 0
     callbacks: Counter = field(default_factory=Counter)
     followups: Counter = field(default_factory=Counter)
+    care: Counter = field(default_factory=Counter)        # care rule event -> contacts
     scores: dict = field(default_factory=dict)            # kind -> Counter(value -> n)
     supporters: list = field(default_factory=list)        # dicts, one per supporter
 
@@ -311,7 +312,13 @@ def _callback_state():
 #: Contacts that asked for a match (a peer in their role, nobody from their unit): which
 #: one is never kept (docs/privacy.md); counted with the follow-up kinds, in ``followups``.
 MATCH_KIND = "match_asked"
-KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND,)
+#: Contacts where a rule of caring for supporters (``hotline.roster.care``) took a supporter
+#: out of an offer: one event per contact and rule (``hotline.escalation.runner``,
+#: ``hotline.lifecycle.transitions``), counted in ``care``, each a yes/no split of the
+#: contacts in the published report.
+CARE_KINDS = (EventKind.CARE_COOLDOWN.value, EventKind.CARE_CAP.value,
+              EventKind.CARE_PAUSED.value)
+KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND,) + CARE_KINDS
 
 
 def kinds_query(session: Session, period: Period, by_day: bool, kinds: tuple = KINDS):
@@ -345,8 +352,17 @@ def _file_kinds(rows, into) -> None:
     for key, kind, count in rows:
         if kind == EventKind.ESCALATED.value:
             into(key).escalated += count
+        elif kind in CARE_KINDS:
+            into(key).care[kind] += count
         else:
             into(key).followups[kind] += count
+
+
+def care_counts(session: Session, period: Period) -> Counter:
+    """Cohort contacts held back by each care rule over the whole period (the kinds query)."""
+    counts = DayCounts()
+    _file_kinds(kind_rows(session, period, False, CARE_KINDS), lambda key: counts)
+    return counts.care
 
 
 def offers_query(session: Session, period: Period, by_day: bool):
@@ -416,7 +432,7 @@ def _outcomes(session: Session, period: Period, raw: Raw) -> None:
 
 
 def _kinds(session: Session, period: Period, raw: Raw) -> None:
-    raw.escalated, raw.followups = 0, Counter()
+    raw.escalated, raw.followups, raw.care = 0, Counter(), Counter()
     _file_kinds(kind_rows(session, period, False), lambda key: raw)
 
 

@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 
 #: The stored format. 1 (never written with the number) was the one-letter JSON with
-#: positional supporter rows; 2 is this record.
-DAY_VERSION = 2
+#: positional supporter rows; 2 this record without ``care``; 3 this record.
+DAY_VERSION = 3
 HOURS = 24
 #: Offer states by column of the supporter load; any other state (canceled, ringing) is
 #: ``other``.
@@ -77,6 +77,7 @@ class DayCounts:
     callbacks: Counter = field(default_factory=Counter)    # callback state -> requests
     escalated: int = 0                                     # contacts escalated
     followups: Counter = field(default_factory=Counter)    # follow-up kind -> contacts
+    care: Counter = field(default_factory=Counter)         # care rule event -> contacts
     supporters: dict = field(default_factory=dict)   # supporter id (int) -> SupporterDay
     #: Things of the day still open (offers ringing, calls not ended): never stored, a day
     #: is stored only once it is settled.
@@ -107,7 +108,7 @@ class DayCounts:
             "by_channel": self.by_channel, "outcomes": self.outcomes,
             "waits": sorted(self.waits.items()),   # [seconds, contacts] pairs
             "callbacks": self.callbacks, "escalated": self.escalated,
-            "followups": self.followups,
+            "followups": self.followups, "care": self.care,
             # by column (a year of rows decodes in half the time of one object per row)
             "supporters": {"id": ids, **{name: [getattr(self.supporters[sid], name)
                                                 for sid in ids]
@@ -137,6 +138,7 @@ class DayCounts:
                 by_channel=Counter(found["by_channel"]), outcomes=Counter(found["outcomes"]),
                 waits=Counter(dict(found["waits"])),
                 callbacks=Counter(found["callbacks"]), escalated=int(found["escalated"]),
-                followups=Counter(found["followups"]), supporters=supporters)
+                followups=Counter(found["followups"]), care=Counter(found["care"]),
+                supporters=supporters)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
