@@ -405,6 +405,12 @@ def test_the_dashboard_edits_both_fields_with_the_same_rules(app, session, coord
         "name": "Ada L", "phone": "617-555-0181", "tier": 1, "languages": ["en"]})
     assert patched.status_code == 200, patched.data
     assert patched.json["refresher_due"] == "2027-04-01"
+    # a new training date sent back with the refresher date the form showed: due anew
+    again = coordinator.post(f"/dashboard/roster/{ada.id}", data=dict(
+        form, trained_on="2026-06-01", refresher_due="2027-04-01"))
+    assert again.status_code == 302
+    session.expire_all()
+    assert (ada.trained_on, ada.refresher_due) == (date(2026, 6, 1), date(2028, 6, 1))
 
 
 def test_roster_and_available_now_show_the_training_state_and_the_lapsing_panel(

@@ -183,6 +183,17 @@ def add(session: Session, name: object, phone: object, tier: object = 1,
     return supporter
 
 
+def _retrained_with_the_old_refresher(supporter: Supporter, trained_on: object,
+                                      refresher_due: object) -> bool:
+    def text(value: object) -> str:
+        return "" if value is None else str(value.isoformat() if hasattr(value, "isoformat")
+                                            else value).strip()
+    if trained_on is KEEP or refresher_due is KEEP or supporter.refresher_due is None:
+        return False
+    return (text(trained_on) != text(supporter.trained_on)
+            and text(refresher_due) == text(supporter.refresher_due))
+
+
 def update(session: Session, supporter: Supporter, name: object, phone: object,
            tier: object, languages: object, role: object = KEEP, units: object = KEEP,
            trained_on: object = KEEP, refresher_due: object = KEEP) -> Supporter:
@@ -190,6 +201,10 @@ def update(session: Session, supporter: Supporter, name: object, phone: object,
     (all checked, as ``add``; a role, units or record not given (``KEEP``) stay as they
     are)."""
     keep = trained_on is KEEP and refresher_due is KEEP
+    if _retrained_with_the_old_refresher(supporter, trained_on, refresher_due):
+        # A form sends back the refresher date it showed: a new training date with that
+        # old refresher means "a refresher was done", so the refresher is due anew.
+        refresher_due = None
     details, dates = _with_training(
         name, phone, tier, languages,
         supporter.role if role is KEEP else role,
