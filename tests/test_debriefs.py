@@ -7,13 +7,16 @@ The app's clock stands still (``clock``) while the stand-in's virtual time runs 
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
-from hotline.core.extensions import db, jobs
+from hotline.core.extensions import db, jobs, settings
 from hotline.debriefs import meetings
+from hotline.debriefs import reminders as debrief_reminders
+from hotline.privacy import primitives as privacy
 from hotline.models import Contact, Debrief, DebriefReminder
 from hotline.simulator import Press, ScriptedPhone, Silence
 from tests.conftest import HOTLINE_NUMBER
@@ -189,3 +192,50 @@ def test_the_time_limit_warns_a_minute_before_then_ends_it_and_forgets_the_code(
         assert db.session.scalars(select(DebriefReminder)).all() == []
         assert db.session.scalars(select(Contact)).all() == []
     assert HOTLINE_NUMBER  # the hotline number was the one called
+
+
+def test_the_cli_schedules_a_debrief_and_shows_its_code_once_storing_only_a_keyed_hash(
+        app, clock, make_supporter):
+    ada = make_supporter("Ada")
+    done = app.test_cli_runner().invoke(args=[
+        "debriefs", "schedule", "--at", "2026-07-02 14:00", "--minutes", "60",
+        "--facilitator", ada.phone])
+    assert done.exit_code == 0, done.output
+    code = re.search(r"Meeting code: (\d{6})", done.output)[1]
+    assert f"enter the meeting code {' '.join(code)}" in done.output
+    assert "Thursday 2026-07-02 14:00 EDT, for 60 minutes" in done.output
+    [row] = db.session.scalars(select(Debrief)).all()
+    assert row.code_hash == privacy.code_hash(code, settings()) and code not in row.code_hash
+    assert row.starts_at == datetime(2026, 7, 2, 18, tzinfo=timezone.utc)
+    listed = app.test_cli_runner().invoke(args=["debriefs", "list"])
+    assert "scheduled\t2026-07-02 14:00 EDT\t60 min" in listed.output
+    assert code not in listed.output
+    refused = app.test_cli_runner().invoke(args=[
+        "debriefs", "schedule", "--at", "2026-07-02 14:00", "--facilitator", "+16175550999"])
+    assert refused.exit_code != 0 and "no supporter on the roster" in refused.output
+
+
+def test_facilitators_get_a_reminder_the_day_before_and_15_minutes_before_exactly_once(
+        app, clock, make_supporter, stand_in):
+    ada, bo = make_supporter("Ada"), make_supporter("Bo")
+    people = meetings.facilitators(db.session, [ada.phone, bo.phone])
+    made = meetings.schedule(db.session, clock.now + timedelta(days=2), 60, people)
+    reminders = db.session.scalars(select(DebriefReminder).order_by(DebriefReminder.id)).all()
+    assert [(r.supporter_id, r.kind) for r in reminders] == [
+        (ada.id, "day_before"), (ada.id, "soon"), (bo.id, "day_before"), (bo.id, "soon")]
+    assert reminders[1].due_at == clock.now + timedelta(days=2, minutes=-15)
+    scheduled = set(jobs.queue.scheduled_job_registry.get_job_ids())
+    assert {f"hotline-debrief-reminder-{r.id}" for r in reminders} <= scheduled
+    assert {f"hotline-debrief-warn-{made.debrief_id}",
+            f"hotline-debrief-end-{made.debrief_id}"} <= scheduled
+    clock.advance(days=1)
+    for reminder in reminders:
+        clock.set(reminder.due_at)
+        assert debrief_reminders.send(reminder.id) == "sent"
+        assert debrief_reminders.send(reminder.id) == "nothing to do"  # a second run: no text
+    texts = [m for m in stand_in.messages if m["to"] == ada.phone]
+    assert len(texts) == 2
+    assert "you facilitate a team debrief on Friday 2026-07-03 11:00 EDT" in texts[0]["body"]
+    assert "starts at 11:00" in texts[1]["body"] and made.code not in texts[1]["body"]
+    assert meetings.end(db.session, made.debrief_id)
+    assert db.session.scalars(select(DebriefReminder)).all() == []

@@ -101,12 +101,12 @@ def send(reminder_id: int) -> str:
         session.commit()
         return "canceled"
     if reminder.kind == "day_before":
-        when = schedule.decent_time(max(now, reminder.due_at),
-                                    schedule.timezone_for(supporter.phone, cfg), cfg)
-        if when > now + SLACK:  # the scheduler ran late into quiet hours
-            reminder.due_at = when
+        decent = schedule.decent_time(max(now, reminder.due_at),
+                                      schedule.timezone_for(supporter.phone, cfg), cfg)
+        if decent > now + SLACK:  # the scheduler ran late into quiet hours
+            reminder.due_at = decent
             session.commit()
-            schedule.run_again(reminder, when - now, job_id(reminder.id), job=SEND_JOB)
+            schedule.run_again(reminder, decent - now, job_id(reminder.id), job=SEND_JOB)
             return "rescheduled"
     language = supporter.languages.split(",")[0] or "en"
     if language not in flows.current().languages:
@@ -114,7 +114,7 @@ def send(reminder_id: int) -> str:
     local = debrief.starts_at.astimezone(program_zone())
     body = texts.current().text(
         language, f"reminder_{reminder.kind}",
-        when=(f"{local:%H:%M}" if reminder.kind == "soon" else when(debrief.starts_at, language)),
+        when=f"{local:%H:%M}" if reminder.kind == "soon" else when(debrief.starts_at, language),
         minutes=flows.duration(language, debrief.minutes), number=cfg.HOTLINE_NUMBER)
     # TwilioApiError propagates: RQ retries (schedule.SEND_RETRY)
     sid, how = schedule.send_once(session, reminder, supporter.phone, body, cfg, now,
