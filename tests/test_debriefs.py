@@ -20,6 +20,7 @@ from hotline.privacy import primitives as privacy
 from hotline.models import Contact, Debrief, DebriefReminder
 from hotline.simulator import Press, ScriptedPhone, Silence
 from tests.conftest import HOTLINE_NUMBER
+from tests.coordinators import csrf
 from tests.scenario import heard
 
 HOLD = "The meeting will start when the facilitator joins"
@@ -239,3 +240,25 @@ def test_facilitators_get_a_reminder_the_day_before_and_15_minutes_before_exactl
     assert "starts at 11:00" in texts[1]["body"] and made.code not in texts[1]["body"]
     assert meetings.end(db.session, made.debrief_id)
     assert db.session.scalars(select(DebriefReminder)).all() == []
+
+
+def test_the_dashboard_form_schedules_a_debrief_and_shows_the_code_once(
+        app, clock, coordinator, make_supporter):
+    ada = make_supporter("Ada Lovelace")
+    token = csrf(coordinator, "/dashboard/debriefs")
+    refused = coordinator.post("/dashboard/debriefs", data={
+        "csrf_token": token, "date": "2026-07-02", "start": "14:00", "minutes": "60"})
+    assert refused.status_code == 400 and b"choose a facilitating supporter" in refused.data
+    done = coordinator.post("/dashboard/debriefs", data={
+        "csrf_token": token, "date": "2026-07-02", "start": "14:00", "minutes": "90",
+        "facilitator": str(ada.id), "second": "", "language": "es"})
+    assert done.status_code == 201
+    page = done.get_data(as_text=True)
+    code = re.search(r"Meeting code: <strong class=\"code\">(\d{3}) (\d{3})</strong>", page)
+    code = code[1] + code[2]
+    assert f"ingrese el código de reunión {' '.join(code)}" in page
+    [row] = db.session.scalars(select(Debrief)).all()
+    assert row.code_hash == privacy.code_hash(code, settings()) and row.minutes == 90
+    again = coordinator.get("/dashboard/debriefs").get_data(as_text=True)
+    assert "2026-07-02 14:00" in again and "Ada Lovelace" in again
+    assert code[:3] + " " + code[3:] not in again and "Meeting code" not in again
