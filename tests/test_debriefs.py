@@ -262,3 +262,25 @@ def test_the_dashboard_form_schedules_a_debrief_and_shows_the_code_once(
     again = coordinator.get("/dashboard/debriefs").get_data(as_text=True)
     assert "2026-07-02 14:00" in again and "Ada Lovelace" in again
     assert code[:3] + " " + code[3:] not in again and "Meeting code" not in again
+
+
+def test_with_two_facilitators_the_meeting_goes_on_until_the_last_one_leaves(
+        hotline, clock, ada):
+    bo = hotline.supporter("Bo", gather=[])
+    made = schedule(hotline, ada.number, bo.number)
+    for phone, stay in ((ada, 100.0), (bo, 250.0)):
+        phone.gather_script = ["*", Press(made.code, after=2)]
+        phone.hangup_after_bridge = stay
+    one = participant(hotline, "+16175550210", made.code)
+    hotline.call(ada)
+    hotline.call(bo, after=5)
+    hotline.call(one, after=10)
+    hotline.run(900)
+    [room] = hotline.sim.conferences.values()
+    legs = {hotline.sim.legs[sid].from_: hotline.sim.legs[sid] for sid in room.joined}
+    assert legs[ada.number].end_time < legs[bo.number].end_time
+    # Ada leaving did not end it: Bo and the participant talked on; Bo leaving did.
+    assert room.ended_at >= legs[bo.number].end_time > legs[ada.number].end_time + 100
+    assert room.ended_at - legs[bo.number].end_time < 5
+    assert heard(one, ENDED) and legs["+16175550210"].end_time > room.ended_at
+    assert 'endConferenceOnExit="true"' not in " ".join(hotline.transport.documents)

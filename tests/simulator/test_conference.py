@@ -8,7 +8,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.twiml.voice_response import Dial
 
-from hotline.simulator import Answer, ScriptedPhone
+from hotline.simulator import Answer, InteractivePhone, ScriptedPhone
 from tests.simulator.conftest import BASE, HOTLINE, response
 
 PEOPLE = ("+15550123001", "+15550123002", "+15550123003")
@@ -85,3 +85,27 @@ def test_a_bad_status_or_an_announcement_off_the_apps_origin_is_refused(sim, res
     with pytest.raises(TwilioRestException) as missing:
         rest.conferences("CF" + "0" * 32).fetch()
     assert missing.value.status == 404
+
+
+def test_three_people_on_web_phones_hold_a_debrief_the_panel_shows(sim, fake):
+    """The web phone's people (interactive phones) call in; the snapshot shows the room."""
+    people = [sim.add_phone(InteractivePhone(n, label=f"person {i}"))
+              for i, n in enumerate(PEOPLE)]
+    fake.route("/voice")(lambda form: conference(form["From"] == PEOPLE[0]))
+    fake.reply("/hold", response(lambda r: r.say("please hold"), lambda r: r.pause(length=10)))
+    fake.reply("/after", response(lambda r: r.say("it ended"), lambda r: r.hangup()))
+    legs = []
+    for delay, person in zip((0, 5, 30), reversed(people)):  # the moderator comes last
+        sim.schedule(delay, lambda p=person: legs.append(sim.dial(p.number, HOTLINE)))
+    sim.run(max_seconds=40)
+    picture = sim.snapshot()
+    [room] = picture["conferences"]
+    assert room["status"] == "in-progress" and len(room["talking"]) == 3
+    assert {leg["doing"] for leg in picture["legs"] if not leg["ended_at"]} == {"in conference"}
+    assert all(view["legs"][0]["doing"] == "in conference"
+               for view in picture["phones"].values() if view["legs"])
+    assert "please hold" in people[1].heard and "please hold" not in people[0].heard
+    sim.hangup(next(leg.sid for leg in legs if leg.from_ == PEOPLE[0]))
+    sim.run(until=lambda: all(leg.ended for leg in legs), max_seconds=60)
+    assert all("it ended" in p.heard for p in people[1:])
+    assert sim.snapshot()["conferences"][0]["status"] == "completed"
