@@ -13,12 +13,14 @@ from flask import Flask, Response
 
 from hotline import cli, dashboard
 from hotline.core import extensions, settings
+from hotline.debriefs import texts as debrief_texts
 from hotline.escalation import policy
 from hotline.roster import roles
 from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
 from hotline.text import views as sms
 from hotline.text import words as texting
+from hotline.voice import debrief as debrief_calls
 from hotline.voice import fallback
 from hotline.core import flows
 from hotline.voice import offer_leg as supporter
@@ -44,11 +46,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # A bad escalation.yaml stops the start here, with a FlowError naming the key.
     app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)
     app.extensions[roles.EXTENSION] = roles.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions[debrief_texts.EXTENSION] = debrief_texts.load(cfg.IVR_FLOWS_DIR, languages)
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)
     app.register_blueprint(fallback.bp)
     app.register_blueprint(sms.bp)
+    app.register_blueprint(debrief_calls.bp)
     dashboard.init_app(app, cfg)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     cli.init_app(app)

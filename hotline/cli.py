@@ -18,6 +18,8 @@ from hotline import create_app, migrate
 from hotline.core.errors import HotlineError
 from hotline.core.extensions import db, jobs, settings
 from hotline.dashboard.commands import seed_demo, users_group
+from hotline.debriefs import reminders as debrief_reminders
+from hotline.debriefs.commands import debriefs_group
 from hotline.escalation import auditor
 from hotline.followups import schedule as followups
 from hotline.followups import training as training_texts
@@ -40,6 +42,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_group)
     app.cli.add_command(users_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(debriefs_group)
 
 
 def main() -> None:
@@ -243,6 +246,7 @@ def worker_command(burst: bool, fork: bool) -> None:
     retention.enqueue_warm_up()  # the statistics cache, now rather than at 03:00
     followups.restore(db.session)  # follow-ups whose jobs a restarted Redis lost
     training_texts.plan(db.session)  # training reminders and digests, lost jobs restored
+    debrief_reminders.restore(db.session)  # facilitators' reminders a restarted Redis lost
     _warn_untrained()
     _warm_up()
     if fork:

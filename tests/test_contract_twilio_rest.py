@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from twilio.base.exceptions import TwilioRestException
+
 from hotline.lifecycle import routing
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
@@ -191,3 +193,17 @@ def test_listing_messages_matches_the_spec(app, generated_responses):
     twilio_api.list_messages(cfg, page_uri=following)
     with pytest.raises(TwilioApiError):  # the contract is checked: PageSize is 1 to 1000
         twilio_api.list_messages(cfg, to=cfg.HOTLINE_NUMBER, page_size=0)
+
+
+def test_the_debriefs_conference_calls_match_the_spec(app, generated_responses):
+    """Team debriefs: find the room in progress by its name, announce the one-minute
+    warning to it, and end it (issue 17)."""
+    cfg = settings()
+    sid = twilio_api.find_conference(cfg, "hotline-debrief-1")
+    assert sid is None or sid.startswith("CF")
+    room = "CF" + "c" * 32
+    twilio_api.announce_conference(cfg, room, "https://hotline.example.org/twilio/voice/"
+                                              "debrief/warning")
+    twilio_api.end_conference(cfg, room)
+    with pytest.raises(TwilioRestException):  # the contract is checked: Status's values
+        twilio_api.client(cfg).conferences(room).update(status="bogus")

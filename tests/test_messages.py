@@ -22,6 +22,7 @@ from hotline import create_app
 from hotline.callbacks import requests as callbacks
 from hotline.followups import consent
 from hotline.core import flows
+from hotline.debriefs import texts as debrief_texts
 from hotline.followups import schedule as followups
 from hotline.roster import supporters as roster
 from hotline.text import words as texting
@@ -160,6 +161,7 @@ def test_the_required_keys_are_the_shipped_ones():
     assert shipped("voice.yaml", "prompts") == flows.PROMPTS
     assert shipped("sms.yaml", "messages") == texting.MESSAGES
     assert shipped("followups.yaml", "messages") == followups.MESSAGES
+    assert shipped("debriefs.yaml", "messages") == debrief_texts.MESSAGES
 
 
 # --- start-up ------------------------------------------------------------------------------
@@ -236,6 +238,7 @@ def _add_french(folder: Path, *, texts: bool) -> None:
     _edit(folder, "voice.yaml", voice)
     _edit(folder, "sms.yaml", sms)
     _edit(folder, "followups.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
+    _edit(folder, "debriefs.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
 
     def roster_lists(data):
         for entries in data.values():

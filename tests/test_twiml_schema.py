@@ -61,7 +61,7 @@ def test_a_full_voice_answer_of_every_verb_the_hotline_uses_is_valid():
     '<Response><Gather input="speech"><Say transcribe="true">Hi</Say></Gather></Response>',
     '<Response><Say voice="robot">Hi</Say></Response>',
     '<Response><Say bogus="1">Hi</Say></Response>',
-    '<Response><Dial><Conference>room</Conference></Dial></Response>',
+    '<Response><Dial><Conference record="record-from-start">room</Conference></Dial></Response>',
     '<Response><Gather method="PUT"/></Response>',
     '<Response><Pause length="-1"/></Response>',
     '<Response><Hangup>now</Hangup></Response>',

@@ -60,7 +60,7 @@ def test_silence_repeats_the_menu_once_then_talks_now(twilio, session):
 def test_unknown_key_says_so_and_repeats(twilio, session):
     call(twilio)
     contact = only_contact(session)
-    doc = twiml(press(twilio, contact.id, digits="5"))
+    doc = twiml(press(twilio, contact.id, digits="7"))
     assert doc.find("Say").text.startswith("Sorry, that is not one of the choices")
     assert doc.find("Gather") is not None and doc.find("Enqueue") is None
 

@@ -58,8 +58,10 @@ RECORDING_ATTRIBUTES = {"record", "recordingStatusCallback", "transcribe",
 
 
 def assert_records_nothing(document) -> None:
-    """No <Record>, and no recording or transcription attribute on any element."""
+    """No <Record>, and no recording or transcription attribute on any element (but
+    ``record="do-not-record"``, which says so: a debrief's ``<Conference>``)."""
     for element in document.iter():
         assert element.tag != "Record", "TwiML records the call"
-        bad = RECORDING_ATTRIBUTES & set(element.attrib)
+        bad = {name for name in RECORDING_ATTRIBUTES & set(element.attrib)
+               if not (name == "record" and element.get(name) == "do-not-record")}
         assert not bad, f"<{element.tag}> asks Twilio to record or transcribe: {bad}"

@@ -160,6 +160,14 @@ class Settings:
         "env": "HOTLINE_MAX_MISSED_OFFERS",
         "doc": "offers in a row a supporter lets ring out or meets with silence before "
                "they are switched OFF (declines do not count; 0: never)"})
+    DEBRIEF_WRONG_CODES_PER_CALLER: int = field(default=6, metadata={
+        "env": "HOTLINE_DEBRIEF_WRONG_CODES_PER_CALLER",
+        "doc": "wrong (or not yet open) meeting codes one calling number may enter per hour "
+               "before codes are no longer checked for it"})
+    DEBRIEF_WRONG_CODES_PER_HOUR: int = field(default=60, metadata={
+        "env": "HOTLINE_DEBRIEF_WRONG_CODES_PER_HOUR",
+        "doc": "wrong meeting codes per hour from all callers together before codes are no "
+               "longer checked for anyone (against dialling many times to find one)"})
     SEND_FROM_HOUR: int = field(default=8, metadata={
         "env": "HOTLINE_SEND_FROM_HOUR", "doc": "follow-ups go out from this local hour..."})
     SEND_UNTIL_HOUR: int = field(default=21, metadata={

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -62,6 +62,15 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     event(session, contact, EventKind.STARTED)
     log.info("contact %s started (voice)", contact.id)
     return contact
+
+
+def discard(session: Session, contact: Contact) -> None:
+    """A call that turned out to be no contact (it joined a team debrief): its row and
+    events go, so it is neither a call in the statistics nor an abandoned one. Commits."""
+    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == contact.id))
+    session.delete(contact)
+    session.commit()
+    log.info("call %s joined a debrief: not a contact", contact.id)
 
 
 def by_call_sid(session: Session, call_sid: str) -> Contact | None:

@@ -62,6 +62,13 @@ def caller_key(e164: str, settings: Settings) -> str:
     return caller_keys(e164, settings)[0]
 
 
+def code_hash(code: str, settings: Settings) -> str:
+    """The keyed HMAC a meeting code is stored as while it is live (never the code): a
+    6-digit code's plain hash could be reversed by trying all million."""
+    key = _derive(settings.SECRET_KEY, b"hotline meeting code")
+    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+
+
 def caller_key_version(stored: str) -> str:
     """The version a stored caller key was made under ("" before versions)."""
     label, sep, _ = stored.partition(":")

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from twilio.request_validator import RequestValidator
 
 from hotline.simulator.phones import Phone
-from hotline.simulator.state import Bridge, DialState, Fetch, Interrupt, Leg, Mailbox, Timer
+from hotline.simulator.state import (Bridge, Conference, DialState, Fetch, Interrupt, Leg,
+                                     Mailbox, Member, Timer)
 from hotline.simulator.transport import Transport
 
 
@@ -80,6 +81,16 @@ class Sim(Protocol):
     def bridge(self, a: Leg, b: Leg) -> Bridge: ...
     def unbridge(self, leg: Leg) -> None: ...
     def wait_bridge(self, leg: Leg, limit: float | None = None) -> Generator: ...
+
+    # -- Conferencing (conference rooms) --------------------------------------------------------
+    conferences: dict[str, Conference]
+
+    def conference_named(self, name: str) -> Conference: ...
+    def join_conference(self, room: Conference, leg: Leg, member: Member, beep: bool
+                        ) -> None: ...
+    def start_conference(self, room: Conference) -> None: ...
+    def end_conference(self, room: Conference) -> None: ...
+    def leave_conference(self, room: Conference, leg: Leg) -> None: ...
 
     # -- Texting (messaging) ------------------------------------------------------------------
     def create_message(self, *, to: str, from_: str, body: str,

@@ -21,6 +21,7 @@ from typing import Any, Generator, Iterable
 from twilio.request_validator import RequestValidator
 
 from hotline.simulator.clock import EPOCH, Clock
+from hotline.simulator.conferencing import Conferencing
 from hotline.simulator.controls import RING_DECISIONS, Controls
 from hotline.simulator.delivery import Delivery
 from hotline.simulator.dialing import Switchboard
@@ -29,7 +30,8 @@ from hotline.simulator.phones import Phone, Undecided, ring_outcome
 from hotline.simulator.snapshot import MAX_EVENTS as SNAPSHOT_EVENTS
 from hotline.simulator.snapshot import take as take_snapshot
 from hotline.simulator.state import (  # noqa: F401 - re-exported: the engine's old namespace
-    API_VERSION, FINAL_STATUSES, TIMEOUT, Bridge, CallStatus, Dequeued, DialState, Direction,
+    API_VERSION, FINAL_STATUSES, TIMEOUT, Bridge, CallStatus, Conference, Dequeued, DialState,
+    Direction,
     Fetch, HungUp, Interrupt, Leg, Mailbox, Process, Receive, Redirected, Timer,
 )
 from hotline.simulator.transport import Transport
@@ -39,7 +41,7 @@ from hotline.simulator.twiml import Interpreter
 DEFAULT_NUMBERS = ("+15550100000",)
 
 
-class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
+class TwilioSim(Clock, Switchboard, Conferencing, Texting, Controls, Delivery):
     """Plays Twilio's part for a webhook app, in virtual time.
 
     ``voice_url`` is requested for calls to any of ``numbers``; ``status_callback_url``
@@ -75,6 +77,7 @@ class TwilioSim(Clock, Switchboard, Texting, Controls, Delivery):
         self.queues: dict[str, list[str]] = {}
         self.queue_sids: dict[str, str] = {}
         self.bridges: list[Bridge] = []
+        self.conferences: dict[str, Conference] = {}
         self.messages: list[dict[str, Any]] = []
         self.phones: dict[str, Phone] = {}
         self.rest_log: list[tuple[str, str, dict[str, str]]] = []

@@ -126,6 +126,9 @@ class Phone:
     def on_bridged(self, leg: Leg, peer: Leg) -> None:
         """``leg`` (this phone's) was just connected to ``peer``."""
 
+    def on_conference(self, leg: Leg, conference_sid: str) -> None:
+        """``leg`` (this phone's) joined the conference ``conference_sid``."""
+
     def on_message(self, message: dict[str, Any]) -> None:
         """An SMS was delivered to this phone."""
         self.messages.append(message)
@@ -210,6 +213,19 @@ class ScriptedPhone(Phone):
         def hang_up() -> None:
             """Hang up if still connected to the same peer."""
             if leg.bridged_to == peer.sid:
+                sim.hangup(leg.sid)
+
+        sim.schedule(self.hangup_after_bridge, hang_up)
+
+    def on_conference(self, leg: Leg, conference_sid: str) -> None:
+        """Like a bridge: hang up ``hangup_after_bridge`` seconds in, if still in it."""
+        if self.hangup_after_bridge is None or self.sim is None:
+            return
+        sim = self.sim
+
+        def hang_up() -> None:
+            """Hang up if still in the same conference."""
+            if leg.conference == conference_sid:
                 sim.hangup(leg.sid)
 
         sim.schedule(self.hangup_after_bridge, hang_up)

@@ -1,5 +1,5 @@
-"""Twilio's REST API (the parts the hotline uses: Calls, Messages and their Media), served
-by a small Flask app over the sim.
+"""Twilio's REST API (the parts the hotline uses: Calls, Messages and their Media,
+Conferences), served by a small Flask app over the sim.
 
 Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
 threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``. Every
@@ -18,10 +18,13 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from hotline.simulator.engine import API_VERSION, CallStatus, Leg, TwilioSim
+from hotline.simulator.rest_base import INVALID_PARAMETER, MAX_PAGE_SIZE, ApiError, current_sim
+from hotline.simulator.rest_conferences import (fetch_conference, list_conferences,
+                                                update_conference)
 from hotline.simulator.spec import validate as validate_against_spec
 
 PREFIX = f"/{API_VERSION}/Accounts/<account_sid>"
@@ -34,38 +37,18 @@ CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 SPEC_CODES = {
     ("create_call", "To"): 21201, ("create_call", "From"): 21213, ("create_call", "Url"): 21205,
     ("update_call", "Url"): 21205, ("update_call", "Status"): 21218,
+    ("update_conference", "AnnounceUrl"): 21205,
     ("create_message", "To"): 21604, ("create_message", "StatusCallback"): 21609,
 }
 #: Message statuses before a message is post-flight: its body cannot be redacted yet.
 IN_FLIGHT = frozenset({"queued", "accepted", "scheduled", "sending", "receiving"})
-#: Twilio's code for an invalid or unknown parameter.
-INVALID_PARAMETER = 20001
 #: The URL parameters the sim requests later, per endpoint, with Twilio's code for a bad one.
 #: The Messages list's filters (Twilio's OpenAPI spec), kept in its next page's URI.
 LIST_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
-#: The spec's largest PageSize.
-MAX_PAGE_SIZE = 1000
 FETCHED_URLS = {"create_call": {"Url": 21205, "StatusCallback": 21609},
                 "update_call": {"Url": 21205},
+                "update_conference": {"AnnounceUrl": 21205},
                 "create_message": {"StatusCallback": 21609}}
-
-
-class ApiError(Exception):
-    """A Twilio-style REST error (``code`` from Twilio's error dictionary)."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        """Describe the error as Twilio would."""
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def response(self) -> Response:
-        """The JSON body Twilio sends with an error."""
-        body = jsonify(code=self.code, message=self.message, status=self.status,
-                       more_info=f"https://www.twilio.com/docs/errors/{self.code}")
-        body.status_code = self.status
-        if self.status == 401:
-            body.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-        return body
 
 
 def call_json(sim: TwilioSim, leg: Leg, status: str | None = None) -> dict[str, Any]:
@@ -143,7 +126,7 @@ def _events(values: list[str]) -> set[str]:
 
 def _sim() -> TwilioSim:
     """The simulator this app serves."""
-    return current_app.extensions["twilio_sim"]
+    return current_sim()
 
 
 def not_found(error: Exception) -> Response:
@@ -393,6 +376,9 @@ ROUTES = (
     ("/Messages/<message_sid>/Media.json", list_media, ["GET"]),
     ("/Messages/<message_sid>/Media/<sid>.json", fetch_media, ["GET"]),
     ("/Messages/<message_sid>/Media/<sid>.json", delete_media, ["DELETE"]),
+    ("/Conferences.json", list_conferences, ["GET"]),
+    ("/Conferences/<sid>.json", fetch_conference, ["GET"]),
+    ("/Conferences/<sid>.json", update_conference, ["POST"]),
 )
 
 

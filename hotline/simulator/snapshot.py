@@ -62,6 +62,10 @@ def take(sim: Sim, since_event: int = 0, max_events: int = MAX_EVENTS,
         picture["queues"] = {name: list(sids) for name, sids in sim.queues.items()}
         picture["bridges"] = [{"a": b.a, "b": b.b, "since": b.start, "ended": b.end is not None,
                                "until": b.end} for b in sim.bridges if is_recent(sim, b.end)]
+        picture["conferences"] = [
+            {"sid": c.sid, "name": c.name, "status": c.status, "members": list(c.members),
+             "talking": [sid for sid, m in c.members.items() if m.talking]}
+            for c in sim.conferences.values() if is_recent(sim, c.ended_at)]
         return picture
 
 
@@ -82,6 +86,8 @@ def doing(leg: Leg, dialing: set[str | None]) -> str:
         return "in queue"
     if leg.bridged_to is not None:
         return "bridged"
+    if leg.conference is not None:
+        return "in conference"
     return "dialing" if leg.sid in dialing else "playing"
 
 

@@ -88,6 +88,10 @@ class Redirected(Interrupt):
         self.fetch = fetch
 
 
+class ConferenceChanged(Interrupt):
+    """The conference a leg waits in started, or ended, while its hold music played."""
+
+
 class Dequeued(Interrupt):
     """A ``<Dial><Queue>`` took this queued leg; ``dial`` is the dequeuer's state."""
 
@@ -168,6 +172,8 @@ class Leg:
     ring_box: Mailbox | None = field(default=None, repr=False)
     #: Set while a ``<Gather>`` runs on this leg.
     gathering: Collecting | None = field(default=None, repr=False)
+    #: The sid of the ``<Conference>`` this leg is in (waiting or talking).
+    conference: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -200,6 +206,33 @@ class Bridge:
     def duration(self, now: float) -> int:
         """Whole seconds connected (up to ``now`` if still connected)."""
         return int((self.end if self.end is not None else now) - self.start)
+
+
+@dataclass(eq=False)
+class Member:
+    """One leg in a conference: how it joined, and where it hears that the room ended."""
+
+    sid: str
+    start_on_enter: bool
+    end_on_exit: bool
+    box: Mailbox = field(repr=False)
+    #: True once the conference is in progress for it (no more hold music).
+    talking: bool = False
+
+
+@dataclass(eq=False)
+class Conference:
+    """A ``<Conference>`` room: ``init`` (people on hold), ``in-progress``, ``completed``."""
+
+    sid: str
+    name: str
+    created_at: float
+    status: str = "init"
+    started_at: float | None = None
+    ended_at: float | None = None
+    members: dict[str, Member] = field(default_factory=dict)
+    #: Everyone who was ever in it (leg sids), as Twilio's participant list remembers.
+    joined: list[str] = field(default_factory=list)
 
 
 @dataclass(eq=False)

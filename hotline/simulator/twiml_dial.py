@@ -13,10 +13,12 @@ from typing import Any, Generator
 from lxml import etree
 
 from hotline.simulator.state import (
-    CallStatus, Dequeued, DialState, Direction, Fetch, HungUp, Leg, Mailbox, Receive, Redirected,
+    CallStatus, ConferenceChanged, Dequeued, DialState, Direction, Fetch, HungUp, Leg, Mailbox,
+    Member, Process, Receive, Redirected,
 )
 from hotline.simulator.twiml_base import (
-    DIAL_TIME_LIMIT, LEAVE, MIN_WAIT_LOOP, Context, Mode, Runner, tag_of, text_of,
+    DIAL_TIME_LIMIT, LEAVE, MIN_WAIT_LOOP, Context, Mode, Runner, TwimlError, parse_twiml,
+    tag_of, text_of,
 )
 
 
@@ -118,6 +120,8 @@ class DialVerbs:
         try:
             if kinds == {"Queue"} and len(nouns) == 1:
                 yield from self._dial_queue(leg, nouns[0], dial, ctx)
+            elif kinds == {"Conference"} and len(nouns) == 1:
+                yield from self._dial_conference(leg, nouns[0], dial, ctx)
             elif kinds <= {"Number"} and (nouns or text_of(el)):
                 targets = [(text_of(n), n.get("url"), n.get("method", "POST")) for n in nouns]
                 targets = targets or [(text_of(el), None, "POST")]
@@ -189,6 +193,66 @@ class DialVerbs:
         if dial.bridge is not None:
             yield from self.sim.wait_bridge(leg, dial.time_limit)
 
+    def _dial_conference(self: Runner, leg: Leg, noun: etree._Element, dial: DialState,
+                         ctx: Context) -> Generator:
+        """``<Dial><Conference>``: hold (the waitUrl loop) until it starts, then stay until
+        it ends, the time limit passes or the caller hangs up (leaving may end it)."""
+        room = self.sim.conference_named(text_of(noun))
+        member = Member(leg.sid, _flag(noun, "startConferenceOnEnter", True),
+                        _flag(noun, "endConferenceOnExit", False), Mailbox(self.sim))
+        dial.result = {"DialCallStatus": "completed", "ConferenceSid": room.sid}
+        if noun.get("record", "do-not-record") != "do-not-record":
+            self.sim.log("recording", sid=leg.sid, conference=room.sid)
+        self.sim.join_conference(room, leg, member, beep=noun.get("beep", "true") != "false")
+        self.sim.phone_for(leg).on_conference(leg, room.sid)
+        try:
+            if not member.talking:
+                try:
+                    yield from self._conference_hold(leg, noun, ctx)
+                except ConferenceChanged:
+                    pass
+            if room.status == "in-progress":
+                member.talking = True
+                yield Receive(member.box, dial.time_limit)
+        finally:
+            self.sim.leave_conference(room, leg)
+
+    def _conference_hold(self: Runner, leg: Leg, noun: etree._Element,
+                         ctx: Context) -> Generator:
+        """Loop the conference's wait document (Twilio's hold music without one)."""
+        wait_url = noun.get("waitUrl")
+        if not wait_url:
+            self.hear(leg, "play", "[hold music]")
+            while True:
+                yield Receive(Mailbox(self.sim))
+        fetch = Fetch(ctx.resolve(wait_url), noun.get("waitMethod", "POST"))
+        while True:
+            started = self.sim.now
+            yield from self.run_program(leg, fetch, Mode.WAIT)
+            spent = self.sim.now - started
+            if spent < MIN_WAIT_LOOP:
+                yield MIN_WAIT_LOOP - spent
+
+    def announce(self: Runner, room_sid: str, fetch: Fetch) -> None:
+        """REST ``AnnounceUrl``: fetch it once, play its prompts to everyone talking."""
+        Process(self.sim, self._announce(room_sid, fetch)).start()
+
+    def _announce(self: Runner, room_sid: str, fetch: Fetch) -> Generator:
+        room = self.sim.conferences.get(room_sid)
+        status, body = yield from self.sim.fetch(fetch.url, {
+            "AccountSid": self.sim.account_sid, "ConferenceSid": room_sid})
+        if room is None or not 200 <= status < 300:
+            return
+        try:
+            verbs = parse_twiml(body)
+        except TwimlError:
+            return
+        for el in verbs:
+            if tag_of(el) in ("Say", "Play"):
+                for member in list(room.members.values()):
+                    if member.talking:
+                        self.hear(self.sim.legs[member.sid], "say", text_of(el))
+
     def _dial_result(self: Runner, el: etree._Element, ctx: Context, dial: DialState,
                      call_status: str | None = None) -> Fetch | None:
         """The Dial action request (None without an action: go on with the next verb)."""
@@ -202,6 +266,12 @@ class DialVerbs:
         if not el.get("action"):
             return None
         return Fetch(ctx.resolve(el.get("action", "")), el.get("method", "POST"), params)
+
+
+def _flag(el: etree._Element, name: str, default: bool) -> bool:
+    """A TwiML boolean attribute."""
+    value = el.get(name)
+    return default if value is None else value.strip().lower() == "true"
 
 
 #: Which unconnected child status a multi-number ``<Dial>`` reports, most telling first.

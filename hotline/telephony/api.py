@@ -141,6 +141,37 @@ def delete_call(settings: Settings, call_sid: str) -> None:
             raise TwilioApiError(_describe(exc)) from None
 
 
+def find_conference(settings: Settings, name: str) -> str | None:
+    """The sid of the conference called ``name`` while it is in progress (None: it has not
+    started, or it is over)."""
+    try:
+        found = client(settings).conferences.list(friendly_name=name, status="in-progress",
+                                                  limit=1)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+    return found[0].sid if found else None
+
+
+def announce_conference(settings: Settings, conference_sid: str, url: str) -> None:
+    """Play the TwiML at ``url`` (prompts) to everyone in a conference (one already over is
+    no error)."""
+    try:
+        client(settings).conferences(conference_sid).update(announce_url=url,
+                                                            announce_method="POST")
+    except (TwilioException, OSError) as exc:
+        if not _gone(exc):
+            raise TwilioApiError(_describe(exc)) from None
+
+
+def end_conference(settings: Settings, conference_sid: str) -> None:
+    """End a conference for everyone in it (one already over is no error)."""
+    try:
+        client(settings).conferences(conference_sid).update(status="completed")
+    except (TwilioException, OSError) as exc:
+        if not _gone(exc):
+            raise TwilioApiError(_describe(exc)) from None
+
+
 @dataclass(frozen=True)
 class ListedMessage:
     """A message as Twilio lists it, without its content: only what reconciliation needs."""

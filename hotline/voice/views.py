@@ -21,6 +21,7 @@ from hotline.core import phones
 from hotline.privacy import primitives as privacy
 from hotline.escalation import matching, runner
 from hotline.roster import roles
+from hotline.voice import debrief
 from hotline.core.extensions import db, settings
 from hotline.lifecycle import effects, transitions
 from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer, OfferState,
@@ -100,6 +101,8 @@ def menu(contact_id: int) -> Response:
     contact = _contact(contact_id)
     digits, speech = _heard()
     choice = flows().choose("menu", contact.language, digits, speech)
+    if digits.strip() == "*":  # star at the greeting: join a team meeting (debrief)
+        choice = "join"
     if choice is None:
         return _menu_again(contact, heard_something=bool(digits or speech))
     return MENU_ACTIONS[choice](contact)
@@ -252,8 +255,13 @@ def match_which(contact_id: int) -> Response:
     return _talk_now(contact)
 
 
+def _join_meeting(contact: Contact) -> Response:
+    """Join a team debrief: the meeting code (hotline.voice.debrief)."""
+    return respond(debrief.ask_code(contact, tries=0))
+
+
 MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_language,
-                "crisis": _crisis, "match": _ask_match}
+                "crisis": _crisis, "match": _ask_match, "join": _join_meeting}
 
 
 @bp.post("/<int:contact_id>/wait")

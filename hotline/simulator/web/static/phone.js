@@ -192,7 +192,8 @@ function renderPanel() {
     row([`${leg.from} → ${leg.to}`, pill(leg.status), leg.queue ? `queue ${leg.queue}` : (leg.bridged_to ? "bridged" : "")])));
   const queues = Object.entries(snapshot.queues || {}).map(([name, members]) => el("li", {}, `${name}: ${members.length} waiting`));
   const bridges = (snapshot.bridges || []).filter((b) => !b.ended).map((b) => el("li", {}, `bridge ${legInfo(b.a).from || b.a} ⇄ ${legInfo(b.b).to || b.b}`));
-  document.getElementById("queues").replaceChildren(...queues, ...bridges);
+  const rooms = (snapshot.conferences || []).filter((c) => c.status !== "completed").map((c) => el("li", {}, `conference ${c.name}: ${c.talking.length} talking, ${c.members.length - c.talking.length} on hold`));
+  document.getElementById("queues").replaceChildren(...queues, ...bridges, ...rooms);
   const list = document.getElementById("events");
   list.replaceChildren(...events.slice(-60).map((e) => el("li", {}, `${e.t.toFixed(1)}s ${e.kind} ${summary(e.details)}`)));
   list.scrollTop = list.scrollHeight;
