@@ -284,3 +284,27 @@ def test_with_two_facilitators_the_meeting_goes_on_until_the_last_one_leaves(
     assert room.ended_at - legs[bo.number].end_time < 5
     assert heard(one, ENDED) and legs["+16175550210"].end_time > room.ended_at
     assert 'endConferenceOnExit="true"' not in " ".join(hotline.transport.documents)
+
+
+def test_the_auditor_ends_a_debrief_whose_end_job_was_lost_and_the_purge_forgets_it_later(
+        app, clock, make_supporter):
+    """Redis lost the end job: the auditor's minute pass ends the debrief and forgets its
+    code; after the retention window even its day and count go."""
+    from hotline.escalation import auditor
+    from hotline.retention import purge
+    ada = make_supporter("Ada")
+    done = app.test_cli_runner().invoke(args=[
+        "debriefs", "schedule", "--at", "2026-07-01 12:00", "--minutes", "30",
+        "--facilitator", ada.phone])
+    assert done.exit_code == 0, done.output
+    jobs.queue.connection.flushdb()                      # the warn and end jobs are lost
+    clock.set(datetime(2026, 7, 1, 17, 0, tzinfo=timezone.utc))    # 13:00 EDT: over
+    assert auditor.audit()["debriefs"] == 1
+    [row] = db.session.scalars(select(Debrief)).all()
+    assert (row.state, row.code_hash, row.starts_at) == ("ended", None, None)
+    assert auditor.audit()["debriefs"] == 0              # once
+    kept = purge.purge(db.session, clock.now + timedelta(days=30), settings())
+    assert kept["debriefs"] == 0 and db.session.scalars(select(Debrief)).all() != []
+    later = clock.now + timedelta(days=settings().RETENTION_DAYS + 2)
+    assert purge.purge(db.session, later, settings())["debriefs"] == 1
+    assert db.session.scalars(select(Debrief)).all() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import db, settings
 from hotline.core.urls import public_url
 from hotline.debriefs import meetings
@@ -39,8 +40,15 @@ def close(debrief_id: int) -> str:
 
 
 def end(debrief_id: int) -> str:
-    """The time is up: end the conference, then forget the debrief's code and details."""
-    closed = close(debrief_id)
+    """The time is up: end the conference, then forget the debrief's code and details.
+    The code is forgotten even when Twilio cannot be reached: each leg's own time limit
+    ends the call a little later, and a code must never outlive its meeting."""
+    try:
+        closed = close(debrief_id)
+    except TwilioApiError as exc:
+        log.warning("debrief %s: conference not ended at Twilio (%s); its legs' time "
+                    "limits end it", debrief_id, exc)
+        closed = "not reached"
     meetings.end(db.session, debrief_id)
     return closed
 

@@ -39,7 +39,7 @@ from hotline.disclosure import joint
 from hotline.statistics import days as stats_cache
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
-from hotline.models import utcnow
+from hotline.models import Debrief, DebriefState, utcnow
 from hotline.models import (CallbackRequest, CallbackState, Consent, Contact, ContactEvent,
                             ContactState, FollowUp, FollowUpState, InboundMessage, MonthlyAggregate,
                             MonthlyScore, Offer, OfferState, Score)
@@ -141,8 +141,12 @@ def fold_and_delete(session: Session, cutoff: datetime, zone: ZoneInfo) -> dict[
         Offer.created_at < cutoff, Offer.state != OfferState.RINGING.value)))
     contacts = _delete_contacts(session, cutoff)
     cached = stats_cache.forget_before(session, cutoff)  # the cached days of what went
+    # A held debrief keeps only its day and its number of participants: kept as long as
+    # the events are, then gone.
+    debriefs = _deleted(session.execute(delete(Debrief).where(
+        Debrief.state == DebriefState.ENDED, Debrief.day < cutoff.astimezone(zone).date())))
     return {"events_folded": events, "scores_folded": scores, "offers": offers,
-            "contacts": contacts, "stats_days": cached}
+            "contacts": contacts, "stats_days": cached, "debriefs": debriefs}
 
 
 def _fold_events(session: Session, cutoff: datetime, zone: ZoneInfo) -> int:
