@@ -35,13 +35,13 @@ PROMPTS = frozenset({
     "technical", "offer_intro", "offer_intro_callback", "offer_taken", "offer_declined",
     "offer_connecting", "offer_ended", "fallback_screen", "peer_calling",
     "match", "match_role", "match_unit", "match_item", "match_role_set", "match_unit_set",
-    "match_fallback"})
+    "match_fallback", "refer_ask", "refer_sent", "refer_invalid"})
 #: Fields of a language in languages.yaml. "{minutes}" is filled with a whole duration
 #: ("1 minute", "5 minutos"), never a bare number, so the grammar is right for 1: each
 #: language gives the unit's singular and plural.
 LANGUAGE_FIELDS = ("name", "say", "voice", "speech", "minutes")
 #: Menus the voice path needs, with the choices each must offer.
-REQUIRED_MENUS = {"menu": {"talk", "callback", "match", "language", "crisis"},
+REQUIRED_MENUS = {"menu": {"talk", "callback", "match", "language", "crisis", "refer"},
                   "options": {"keep_waiting", "callback", "crisis"},
                   "match": {"role", "unit", "both"}}
 

@@ -17,7 +17,8 @@ from hotline.roster import shifts
 
 def init_app(app: Flask, cfg: Settings) -> None:
     """Wire the dashboard into ``app``."""
-    from hotline.dashboard import access, roster_views, users_views, views  # noqa: F401
+    from hotline.dashboard import (access, referral_views, roster_views,  # noqa: F401
+                                   users_views, views)
 
     app.config.update(SESSION_COOKIE_SECURE=secure_cookies(cfg), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="hotline_session",

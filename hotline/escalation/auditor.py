@@ -23,6 +23,7 @@ from hotline.followups import schedule as followups
 from hotline.followups import training as training_texts
 from hotline.telephony import message_records
 from hotline.lifecycle import routing
+from hotline.outreach import referrals
 from hotline.roster import care
 from hotline.escalation import policy, runner
 from hotline.lifecycle import effects, transitions
@@ -64,7 +65,7 @@ def audit() -> dict[str, int]:
              "rerouted": _reroute_waiting, "followups": _requeue_followups,
              "callbacks": _restart_callbacks, "conversations": _close_idle_texts,
              "reconciled": _reconcile_messages, "redacted": _redact_messages,
-             "training": _plan_training}
+             "training": _plan_training, "outreach": _settle_outreach}
     done: dict[str, int] = {}
     try:
         for name, step in steps.items():
@@ -164,6 +165,11 @@ def _requeue_followups(now) -> int:
 def _plan_training(now) -> int:
     """Training reminders and this week's digest: rows made, lost jobs scheduled again."""
     return training_texts.plan(db.session, now)
+
+
+def _settle_outreach(now) -> int:
+    """Outreach past its reply window ends (the number goes); a lost send is rescheduled."""
+    return referrals.audit(db.session, now, _still_scheduled)
 
 
 def _still_scheduled(job_id: str) -> bool:
