@@ -8,6 +8,7 @@ never change what the referrer is told.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,8 +16,8 @@ from sqlalchemy import inspect, select
 
 from hotline.core.extensions import db, jobs, settings
 from hotline.escalation import auditor
-from hotline.models import (CallbackRequest, CallbackState, Contact, ContactEvent, OptOut,
-                            Outreach, OutreachState)
+from hotline.models import (Base, CallbackRequest, CallbackState, Contact, ContactEvent,
+                            OptOut, Outreach, OutreachState, User)
 from hotline.outreach import referrals
 from hotline.privacy import primitives as privacy
 from hotline.simulator import Answer, ScriptedPhone
@@ -176,3 +177,220 @@ def test_the_auditor_ends_an_outreach_whose_expiry_job_was_lost(daylong, clock):
         assert auditor.audit()["outreach"] == 1
     [row] = rows(hotline)
     assert row.state == OutreachState.EXPIRED and row.sealed_number is None
+
+
+# --- referral by web page and by voice -----------------------------------------------------
+
+def test_a_referrer_account_refers_on_the_page_and_may_open_nothing_else(daylong):
+    hotline = daylong
+    client = web_referrer(hotline.app)
+    page = client.get("/dashboard/refer")
+    assert page.status_code == 200 and "we never record what happened" in page.text.lower()
+    form = page.text.split("<form", 2)[2]  # the referral form (the first is the log-out)
+    assert set(re.findall(r'name="(\w+)"', form)) == {
+        "csrf_token", "phone", "language"}  # no field for names, events or reasons
+    for other in ("/dashboard/", "/dashboard/roster", "/dashboard/now"):
+        response = client.get(other)
+        assert response.status_code == 302 and response.location.endswith("/dashboard/refer")
+    assert client.get("/dashboard/users").status_code == 403  # an admin's page
+    assert client.get("/api/stats").status_code == 403
+    hotline.sim.add_phone(TextingPhone(COLLEAGUE))
+    answer = refer_on_page(client, language="es")
+    assert answer.status_code == 200 and "We will reach out" in answer.text
+    run_jobs(hotline.app)
+    hotline.run(60)
+    [offer] = [b for b in texts_to(hotline, COLLEAGUE) if "Responda YES" in b]
+    assert rows(hotline)[0].language == "es"
+    assert refer_on_page(client, number="12").status_code == 400  # not a number: say so
+
+
+def test_a_coordinator_refers_on_the_page_and_by_the_command_line(daylong):
+    hotline = daylong
+    with hotline.app.app_context():
+        make_user("coord@example.org")
+    client = hotline.app.test_client()
+    login(client, "coord@example.org")
+    assert "Refer a colleague" in client.get("/dashboard/roster").text
+    assert refer_on_page(client).status_code == 200
+    result = hotline.app.test_cli_runner().invoke(
+        args=["outreach", "send", "617 555 0303", "--language", "es"])
+    assert result.exit_code == 0 and result.output.strip() == "we will reach out"
+    run_jobs(hotline.app)
+    hotline.run(60)
+    assert len(offer_texts(hotline, COLLEAGUE)) == 1
+    assert [b for b in texts_to(hotline, "+16175550303") if "Responda YES" in b]
+
+
+def test_a_referral_by_voice(daylong):
+    hotline = daylong
+    caller = hotline.sim.add_phone(ScriptedPhone(
+        REFERRER, gather=["6", "6175550302#", "9"], hangup_after_bridge=1))
+    hotline.call(caller)
+    hotline.run(120)
+    assert heard(caller, "key in your colleague's mobile number")
+    assert heard(caller, "We will reach out to your colleague.")
+    assert len(offer_texts(hotline, COLLEAGUE)) == 1
+    [row] = rows(hotline)
+    assert row.state == OutreachState.PENDING and row.language == "en"
+
+
+def test_a_voice_referral_with_no_number_asks_once_more_then_the_menu(daylong):
+    hotline = daylong
+    caller = hotline.sim.add_phone(ScriptedPhone(
+        REFERRER, gather=["6", "12#", "34#", "9"], hangup_after_bridge=1))
+    hotline.call(caller)
+    hotline.run(120)
+    assert sum("not a mobile number I can text" in line for line in caller.heard) == 2
+    assert rows(hotline) == []
+
+
+# --- limits: quiet period, opt-outs, rate limits, quiet hours; the referrer's view -----------
+
+def test_one_outreach_per_number_per_quiet_period_and_the_referrer_hears_the_same(
+        daylong, clock):
+    hotline = daylong
+    hotline.sim.add_phone(TextingPhone(COLLEAGUE))
+    first = refer_by_text(hotline, number="+16175550311")
+    second = refer_by_text(hotline, number="+16175550312")  # another colleague, same number
+    assert first.received() == second.received()
+    assert len(offer_texts(hotline, COLLEAGUE)) == 1 and len(rows(hotline)) == 1
+    clock.advance(days=13, hours=23)
+    refer_by_text(hotline, number="+16175550313")
+    assert len(rows(hotline)) == 1
+    clock.advance(hours=2)  # 14 days on: a new referral may text again
+    third = refer_by_text(hotline, number="+16175550314")
+    assert third.received() == first.received()
+    assert len(offer_texts(hotline, COLLEAGUE)) == 2 and len(rows(hotline)) == 2
+
+
+def test_rate_limits_per_calling_number_and_per_account(daylong):
+    hotline = daylong
+    cfg = settings
+    with hotline.app.app_context():
+        per_caller, per_account = cfg().OUTREACH_PER_CALLER, cfg().OUTREACH_PER_REFERRER
+    numbers = [f"+1617555{n:04d}" for n in range(400, 400 + per_caller + 1)]
+    for number in numbers:
+        hotline.sim.add_phone(TextingPhone(number))
+        refer_by_text(hotline, f"REFER {number}")
+    referrer = hotline.sim.phones[REFERRER]
+    assert len(set(referrer.received())) == 1 and len(referrer.received()) == len(numbers)
+    texted = [n for n in numbers if offer_texts(hotline, n)]
+    assert texted == numbers[:per_caller]  # the one over the limit: dropped, told the same
+    client = web_referrer(hotline.app)
+    numbers = [f"+1617555{n:04d}" for n in range(500, 500 + per_account + 1)]
+    pages = [refer_on_page(client, number).text for number in numbers]
+    run_jobs(hotline.app)
+    hotline.run(60)
+    sent = [p.split('id="refer-sent">', 1)[1].split("<", 1)[0] for p in pages]
+    assert set(sent) == {"Thank you. We will reach out."}
+    assert [n for n in numbers if offer_texts(hotline, n)] == numbers[:per_account]
+
+
+def test_a_number_that_opted_out_is_never_texted_and_only_its_hash_is_kept(daylong):
+    hotline = daylong
+    colleague = hotline.sim.add_phone(TextingPhone(COLLEAGUE))
+    colleague.text("STOP")
+    hotline.run(30)
+    referrer = refer_by_text(hotline)
+    assert offer_texts(hotline, COLLEAGUE) == [] and rows(hotline) == []
+    assert "We will reach out" in referrer.received()[0]
+    with hotline.app.app_context():
+        [opt_out] = db.session.scalars(select(OptOut)).all()
+        assert opt_out.caller_key == privacy.caller_key(COLLEAGUE, settings())
+    assert_kept_nowhere(hotline.app, (COLLEAGUE[2:],), "")
+
+
+def test_quiet_hours_hold_the_text_until_the_morning(hotline, clock):
+    clock.set(datetime(2026, 7, 1, 3, tzinfo=timezone.utc))  # 23:00 in Boston
+    hotline.sim.add_phone(TextingPhone(COLLEAGUE))
+    refer_by_text(hotline)
+    assert offer_texts(hotline, COLLEAGUE) == []
+    [row] = rows(hotline)
+    with hotline.app.app_context():
+        job = jobs.queue.fetch_job(referrals.send_job_id(row.id))
+        due = jobs.queue.scheduled_job_registry.get_scheduled_time(job)
+    # RQ schedules on the wall clock: 08:00 in Boston is 9 hours after the frozen 23:00
+    wait = due.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)
+    assert timedelta(hours=8, minutes=55) < wait <= timedelta(hours=9)
+    clock.set(datetime(2026, 7, 1, 12, tzinfo=timezone.utc))
+    run_scheduled(hotline)
+    hotline.run(30)
+    assert len(offer_texts(hotline, COLLEAGUE)) == 1
+    assert rows(hotline)[0].sent_at == datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("before", ["nothing", "accepted", "declined", "opted out", "pending"])
+def test_the_referrers_view_is_the_same_whatever_happened(daylong, before):
+    """Text, page and voice answers of a second referral are identical in every case."""
+    hotline = daylong
+    hotline.supporter("Ada", hangup_after_bridge=5)
+    answer = {"accepted": "YES", "declined": "NO", "opted out": "STOP"}.get(before)
+    colleague = hotline.sim.add_phone(TextingPhone(
+        COLLEAGUE, replies=[("Reply YES", answer)] if answer else [], ring=Answer(2),
+        hangup_after_bridge=5))
+    if before != "nothing":
+        refer_by_text(hotline, number="+16175550321")
+        hotline.run(600)
+    assert colleague is not None
+    by_text = refer_by_text(hotline, number="+16175550322").received()
+    client = web_referrer(hotline.app)
+    page = refer_on_page(client).text
+    caller = hotline.sim.add_phone(ScriptedPhone(
+        "+16175550323", gather=["6", "6175550302#", "9"], hangup_after_bridge=1))
+    hotline.call(caller)
+    hotline.run(120)
+    assert by_text == ["Thank you. We will reach out to your colleague. We never record what "
+                       "happened, and we never tell them who asked."]
+    assert page.split('id="refer-sent">', 1)[1].split("</section>", 1)[0] == (
+        'Thank you. We will reach out.</p>\n  <p>We never tell your colleague who asked, '
+        'and we never tell you what follows: it is theirs to decide.</p>\n  <p><a href="'
+        '/dashboard/refer">Refer another colleague</a></p>\n  \n')
+    spoken = caller.heard[caller.heard.index(next(
+        line for line in caller.heard if "key in your colleague" in line)) + 1]
+    assert spoken == "Thank you. We will reach out to your colleague."
+
+
+# --- the canary ------------------------------------------------------------------------------
+
+def test_canary_no_referrer_linked_and_the_number_gone_after_each_outcome(daylong, caplog):
+    caplog.set_level(logging.DEBUG)
+    hotline = daylong
+    hotline.supporter("Ada", hangup_after_bridge=5)
+    yes, no, silent = "+16175550331", "+16175550332", "+16175550333"
+    hotline.sim.add_phone(TextingPhone(yes, replies=[("Reply YES", "YES")], ring=Answer(2),
+                                       hangup_after_bridge=5))
+    hotline.sim.add_phone(TextingPhone(no, replies=[("Reply YES", "NO")]))
+    hotline.sim.add_phone(TextingPhone(silent))
+    client = web_referrer(hotline.app, "canary-referrer@example.org")
+    refer_on_page(client, yes)
+    refer_by_text(hotline, f"REFER {no}")
+    caller = hotline.sim.add_phone(ScriptedPhone(
+        REFERRER, gather=["6", silent[2:] + "#", "9"], hangup_after_bridge=1))
+    hotline.call(caller)
+    hotline.run(900)
+    run_scheduled(hotline)  # the silent one's reply window ends
+    states = sorted(row.state for row in rows(hotline))
+    assert states == ["accepted", "declined", "expired"]
+    with hotline.app.app_context():
+        columns = {c["name"] for c in inspect(db.engine).get_columns("outreach")}
+        assert not {"referrer", "user_id", "referrer_key", "caller", "from"} & columns
+        foreign = {fk["referred_table"] for fk in inspect(db.engine).get_foreign_keys("outreach")}
+        assert foreign == {"contacts"}  # the colleague's own contact, never the referrer
+        user = db.session.scalars(select(User)).one()
+        referrer_keys = {privacy.caller_key(REFERRER, settings()),
+                         privacy.caller_key(REFERRER.removeprefix("+"), settings())}
+        for row in db.session.scalars(select(Outreach)):
+            assert not referrer_keys & set(map(str, vars(row).values()))
+            assert row.sealed_number is None
+        # the referrers' limits: counters under keyed hashes only, expiring by themselves
+        redis = jobs.queue.connection
+        limits = list(redis.scan_iter(f"{referrals.LIMIT_PREFIX}:*"))
+        assert len(limits) == 2 and all(0 < redis.ttl(k) <= referrals.LIMIT_SECONDS
+                                        for k in limits)
+        assert not any(str(user.id) == k.decode().rsplit(":", 1)[1] for k in limits)
+    assert_kept_nowhere(hotline.app, tuple(n[2:] for n in (yes, no, silent)), caplog.text)
+    with hotline.app.app_context():  # the account appears nowhere but its own row
+        for table in Base.metadata.sorted_tables:
+            if table.name not in ("users",):
+                dumped = repr(db.session.execute(select(table)).all())
+                assert "canary-referrer" not in dumped, table.name
