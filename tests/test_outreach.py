@@ -15,11 +15,14 @@ import pytest
 from sqlalchemy import inspect, select
 
 from hotline.core.extensions import db, jobs, settings
+from hotline.disclosure import report as reports
 from hotline.escalation import auditor
 from hotline.models import (Base, CallbackRequest, CallbackState, Contact, ContactEvent,
-                            OptOut, Outreach, OutreachState, User)
+                            OptOut, Outreach, OutreachState, User, utcnow)
 from hotline.outreach import referrals
 from hotline.privacy import primitives as privacy
+from hotline.roster import shifts
+from hotline.statistics import queries as stats
 from hotline.simulator import Answer, ScriptedPhone
 from tests.conftest import HOTLINE_NUMBER, run_jobs
 from tests.coordinators import login, make_user, csrf
@@ -107,6 +110,11 @@ def test_a_text_referral_leads_to_a_bridged_call_with_a_peer_when_the_colleague_
         kinds = set(db.session.scalars(select(ContactEvent.kind)))
         assert "outreach_accepted" in kinds and "bridged" in kinds
         assert all(c.sealed_number is None for c in db.session.scalars(select(Contact)))
+        # the statistics count it, suppressed like every other count (never who referred)
+        day = utcnow().astimezone(shifts.program_zone()).date()
+        period = stats.Period(day, day, shifts.program_zone())
+        report = reports.build(stats.collect(db.session, period), period, k=11)
+    assert report.values["outreach:yes"] == 1 and report.shown("outreach:yes") == "<11"
 
 
 def test_a_spanish_referral_by_text_writes_to_the_colleague_in_spanish(daylong):
@@ -177,6 +185,10 @@ def test_the_auditor_ends_an_outreach_whose_expiry_job_was_lost(daylong, clock):
         assert auditor.audit()["outreach"] == 1
     [row] = rows(hotline)
     assert row.state == OutreachState.EXPIRED and row.sealed_number is None
+    with hotline.app.app_context():
+        clock.advance(days=14)  # past the quiet period: even the keyed hash goes
+        assert auditor.audit()["outreach"] == 1
+    assert rows(hotline) == []
 
 
 # --- referral by web page and by voice -----------------------------------------------------

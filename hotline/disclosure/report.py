@@ -209,6 +209,11 @@ def _breakdowns(report: Report, raw: stats.Raw) -> None:
              "their unit)", "contacts",
              [("asked for a match", "match:yes", asked),
               ("did not", "match:no", raw.contacts - asked)])
+    accepted = raw.followups.get(stats.OUTREACH_KIND, 0)
+    _one_way(report, "outreach", "Came from an outreach text a colleague asked for",
+             "contacts",
+             [("said yes to an outreach text", "outreach:yes", accepted),
+              ("came by themselves", "outreach:no", raw.contacts - accepted)])
     if not days_shown(report.period):
         # Not additive: a caller seen twice in a month is a repeat caller in its quarter
         # too, so a quarter's repeat contacts are at least its months' sum, an inequality

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hotline.callbacks import requests as callbacks
@@ -214,9 +214,14 @@ def opted_out(session: Session, caller_key: str) -> None:
 
 def audit(session: Session, now: datetime, still_scheduled) -> int:
     """The safety net: a pending outreach past its reply window ends (its expiry job was
-    lost); one whose send job was lost is scheduled again. Returns how many it handled."""
+    lost); one whose send job was lost is scheduled again. And an outreach over and past
+    its quiet period is deleted: the number's keyed hash has no use any more (the
+    statistics count the contact a YES opened, not this row). Returns how many it handled."""
     cfg = settings()
-    done = 0
+    done = session.execute(delete(Outreach).where(
+        Outreach.state != OutreachState.PENDING.value,
+        Outreach.created_at < now - timedelta(days=cfg.OUTREACH_QUIET_DAYS))).rowcount
+    session.commit()
     for row in session.scalars(select(Outreach).where(
             Outreach.state == OutreachState.PENDING.value)).all():
         if row.sent_at is not None:

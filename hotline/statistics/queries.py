@@ -311,7 +311,10 @@ def _callback_state():
 #: Contacts that asked for a match (a peer in their role, nobody from their unit): which
 #: one is never kept (docs/privacy.md); counted with the follow-up kinds, in ``followups``.
 MATCH_KIND = "match_asked"
-KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND,)
+#: Contacts opened by a referred colleague's YES to an outreach text (hotline.outreach):
+#: who referred them is never kept; counted the same way.
+OUTREACH_KIND = "outreach_accepted"
+KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND, OUTREACH_KIND)
 
 
 def kinds_query(session: Session, period: Period, by_day: bool, kinds: tuple = KINDS):
