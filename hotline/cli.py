@@ -25,6 +25,7 @@ from hotline.followups import schedule as followups
 from hotline.followups import training as training_texts
 from hotline.lifecycle import transitions
 from hotline.models import utcnow
+from hotline.outreach.commands import outreach_group
 from hotline.privacy.key_commands import keys_group
 from hotline.retention import purge as retention
 from hotline.roster import shifts
@@ -43,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(keys_group)
     app.cli.add_command(debriefs_group)
+    app.cli.add_command(outreach_group)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def test_every_dashboard_route_needs_a_login_except_login_invite_and_static(app)
         if rule.endpoint in ("dashboard.login", "dashboard.invite", "dashboard.static"):
             assert access_kind == "public"
             continue
-        assert access_kind in ("login", "admin"), rule
+        assert access_kind in ("login", "admin", "referral"), rule
         path = re.sub(r"<(int:)?[^>]+>", "1", rule.rule)
         response = client.get(path) if "GET" in rule.methods else None
         if response is not None:

@@ -203,6 +203,12 @@ class Model:
             else:
                 add(self.contacts(days))
                 add(each("k", table), -1)
+        elif table == "outreach":  # issue 17: like the match, a yes and its complement
+            if label == "said yes to an outreach text":
+                add(each("a"))
+            else:
+                add(self.contacts(days))
+                add(each("a"), -1)
         elif table == "repeat":
             repeat = {self.atom("r", period["from"], period["to"]): 1.0}
             if label.startswith("from a caller seen more"):

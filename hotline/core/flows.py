@@ -37,13 +37,14 @@ PROMPTS = frozenset({
     "match", "match_role", "match_unit", "match_item", "match_role_set", "match_unit_set",
     "match_fallback",
     "debrief_code", "debrief_wrong", "debrief_early", "debrief_limited", "debrief_joining",
-    "debrief_facilitator", "debrief_hold", "debrief_warning", "debrief_ended"})
+    "debrief_facilitator", "debrief_hold", "debrief_warning", "debrief_ended",
+    "refer_ask", "refer_sent", "refer_invalid"})
 #: Fields of a language in languages.yaml. "{minutes}" is filled with a whole duration
 #: ("1 minute", "5 minutos"), never a bare number, so the grammar is right for 1: each
 #: language gives the unit's singular and plural.
 LANGUAGE_FIELDS = ("name", "say", "voice", "speech", "minutes")
 #: Menus the voice path needs, with the choices each must offer.
-REQUIRED_MENUS = {"menu": {"talk", "callback", "match", "language", "crisis", "join"},
+REQUIRED_MENUS = {"menu": {"talk", "callback", "match", "language", "crisis", "join", "refer"},
                   "options": {"keep_waiting", "callback", "crisis"},
                   "match": {"role", "unit", "both"}}
 

@@ -148,6 +148,19 @@ class Settings:
         "env": "HOTLINE_CALLBACK_RETRY_MINUTES", "doc": "wait before calling a clinician again"})
     CALLBACK_MAX_TRIES: int = field(default=3, metadata={
         "env": "HOTLINE_CALLBACK_MAX_TRIES", "doc": "calls tried before a discreet text instead"})
+    OUTREACH_REPLY_HOURS: int = field(default=48, metadata={
+        "env": "HOTLINE_OUTREACH_REPLY_HOURS",
+        "doc": "a referred colleague's outreach text waits this long for YES, then it ends "
+               "and the number is deleted"})
+    OUTREACH_QUIET_DAYS: int = field(default=14, metadata={
+        "env": "HOTLINE_OUTREACH_QUIET_DAYS",
+        "doc": "one outreach text per number in this many days, however many referrals"})
+    OUTREACH_PER_REFERRER: int = field(default=5, metadata={
+        "env": "HOTLINE_OUTREACH_PER_REFERRER",
+        "doc": "referrals one dashboard account may make per day (more are silently dropped)"})
+    OUTREACH_PER_CALLER: int = field(default=3, metadata={
+        "env": "HOTLINE_OUTREACH_PER_CALLER",
+        "doc": "referrals by call or text from one number per day (more are silently dropped)"})
     COOLDOWN_MINUTES: int = field(default=10, metadata={
         "env": "HOTLINE_COOLDOWN_MINUTES",
         "doc": "after a connected contact a supporter is offered another only when nobody "
@@ -267,7 +280,8 @@ def check(settings: Settings, explicit: set[str]) -> None:
     for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
                  "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES", "SMS_ACCEPT_SECONDS",
                  "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES", "CALLBACK_MAX_TRIES",
-                 "RETENTION_DAYS"):
+                 "RETENTION_DAYS", "OUTREACH_REPLY_HOURS", "OUTREACH_QUIET_DAYS",
+                 "OUTREACH_PER_REFERRER", "OUTREACH_PER_CALLER"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
     for name in ("COOLDOWN_MINUTES", "MAX_CONTACTS_PER_DAY", "MAX_MISSED_OFFERS"):

@@ -58,8 +58,15 @@ def admin_only(view: Callable) -> Callable:
     return view
 
 
+def referral(view: Callable) -> Callable:
+    """Mark a view referrer accounts may open too (the only kind they may: the referral
+    page); coordinators and admins may as well."""
+    view.access = "referral"
+    return view
+
+
 def access_of(app: Flask, endpoint: str) -> str:
-    """"public", "admin" or "login" (the default) for an endpoint."""
+    """"public", "admin", "referral" or "login" (the default) for an endpoint."""
     if endpoint.endswith(".static"):
         return "public"
     return getattr(app.view_functions.get(endpoint), "access", "login")
@@ -205,6 +212,10 @@ def guard(api: bool) -> Callable[[], Response | None]:
             return redirect(url_for("dashboard.login", next=request.path))
         if access == "admin" and not user.is_admin:
             return _deny(api, 403, "only an admin may do this")
+        if user.is_referrer and access != "referral":
+            # A referrer sees the referral page and nothing else (a login lands here too).
+            return _deny(api, 403, "a referrer account may only refer") if api \
+                else redirect(url_for("dashboard.refer_page"))
         return None
     return check
 

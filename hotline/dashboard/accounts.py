@@ -95,7 +95,7 @@ def create(session: Session, ph: PasswordHasher, email: str, role: str,
     """Create an account with a password, or with an invitation: returns (user, token)."""
     email = normalize_email(email)
     if role not in {r.value for r in Role}:
-        raise AccountError("role must be coordinator or admin")
+        raise AccountError("role must be coordinator, admin or referrer")
     if find(session, email) is not None:
         raise AccountError("an account with this email already exists")
     user = User(email=email, role=role, active=True)

@@ -23,8 +23,8 @@ def users_group() -> None:
 
 @users_group.command("add")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice(["coordinator", "admin"]), default="coordinator",
-              show_default=True)
+@click.option("--role", type=click.Choice(["coordinator", "admin", "referrer"]),
+              default="coordinator", show_default=True)
 @click.option("--invite", is_flag=True,
               help="print an invitation link instead of asking for a password")
 @with_appcontext

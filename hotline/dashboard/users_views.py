@@ -35,7 +35,7 @@ def _user(user_id: int) -> User:
 def change(user: User, role: str | None = None, active: bool | None = None) -> None:
     """Change a role or deactivate, keeping at least one active admin."""
     if role is not None and role not in {r.value for r in Role}:
-        raise accounts.AccountError("role must be coordinator or admin")
+        raise accounts.AccountError("role must be coordinator, admin or referrer")
     losing_admin = user.is_admin and user.active and (
         (role is not None and role != Role.ADMIN.value) or active is False)
     if losing_admin and accounts.count_admins(db.session) <= 1:

@@ -104,6 +104,7 @@ def _throttled(attempt: accounts.Attempt, email: str) -> tuple[str, int, dict[st
 
 
 @bp.post("/logout")
+@access.referral  # a referrer account logs out too
 def logout():
     """End the session here and on the server."""
     access.log_out()

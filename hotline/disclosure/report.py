@@ -223,6 +223,11 @@ def _breakdowns(report: Report, raw: stats.Raw) -> None:
                  [(label, f"{kind}:yes", held), ("not", f"{kind}:no", raw.contacts - held)],
                  note="contacts where this rule of caring for supporters took a supporter "
                       "out of an offer (counted once a contact)")
+    accepted = raw.followups.get(stats.OUTREACH_KIND, 0)
+    _one_way(report, "outreach", "Came from an outreach text a colleague asked for",
+             "contacts",
+             [("said yes to an outreach text", "outreach:yes", accepted),
+              ("came by themselves", "outreach:no", raw.contacts - accepted)])
     if not days_shown(report.period):
         # Not additive: a caller seen twice in a month is a repeat caller in its quarter
         # too, so a quarter's repeat contacts are at least its months' sum, an inequality

@@ -23,6 +23,7 @@ from hotline.followups import schedule as followups
 from hotline.followups import training as training_texts
 from hotline.telephony import message_records
 from hotline.lifecycle import routing
+from hotline.outreach import referrals
 from hotline.roster import care
 from hotline.debriefs import room
 from hotline.escalation import policy, runner
@@ -65,7 +66,8 @@ def audit() -> dict[str, int]:
              "rerouted": _reroute_waiting, "followups": _requeue_followups,
              "callbacks": _restart_callbacks, "conversations": _close_idle_texts,
              "reconciled": _reconcile_messages, "redacted": _redact_messages,
-             "training": _plan_training, "debriefs": _end_overdue_debriefs}
+             "training": _plan_training, "debriefs": _end_overdue_debriefs,
+             "outreach": _settle_outreach}
     done: dict[str, int] = {}
     try:
         for name, step in steps.items():
@@ -170,6 +172,11 @@ def _plan_training(now) -> int:
 def _end_overdue_debriefs(now) -> int:
     """Debriefs past their end whose end job was lost: ended now, their code forgotten."""
     return room.end_overdue()
+
+
+def _settle_outreach(now) -> int:
+    """Outreach past its reply window ends (the number goes); a lost send is rescheduled."""
+    return referrals.audit(db.session, now, _still_scheduled)
 
 
 def _still_scheduled(job_id: str) -> bool:

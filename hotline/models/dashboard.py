@@ -22,9 +22,11 @@ MINUTES_PER_WEEK = 7 * 24 * 60
 
 
 class Role(str, Enum):
-    """What an account may do: admins also manage accounts."""
+    """What an account may do: admins also manage accounts; a referrer may only open the
+    referral page (``hotline.outreach``)."""
     COORDINATOR = "coordinator"
     ADMIN = "admin"
+    REFERRER = "referrer"
 
 
 class User(Base):
@@ -46,6 +48,10 @@ class User(Base):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN.value
+
+    @property
+    def is_referrer(self) -> bool:
+        return self.role == Role.REFERRER.value
 
 
 class Shift(Base):

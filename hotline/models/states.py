@@ -94,6 +94,7 @@ class EventKind(str, Enum):
     CARE_CAP = "care_cap"
     CARE_PAUSED = "care_paused"
     MATCH_ASKED = "match_asked"  # the caller asked for a match (which one is not kept)
+    OUTREACH_ACCEPTED = "outreach_accepted"  # a referred colleague said YES (hotline.outreach)
 
 
 def value(member: Enum | str) -> str:

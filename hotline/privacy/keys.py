@@ -27,15 +27,17 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hotline.privacy import primitives as privacy
-from hotline.models import CallbackRequest, Contact, FollowUp, OptOut, insert_for
+from hotline.models import CallbackRequest, Contact, FollowUp, OptOut, Outreach, insert_for
 from hotline.core.settings import Settings, caller_secrets
 
 log = logging.getLogger(__name__)
 
 #: Every column holding a sealed number (tests/test_keys.py checks that none is missing).
-SEALED_COLUMNS = (Contact.sealed_number, CallbackRequest.sealed_number, FollowUp.sealed_number)
+SEALED_COLUMNS = (Contact.sealed_number, CallbackRequest.sealed_number, FollowUp.sealed_number,
+                  Outreach.sealed_number)
 #: Every column holding a caller key; a caller's rows are re-keyed in all of them at once.
-CALLER_KEY_COLUMNS = (Contact.caller_key, FollowUp.caller_key, OptOut.caller_key)
+CALLER_KEY_COLUMNS = (Contact.caller_key, FollowUp.caller_key, OptOut.caller_key,
+                      Outreach.caller_key)
 #: In ``status``: rows under a version or key no longer configured.
 RETIRED = "retired"
 #: Rows re-sealed per transaction by ``rotate``.
@@ -53,7 +55,7 @@ def current_caller_key(session: Session, e164: str, cfg: Settings) -> str:
 
 def rekey(session: Session, newest: str, older: tuple[str, ...]) -> None:
     """Move every row stored under one of ``older`` (one caller's keys) to ``newest``."""
-    for model in (Contact, FollowUp):
+    for model in (Contact, FollowUp, Outreach):
         session.execute(update(model).where(model.caller_key.in_(older))
                         .values(caller_key=newest).execution_options(synchronize_session=False))
     first = session.execute(select(OptOut.created_at).where(OptOut.caller_key.in_(older))

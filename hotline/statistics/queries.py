@@ -318,7 +318,10 @@ MATCH_KIND = "match_asked"
 #: contacts in the published report.
 CARE_KINDS = (EventKind.CARE_COOLDOWN.value, EventKind.CARE_CAP.value,
               EventKind.CARE_PAUSED.value)
-KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND,) + CARE_KINDS
+#: Contacts opened by a referred colleague's YES to an outreach text (hotline.outreach):
+#: who referred them is never kept; counted the same way.
+OUTREACH_KIND = "outreach_accepted"
+KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND, OUTREACH_KIND) + CARE_KINDS
 
 
 def kinds_query(session: Session, period: Period, by_day: bool, kinds: tuple = KINDS):

@@ -23,6 +23,8 @@ from hotline.followups import schedule as followups
 from hotline.privacy import keys
 from hotline.privacy import primitives as privacy
 from hotline.lifecycle import routing
+from hotline.core import phones
+from hotline.outreach import referrals
 from hotline.core.extensions import settings
 from hotline.lifecycle import effects, transitions
 from hotline.telephony import outbound
@@ -81,6 +83,13 @@ class Conversation:
             return self._opt_out()
         if opted_out:
             return self._opt_in() if self.keyword is Keyword.OPT_IN else []
+        referral = self.flows.referral(self.inbound.body)
+        if referral is not None:
+            return self._refer(*referral)
+        answered = referrals.answer(self.session, self.inbound.number, self.word)
+        if answered is not None:  # a referred colleague's YES or NO to the outreach text
+            lang, key, when = answered
+            return self.reply(lang, key, when=when)
         supporter = self.session.scalar(select(Supporter).where(
             Supporter.phone == self.inbound.number, Supporter.active.is_(True)))
         if supporter is not None and self.command is not Command.SUPPORT:
@@ -106,12 +115,24 @@ class Conversation:
                 effects.apply(transitions.finish(self.session, contact, Outcome.ABANDONED))
             _forget_number(self.session, contact)
         followups.cancel_for(self.session, self.key)
+        referrals.opted_out(self.session, self.key)
         for contact in self.session.scalars(select(Contact).where(
                 Contact.caller_key == self.key, Contact.consent == Consent.ASKED.value)):
             contact.consent = Consent.NO.value
             _forget_number(self.session, contact)
         log.info("a number opted out")
         return out + self.reply("en", "opted_out")
+
+    def _refer(self, lang: str, typed: str, asked: str | None) -> list[Outgoing]:
+        """REFER and a colleague's number: the same thanks whatever follows (the
+        referrer learns nothing); no number that parses: how to refer."""
+        number = phones.try_normalize(typed)
+        if number is None:
+            return self.reply(lang, "refer_help")
+        referrals.refer(self.session, number, asked or lang,
+                        referrer=referrals.referrer_tag("caller", self.key, self.cfg),
+                        limit=self.cfg.OUTREACH_PER_CALLER)
+        return self.reply(lang, "refer_sent")
 
     def _opt_in(self) -> list[Outgoing]:
         self.session.delete(self.session.get(OptOut, self.key))

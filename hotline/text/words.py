@@ -39,7 +39,8 @@ MESSAGES = frozenset({
     "care_quiet_on", "care_quiet_off",
     "training_lapsed", "training_none", "training_reminder", "training_digest",
     "training_digest_lapsed", "training_digest_due", "training_digest_none",
-    "training_digest_more"})
+    "training_digest_more",
+    "refer_help", "refer_sent", "outreach_offer", "outreach_no"})
 #: The match request's words (``match_words`` in sms.yaml): ask how, a role, a unit.
 MATCH_WORDS = ("ask", "role", "unit")
 
@@ -83,6 +84,23 @@ class TextFlows:
     messages: dict[str, dict[str, str]]
     languages: dict[str, Language]
     match_words: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    #: ``refer_words``: the word that starts a referral, by language.
+    refer_words: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def referral(self, body: str) -> tuple[str, str, str | None] | None:
+        """A referral text's (language of its word, the number as typed, the language code
+        asked for or None); None when the text does not start with a refer word."""
+        tokens = [t.strip(string.punctuation.replace("+", "") + "¡¿")
+                  for t in (body or "").split()]
+        if not tokens:
+            return None
+        lang = next((code for code, words in self.refer_words.items()
+                     if tokens[0].upper() in words), None)
+        if lang is None:
+            return None
+        asked = next((t.lower() for t in tokens[1:] if t.lower() in self.languages), None)
+        number = " ".join(t for t in tokens[1:] if t.lower() not in self.languages)
+        return lang, number, asked
 
     def match_request(self, body: str) -> dict[str, str] | None:
         """A match request's parts: {"ask": ""} for the ask word, and the words after a
@@ -179,8 +197,12 @@ def load(folder: str | Path, languages: dict[str, Language] | None = None) -> Te
         raise FlowError(f"{path}: match_words must give words for {list(MATCH_WORDS)}")
     match = {kind: _words(path, f"match_words.{kind}", match_words[kind])
              for kind in MATCH_WORDS}
+    # Languages without refer words refer in another's (a language added alone still loads).
+    refer = _per_language(path, "refer_words", data.get("refer_words") or {}, languages)
     return TextFlows(program=str(data.get("program") or "Peer Support"), keywords=keywords,
                      match_words=match,
+                     refer_words={code: frozenset(w.upper() for w in words)
+                                  for code, words in refer.items()},
                      commands=_commands(path, data["supporter_commands"]),
                      crisis_words=crisis, language_words=guess, intake=intake,
                      messages=data["messages"], languages=languages)

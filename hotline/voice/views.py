@@ -20,6 +20,7 @@ from hotline.privacy import keys
 from hotline.core import phones
 from hotline.privacy import primitives as privacy
 from hotline.escalation import matching, runner
+from hotline.outreach import referrals
 from hotline.roster import roles
 from hotline.voice import debrief
 from hotline.core.extensions import db, settings
@@ -260,8 +261,47 @@ def _join_meeting(contact: Contact) -> Response:
     return respond(debrief.ask_code(contact, tries=0))
 
 
+def _ask_refer(contact: Contact, turn: int = 0) -> VoiceResponse:
+    """Menu choice "ask a peer to reach out to a colleague": their mobile number, keyed
+    in and ended with #; nothing else is asked (hotline/outreach)."""
+    twiml = VoiceResponse()
+    action = public_url("voice.refer", contact_id=contact.id, turn=turn)
+    node = twiml.gather(input="dtmf", finish_on_key="#", timeout=MENU_TIMEOUT_SECONDS,
+                        action=action, method="POST")
+    say(node, contact.language, "refer_ask")
+    twiml.redirect(action, method="POST")
+    return twiml
+
+
+@bp.post("/<int:contact_id>/refer")
+@safe_view(to_caller)
+def refer(contact_id: int) -> Response:
+    """The colleague's number: the same thanks whatever follows, then the menu again (the
+    caller may want a peer too). No number that parses: asked once more, then the menu."""
+    contact = _contact(contact_id)
+    number = phones.try_normalize(request.form.get("Digits", ""))
+    twiml = VoiceResponse()
+    if number is None and _turn() < 1:
+        say(twiml, contact.language, "refer_invalid")
+        for verb in _ask_refer(contact, _turn() + 1).verbs:
+            twiml.append(verb)
+        return respond(twiml)
+    if number is not None:
+        cfg = settings()
+        referrals.refer(db.session, number, contact.language,
+                        referrer=referrals.referrer_tag("caller", contact.caller_key, cfg),
+                        limit=cfg.OUTREACH_PER_CALLER)
+        say(twiml, contact.language, "refer_sent")
+    else:
+        say(twiml, contact.language, "refer_invalid")
+    for verb in _menu(contact, 0).verbs:
+        twiml.append(verb)
+    return respond(twiml)
+
+
 MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_language,
-                "crisis": _crisis, "match": _ask_match, "join": _join_meeting}
+                "crisis": _crisis, "match": _ask_match, "join": _join_meeting,
+                "refer": lambda contact: respond(_ask_refer(contact))}
 
 
 @bp.post("/<int:contact_id>/wait")
