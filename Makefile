@@ -11,7 +11,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast install install-test system-deps tools lint bench clean audit soak
+.PHONY: run test test-fast install install-test system-deps tools lint bench clean audit soak docker-test
 
 $(PY):
 	@echo "==> creating the virtual environment"
@@ -93,6 +93,12 @@ soak: $(BENCH_STAMP)
 # "make bench" block of benchmarks/RESULTS.md rewritten. Under 10 minutes on 2 cores.
 bench: $(BENCH_STAMP) system-deps
 	$(PY) benchmarks/bench.py
+
+# The image and compose.yaml for real: build, start with throwaway settings, check the migration,
+# /healthz, a non-root web and Redis' AOF, then remove it all. Needs Docker and its base images;
+# never part of `make test` (tests/test_deployment_files.py reads the same files without Docker).
+docker-test:
+	bash tests/docker_test.sh
 
 # Fails on any finding (rules in pyproject.toml); `make test` runs it first.
 lint: install-test
