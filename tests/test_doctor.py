@@ -83,6 +83,7 @@ def test_no_worker_is_a_failure_and_no_scheduler_a_warning(app):
 
 
 def test_nobody_on_shift_is_a_warning(app, make_supporter, clock):
+    app.extensions["hotline.settings"] = settings().replace(REQUIRE_TRAINING=True)
     result = doctor.check_coverage(settings(), clock.now)
     assert result.level == Level.WARNING and "nobody trained on shift now" in result.message
     ada = make_supporter("Ada", available=True)
@@ -110,3 +111,61 @@ def test_exit_codes_and_one_line_per_check(app, monkeypatch):
     assert doctor.exit_code(results) == 2  # no worker, the example URL does not answer
     assert doctor.exit_code([doctor.ok("a", "b"), doctor.warning("c", "d")]) == 1
     assert doctor.exit_code([doctor.ok("a", "b")]) == 0
+
+
+def test_an_untrained_supporter_does_not_cover_a_shift(app, make_supporter, clock):
+    make_supporter("Bea", available=True)  # on, but no training record
+    assert doctor.check_coverage(settings(), clock.now).level == Level.OK  # none required
+    app.extensions["hotline.settings"] = settings().replace(REQUIRE_TRAINING=True)
+    result = doctor.check_coverage(settings(), clock.now)
+    assert result.level == Level.WARNING and "now" in result.message
+
+
+def test_the_stand_in_checks_a_number_update_against_the_spec(app, stand_in):
+    from hotline.telephony import api as twilio_api
+    from hotline.core.errors import TwilioApiError
+    sid = twilio_api.find_number(settings(), settings().HOTLINE_NUMBER).sid
+    try:
+        twilio_api.update_number(settings(), sid, {"voice_method": "PATCH"})
+    except TwilioApiError as exc:
+        assert "400" in str(exc)
+    else:
+        raise AssertionError("the stand-in accepted a VoiceMethod the spec forbids")
+    assert stand_in.number_methods == {}
+
+
+def test_the_stand_in_refuses_a_webhook_off_the_apps_origin(app, stand_in):
+    from hotline.telephony import api as twilio_api
+    from hotline.core.errors import TwilioApiError
+    sid = twilio_api.find_number(settings(), settings().HOTLINE_NUMBER).sid
+    try:
+        twilio_api.update_number(settings(), sid, {"voice_url": "http://169.254.169.254/x"})
+    except TwilioApiError:
+        pass
+    else:
+        raise AssertionError("the stand-in would request another origin (SSRF)")
+    assert stand_in.voice_url == f"{PUBLIC_BASE_URL}/twilio/voice"
+
+
+def test_doctor_command_exits_with_the_worst_level(app):
+    result = app.test_cli_runner().invoke(args=["doctor"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2
+    assert len(lines) == len(doctor.CHECKS)
+    assert any(line.startswith("FAILURE worker: no worker heartbeat") for line in lines)
+
+
+def test_a_gap_later_today_is_a_warning_naming_when(app, make_supporter, clock):
+    from hotline.core.extensions import db
+    from hotline.roster import shifts
+    zone = shifts.program_zone()
+    local = clock.now.astimezone(zone)
+    ada = make_supporter("Ada", available=False)
+    # On shift from an hour ago to three hours from now, every day: a gap after that.
+    for day in range(7):
+        shifts.add_shift(db.session, ada, day, f"{(local.hour - 1) % 24:02d}:00",
+                         f"{(local.hour + 3) % 24:02d}:00")
+    db.session.commit()
+    result = doctor.check_coverage(settings(), clock.now)
+    assert result.level == Level.WARNING
+    assert "from" in result.message and "now" not in result.message.split("(")[0]

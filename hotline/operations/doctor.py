@@ -7,6 +7,7 @@ monitor reads: 0 all ok, 1 a warning, 2 a failure.
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -89,12 +90,16 @@ def check_configuration(cfg: Settings) -> Result:
 
 def check_database(cfg: Settings) -> Result:
     """Reachable, and at the head migration."""
+    quiet = logging.getLogger("alembic")  # its INFO lines would break one line per check
+    level, quiet.level = quiet.level, logging.WARNING
     try:
         with db.engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
     except Exception as exc:  # any driver error: the database cannot be reached
         return failure("database", f"unreachable ({type(exc).__name__}); check DATABASE_URL "
                                    "and that the database server runs")
+    finally:
+        quiet.level = level
     heads = set(ScriptDirectory.from_config(migrate.config()).get_heads())
     if current != heads:
         return failure("database", f"at migration {', '.join(sorted(current)) or 'none'}, not "
@@ -155,7 +160,7 @@ def check_webhooks(cfg: Settings) -> Result:
         return failure("number webhooks", str(exc))
     if todo.changes:
         fields = ", ".join(c.field for c in todo.changes)
-        return warning("number webhooks", f"{fields} differ from this install's: run "
+        return warning("number webhooks", f"not what this install needs ({fields}): run "
                                           "`hotline twilio configure`")
     return ok("number webhooks", f"{cfg.HOTLINE_NUMBER} points at {cfg.PUBLIC_BASE_URL}")
 
