@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from datetime import timedelta
 
 import click
@@ -15,7 +16,7 @@ from rq import Worker
 from sqlalchemy.orm import configure_mappers
 
 from hotline import create_app, migrate
-from hotline.core.errors import HotlineError
+from hotline.core.errors import HotlineError, SettingsError
 from hotline.core.extensions import db, jobs, settings
 from hotline.dashboard.commands import seed_demo, users_group
 from hotline.debriefs import reminders as debrief_reminders
@@ -52,7 +53,19 @@ def init_app(app: Flask) -> None:
 def main() -> None:
     """Entry point of the ``hotline`` console script."""
 
-    FlaskGroup(create_app=lambda: create_app(), help="The clinician peer-support hotline.")()
+    FlaskGroup(create_app=_create_app, help="The clinician peer-support hotline.")()
+
+
+def _create_app() -> Flask:
+    """The app; for ``hotline doctor``, settings that stop the start are its failed first
+    check (one line, exit 2), not a traceback a monitor would read as exit 1."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        if sys.argv[1:2] == ["doctor"]:
+            click.echo(str(doctor_checks.failure("settings", f"{exc}; fix the environment")))
+            raise SystemExit(doctor_checks.Level.FAILURE.value) from None
+        raise
 
 
 @click.group("db")

@@ -31,7 +31,7 @@ def test_configure_fixes_a_wrong_webhook_and_a_second_run_changes_nothing(app, s
     assert stand_in.sms_url == f"{PUBLIC_BASE_URL}/twilio/sms"
     second = runner.invoke(args=["twilio", "configure"])
     assert second.exit_code == 0 and "no change" in second.output
-    assert [e for e in stand_in.rest_log if e[0] == "POST"].__len__() == 1
+    assert len([e for e in stand_in.rest_log if e[0] == "POST"]) == 1
     assert doctor.check_webhooks(settings()).level == Level.OK
 
 
@@ -169,3 +169,14 @@ def test_a_gap_later_today_is_a_warning_naming_when(app, make_supporter, clock):
     result = doctor.check_coverage(settings(), clock.now)
     assert result.level == Level.WARNING
     assert "from" in result.message and "now" not in result.message.split("(")[0]
+
+
+def test_settings_that_stop_the_start_are_a_failure_line():
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, HOTLINE_ENV="bogus")
+    done = subprocess.run([sys.executable, "-m", "hotline.cli", "doctor"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout.startswith("FAILURE settings: HOTLINE_ENV must be exactly one of")
