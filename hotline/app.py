@@ -18,6 +18,7 @@ from hotline.escalation import policy
 from hotline.roster import roles
 from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
+from hotline.text import fallback as sms_fallback
 from hotline.text import views as sms
 from hotline.text import words as texting
 from hotline.voice import debrief as debrief_calls
@@ -52,6 +53,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(supporter.bp)
     app.register_blueprint(fallback.bp)
     app.register_blueprint(sms.bp)
+    app.register_blueprint(sms_fallback.bp)
     app.register_blueprint(debrief_calls.bp)
     dashboard.init_app(app, cfg)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))

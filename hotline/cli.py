@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from datetime import timedelta
 
 import click
@@ -15,7 +16,7 @@ from rq import Worker
 from sqlalchemy.orm import configure_mappers
 
 from hotline import create_app, migrate
-from hotline.core.errors import HotlineError
+from hotline.core.errors import HotlineError, SettingsError
 from hotline.core.extensions import db, jobs, settings
 from hotline.dashboard.commands import seed_demo, users_group
 from hotline.debriefs import reminders as debrief_reminders
@@ -26,6 +27,8 @@ from hotline.followups import training as training_texts
 from hotline.lifecycle import transitions
 from hotline.models import utcnow
 from hotline.outreach.commands import outreach_group
+from hotline.operations import doctor as doctor_checks
+from hotline.operations import number as twilio_number
 from hotline.privacy.key_commands import keys_group
 from hotline.retention import purge as retention
 from hotline.roster import shifts
@@ -45,12 +48,26 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(keys_group)
     app.cli.add_command(debriefs_group)
     app.cli.add_command(outreach_group)
+    app.cli.add_command(twilio_group)
+    app.cli.add_command(doctor_command)
 
 
 def main() -> None:
     """Entry point of the ``hotline`` console script."""
 
-    FlaskGroup(create_app=lambda: create_app(), help="The clinician peer-support hotline.")()
+    FlaskGroup(create_app=_create_app, help="The clinician peer-support hotline.")()
+
+
+def _create_app() -> Flask:
+    """The app; for ``hotline doctor``, settings that stop the start are its failed first
+    check (one line, exit 2), not a traceback a monitor would read as exit 1."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        if sys.argv[1:2] == ["doctor"]:
+            click.echo(str(doctor_checks.failure("settings", f"{exc}; fix the environment")))
+            raise SystemExit(doctor_checks.Level.FAILURE.value) from None
+        raise
 
 
 @click.group("db")
@@ -348,3 +365,35 @@ def demo_seed() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@click.group("twilio")
+def twilio_group() -> None:
+    """The hotline number at Twilio."""
+
+
+@twilio_group.command("configure")
+@click.option("--dry-run", is_flag=True, help="print what would change; change nothing")
+@with_appcontext
+def twilio_configure(dry_run: bool) -> None:
+    """Point the hotline number's voice, fallback, status and messaging URLs at
+    PUBLIC_BASE_URL; prints what changed (a second run changes nothing)."""
+    try:
+        done = twilio_number.configure(settings(), dry_run=dry_run)
+    except HotlineError as exc:
+        _fail(exc)
+    for change in done.changes:
+        click.echo(f"{'would change' if dry_run else 'changed'} {change}")
+    if not done.changes:
+        click.echo(f"{settings().HOTLINE_NUMBER}: no change, every webhook already set")
+
+
+@click.command("doctor")
+@with_appcontext
+def doctor_command() -> None:
+    """Check everything a working install needs: one line per check; exit 0 ok, 1 a
+    warning, 2 a failure."""
+    results = doctor_checks.run(current_app._get_current_object())
+    for result in results:
+        click.echo(str(result))
+    raise SystemExit(doctor_checks.exit_code(results))

@@ -207,3 +207,24 @@ def test_the_debriefs_conference_calls_match_the_spec(app, generated_responses):
     twilio_api.end_conference(cfg, room)
     with pytest.raises(TwilioRestException):  # the contract is checked: Status's values
         twilio_api.client(cfg).conferences(room).update(status="bogus")
+
+
+def test_configure_and_doctor_requests_match_the_spec(app, generated_responses):
+    """The number lookup by PhoneNumber, its update with every webhook configure sets, and
+    the account fetch, as Prism checks them (its answers are generated: no state kept)."""
+    from hotline.operations import doctor, number
+    cfg = settings()
+    found = twilio_api.find_number(cfg, cfg.HOTLINE_NUMBER)
+    assert found is None or found.sid.startswith("PN")
+    twilio_api.update_number(cfg, "PN" + "b" * 32, number.wanted())
+    assert twilio_api.account_status(cfg) in ("active", "suspended", "closed")
+    assert doctor.check_twilio_account(cfg).message  # a line whatever the generated status
+
+
+def test_prism_rejects_a_bad_number_update(app, prism):
+    cfg = settings()
+    rest = twilio_api.client(cfg)
+    url = (f"{prism}/2010-04-01/Accounts/{cfg.TWILIO_ACCOUNT_SID}/IncomingPhoneNumbers/"
+           f"PN{'b' * 32}.json")
+    bogus = rest.request("POST", url, data={"VoiceMethod": "PATCH"})
+    assert bogus.status_code == 422 and "VoiceMethod" in bogus.text

@@ -72,6 +72,9 @@ class TwilioSim(Clock, Switchboard, Conferencing, Texting, Controls, Delivery):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.voice_url, self.fallback_url = voice_url, fallback_url
         self.status_callback_url, self.sms_url = status_callback_url, sms_url
+        #: Set through the REST API only (IncomingPhoneNumbers update), as the methods are.
+        self.sms_fallback_url: str | None = None
+        self.number_methods: dict[str, str] = {}
         self.numbers = tuple(numbers)
         self.legs: dict[str, Leg] = {}
         self.queues: dict[str, list[str]] = {}

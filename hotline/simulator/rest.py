@@ -1,5 +1,5 @@
 """Twilio's REST API (the parts the hotline uses: Calls, Messages and their Media,
-Conferences), served by a small Flask app over the sim.
+Conferences, the account and its IncomingPhoneNumbers), served by a small Flask app over the sim.
 
 Point the SDK at it with ``client.api.base_url = base_url``. Handlers run on the server's
 threads: they only read state and schedule work at ``sim.now``, under ``sim.lock``. Every
@@ -25,6 +25,8 @@ from hotline.simulator.engine import API_VERSION, CallStatus, Leg, TwilioSim
 from hotline.simulator.rest_base import INVALID_PARAMETER, MAX_PAGE_SIZE, ApiError, current_sim
 from hotline.simulator.rest_conferences import (fetch_conference, list_conferences,
                                                 update_conference)
+from hotline.simulator.rest_numbers import (NUMBER_URLS, fetch_account, fetch_number,
+                                            list_numbers, update_number)
 from hotline.simulator.spec import validate as validate_against_spec
 
 PREFIX = f"/{API_VERSION}/Accounts/<account_sid>"
@@ -48,7 +50,8 @@ LIST_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 FETCHED_URLS = {"create_call": {"Url": 21205, "StatusCallback": 21609},
                 "update_call": {"Url": 21205},
                 "update_conference": {"AnnounceUrl": 21205},
-                "create_message": {"StatusCallback": 21609}}
+                "create_message": {"StatusCallback": 21609},
+                "update_number": NUMBER_URLS}
 
 
 def call_json(sim: TwilioSim, leg: Leg, status: str | None = None) -> dict[str, Any]:
@@ -379,6 +382,10 @@ ROUTES = (
     ("/Conferences.json", list_conferences, ["GET"]),
     ("/Conferences/<sid>.json", fetch_conference, ["GET"]),
     ("/Conferences/<sid>.json", update_conference, ["POST"]),
+    (".json", fetch_account, ["GET"]),
+    ("/IncomingPhoneNumbers.json", list_numbers, ["GET"]),
+    ("/IncomingPhoneNumbers/<sid>.json", fetch_number, ["GET"]),
+    ("/IncomingPhoneNumbers/<sid>.json", update_number, ["POST"]),
 )
 
 

@@ -248,3 +248,46 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, TwilioRestException):
         return f"twilio status {exc.status} code {exc.code}"
     return type(exc).__name__
+
+
+#: An IncomingPhoneNumber's webhook fields (the SDK's and the resource's snake-case names).
+NUMBER_FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method",
+                 "status_callback", "status_callback_method", "sms_url", "sms_method",
+                 "sms_fallback_url", "sms_fallback_method")
+
+
+@dataclass(frozen=True)
+class NumberWebhooks:
+    """A number at Twilio: its sid and its webhooks (``NUMBER_FIELDS``; '' when unset)."""
+    sid: str
+    webhooks: dict[str, str]
+
+
+def find_number(settings: Settings, number: str) -> NumberWebhooks | None:
+    """The account's IncomingPhoneNumber for ``number`` (None: the account has no such
+    number)."""
+    try:
+        found = client(settings).incoming_phone_numbers.list(phone_number=number, limit=1)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+    if not found:
+        return None
+    return NumberWebhooks(found[0].sid, {name: str(getattr(found[0], name, None) or "")
+                                         for name in NUMBER_FIELDS})
+
+
+def update_number(settings: Settings, sid: str, changes: dict[str, str]) -> None:
+    """Set some of a number's webhooks (``NUMBER_FIELDS`` names) at Twilio."""
+    try:
+        client(settings).incoming_phone_numbers(sid).update(**changes)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None
+
+
+def account_status(settings: Settings) -> str:
+    """The account's status at Twilio (``active``, ``suspended``, ``closed``): proves the
+    credentials are accepted (a TwilioApiError says they are not, or Twilio is unreachable)."""
+    try:
+        return str(client(settings).api.v2010.accounts(settings.TWILIO_ACCOUNT_SID).fetch().status)
+    except (TwilioException, OSError) as exc:
+        raise TwilioApiError(_describe(exc)) from None

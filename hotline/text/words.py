@@ -34,7 +34,7 @@ MESSAGES = frozenset({
     "text_only", "opted_out", "opted_in", "help", "empty", "offer", "offer_call",
     "offer_taken", "offer_expired", "connected_supporter", "supporter_help",
     "supporter_status", "supporter_on", "supporter_off", "supporter_schedule", "no_offer",
-    "sorry", "match_help", "match_role_set", "match_unit_set",
+    "sorry", "fallback", "match_help", "match_role_set", "match_unit_set",
     "care_thanks", "care_cooldown", "care_cap", "care_paused", "care_ready",
     "care_quiet_on", "care_quiet_off",
     "training_lapsed", "training_none", "training_reminder", "training_digest",
