@@ -188,3 +188,22 @@ def test_readyz_is_503_with_the_database_down(redis_server):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json() == {"ready": False, "database": False, "redis": True}
+
+
+def test_the_grafana_dashboard_shows_only_metrics_the_hotline_exports(hotline):
+    """Every metric a panel queries is one /metrics serves (a renamed metric would leave
+    an empty panel), and every exported metric has a panel."""
+    from pathlib import Path
+    dashboard = json.loads((Path(__file__).resolve().parents[1] / "docs"
+                            / "grafana-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\bhotline_[a-z_]+", target["expr"])}
+    with hotline.app.app_context():
+        hotline.app.test_client().post("/twilio/voice/status")  # one webhook timed
+        text = hotline.app.test_client().get("/metrics", headers=AUTH).get_data(as_text=True)
+    exported = {s.name for family in text_string_to_metric_families(text)
+                for s in family.samples}
+    families = {family.name for family in text_string_to_metric_families(text)}
+    assert queried <= exported | {f + "_total" for f in families}, queried - exported
+    assert {f for f in families} <= {q.removesuffix("_total").removesuffix("_bucket")
+                                     .removesuffix("_count") for q in queried}

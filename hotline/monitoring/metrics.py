@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, datetime
 
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
-                               Histogram, generate_latest, values)
+                               Histogram, disable_created_metrics, generate_latest, values)
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
@@ -134,6 +134,9 @@ def render() -> bytes:
     return generate_latest(registry)
 
 
+# The *_created series (a start time per label set) exist only outside multiprocess mode:
+# one scrape the same under gunicorn and without it.
+disable_created_metrics()
 # The default registry would also export this process's own GC and platform metrics; the
 # hotline's scrape is only its own (and the same whether or not under gunicorn).
 for _collector in (WEBHOOK_SECONDS, FALLBACK_HITS):
