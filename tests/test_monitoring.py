@@ -207,3 +207,10 @@ def test_the_grafana_dashboard_shows_only_metrics_the_hotline_exports(hotline):
     assert queried <= exported | {f + "_total" for f in families}, queried - exported
     assert {f for f in families} <= {q.removesuffix("_total").removesuffix("_bucket")
                                      .removesuffix("_count") for q in queried}
+
+
+def test_every_webhook_route_is_a_label_value(app):
+    """Routes are labels: a name that is not a plain word would go untimed (and logged)."""
+    routes = [r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/twilio/")]
+    assert "voice.incoming" in routes
+    assert all(counters.LABEL_VALUE.fullmatch(route) for route in routes), routes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 
 from flask import Blueprint, Flask, Response, g, request
@@ -12,6 +13,7 @@ from flask import Blueprint, Flask, Response, g, request
 from hotline.core.settings import Settings
 from hotline.monitoring import health, logs, metrics
 
+log = logging.getLogger(__name__)
 bp = Blueprint("monitoring", __name__)
 
 #: Webhooks are the routes under this prefix (the dashboard and the stand-in are not).
@@ -49,9 +51,12 @@ def _finish(response: Response) -> Response:
     started = getattr(g, "hotline_started", None)
     endpoint = request.endpoint
     if started is not None and endpoint and request.path.startswith(WEBHOOK_PREFIX):
-        metrics.observe_webhook(endpoint, time.perf_counter() - started)
-        if "fallback" in endpoint.split(".")[0] and endpoint.endswith(".incoming"):
-            metrics.fallback_hit(endpoint)
+        try:
+            metrics.observe_webhook(endpoint, time.perf_counter() - started)
+            if "fallback" in endpoint.split(".")[0] and endpoint.endswith(".incoming"):
+                metrics.fallback_hit(endpoint)
+        except ValueError:  # an endpoint name unfit for a label: never fail the caller
+            log.error("metrics: endpoint %s is not a label value", endpoint)
     response.headers.setdefault("X-Request-Id", logs.request_id())
     return response
 
