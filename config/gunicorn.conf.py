@@ -1,7 +1,9 @@
 """gunicorn settings for the hotline's web process (see docs/operations.md and docs/architecture.md: the production topology)."""
 
+import glob
 import multiprocessing
 import os
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:" + os.environ.get("PORT", "5000"))
 # A webhook is a few milliseconds of Python between short PostgreSQL and Redis round trips.
@@ -18,6 +20,24 @@ accesslog = "-"
 # segments masked; every gunicorn handler redacts numbers (hotline/privacy/access_log.py).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 logger_class = "hotline.privacy.access_log.RedactingLogger"
+
+# /metrics (HOTLINE_METRICS_TOKEN): prometheus_client's multiprocess mode, so a scrape that
+# lands on any worker counts every worker. It needs a folder shared by the workers, known
+# before they import prometheus_client (this file runs in the arbiter, before any fork).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotline-metrics-")
+
+
+def on_starting(server):
+    """Values of a previous run are not this run's: start from an empty folder."""
+    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    """A worker that ended: its live gauges go; its counters and histograms stay counted."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):

@@ -15,6 +15,8 @@ from hotline import cli, dashboard
 from hotline.core import extensions, settings
 from hotline.debriefs import texts as debrief_texts
 from hotline.escalation import policy
+from hotline.monitoring import logs as monitoring_logs
+from hotline.monitoring import views as monitoring
 from hotline.roster import roles
 from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
@@ -34,7 +36,7 @@ MAX_REQUEST_BYTES = 256 * 1024
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment plus ``overrides`` (setting name -> value)."""
     cfg = settings.load(overrides=overrides)
-    _configure_logging(cfg.LOG_LEVEL)
+    _configure_logging(cfg.LOG_LEVEL, cfg.LOG_FORMAT)
     app = Flask("hotline")
     app.config.update(SECRET_KEY=cfg.SECRET_KEY, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     if cfg.PROXY_HOPS:  # the client address behind a load balancer (signatures use
@@ -57,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(debrief_calls.bp)
     dashboard.init_app(app, cfg)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
+    monitoring.init_app(app, cfg)  # /readyz, /metrics (with a token), request ids, timings
     cli.init_app(app)
     if cfg.SIMULATOR:
         # Only with HOTLINE_SIMULATOR=1: the stand-in needs lxml (the [simulator] extra).
@@ -65,12 +68,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
     privacy.install_log_redaction()  # after basicConfig: its handler gets the filter too
+    monitoring_logs.configure(root.handlers, fmt)  # request ids; JSON lines if asked
     # HTTP libraries log request lines and parameters (numbers, in URLs) at INFO and DEBUG:
     # even at HOTLINE_LOG_LEVEL=DEBUG they say only what goes wrong. (Whatever level an
     # operator sets on them later, the redaction above still applies.)

@@ -170,13 +170,15 @@ def clean_environ(**settings: str) -> dict[str, str]:
 class Cluster:
     """``web`` gunicorn arbiters and ``workers`` RQ workers, as separate processes.
 
-    Each web process is ``gunicorn -c config/gunicorn.conf.py --workers 1`` on its own
-    free port (``web_urls``); each worker is ``python -m hotline.cli worker`` (scheduler
-    on). Logs go to ``folder``. ``stop()`` ends them all (TERM, then KILL).
+    Each web process is ``gunicorn -c config/gunicorn.conf.py --workers 1`` (or
+    ``web_workers``) on its own free port, or the given ``ports`` (``web_urls``); each
+    worker is ``python -m hotline.cli worker`` (scheduler on). Logs go to ``folder``.
+    ``stop()`` ends them all (TERM, then KILL).
     """
 
     def __init__(self, env: dict[str, str], folder: Path, web: int = 2, workers: int = 2,
-                 threads: int = 8) -> None:
+                 threads: int = 8, web_workers: int = 1,
+                 ports: list[int] | None = None) -> None:
         self.folder = folder
         self.procs: list[subprocess.Popen] = []
         self.logs: list[Path] = []
@@ -185,11 +187,12 @@ class Cluster:
         self.workers: list[subprocess.Popen] = []
         try:
             for i in range(web):
-                port = free_port()
+                port = ports[i] if ports else free_port()
                 self.web_urls.append(f"http://127.0.0.1:{port}")
                 self.web.append(self._start(f"web-{i}", [
                     sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
-                    "--workers", "1", "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+                    "--workers", str(web_workers), "--threads", str(threads),
+                    "--bind", f"127.0.0.1:{port}",
                     *NO_CONTROL_SOCKET, "hotline:create_app()"], env))
             for i in range(workers):
                 self.workers.append(self._start(

@@ -3,11 +3,13 @@
 Voice, text, callback and follow-up flows carry unique marker words and fresh caller
 numbers; afterwards no marker and no raw number may be found in the database (rows, the
 SQLite file's bytes, a pg_dump of PostgreSQL), in any Redis key or value, in RQ job
-payloads, or in the logs. (Sealed numbers are encrypted: their digits never appear.)
+payloads, in the logs (JSON lines too), or in what /metrics serves. (Sealed numbers are
+encrypted: their digits never appear.)
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
 from pathlib import Path
@@ -17,6 +19,8 @@ from sqlalchemy import select
 from hotline.core.extensions import db
 from hotline.models import ContactEvent
 
+from hotline.monitoring import logs as monitoring_logs
+from hotline.monitoring import metrics
 from hotline.privacy import primitives as privacy
 from hotline.simulator import Answer, ScriptedPhone, Speak
 from tests.privacy_scan import assert_kept_nowhere
@@ -38,6 +42,12 @@ def pg_dump(url: str) -> str:
 
 def test_no_marker_and_no_number_anywhere_after_every_flow(hotline, caplog):
     caplog.set_level(logging.DEBUG)
+    # The same records as HOTLINE_LOG_FORMAT=json writes them (request ids and all).
+    json_lines = io.StringIO()
+    json_handler = logging.StreamHandler(json_lines)
+    monitoring_logs.configure([json_handler], "json")
+    logging.getLogger().addHandler(json_handler)
+    privacy.redact_handlers(logging.getLogger())
     for name in privacy.CHATTY_LIBRARIES:  # as an operator chasing a bug would turn them up
         caplog.set_level(logging.DEBUG, logger=name)
     hotline.app.extensions["hotline.settings"] = hotline.app.extensions[
@@ -70,8 +80,14 @@ def test_no_marker_and_no_number_anywhere_after_every_flow(hotline, caplog):
     assert outcomes["text"] == "connected" and outcomes["callback"] == "connected"
     assert any("How helpful" in body for body in texter.received())
     assert MARKERS[2] + " BYE" in texter.received()  # the supporter's words did arrive
+    logging.getLogger().removeHandler(json_handler)
+    with hotline.app.app_context():
+        scrape = metrics.render().decode()  # what /metrics serves
+    assert 'hotline_contacts_total{channel="sms",outcome="connected"}' in scrape
+    assert '"request_id": "' in json_lines.getvalue()
     secrets = MARKERS + tuple(number[2:] for number in (CALLER, TEXTER, CALLBACK))
-    assert_kept_nowhere(hotline.app, secrets, caplog.text)
+    assert_kept_nowhere(hotline.app, secrets,
+                        "\n".join((caplog.text, json_lines.getvalue(), scrape)))
     url = hotline.app.extensions["hotline.settings"].DATABASE_URL
     if url.startswith("postgresql"):
         dump = pg_dump(url)

@@ -18,6 +18,7 @@ from hotline.privacy import primitives as privacy
 from hotline.lifecycle.contacts import event
 from hotline.core.errors import TwilioApiError
 from hotline.core.extensions import db, settings
+from hotline.monitoring import counters
 from hotline.models import Contact, EventKind, FollowUp, FollowUpState, OptOut, utcnow
 from flask import current_app
 
@@ -71,6 +72,7 @@ def _sent(followup: FollowUp, contact: Contact | None, sid: str, how: str) -> st
     followup.sealed_number = None  # this text was its last use
     if contact is not None:
         event(db.session, contact, EventKind.FOLLOWUP_SENT)
+    counters.count_on_commit(db.session, "followups_sent", kind=followup.kind)
     db.session.commit()
     log.info("follow-up %s %s", followup.id, how)
     return how

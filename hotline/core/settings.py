@@ -54,6 +54,13 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _one_of(value: str, variable: str, choices: tuple[str, ...]) -> str:
+    value = value.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{variable} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -212,6 +219,13 @@ class Settings:
         "env": "HOTLINE_IVR_FLOWS_DIR", "doc": "folder of the menus and prompts (YAML)"})
     LOG_LEVEL: str = field(default="INFO", metadata={"env": "HOTLINE_LOG_LEVEL",
                            "doc": "log level; logs never carry numbers or message text"})
+    LOG_FORMAT: str = field(default="text", metadata={
+        "env": "HOTLINE_LOG_FORMAT", "parse": lambda v: _one_of(v, "HOTLINE_LOG_FORMAT",
+                                                              ("text", "json")),
+        "doc": "text, or json: one JSON object per line with a per-request id"})
+    METRICS_TOKEN: str = field(default="", metadata={
+        "env": "HOTLINE_METRICS_TOKEN",
+        "doc": "bearer token Prometheus sends to scrape /metrics; empty: /metrics is off (404)"})
     PROXY_HOPS: int = field(default=0, metadata={
         "env": "HOTLINE_PROXY_HOPS",
         "doc": "proxies (load balancers) in front of the web processes whose X-Forwarded-For "

@@ -27,6 +27,7 @@ from hotline.outreach import referrals
 from hotline.roster import care
 from hotline.debriefs import room
 from hotline.escalation import policy, runner
+from hotline.monitoring import counters
 from hotline.lifecycle import effects, transitions
 from hotline.models.states import CONNECTED_OUTCOMES
 from hotline.core.extensions import db, jobs, redis_conn, settings
@@ -81,6 +82,10 @@ def audit() -> dict[str, int]:
                 done[name] = 0
         if any(done.values()):
             log.info("audit resolved %s", done)
+        counters.count_now("auditor_runs")
+        for kind, n in done.items():
+            if n:
+                counters.count_now("auditor_repaired", by=n, kind=kind)
     finally:
         schedule()  # nothing else schedules the next pass: it must never be skipped
     return done

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.core.extensions import settings
+from hotline.monitoring import counters
 from hotline.privacy import primitives as privacy
 from hotline.statistics import days as stats_cache
 from hotline.models import states
@@ -38,6 +39,8 @@ def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
     session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
                              channel=contact.channel, tier=tier, outcome=outcome))
     stats_cache.forget_contact(session, contact, kind)
+    if outcome is not None:  # the outcome event: written once per contact, when it ends
+        counters.count_on_commit(session, "contacts", channel=contact.channel, outcome=outcome)
 
 
 def open_voice(session: Session, call_sid: str, caller_key: str,

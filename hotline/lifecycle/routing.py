@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from hotline.monitoring import counters
 from hotline.roster import shifts, training
 from hotline.models import (CallbackRequest, Contact, ContactMode, ContactState, Offer, OfferState,
                             Supporter, UtcDateTime, utcnow)
@@ -254,6 +255,8 @@ def close_offer(session: Session, offer: Offer, state: OfferState, keep: bool = 
     won = session.execute(update(Offer).where(
         Offer.id == offer.id, Offer.state == OfferState.RINGING.value).values(
         state=state.value, ended_at=utcnow())).rowcount == 1
+    if won:
+        counters.count_on_commit(session, "offers", result=state.value)
     if not keep:  # a no-op unless this offer still holds its supporter
         release(session, offer.supporter_id, offer.token)
     session.commit()
@@ -268,6 +271,7 @@ def accept_offer(session: Session, offer: Offer) -> bool:
         state=OfferState.ACCEPTED.value)).rowcount == 1
     if won:
         transfer(session, offer.supporter_id, offer.token, contact_token(offer.contact_id))
+        counters.count_on_commit(session, "offers", result=OfferState.ACCEPTED.value)
     session.commit()
     session.refresh(offer)
     return won
