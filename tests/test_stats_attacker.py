@@ -10,7 +10,8 @@ period ``/api/stats/periods`` lists; whatever comes back 200 is published.
 The model is independent of the suppression code. Its unknowns are the true per-day
 counts (*atoms*): contacts of each local day and hour, of each day by channel, outcome,
 escalation, time-to-human bucket and callback state; follow-ups asked, said yes, texted
-and replied by day; scores by day and value; offers by day, supporter and result; and,
+and replied by day; outreach accepted, reached and texts sent by day; scores by day and
+value; offers by day, supporter and result; and,
 per published period, its repeat contacts (not additive). Every published cell is a sum
 of atoms, read off its table, row and period. What a reader knows of the atoms: each is
 at least 0; each day's hours, channels and outcomes add up to the same contacts, its
@@ -209,6 +210,14 @@ class Model:
             else:
                 add(self.contacts(days))
                 add(each("a"), -1)
+        elif table == "outreach_reached":  # issue 17: the yeses whose callback reached them
+            if label == "reached a peer":
+                add(each("x"))
+            else:
+                add(each("a"))
+                add(each("x"), -1)
+        elif table == "outreach_sent":  # texts sent: by the day each left, tied to nothing
+            add(each("t"))
         elif table == "repeat":
             repeat = {self.atom("r", period["from"], period["to"]): 1.0}
             if label.startswith("from a caller seen more"):
@@ -303,10 +312,11 @@ class Model:
             asked = {self.atom("b", g, s): 1.0 for s in stats.CALLBACK_STATES}
             asked[self.atom("o", g, "callback_requested")] = -1.0
             self.eq.append((asked, 0.0))
-            for yes in [("e",), ("m",)] + [("k", kind) for kind in CARE_OF]:
+            for yes in [("e",), ("m",), ("a",)] + [("k", kind) for kind in CARE_OF]:
                 # escalated, asked for a match, held back by a care rule: at most the contacts
                 self.ub.append(({self.atom(yes[0], g, *yes[1:]): 1.0,
                                  **{a: -1.0 for a in contacts}}, 0.0))
+            self.ub.append(({self.atom("x", g): 1.0, self.atom("a", g): -1.0}, 0.0))
             self.ub.append(({self.atom("f", g, "replied"): 1.0,
                              self.atom("f", g, "sent"): -1.0}, 0.0))
         # A contact from a caller seen twice in its month is from a caller seen twice in

@@ -165,6 +165,14 @@ def _stored(session: Session, month: Span, zone: ZoneInfo) -> stats.Raw | None:
         session.execute(update(StatsPublished).where(*where).values(
             counts=json.dumps(found, separators=(",", ":"), sort_keys=True)))
         session.commit()
+    if stats.OUTREACH_SENT not in found["followups"]:
+        # Published before outreach sent and reached were counted (issue 17), or with no
+        # text sent (a zero is not kept): both counted once and kept with the rest, zeros
+        # too (a settled month's sends and done callbacks no longer change).
+        found["followups"].update(dict(stats.outreach_counts(session, month.period(zone))))
+        session.execute(update(StatsPublished).where(*where).values(
+            counts=json.dumps(found, separators=(",", ":"), sort_keys=True)))
+        session.commit()
     return _load(found)
 
 

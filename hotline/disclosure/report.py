@@ -228,6 +228,17 @@ def _breakdowns(report: Report, raw: stats.Raw) -> None:
              "contacts",
              [("said yes to an outreach text", "outreach:yes", accepted),
               ("came by themselves", "outreach:no", raw.contacts - accepted)])
+    reached = min(raw.followups.get(stats.OUTREACH_REACHED, 0), accepted)
+    _one_way(report, "outreach_reached", "Outreach accepted: reached a peer", "outreach:yes",
+             [("reached a peer", "outreach:reached", reached),
+              ("not reached", "outreach:unreached", accepted - reached)],
+             note="contacts opened by a yes to an outreach text whose callback reached them")
+    # Texts sent count on the day each left, the yeses on the day the contact started: not
+    # the same days, so no line ties them (a cell of its own, suppressed like the rest).
+    report.cell("outreach:sent", raw.followups.get(stats.OUTREACH_SENT, 0))
+    report.tables.append(Table("outreach_sent", "Outreach texts sent", ["texts"],
+                               [("texts sent", ["outreach:sent"])],
+                               note="counted on the day each text left"))
     if not days_shown(report.period):
         # Not additive: a caller seen twice in a month is a repeat caller in its quarter
         # too, so a quarter's repeat contacts are at least its months' sum, an inequality

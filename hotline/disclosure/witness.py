@@ -252,7 +252,7 @@ class Prover:
                     else max(1, min(low, min(high, k - 1) - need + 1)))
             best, used = 0.0, None
             mine = self._room(cell, sign)
-            for i, s in index.signature[cell]:
+            for i, s in index.signature.get(cell, ()):
                 if (cell, i) not in index.rest:
                     continue
                 for y, q, sy in index.by_rest[index.rest[cell, i]]:

@@ -8,15 +8,15 @@ outreach per number per HOTLINE_OUTREACH_QUIET_DAYS). Times are kept to the minu
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.models.core import Base, UtcDateTime
 
-__all__ = ["Outreach", "OutreachState"]
+__all__ = ["Outreach", "OutreachDay", "OutreachState"]
 
 
 class OutreachState(str, Enum):
@@ -45,3 +45,13 @@ class Outreach(Base):
     #: On YES: the contact whose callback request calls the colleague (reached a peer when
     #: that request is done).
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+
+
+class OutreachDay(Base):
+    """How many outreach texts left on a local day (HOTLINE_TIMEZONE): the statistics'
+    "sent", kept after the outreach rows are deleted. A tally only: no outreach id, number,
+    key or referrer, nothing finer than the day."""
+    __tablename__ = "outreach_days"
+
+    day: Mapped[date] = mapped_column(Date(), primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer(), default=0)

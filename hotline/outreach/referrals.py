@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from hotline.followups import schedule as followups
 from hotline.lifecycle import contacts, effects
 from hotline.lifecycle.effects import Effect
 from hotline.models import (Channel, Contact, ContactState, EventKind, Outreach,
-                            OutreachState, to_minute, utcnow)
+                            OutreachDay, OutreachState, insert_for, to_minute, utcnow)
 from hotline.privacy import keys
 from hotline.privacy import primitives as privacy
 from hotline.telephony import outbound
@@ -132,12 +133,21 @@ def send(session: Session, outreach_id: int) -> str:
         return "opted out"
     # Marked sent before it leaves: a worker killed after the send never sends it twice.
     row.sent_at = utcnow()
+    _count_sent(session, row.sent_at.astimezone(ZoneInfo(cfg.TIMEZONE)).date())
     session.commit()
     effects.apply([Effect(EXPIRE_JOB, (row.id,), job_id=expire_job_id(row.id),
                           delay=timedelta(hours=cfg.OUTREACH_REPLY_HOURS))])
     outbound.send_text(number, outbound.text_flows().message(row.language, "outreach_offer"))
     log.info("outreach %s sent", row.id)
     return "sent"
+
+
+def _count_sent(session: Session, day) -> None:
+    """One more text sent on local ``day``, in the send's own transaction: the statistics'
+    "sent" outlives the outreach rows (deleted after the quiet period) and links nothing."""
+    session.execute(insert_for(session, OutreachDay).values(day=day, sent=1)
+                    .on_conflict_do_update(index_elements=["day"],
+                                           set_={"sent": OutreachDay.sent + 1}))
 
 
 def _end(row: Outreach, state: OutreachState) -> None:

@@ -44,7 +44,8 @@ from sqlalchemy import (Integer, and_, case, cast, exists, func, literal, litera
 from sqlalchemy.orm import Session, aliased
 
 from hotline.models import (CallbackRequest, CallbackState, Contact, ContactEvent, ContactMode,
-                            EventKind, Offer, OfferState, Outcome, Score, Supporter, utcnow)
+                            EventKind, Offer, OfferState, Outcome, OutreachDay, Score,
+                            Supporter, utcnow)
 from hotline.statistics.records import DayCounts, SupporterDay
 
 log = logging.getLogger(__name__)
@@ -151,9 +152,10 @@ def collect(session: Session, period: Period, cache: bool = True,
         raw = Raw()
         for step in STEPS.values():
             step(session, period, raw)
-        return raw
-    with _gc_paused():
-        return stats_cache.collect_cached(session, period, window, now)
+    else:
+        with _gc_paused():
+            raw = stats_cache.collect_cached(session, period, window, now)
+    return raw
 
 
 @contextmanager
@@ -322,6 +324,11 @@ CARE_KINDS = (EventKind.CARE_COOLDOWN.value, EventKind.CARE_CAP.value,
 #: who referred them is never kept; counted the same way.
 OUTREACH_KIND = "outreach_accepted"
 KINDS = ("escalated",) + FOLLOWUP_KINDS + (MATCH_KIND, OUTREACH_KIND) + CARE_KINDS
+#: Of those, the contacts whose callback reached them (its request done: a try connected),
+#: and the outreach texts sent (``OutreachDay``: by the local day each left, not a count of
+#: contacts). Both are filed in ``followups`` under these names (``outreach_query``).
+OUTREACH_REACHED = "outreach_reached"
+OUTREACH_SENT = "outreach_sent"
 
 
 def kinds_query(session: Session, period: Period, by_day: bool, kinds: tuple = KINDS):
@@ -366,6 +373,46 @@ def care_counts(session: Session, period: Period) -> Counter:
     counts = DayCounts()
     _file_kinds(kind_rows(session, period, False, CARE_KINDS), lambda key: counts)
     return counts.care
+
+
+def outreach_query(session: Session, period: Period, by_day: bool):
+    """Cohort contacts opened by an outreach YES whose callback request is done (the
+    colleague picked up and was bridged to a peer): rows (key, contacts)."""
+    started, accepted = aliased(ContactEvent), aliased(ContactEvent)
+    key = _by(session, started.at, period, by_day)
+    return (select(*key, func.count()).select_from(started)
+            .join(accepted, and_(accepted.contact_id == started.contact_id,
+                                 accepted.kind == OUTREACH_KIND))
+            .join(CallbackRequest, CallbackRequest.contact_id == started.contact_id)
+            .where(*_cohort(started, period),
+                   CallbackRequest.state == CallbackState.DONE.value)
+            .group_by(*_named(key)))
+
+
+def sent_rows(session: Session, period: Period, by_day: bool):
+    """Outreach texts sent in the period, from the daily tally (``OutreachDay``, kept by
+    local day of HOTLINE_TIMEZONE, the statistics' zone): rows (key, texts)."""
+    within = (OutreachDay.day >= period.first, OutreachDay.day <= period.last)
+    if not by_day:
+        return [(None, session.scalar(select(func.sum(OutreachDay.sent)).where(*within)))]
+    return [((day - EPOCH_DAY).days, n) for day, n in session.execute(
+        select(OutreachDay.day, OutreachDay.sent).where(*within, OutreachDay.sent > 0))]
+
+
+def _file_outreach(reached, sent, into) -> None:
+    for key, count in reached:
+        into(key).followups[OUTREACH_REACHED] += count
+    for key, count in sent:
+        into(key).followups[OUTREACH_SENT] += int(count or 0)
+
+
+def outreach_counts(session: Session, period: Period) -> Counter:
+    """Outreach reached and sent over the whole period (``OUTREACH_REACHED``/``_SENT``)."""
+    counts = DayCounts()
+    _file_outreach(_keyed(session.execute(outreach_query(session, period, False)), False),
+                   sent_rows(session, period, False), lambda key: counts)
+    return Counter({kind: counts.followups[kind]
+                    for kind in (OUTREACH_REACHED, OUTREACH_SENT)})
 
 
 def offers_query(session: Session, period: Period, by_day: bool):
@@ -415,6 +462,8 @@ def count(session: Session, period: Period, into, by_day: bool) -> None:
     _file_outcomes(_keyed(session.execute(outcomes_query(session, period, by_day)), by_day),
                    into)
     _file_kinds(kind_rows(session, period, by_day), into)
+    _file_outreach(_keyed(session.execute(outreach_query(session, period, by_day)), by_day),
+                   sent_rows(session, period, by_day), into)
     _file_offers(_keyed(session.execute(offers_query(session, period, by_day)), by_day), into)
     _file_minutes(_keyed(session.execute(minutes_query(session, period, by_day)), by_day),
                   into)
@@ -437,6 +486,11 @@ def _outcomes(session: Session, period: Period, raw: Raw) -> None:
 def _kinds(session: Session, period: Period, raw: Raw) -> None:
     raw.escalated, raw.followups, raw.care = 0, Counter(), Counter()
     _file_kinds(kind_rows(session, period, False), lambda key: raw)
+
+
+def _outreach(session: Session, period: Period, raw: Raw) -> None:
+    """After ``_kinds`` (which starts ``followups`` afresh)."""
+    raw.followups.update(+outreach_counts(session, period))   # no zeros, as by day
 
 
 def _repeat(session: Session, period: Period, raw: Raw) -> None:
@@ -465,7 +519,8 @@ def _supporters(session: Session, period: Period, raw: Raw) -> None:
 
 #: The live statistics queries, in the order ``collect`` runs them (the benchmark times
 #: each). Contacts by channel come with the volume (one scan of the period's starts).
-STEPS = {"volume": _volume, "outcomes": _outcomes, "kinds": _kinds, "repeat": _repeat,
+STEPS = {"volume": _volume, "outcomes": _outcomes, "kinds": _kinds, "outreach": _outreach,
+         "repeat": _repeat,
          "scores": _scores, "supporters": _supporters}
 
 

@@ -21,8 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 
 #: The stored format. 1 (never written with the number) was the one-letter JSON with
-#: positional supporter rows; 2 this record without ``care``; 3 this record.
-DAY_VERSION = 3
+#: positional supporter rows; 2 this record without ``care``; 3 without the outreach counts
+#: (reached, sent) in ``followups``; 4 this record.
+DAY_VERSION = 4
 HOURS = 24
 #: Offer states by column of the supporter load; any other state (canceled, ringing) is
 #: ``other``.
@@ -76,7 +77,8 @@ class DayCounts:
     waits: Counter = field(default_factory=Counter)        # whole seconds to a human -> n
     callbacks: Counter = field(default_factory=Counter)    # callback state -> requests
     escalated: int = 0                                     # contacts escalated
-    followups: Counter = field(default_factory=Counter)    # follow-up kind -> contacts
+    #: follow-up kind -> contacts (and outreach texts sent, ``queries.OUTREACH_SENT``)
+    followups: Counter = field(default_factory=Counter)
     care: Counter = field(default_factory=Counter)         # care rule event -> contacts
     supporters: dict = field(default_factory=dict)   # supporter id (int) -> SupporterDay
     #: Things of the day still open (offers ringing, calls not ended): never stored, a day
