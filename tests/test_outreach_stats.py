@@ -146,3 +146,19 @@ def test_a_month_published_before_the_outreach_counts_gets_them_once(
         StatsPublished.period == "2025-03")).one())
     assert again["followups"][stats.OUTREACH_SENT] == 12
     assert again["followups"][stats.OUTREACH_REACHED] == 3
+
+
+def test_the_purge_deletes_the_outreach_tally_with_the_events(app, session):
+    """The tally is counts by day, kept as long as the events are."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from hotline.core.extensions import settings
+    from hotline.models import OutreachDay
+    from hotline.retention import purge
+    now = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    window = settings().RETENTION_DAYS
+    old, kept = date(2026, 7, 1) - timedelta(days=window + 3), date(2026, 6, 1)
+    session.add_all([OutreachDay(day=old, sent=2), OutreachDay(day=kept, sent=1)])
+    session.commit()
+    assert purge.purge(session, now, settings())["outreach_days"] == 1
+    assert [d.day for d in session.query(OutreachDay).all()] == [kept]

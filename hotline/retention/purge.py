@@ -39,7 +39,7 @@ from hotline.disclosure import joint
 from hotline.statistics import days as stats_cache
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
-from hotline.models import Debrief, DebriefState, utcnow
+from hotline.models import Debrief, DebriefState, OutreachDay, utcnow
 from hotline.models import (CallbackRequest, CallbackState, Consent, Contact, ContactEvent,
                             ContactState, FollowUp, FollowUpState, InboundMessage, MonthlyAggregate,
                             MonthlyScore, Offer, OfferState, Score)
@@ -145,8 +145,12 @@ def fold_and_delete(session: Session, cutoff: datetime, zone: ZoneInfo) -> dict[
     # the events are, then gone.
     debriefs = _deleted(session.execute(delete(Debrief).where(
         Debrief.state == DebriefState.ENDED, Debrief.day < cutoff.astimezone(zone).date())))
+    # The outreach tally is counts by day, like the statistics cache: gone with the events.
+    tallies = _deleted(session.execute(delete(OutreachDay).where(
+        OutreachDay.day < cutoff.astimezone(zone).date())))
     return {"events_folded": events, "scores_folded": scores, "offers": offers,
-            "contacts": contacts, "stats_days": cached, "debriefs": debriefs}
+            "contacts": contacts, "stats_days": cached, "debriefs": debriefs,
+            "outreach_days": tallies}
 
 
 def _fold_events(session: Session, cutoff: datetime, zone: ZoneInfo) -> int:
