@@ -167,8 +167,8 @@ def test_no_worker_heartbeat_for_two_minutes_is_seen_from_the_dashboard(
     clock.advance(seconds=1)
     page = coordinator.get("/dashboard/now")  # the web side: the worker cannot say it
     assert page.status_code == 200
-    assert b"no worker has checked in since" in page.data
-    assert "no worker has checked in since Wed 11:00 EDT" in texts(stand_in)[0]
+    assert b"no worker has checked in for 2 minutes" in page.data
+    assert "(the last: Wed 11:00 EDT)" in texts(stand_in)[0]
     auditor.audit()  # a worker again: its pass beats, then resolves
     assert "a worker is checking in again" in texts(stand_in)[-1]
     assert b"no worker has checked in" not in coordinator.get("/dashboard/now").data

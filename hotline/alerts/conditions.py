@@ -75,7 +75,7 @@ def worker_silent(session: Session, now: datetime, cfg: Settings) -> dict | None
     last = signals.last_beat()
     if last is not None and now - last < signals.HEARTBEAT_STALE:
         return None
-    return {"when": shifts.local_time(last) if last else "a day or more"}
+    return {"when": shifts.local_time(last) if last else "none within a day"}
 
 
 def _covers(shift: Shift, minute: int) -> bool:
