@@ -12,6 +12,8 @@ from typing import Any, Mapping
 from flask import Flask, Response
 
 from hotline import cli, dashboard
+from hotline.alerts import conditions as alert_conditions
+from hotline.alerts import words as alert_words
 from hotline.core import extensions, settings
 from hotline.debriefs import texts as debrief_texts
 from hotline.escalation import policy
@@ -50,6 +52,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)
     app.extensions[roles.EXTENSION] = roles.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions[debrief_texts.EXTENSION] = debrief_texts.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions[alert_words.EXTENSION] = alert_words.load(
+        cfg.IVR_FLOWS_DIR, frozenset(alert_conditions.CONDITIONS))
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)

@@ -54,7 +54,7 @@ def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, m
     assert audit.audit() == {"offers": 0, "contacts": 0, "rerouted": 0, "followups": 0,
                              "callbacks": 0, "conversations": 0, "reconciled": 0,
                              "redacted": 0, "training": 0, "debriefs": 0,
-                             "outreach": 0}
+                             "outreach": 0, "alerts": 0}
 
 
 def test_lost_follow_up_and_callback_jobs_are_scheduled_again(app, session, monkeypatch):

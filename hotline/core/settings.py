@@ -148,6 +148,26 @@ class Settings:
         "env": "HOTLINE_COORDINATOR_PHONES", "parse": _csv,
         "doc": "comma-separated E.164 numbers texted the weekly digest of training "
                "refreshers coming due (optional)"})
+    ALERT_PHONES: tuple[str, ...] = field(default=(), metadata={
+        "env": "HOTLINE_ALERT_PHONES", "parse": _csv,
+        "doc": "comma-separated E.164 numbers of the on-call coordinators texted each alert "
+               "and its resolution (optional; the dashboard banner shows them anyway)"})
+    ALERT_WEBHOOK_URL: str = field(default="", metadata={
+        "env": "HOTLINE_ALERT_WEBHOOK_URL",
+        "doc": "optional incoming-webhook URL (Slack, Teams) each alert and resolution is "
+               "POSTed to as JSON {\"text\": ...}"})
+    ALERT_REPEAT_MINUTES: int = field(default=60, metadata={
+        "env": "HOTLINE_ALERT_REPEAT_MINUTES",
+        "doc": "an alert still open is sent again after this many minutes"})
+    ALERT_UNANSWERED_PER_HOUR: int = field(default=3, metadata={
+        "env": "HOTLINE_ALERT_UNANSWERED_PER_HOUR",
+        "doc": "alert when this many contacts or more in the last hour ended without "
+               "reaching a peer (abandoned, failed: nobody free)"})
+    PROGRAM_HOURS: str = field(default="24/7", metadata={
+        "env": "HOTLINE_PROGRAM_HOURS",
+        "doc": "when the line must be staffed, program time zone: 24/7, or a daily "
+               "HH:MM-HH:MM (an end before the start ends the next day); nobody on shift "
+               "inside these hours is an alert"})
     TIMEZONE: str = field(default="America/New_York", metadata={
         "env": "HOTLINE_TIMEZONE",
         "doc": "the program's time zone; also for numbers that span several zones"})
@@ -315,6 +335,17 @@ def check(settings: Settings, explicit: set[str]) -> None:
         if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
             raise SettingsError("HOTLINE_COORDINATOR_PHONES must be E.164 numbers "
                                 "(+ and digits), comma-separated")
+    for number in settings.ALERT_PHONES:
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+            raise SettingsError("HOTLINE_ALERT_PHONES must be E.164 numbers "
+                                "(+ and digits), comma-separated")
+    if settings.ALERT_REPEAT_MINUTES <= 0 or settings.ALERT_UNANSWERED_PER_HOUR <= 0:
+        raise SettingsError("HOTLINE_ALERT_REPEAT_MINUTES and HOTLINE_ALERT_UNANSWERED_PER_HOUR "
+                            "must be greater than 0")
+    if settings.ALERT_WEBHOOK_URL and urlsplit(settings.ALERT_WEBHOOK_URL).scheme not in (
+            "https", "http"):
+        raise SettingsError("HOTLINE_ALERT_WEBHOOK_URL must be an http(s):// URL")
+    program_hours(settings.PROGRAM_HOURS)
     try:
         ZoneInfo(settings.TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
@@ -478,6 +509,24 @@ def caller_secrets(value: str) -> tuple[tuple[str, str], ...]:
                                 " is listed twice (at most one entry without a version)")
         out.append((version, secret))
     return tuple(out)
+
+
+#: HOTLINE_PROGRAM_HOURS: a daily window "08:00-20:00" (or 24/7).
+_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+
+
+def program_hours(value: str) -> tuple[int, int] | None:
+    """HOTLINE_PROGRAM_HOURS as (start, end) minutes of the local day, None for 24/7; an end
+    at or before the start ends the next day."""
+    value = value.strip().lower()
+    if value in ("24/7", ""):
+        return None
+    match = _HOURS.fullmatch(value.replace(" ", ""))
+    if not match or (match.group(3) == "24" and match.group(4) != "00"):
+        raise SettingsError("HOTLINE_PROGRAM_HOURS must be 24/7 or a daily HH:MM-HH:MM "
+                            "(for example 08:00-20:00)")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return h1 * 60 + m1, (h2 * 60 + m2) % (24 * 60)
 
 
 def _check_dashboard(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import Flask
 
+from hotline.alerts import notify as alerts
 from hotline.core.settings import Settings, secure_cookies
 from hotline.dashboard import accounts
 from hotline.roster import shifts
@@ -34,4 +35,5 @@ def init_app(app: Flask, cfg: Settings) -> None:
     accounts.warm_up(accounts.hasher(test_mode=cfg.ENV == "test"))
     app.jinja_env.globals["csrf_token"] = access.csrf_token
     app.jinja_env.globals["current_user"] = access.current_user
+    app.jinja_env.globals["open_alerts"] = alerts.banner  # and checks a worker is alive
     shifts.install()

@@ -16,6 +16,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
+from hotline.alerts import notify as alerts
+from hotline.alerts import signals
 from hotline.callbacks import requests as callbacks
 from hotline.lifecycle import contacts
 from hotline.text import conversations
@@ -68,7 +70,7 @@ def audit() -> dict[str, int]:
              "callbacks": _restart_callbacks, "conversations": _close_idle_texts,
              "reconciled": _reconcile_messages, "redacted": _redact_messages,
              "training": _plan_training, "debriefs": _end_overdue_debriefs,
-             "outreach": _settle_outreach}
+             "outreach": _settle_outreach, "alerts": _check_alerts}
     done: dict[str, int] = {}
     try:
         for name, step in steps.items():
@@ -256,3 +258,10 @@ def _redact_messages(now) -> int:
 
 def _job_exists(job_id: str) -> bool:
     return jobs.exists(job_id)
+
+
+def _check_alerts(now) -> int:
+    """The worker's heartbeat (this pass ran), then every alert condition; returns how many
+    alerts were sent, repeated or resolved."""
+    signals.beat(now)
+    return len(alerts.check(now))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
+from hotline.alerts import signals
 from hotline.core.extensions import settings
 from hotline.core.urls import public_url
 from hotline.telephony.signature import protect
@@ -30,4 +31,7 @@ def incoming() -> Response:
     twiml = MessagingResponse()
     twiml.message(texts.message(lang, "fallback", crisis=settings().CRISIS_LINE_NUMBER),
                   status_callback=public_url("sms.status"))
-    return Response(str(twiml), mimetype=MIMETYPE)
+    # A hit is counted for the coordinators' alert after the answer is sent (best effort,
+    # Redis with a short timeout): the texter is answered whatever happens to the count.
+    return signals.record_fallback_after(Response(str(twiml), mimetype=MIMETYPE),
+                                         "messaging", settings())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from hotline.alerts import signals
 from hotline.core.extensions import settings
 from hotline.core.urls import public_url
 from hotline.telephony.signature import protect
@@ -20,8 +21,9 @@ bp = protect(Blueprint("fallback", __name__, url_prefix="/twilio/voice/fallback"
 @bp.post("")
 @safe_view(to_caller)
 def incoming() -> Response:
-    """Twilio's fallback URL: ring the backup numbers, then the crisis line."""
-    return to_caller()
+    """Twilio's fallback URL: ring the backup numbers, then the crisis line (the hit is
+    counted for the coordinators' alert once the answer is sent, best effort)."""
+    return signals.record_fallback_after(to_caller(), "voice", settings())
 
 
 @bp.post("/screen")
