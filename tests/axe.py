@@ -66,3 +66,14 @@ class Audit:
     def assert_clean(self) -> None:
         assert not self.found, "\n".join(describe(what, found)
                                           for what, found in self.found.items())
+
+
+def watch(page, base: str) -> list[str]:
+    """Record, in the list returned, every server error, missing file (but a favicon) and
+    request off ``base`` the page makes: a test asserts it stays empty."""
+    errors: list[str] = []
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+            if r.status >= 500 or (r.status == 404 and "favicon" not in r.url) else None)
+    page.on("request", lambda r: errors.append(r.url)
+            if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+    return errors

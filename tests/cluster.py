@@ -265,3 +265,19 @@ def fresh_database(server_url: str, name: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_redis(server_url: str, db: int) -> Iterator[tuple[str, object]]:
+    """Redis database ``db`` of ``server_url``'s server, empty before and after: its URL and
+    a client."""
+    from redis import Redis
+
+    url = server_url.rsplit("/", 1)[0] + f"/{db}"
+    client = Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url, client
+    finally:
+        client.flushdb()
+        client.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hotline.dashboard.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.axe import Audit, new_context
+from tests.axe import Audit, new_context, watch
 from tests.stack import OUTPUT
 
 pytestmark = pytest.mark.browser
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.browser
 def page(browser, stack):
     context = new_context(browser, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors = []
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 500 or (r.status == 404 and "favicon" not in r.url) else None)
-    page.on("request", lambda r: errors.append(r.url)
-            if not r.url.startswith(stack.url) and not r.url.startswith("data:") else None)
+    errors = watch(page, stack.url)
     page.goto(f"{stack.url}/dashboard/")
     yield page
     assert errors == [], f"failed requests or requests off the server: {errors}"

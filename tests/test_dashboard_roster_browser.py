@@ -15,7 +15,7 @@ import pytest
 
 from hotline.statistics import periods
 from hotline.roster.shifts import WEEKDAYS, program_zone
-from tests.axe import assert_accessible, new_context
+from tests.axe import assert_accessible, new_context, watch
 from tests.stack import Stack
 from tests.test_dashboard_browser import log_in
 from tests.stack import OUTPUT
@@ -32,11 +32,7 @@ def page(browser, stack):  # noqa: F811
     """A logged-in coordinator at 1280x900; fails on a server error or an off-site request."""
     context = new_context(browser, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors = []
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 500 or (r.status == 404 and "favicon" not in r.url) else None)
-    page.on("request", lambda r: errors.append(r.url)
-            if not r.url.startswith(stack.url) and not r.url.startswith("data:") else None)
+    errors = watch(page, stack.url)
     log_in(page, stack.url)
     page.base = stack.url
     yield page

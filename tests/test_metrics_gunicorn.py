@@ -19,13 +19,12 @@ from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
-from redis import Redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from hotline.models import Contact, Supporter
 from hotline.simulator import HttpTransport, RealtimeRunner, TwilioSim, serve_in_thread
-from tests.cluster import Cluster, clean_environ, fresh_database, wait_until
+from tests.cluster import Cluster, clean_environ, fresh_database, fresh_redis, wait_until
 from tests.servers import free_port
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 from tests.test_monitoring import TOKEN, no_identifying_label, samples
@@ -58,12 +57,8 @@ def database(postgres_server):
 
 @pytest.fixture
 def redis(redis_server):
-    url = redis_server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = Redis.from_url(url)
-    client.flushdb()
-    yield url, client
-    client.flushdb()
-    client.close()
+    with fresh_redis(redis_server.url, REDIS_DB) as made:
+        yield made
 
 
 def test_metrics_count_every_worker_of_gunicorn(database, redis, tmp_path):

@@ -48,7 +48,8 @@ from hotline.simulator import (
     TwilioSim,
     serve_in_thread,
 )
-from tests.cluster import Cluster, RoundRobinProxy, clean_environ, fresh_database, wait_until
+from tests.cluster import (Cluster, RoundRobinProxy, clean_environ, fresh_database, fresh_redis,
+                           wait_until)
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 
 pytestmark = pytest.mark.slow
@@ -165,12 +166,8 @@ def database(postgres_server):
 
 @pytest.fixture
 def redis(redis_server):
-    url = redis_server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = Redis.from_url(url)
-    client.flushdb()
-    yield url, client
-    client.flushdb()
-    client.close()
+    with fresh_redis(redis_server.url, REDIS_DB) as made:
+        yield made
 
 
 class World:
