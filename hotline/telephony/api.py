@@ -267,7 +267,10 @@ def find_number(settings: Settings, number: str) -> NumberWebhooks | None:
     """The account's IncomingPhoneNumber for ``number`` (None: the account has no such
     number)."""
     try:
-        found = client(settings).incoming_phone_numbers.list(phone_number=number, limit=1)
+        # One page only: a filter by number matches at most one, and never following a
+        # next-page link keeps this one request whatever the answer holds.
+        found = list(client(settings).incoming_phone_numbers.page(phone_number=number,
+                                                                   page_size=20))
     except (TwilioException, OSError) as exc:
         raise TwilioApiError(_describe(exc)) from None
     if not found:
