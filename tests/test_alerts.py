@@ -256,3 +256,22 @@ def test_alert_words_are_checked_at_start(tmp_path):
         words.load(tmp_path, frozenset(conditions.CONDITIONS))
     with pytest.raises(FlowError, match="unknown placeholders"):
         words.load(tmp_path, frozenset({"nobody_now"}))
+
+
+def test_a_callers_webhook_raises_nobody_on_shift_once_its_answer_is_sent(
+        app, clock, stand_in, alerting, make_supporter, twilio, monkeypatch):
+    """The webhook that meets the gap checks it after answering (at most every 30 s per
+    process): the alert does not wait for the worker's next minute."""
+    trained(make_supporter("Ada", available=False))
+    calls = []
+    checked = notify.check
+    monkeypatch.setattr(notify, "check", lambda **kw: calls.append(kw) or checked(**kw))
+    response = twilio.post("/twilio/voice", {"CallSid": "CA1", "From": CANARY_CALLER})
+    assert response.status_code == 200 and texts(stand_in) == []  # the caller first
+    response.close()  # sent: now the check runs
+    assert calls == [{"only": notify.WEBHOOK_CONDITIONS}]
+    assert len(texts(stand_in)) == 1 and "nobody is on shift now" in texts(stand_in)[0]
+    again = twilio.post("/twilio/sms", {"MessageSid": "SM1", "From": CANARY_CALLER,
+                                        "Body": "hello"})
+    again.close()
+    assert len(calls) == 1  # within 30 s: not checked again

@@ -16,6 +16,9 @@ page (``banner``) while open.
 
 The worker checks every condition every minute (an auditor step). The web side checks that
 a worker is alive (``web_check``, from the dashboard's pages), since a dead worker cannot.
+The Twilio webhooks of callers and texters check what they see (``check_after``: nobody on
+shift, contacts without a peer, no worker) once their answer is sent, so an alert can open
+within seconds of a clinician meeting the gap, never delaying that clinician.
 """
 
 from __future__ import annotations
@@ -45,9 +48,44 @@ WEBHOOK_TIMEOUT = 5
 #: The web side checks the heartbeat at most this often per process (seconds).
 WEB_CHECK_EVERY = 30
 
-#: When each app (tests build many) last checked, by monotonic clock.
+#: What a webhook of a caller or texter sees, and checks once its answer is sent.
+WEBHOOK_CONDITIONS = ("nobody_now", "unanswered", "worker_silent")
+
+#: When each app (tests build many) last checked, by monotonic clock, by who checked.
 _web_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_webhook_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _web_lock = threading.Lock()
+
+
+def _due(seen: weakref.WeakKeyDictionary, app) -> bool:
+    """At most one check every WEB_CHECK_EVERY seconds per app in this process."""
+    with _web_lock:
+        last = seen.get(app)
+        if last is not None and time.monotonic() - last < WEB_CHECK_EVERY:
+            return False
+        seen[app] = time.monotonic()
+        return True
+
+
+def check_after(response, only: tuple[str, ...] = WEBHOOK_CONDITIONS):
+    """Check ``only`` once ``response`` has been sent, in an app context (so a database
+    session) of its own, at most every WEB_CHECK_EVERY seconds per process: the webhook's
+    own transaction is over and the caller never waits. Never raises."""
+    app = current_app._get_current_object()
+    if not _due(_webhook_checked, app):
+        return response
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                check(only=only)
+            except Exception:  # noqa: BLE001 - a failed check must not touch the call
+                log.exception("webhook-side alert check failed")
+            finally:
+                db.session.remove()
+
+    response.call_on_close(run)
+    return response
 
 
 def check(now: datetime | None = None, only: tuple[str, ...] | None = None) -> dict[str, str]:
@@ -141,13 +179,8 @@ def post_webhook(url: str, text: str) -> bool:
 def web_check(force: bool = False) -> None:
     """From a web request: is a worker alive? (At most every WEB_CHECK_EVERY seconds per
     app in this process; never raises: a page must not fail for it.)"""
-    if not force:
-        app = current_app._get_current_object()
-        with _web_lock:
-            last = _web_checked.get(app)
-            if last is not None and time.monotonic() - last < WEB_CHECK_EVERY:
-                return
-            _web_checked[app] = time.monotonic()
+    if not force and not _due(_web_checked, current_app._get_current_object()):
+        return
     try:
         check(only=("worker_silent",))
     except Exception:  # noqa: BLE001 - the page shows what is stored

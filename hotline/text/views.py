@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 from twilio.twiml.messaging_response import MessagingResponse
 
+from hotline.alerts import notify
 from hotline.text import conversations
 from hotline.telephony import message_records
 from hotline.core import phones
@@ -27,6 +28,8 @@ from hotline.core.urls import public_url
 log = logging.getLogger(__name__)
 
 bp = protect(Blueprint("sms", __name__, url_prefix="/twilio/sms"))
+# As for calls: a texter's webhooks check the gaps after the answer, at most every 30 s.
+bp.after_request(notify.check_after)
 
 #: Longest body handled; Twilio's own limit is 1,600 characters.
 MAX_BODY_CHARS = 1600

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
+from hotline.alerts import notify
 from hotline.callbacks import requests as callbacks
 from hotline.followups import consent
 from hotline.lifecycle import contacts
@@ -36,6 +37,9 @@ from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, after_crisis, crisis_
 log = logging.getLogger(__name__)
 
 bp = once(protect(Blueprint("voice", __name__, url_prefix="/twilio/voice")))
+# A caller's webhooks see the gaps the coordinators must hear of (nobody on shift, contacts
+# without a peer, no worker): checked after the answer is sent, at most every 30 s.
+bp.after_request(notify.check_after)
 
 #: Menu turns before a caller who presses nothing is put through to a peer.
 NO_INPUT_TURNS = 2

@@ -1,0 +1,190 @@
+"""A contact's life: created, queued, connected, ended; exactly one outcome each.
+
+State changes that can race (two webhooks, a webhook and a job) are conditional
+UPDATEs: the caller of each function learns whether it won. None of them commits: the
+transaction ends in the lifecycle transition (``hotline.lifecycle.transitions``) or the
+adapter (webhook, job) that called it, with everything else that belongs to it. Each
+returns the updated row (``RETURNING``) into the contact, so the contact is current
+without a second query; only an UPDATE that lost reloads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from hotline.core.extensions import settings
+from hotline.monitoring import counters
+from hotline.privacy import primitives as privacy
+from hotline.statistics import days as stats_cache
+from hotline.models import states
+from hotline.models.states import OUTBOUND_MODES  # noqa: F401 - callers read it here
+from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventKind, Outcome,
+                            utcnow, to_minute)
+
+log = logging.getLogger(__name__)
+
+
+def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
+          tier: int | None = None, outcome: str | None = None, at: datetime | None = None) -> None:
+    """Append one statistics event (no number, no text, minute resolution); a late one
+    (a contact days old) drops the cached statistics of the contact's day."""
+    kind = states.value(kind)
+    session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
+                             channel=contact.channel, tier=tier, outcome=outcome))
+    stats_cache.forget_contact(session, contact, kind)
+    if outcome is not None:  # the outcome event: written once per contact, when it ends
+        counters.count_on_commit(session, "contacts", channel=contact.channel, outcome=outcome)
+
+
+def open_voice(session: Session, call_sid: str, caller_key: str,
+               sealed_number: str | None = None, caller_verified: bool = False) -> Contact:
+    """The contact for an incoming call; the same one again for a repeated webhook.
+
+    ``sealed_number`` is kept only while the call may still need it (a callback or the
+    check-in question); ``forget_number`` drops it as soon as it does not.
+    ``caller_verified``: the carrier vouched for the caller ID (see consent.attested).
+    """
+    existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
+    if existing is not None:
+        return existing
+    contact = Contact(channel=Channel.VOICE.value, call_sid=call_sid, caller_key=caller_key,
+                      sealed_number=sealed_number, caller_verified=caller_verified)
+    session.add(contact)
+    try:
+        session.flush()
+    except IntegrityError:  # the same CallSid delivered twice at once
+        session.rollback()
+        return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
+    event(session, contact, EventKind.STARTED)
+    log.info("contact %s started (voice)", contact.id)
+    return contact
+
+
+def discard(session: Session, contact: Contact) -> None:
+    """A call that turned out to be no contact (it joined a team debrief): its row and
+    events go, so it is neither a call in the statistics nor an abandoned one. Commits."""
+    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == contact.id))
+    session.delete(contact)
+    session.commit()
+    log.info("call %s joined a debrief: not a contact", contact.id)
+
+
+def by_call_sid(session: Session, call_sid: str) -> Contact | None:
+    """The contact whose caller leg is ``call_sid``."""
+    return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
+
+
+def _update(session: Session, contact: Contact, *where: Any, **values: Any) -> bool:
+    """UPDATE the contact's row if ``where`` holds; True when it did.
+
+    The new row comes back with RETURNING and replaces the contact's attributes (as a
+    refresh would); a contact whose UPDATE matched nothing is reloaded instead. Either
+    way the transaction stays open for the caller to commit.
+    """
+    session.flush()  # pending changes first (a Core statement does not autoflush)
+    table = Contact.__table__
+    row = session.execute(
+        update(table).where(table.c.id == contact.id, *where).values(**values)
+        .returning(*table.c)).mappings().one_or_none()
+    if row is None:
+        session.refresh(contact)
+        return False
+    for key, value in row.items():  # a Core UPDATE: no ORM bulk-update bookkeeping
+        set_committed_value(contact, key, value)
+    return True
+
+
+def queue(session: Session, contact: Contact) -> int:
+    """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
+    _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
+            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
+    event(session, contact, EventKind.QUEUED)
+    return contact.attempt
+
+
+def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> bool:
+    """Take a waiting contact out of the queue; stale routing jobs then exit."""
+    won = _update(session, contact, Contact.state == ContactState.WAITING.value,
+                  state=new_state.value, attempt=Contact.attempt + 1)
+    return won
+
+
+
+
+def forget_number(session: Session, contact: Contact) -> None:
+    """Delete the contact's sealed number: nothing more needs to reach the clinician
+    (committed with the caller's transaction)."""
+    contact.sealed_number = None
+
+
+#: What a contact holds only until its outcome, erased in the very UPDATE that sets it (so
+#: no committed row has both): the caller's match request (docs/privacy.md).
+ERASED_AT_OUTCOME = {"match_role": None, "match_unit": None}
+
+
+def ask_match(session: Session, contact: Contact, role: str | None = None,
+              unit: str | None = None) -> None:
+    """The caller's match request, on the open contact only, for routing (erased with its
+    outcome: ``ERASED_AT_OUTCOME``); the unit sealed (``hotline.escalation.matching.unit_of``
+    opens it); the caller commits. The statistics get one
+    ``match_asked`` event per contact, which names neither the role nor the unit."""
+    if not contact.match_role and not contact.match_unit and (role or unit):
+        event(session, contact, EventKind.MATCH_ASKED)
+    if role:
+        contact.match_role = role
+    if unit:  # sealed like a number: the plain name is never written to the database
+        contact.match_unit = privacy.seal(unit, settings())
+
+
+def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
+           end: bool = True) -> bool:
+    """Set the one outcome of a contact; False when it already had one."""
+    values: dict = {"outcome": outcome.value, **ERASED_AT_OUTCOME}
+    if end:
+        values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
+                      attempt=Contact.attempt + 1)
+    won = _update(session, contact, Contact.outcome.is_(None), **values)
+    if won:
+        event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+        log.info("contact %s outcome %s", contact.id, outcome.value)
+    return won
+
+
+def connected_outcome(tier: int) -> Outcome:
+    """The outcome of reaching a supporter of ``tier``."""
+    return Outcome.CONNECTED if tier == 1 else Outcome.CONNECTED_BACKUP
+
+
+def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
+            tier: int) -> bool:
+    """The supporter who accepted first wins the contact; False if another did.
+
+    When the hotline calls the clinician (a "call me" text, a callback) the outcome comes
+    only once they pick up and are bridged; every other contact is connected now.
+    """
+    outcome = connected_outcome(tier)
+    now_final = contact.mode not in OUTBOUND_MODES
+    won = _update(session, contact, Contact.state == ContactState.WAITING.value,
+                  Contact.attempt == attempt, Contact.outcome.is_(None),
+                  state=ContactState.CONNECTED.value, supporter_id=supporter_id,
+                  connected_at=utcnow(), outcome=outcome.value if now_final else None,
+                  **(ERASED_AT_OUTCOME if now_final else {}))
+    if won and now_final:
+        event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
+    if won:
+        log.info("contact %s connected (tier %s)", contact.id, tier)
+    return won
+
+
+def end(session: Session, contact: Contact) -> None:
+    """Mark a connected contact's call as over (its outcome stays)."""
+    if _update(session, contact, Contact.state != ContactState.ENDED.value,
+               state=ContactState.ENDED.value, ended_at=utcnow(), attempt=Contact.attempt + 1):
+        event(session, contact, EventKind.ENDED)

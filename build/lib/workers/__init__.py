@@ -1,0 +1,1 @@
+"""RQ job functions. Each takes ids only: never a phone number, never message text."""
