@@ -1,1 +1,0 @@
-"""RQ job functions. Each takes ids only: never a phone number, never message text."""
