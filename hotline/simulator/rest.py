@@ -22,7 +22,8 @@ from flask import Flask, Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from hotline.simulator.engine import API_VERSION, CallStatus, Leg, TwilioSim
-from hotline.simulator.rest_base import INVALID_PARAMETER, MAX_PAGE_SIZE, ApiError, current_sim
+from hotline.simulator.rest_base import (INVALID_PARAMETER, MAX_PAGE_SIZE, ApiError, current_sim,
+                                          one_page)
 from hotline.simulator.rest_conferences import (fetch_conference, list_conferences,
                                                 update_conference)
 from hotline.simulator.rest_numbers import (NUMBER_URLS, fetch_account, fetch_number,
@@ -290,9 +291,7 @@ def list_media(account_sid: str, message_sid: str) -> dict[str, Any]:
         uri = (f"/{API_VERSION}/Accounts/{sim.account_sid}/Messages/{message_sid}"
                f"/Media.json")
         items = [media_json(sim, message, item) for item in message.get("media", [])]
-        return {"media_list": items, "end": max(len(items) - 1, 0), "first_page_uri": uri,
-                "next_page_uri": None, "page": 0, "page_size": 50,
-                "previous_page_uri": None, "start": 0, "uri": uri}
+        return one_page("media_list", items, uri, uri)
 
 
 def fetch_media(account_sid: str, message_sid: str, sid: str) -> dict[str, Any]:

@@ -33,3 +33,11 @@ class ApiError(Exception):
 def current_sim() -> TwilioSim:
     """The simulator the serving app stands in for."""
     return current_app.extensions["twilio_sim"]
+
+
+def one_page(key: str, items: list, first_page_uri: str, uri: str,
+             page_size: int = 50) -> dict:
+    """A list resource's answer when everything fits on its first page (no next page)."""
+    return {key: items, "end": max(len(items) - 1, 0), "first_page_uri": first_page_uri,
+            "next_page_uri": None, "page": 0, "page_size": page_size,
+            "previous_page_uri": None, "start": 0, "uri": uri}

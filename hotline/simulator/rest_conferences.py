@@ -10,7 +10,8 @@ from typing import Any
 from flask import request
 
 from hotline.simulator.engine import API_VERSION, Conference, Fetch, TwilioSim
-from hotline.simulator.rest_base import INVALID_PARAMETER, MAX_PAGE_SIZE, ApiError, current_sim
+from hotline.simulator.rest_base import (INVALID_PARAMETER, MAX_PAGE_SIZE, ApiError, current_sim,
+                                          one_page)
 
 
 def conference_json(sim: TwilioSim, room: Conference) -> dict[str, Any]:
@@ -42,10 +43,9 @@ def list_conferences(account_sid: str) -> dict[str, Any]:
                  if args.get("FriendlyName", room.name) == room.name
                  and args.get("Status", room.status) == room.status][:page_size]
         uri = f"/{API_VERSION}/Accounts/{sim.account_sid}/Conferences.json"
-        return {"conferences": [conference_json(sim, room) for room in found],
-                "end": max(len(found) - 1, 0), "first_page_uri": f"{uri}?PageSize={page_size}"
-                f"&Page=0", "next_page_uri": None, "page": 0, "page_size": page_size,
-                "previous_page_uri": None, "start": 0, "uri": request.full_path.rstrip("?")}
+        return one_page("conferences", [conference_json(sim, room) for room in found],
+                        f"{uri}?PageSize={page_size}&Page=0",
+                        request.full_path.rstrip("?"), page_size)
 
 
 def fetch_conference(account_sid: str, sid: str) -> dict[str, Any]:

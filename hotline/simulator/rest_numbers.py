@@ -15,7 +15,7 @@ from typing import Any
 from flask import request
 
 from hotline.simulator.engine import API_VERSION, TwilioSim
-from hotline.simulator.rest_base import ApiError, current_sim
+from hotline.simulator.rest_base import ApiError, current_sim, one_page
 
 #: Resource field -> (the form parameter that sets it, the sim attribute holding it).
 URL_FIELDS = {"voice_url": ("VoiceUrl", "voice_url"),
@@ -73,9 +73,7 @@ def list_numbers(account_sid: str) -> dict[str, Any]:
     with sim.lock:
         found = [number_json(sim, n) for n in sim.numbers if wanted in (None, n)]
     uri = f"/{API_VERSION}/Accounts/{sim.account_sid}/IncomingPhoneNumbers.json"
-    return {"incoming_phone_numbers": found, "end": max(len(found) - 1, 0),
-            "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": 50,
-            "previous_page_uri": None, "start": 0, "uri": request.full_path.rstrip("?")}
+    return one_page("incoming_phone_numbers", found, uri, request.full_path.rstrip("?"))
 
 
 def fetch_number(account_sid: str, sid: str) -> dict[str, Any]:
