@@ -145,8 +145,9 @@ def find_conference(settings: Settings, name: str) -> str | None:
     """The sid of the conference called ``name`` while it is in progress (None: it has not
     started, or it is over)."""
     try:
-        found = client(settings).conferences.list(friendly_name=name, status="in-progress",
-                                                  limit=1)
+        # One page only, as for a number: never a request to a next-page link.
+        found = list(client(settings).conferences.page(friendly_name=name,
+                                                       status="in-progress", page_size=20))
     except (TwilioException, OSError) as exc:
         raise TwilioApiError(_describe(exc)) from None
     return found[0].sid if found else None
