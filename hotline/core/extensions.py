@@ -187,6 +187,17 @@ class Jobs:
             return False
         return True
 
+    def cancel(self, job_id: str) -> bool:
+        """Cancel and delete a job of this id, queued or scheduled; False if there is none.
+        Deleted, not only canceled: a canceled job kept in Redis would still hold its ids."""
+        try:
+            job = Job.fetch(job_id, connection=self.queue.connection)
+        except NoSuchJobError:
+            return False
+        job.cancel()
+        job.delete()
+        return True
+
 
 db = Database()
 redis_conn = RedisConnection()

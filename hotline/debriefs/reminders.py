@@ -13,8 +13,6 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sqlalchemy.orm import Session
 
 from hotline.core import flows
@@ -76,12 +74,7 @@ def restore(session: Session) -> int:
 
 def cancel_jobs(reminder_ids: Iterable[int]) -> None:
     for reminder_id in reminder_ids:
-        try:
-            job = Job.fetch(job_id(reminder_id), connection=jobs.queue.connection)
-        except NoSuchJobError:
-            continue
-        job.cancel()
-        job.delete()
+        jobs.cancel(job_id(reminder_id))
 
 
 def send(reminder_id: int) -> str:

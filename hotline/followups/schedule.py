@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import timezone as number_timezones
 from rq import Retry, get_current_job
-from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -294,12 +293,7 @@ def cancel_for(session: Session, caller_key: str) -> int:
 
 
 def _cancel_job(followup_id: int) -> None:
-    try:
-        job = Job.fetch(job_id(followup_id), connection=jobs.queue.connection)
-    except NoSuchJobError:
-        return
-    job.cancel()
-    job.delete()
+    jobs.cancel(job_id(followup_id))
 
 
 def answer(session: Session, caller_key: str, body: str, flows: FollowUpFlows,
