@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 
 from hotline.core.errors import FlowError
-from hotline.core.flows import read_yaml
+from hotline.core.flows import check_text, read_yaml
 
 ALERTS_FILE = "alerts.yaml"
 EXTENSION = "hotline.alert_words"
@@ -47,12 +46,7 @@ def load(folder: str | Path, conditions: frozenset[str]) -> AlertWords:
             raise FlowError(f"{path}: messages.{condition} must have exactly {list(PARTS)}")
         texts += [(f"messages.{condition}.{part}", text) for part, text in parts.items()]
     for name, text in texts:
-        if not isinstance(text, str) or not text.strip():
-            raise FlowError(f"{path}: {name} is empty or not text")
-        names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
-        if names - PLACEHOLDERS:
-            raise FlowError(f"{path}: {name} uses unknown placeholders "
-                            f"{sorted(names - PLACEHOLDERS)}")
+        check_text(path, name, text, PLACEHOLDERS)
     return AlertWords(prefixes, messages)
 
 

@@ -230,15 +230,21 @@ def check_texts(path: Path, name: str, raw: Any, languages: dict[str, Language],
         unit_after = _unit_after(languages[code])
         for key, text in table.items():
             for piece in text if isinstance(text, list) else [text]:
-                if not isinstance(piece, str) or not piece.strip():
-                    raise FlowError(f"{path}: {name}.{code}.{key} is empty or not text")
-                names = {n for _, n, _, _ in string.Formatter().parse(piece) if n}
-                if names - placeholders:
-                    raise FlowError(f"{path}: {name}.{code}.{key} uses unknown "
-                                    f"placeholders {sorted(names - placeholders)}")
+                names = check_text(path, f"{name}.{code}.{key}", piece, placeholders)
                 if "minutes" in names and unit_after.search(piece):
                     raise FlowError(f"{path}: {name}.{code}.{key}: {{minutes}} is the whole "
                                     f"duration (\"5 minutes\"), with no unit after it")
+
+
+def check_text(path: Path, name: str, text: Any, placeholders: set[str]) -> set[str]:
+    """One text: not empty, and only known placeholders; returns the placeholders it uses."""
+    if not isinstance(text, str) or not text.strip():
+        raise FlowError(f"{path}: {name} is empty or not text")
+    names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
+    if names - placeholders:
+        raise FlowError(f"{path}: {name} uses unknown placeholders "
+                        f"{sorted(names - placeholders)}")
+    return names
 
 
 def _unit_after(language: Language) -> re.Pattern:
