@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.servers import free_port, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,3 +283,21 @@ def fresh_redis(server_url: str, db: int) -> Iterator[tuple[str, object]]:
     finally:
         client.flushdb()
         client.close()
+
+
+def cluster_fixtures(database_name: str, redis_db: int):
+    """The ``database`` and ``redis`` fixtures of a test module that runs real processes:
+    its own fresh PostgreSQL database and Redis database, so modules never share state.
+    Use as ``database, redis = cluster_fixtures("hotline_x", 9)`` at module level."""
+
+    @pytest.fixture
+    def database(postgres_server):
+        with fresh_database(postgres_server.url, database_name) as url:
+            yield url
+
+    @pytest.fixture
+    def redis(redis_server):
+        with fresh_redis(redis_server.url, redis_db) as made:
+            yield made
+
+    return database, redis

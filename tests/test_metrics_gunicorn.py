@@ -18,13 +18,12 @@ import urllib.request
 from collections import Counter
 from datetime import UTC, date, datetime
 
-import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from hotline.models import Contact, Supporter
 from hotline.simulator import HttpTransport, RealtimeRunner, TwilioSim, serve_in_thread
-from tests.cluster import Cluster, clean_environ, fresh_database, fresh_redis, wait_until
+from tests.cluster import Cluster, clean_environ, cluster_fixtures, wait_until
 from tests.servers import free_port
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 from tests.test_monitoring import TOKEN, no_identifying_label, samples
@@ -49,16 +48,7 @@ class CountingTransport(HttpTransport):
         return super().post(url, params, headers)
 
 
-@pytest.fixture
-def database(postgres_server):
-    with fresh_database(postgres_server.url, "hotline_metrics") as url:
-        yield url
-
-
-@pytest.fixture
-def redis(redis_server):
-    with fresh_redis(redis_server.url, REDIS_DB) as made:
-        yield made
+database, redis = cluster_fixtures("hotline_metrics", REDIS_DB)
 
 
 def test_metrics_count_every_worker_of_gunicorn(database, redis, tmp_path):

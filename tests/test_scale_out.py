@@ -48,7 +48,7 @@ from hotline.simulator import (
     TwilioSim,
     serve_in_thread,
 )
-from tests.cluster import (Cluster, RoundRobinProxy, clean_environ, fresh_database, fresh_redis,
+from tests.cluster import (Cluster, RoundRobinProxy, clean_environ, cluster_fixtures,
                            wait_until)
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 
@@ -158,16 +158,7 @@ class ClinicianPhone(Phone):
         return Press("1")
 
 
-@pytest.fixture
-def database(postgres_server):
-    with fresh_database(postgres_server.url, "hotline_scale_out") as url:
-        yield url
-
-
-@pytest.fixture
-def redis(redis_server):
-    with fresh_redis(redis_server.url, REDIS_DB) as made:
-        yield made
+database, redis = cluster_fixtures("hotline_scale_out", REDIS_DB)
 
 
 class World:
