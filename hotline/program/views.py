@@ -54,7 +54,7 @@ def _context(lang: str) -> dict[str, Any]:
         "tel": qr.tel_uri(cfg.HOTLINE_NUMBER), "sms": "sms:" + cfg.HOTLINE_NUMBER,
         "crisis_tel": qr.tel_uri(cfg.CRISIS_LINE_NUMBER),
         "crisis_sms": "sms:" + cfg.CRISIS_LINE_NUMBER,
-        "languages": [(code, language.name) for code, language in flows.current().languages.items()],
+        "languages": [(code, spoken.name) for code, spoken in flows.current().languages.items()],
         "pulse_url": pulse_url,
     }
 
