@@ -56,7 +56,7 @@ def test_the_public_pages_need_no_login_set_no_cookie_and_load_nothing_from_else
 def test_the_page_shows_the_number_the_hours_the_flow_and_the_crisis_line(app):
     page = app.test_client().get("/").text
     assert f'href="tel:{HOTLINE_NUMBER}"' in page and f'href="sms:{HOTLINE_NUMBER}"' in page
-    assert 'href="tel:988"' in page
+    assert 'href="tel:988">Call 988</a>' in page and 'href="sms:988">Text 988</a>' in page
     words = _words(page)
     assert "Call (617) 555-0100" in words and "Text (617) 555-0100" in words
     assert "<h1>Clinician Peer Support</h1>" in page  # sms.yaml's program name

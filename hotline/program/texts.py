@@ -24,6 +24,7 @@ TEXTS = frozenset({
     "how_call", "how_ring", "how_callback", "how_text", "who_heading", "who", "who_trained",
     "promise_heading", "never_kept", "redacted", "logs_deleted", "logs_kept", "number_sealed",
     "callback_number", "followups", "events", "statistics", "crisis_heading", "crisis",
+    "crisis_call", "crisis_text",
     "print_heading", "print_poster_a4", "print_poster_letter", "print_card_a4",
     "print_card_letter", "poster_headline", "poster_call_or_text", "poster_promise",
     "scan_call", "scan_page", "qr_call", "qr_page", "pulse", "card_fold", "card_front",
