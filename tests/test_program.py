@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import date
 
 import pytest
 import yaml
@@ -115,6 +116,14 @@ def test_the_hours_are_the_weekly_shifts_of_active_supporters(app, session, make
     assert f"on shift at these times ({shifts.program_zone().key})" in page
     es = dict(re.findall(r"<dt>(\w+)</dt>\s*<dd>(.*?)</dd>", client.get("/?lang=es").text))
     assert es == {"lunes": "00:00–06:00, 08:00–20:00", "domingo": "22:00–24:00"}
+    # Training required: only a trained supporter's shifts are a promise (routing's rule).
+    app.extensions["hotline.settings"] = settings().replace(REQUIRE_TRAINING=True)
+    assert "No peer supporter shifts are planned just now" in client.get("/").text
+    ada.trained_on, ada.refresher_due = date(2026, 1, 5), date(2099, 1, 5)
+    session.commit()
+    assert dict(re.findall(r"<dt>(\w+)</dt>\s*<dd>(.*?)</dd>", client.get("/").text)) == {
+        "Monday": "08:00–16:00"}
+    app.extensions["hotline.settings"] = settings().replace(REQUIRE_TRAINING=False)
     for weekday in range(7):
         shifts.add_shift(session, make_supporter(), weekday, "00:00", "23:59")
     shifts.add_shift(session, make_supporter("Di"), "Monday", "23:00", "01:00")

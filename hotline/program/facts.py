@@ -23,6 +23,7 @@ from hotline.core.phones import DEFAULT_REGION
 from hotline.core.settings import Settings
 from hotline.models import Shift, Supporter
 from hotline.retention.purge import CALLBACK_KEEP, CONSENT_WINDOW
+from hotline.roster import training
 from hotline.roster.shifts import MINUTES_PER_DAY, clock, program_zone
 
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -92,11 +93,12 @@ class Hours:
 
 
 def hours(session: Session) -> Hours:
-    """The union of the weekly shifts of active supporters, in the program's time zone (the
-    shifts are stored in it). Whoever is ON outside a shift is not a promise: not shown."""
+    """The union of the weekly shifts of the supporters routing may offer contacts to (active,
+    and trained when training is required: ``training.current``), in the program's time
+    zone (the shifts are stored in it). Whoever is ON outside a shift is not a promise."""
     spans = sorted(session.execute(
         select(Shift.start_minute, Shift.end_minute).join(Supporter)
-        .where(Supporter.active.is_(True))).all())
+        .where(Supporter.active.is_(True), training.current())).all())
     covered: list[tuple[int, int]] = []
     for start, end in spans:  # a shift past Sunday midnight wraps to Monday
         pieces = [(start, min(end, MINUTES_PER_WEEK))]
