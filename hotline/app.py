@@ -22,6 +22,8 @@ from hotline.monitoring import views as monitoring
 from hotline.roster import roles
 from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
+from hotline.program import texts as program_texts
+from hotline.program import views as program
 from hotline.text import fallback as sms_fallback
 from hotline.text import views as sms
 from hotline.text import words as texting
@@ -54,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[debrief_texts.EXTENSION] = debrief_texts.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions[alert_words.EXTENSION] = alert_words.load(
         cfg.IVR_FLOWS_DIR, frozenset(alert_conditions.CONDITIONS))
+    app.extensions[program_texts.EXTENSION] = program_texts.load(cfg.IVR_FLOWS_DIR, languages)
     extensions.init_app(app, cfg)
     app.register_blueprint(voice.bp)
     app.register_blueprint(supporter.bp)
@@ -62,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(sms_fallback.bp)
     app.register_blueprint(debrief_calls.bp)
     dashboard.init_app(app, cfg)
+    app.register_blueprint(program.bp)  # /, /poster, /card: public, no cookie
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     monitoring.init_app(app, cfg)  # /readyz, /metrics (with a token), request ids, timings
     cli.init_app(app)

@@ -239,6 +239,7 @@ def _add_french(folder: Path, *, texts: bool) -> None:
     _edit(folder, "sms.yaml", sms)
     _edit(folder, "followups.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
     _edit(folder, "debriefs.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
+    _edit(folder, "program.yaml", lambda d: d["texts"].update(fr=d["texts"]["en"]))
 
     def roster_lists(data):
         for entries in data.values():
