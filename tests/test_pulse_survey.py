@@ -258,3 +258,12 @@ def test_coordinators_open_and_close_a_window_and_see_suppressed_results(app, re
     assert "&lt;11" in nurse_row and "worked out from the total" in nurse_row
     late = voter.post("/pulse", data={**ANSWERS, "csrf_token": voter_token})
     assert late.status_code == 409 and len(ballots()) == 17
+
+
+def test_the_promise_about_results_says_the_running_k(app_settings, request, clock):
+    app_settings["MIN_CELL"] = 20
+    app = request.getfixturevalue("app")
+    survey.open_window(db.session, "Spring")
+    assert "Results are only shown for groups of at least 20 people." in (
+        app.test_client().get("/pulse").text)
+    assert "al menos 20 personas" in app.test_client().get("/pulse?lang=es").text

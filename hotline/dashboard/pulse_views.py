@@ -41,7 +41,7 @@ def _role_choices(lang: str, words: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def _survey_page(lang: str, state: str, form=None, status: int = 200):
-    words = pulse_words.current().table(lang)
+    words = pulse_words.current().table(lang, settings().MIN_CELL)
     return render_template(
         "dashboard/pulse_survey.html", words=words, lang=lang, state=state, form=form or {},
         roles=_role_choices(lang, words), scale=list(survey.SCALE),
@@ -80,7 +80,7 @@ def _coordinator_page(error: str | None = None, status: int = 200):
         db.session))]
     lists = roster_roles.current()
     labels = {e.name: e.label("en").capitalize() for e in lists.roles}
-    labels[PREFER_NOT_TO_SAY] = pulse_words.current().table("en")["prefer_not_to_say"]
+    labels[PREFER_NOT_TO_SAY] = pulse_words.current().table("en", k)["prefer_not_to_say"]
     open_window = survey.current(db.session)
     return render_template(
         "dashboard/pulse.html", open_window=open_window, closed=closed, error=error, k=k,

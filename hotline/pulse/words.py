@@ -17,15 +17,18 @@ TEXTS = frozenset({
     "answer_yes", "answer_no", "likely_question", "role_question", "prefer_not_to_say",
     "submit", "thanks", "limited", "missing", "language",
     *(f"burnout_{v}" for v in range(1, 6)), *(f"likely_{v}" for v in range(1, 6))})
+#: {k}: the program's k (HOTLINE_MIN_CELL), as the promise about results says it.
+PLACEHOLDERS = {"k"}
 
 
 @dataclass(frozen=True)
 class PulseWords:
     texts: dict[str, dict[str, str]]
 
-    def table(self, lang: str) -> dict[str, str]:
-        """Every text in ``lang`` (English for a language without them)."""
-        return self.texts.get(lang) or self.texts["en"]
+    def table(self, lang: str, k: int) -> dict[str, str]:
+        """Every text in ``lang`` (English for a language without them), with k filled in."""
+        return {key: text.format(k=k)
+                for key, text in (self.texts.get(lang) or self.texts["en"]).items()}
 
 
 def load(folder: str | Path, languages: dict[str, Language] | None = None) -> PulseWords:
@@ -33,7 +36,7 @@ def load(folder: str | Path, languages: dict[str, Language] | None = None) -> Pu
     path = Path(folder) / PULSE_FILE
     languages = languages if languages is not None else load_languages(folder)
     texts = read_yaml(path).get("texts")
-    check_texts(path, "texts", texts, languages, set(), TEXTS)
+    check_texts(path, "texts", texts, languages, PLACEHOLDERS, TEXTS)
     return PulseWords(texts)
 
 
