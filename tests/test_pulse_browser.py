@@ -15,6 +15,7 @@ from hotline.core.extensions import db
 from hotline.models import PulseResponse
 from hotline.pulse import survey
 from tests.axe import assert_accessible, new_context
+from tests.coordinators import COORD, PASSWORD, make_user
 from tests.stack import OUTPUT
 
 pytestmark = pytest.mark.browser
@@ -65,3 +66,32 @@ def test_the_survey_page_is_accessible_and_answered_anonymously(browser, served)
                 ballot.likely) == ("prefer_not_to_say", 2, True, False, 4)
     context.close()
     assert SCREENSHOT.stat().st_size < 150_000
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_coordinators_close_a_window_and_read_its_results_accessibly(browser, served):
+    from playwright.sync_api import expect
+    app, url = served
+    with app.app_context():
+        make_user(COORD)
+        window = survey.open_window(db.session, "Spring 2026")
+        for role, n in (("nurse", 14), ("physician", 12), ("pharmacist", 2)):
+            db.session.add_all(PulseResponse(window_id=window.id, role=role, burnout=3,
+                                             knows_line=True, used_line=False, likely=4)
+                               for _ in range(n))
+        db.session.commit()
+    context = new_context(browser, viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/dashboard/login")
+    page.get_by_label("Email").fill(COORD)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Pulse survey").click()
+    expect(page.get_by_role("status")).to_contain_text("Spring 2026 is open")
+    assert_accessible(page, "the pulse survey's coordinator page, a window open")
+    page.get_by_role("button", name="Close this window").click()
+    expect(page.get_by_role("heading", name="Spring 2026 (")).to_be_visible()
+    row = page.get_by_role("row", name="Pharmacist")
+    expect(row).to_contain_text("fewer than 11 answers from this role")
+    assert_accessible(page, "the pulse survey's results")
+    context.close()
