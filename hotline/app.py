@@ -24,6 +24,7 @@ from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
 from hotline.program import texts as program_texts
 from hotline.program import views as program
+from hotline.pulse import words as pulse_words
 from hotline.text import fallback as sms_fallback
 from hotline.text import views as sms
 from hotline.text import words as texting
@@ -54,6 +55,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)
     app.extensions[roles.EXTENSION] = roles.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions[debrief_texts.EXTENSION] = debrief_texts.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions[pulse_words.EXTENSION] = pulse_words.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions[alert_words.EXTENSION] = alert_words.load(
         cfg.IVR_FLOWS_DIR, frozenset(alert_conditions.CONDITIONS))
     app.extensions[program_texts.EXTENSION] = program_texts.load(cfg.IVR_FLOWS_DIR, languages)

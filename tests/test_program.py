@@ -181,6 +181,15 @@ def test_the_poster_takes_a4_or_letter_only(app):
     assert "size: letter" in client.get("/program/static/paper-letter.css").text
 
 
+def test_the_poster_carries_the_staff_survey_link_in_its_language(app):
+    client = app.test_client()
+    base = app.extensions["hotline.settings"].PUBLIC_BASE_URL.rstrip("/")
+    assert f"{base}/pulse</span>" in client.get("/poster").text
+    spanish = client.get("/poster?lang=es").text
+    assert f"{base}/pulse?lang=es</span>" in spanish
+    assert client.get("/pulse?lang=es").status_code == 200
+
+
 def test_a_program_text_missing_in_one_language_stops_the_start(tmp_path):
     folder = tmp_path / "ivr_flows"
     shutil.copytree(ROOT / "ivr_flows", folder)

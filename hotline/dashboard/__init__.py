@@ -18,17 +18,20 @@ from hotline.roster import shifts
 
 def init_app(app: Flask, cfg: Settings) -> None:
     """Wire the dashboard into ``app``."""
-    from hotline.dashboard import (access, debrief_views, referral_views,  # noqa: F401
-                                   roster_views, users_views, views)
+    from hotline.dashboard import (access, debrief_views, pulse_views,  # noqa: F401
+                                   referral_views, roster_views, users_views, views)
 
     app.config.update(SESSION_COOKIE_SECURE=secure_cookies(cfg), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="hotline_session",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=cfg.SESSION_HOURS))
     app.register_blueprint(views.bp)
     app.register_blueprint(views.api)
+    app.register_blueprint(pulse_views.public_bp)  # /pulse: public, CSRF like the rest
     # Per app, not on the shared blueprint objects (many apps are built in tests).
     app.before_request_funcs.setdefault(views.bp.name, []).append(access.guard(api=False))
     app.before_request_funcs.setdefault(views.api.name, []).append(access.guard(api=True))
+    app.before_request_funcs.setdefault(pulse_views.public_bp.name, []).append(
+        access.guard(api=False))
     app.after_request(access.security_headers)
     # The dummy hash unknown emails are verified against, made now: the first one costs
     # the same single argon2 verification as every later login.

@@ -237,6 +237,6 @@ def security_headers(response: Response) -> Response:
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.blueprint in ("dashboard", "dashboard_api"):
+    if request.blueprint in ("dashboard", "dashboard_api", "pulse"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response

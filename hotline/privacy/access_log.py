@@ -7,6 +7,8 @@ may change ``access_log_format`` to log headers (cookies) or the WSGI environ. S
 atoms themselves are cleaned, whatever the format asks for: request line and referrer
 without query strings, token-like path segments masked, no headers but the user agent,
 no environ; and every handler of gunicorn's loggers redacts numbers as the app's do.
+On the anonymous pages (``ANONYMOUS_PATHS``: the staff pulse survey) the client address is
+not logged either: the line's ``h`` is "-".
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from hotline.privacy import primitives as privacy
 
 #: Atoms kept as gunicorn computes them: none carries a query string, a header or a path.
 _PLAIN_ATOMS = ("h", "l", "u", "t", "s", "m", "H", "b", "B", "T", "D", "M", "L", "p")
+#: Pages promised anonymous, whose access lines carry no client address (hotline/pulse).
+ANONYMOUS_PATHS = ("/pulse",)
+
+
+def anonymous(path: str) -> bool:
+    """Whether ``path`` is one of ``ANONYMOUS_PATHS`` (or below one)."""
+    return any(path == p or path.startswith(p + "/") for p in ANONYMOUS_PATHS)
 
 
 class RedactingLogger(Logger):
@@ -32,6 +41,8 @@ class RedactingLogger(Logger):
         atoms = {key: raw[key] for key in _PLAIN_ATOMS if key in raw}
         path = privacy.redact_url(environ.get("RAW_URI") or environ.get("PATH_INFO") or "")
         atoms["U"] = path
+        if anonymous(environ.get("PATH_INFO") or path):
+            atoms["h"] = "-"
         atoms["q"] = "-"
         atoms["r"] = f"{raw.get('m')} {path} {raw.get('H')}"
         referrer = environ.get("HTTP_REFERER")

@@ -47,15 +47,13 @@ def _context(lang: str) -> dict[str, Any]:
     filled = facts.values(cfg, lang, page_url)
     words = {key: [str(w) for w in text] if isinstance(text, list) else text.format(**filled)
              for key, text in texts.current().table(lang).items()}
-    pulse_url = (public("pulse.survey", **own)
-                 if "pulse.survey" in current_app.view_functions else None)
     return {
         "lang": lang, "t": words, "v": filled, "own": own, "page_url": page_url,
         "tel": qr.tel_uri(cfg.HOTLINE_NUMBER), "sms": "sms:" + cfg.HOTLINE_NUMBER,
         "crisis_tel": qr.tel_uri(cfg.CRISIS_LINE_NUMBER),
         "crisis_sms": "sms:" + cfg.CRISIS_LINE_NUMBER,
         "languages": [(code, spoken.name) for code, spoken in flows.current().languages.items()],
-        "pulse_url": pulse_url,
+        "pulse_url": public("pulse.survey", **own),  # the staff survey's link, on the poster
     }
 
 
