@@ -33,10 +33,11 @@ when nobody is on shift there (every hour inside the program's hours advises at 
 supporter: HOTLINE_PROGRAM_HOURS is what the line promises).
 
 **The model** (``hotline.staffing.erlang``): Erlang C, M/M/c with callers waiting, with
-the hour's arrival rate and the window's mean handling time: the seconds supporters spent
+the hour's arrival rate and the window's mean handling time: the minutes supporters spent
 on connected contacts over those contacts (the supporter load's minutes over its accepted
-offers), rounded to the minute, shown only when at least k contacts were connected in the
-window's months (else ``DEFAULT_HANDLING_SECONDS``). Supporters do not answer every offer:
+offers), counting only the supporters whose accepted offers, and so hours on contacts, the
+statistics page shows, rounded to the minute, and only when they add up to at least k
+contacts (else ``DEFAULT_HANDLING_SECONDS``). Supporters do not answer every offer:
 with ``m`` the window's share of offers missed (no answer, busy or failed, over offers
 accepted, declined or missed; rounded to the percent, and only with at least k offers), a
 supporter on shift answers about ``1 - m`` of the time, so the advice is the Erlang C
@@ -164,24 +165,26 @@ def build(session: Session, now: datetime, cfg: Settings,
     k = cfg.MIN_CELL
     months = _months(session, zone, now, k)
     cells, occurrences = {}, [0] * 7
-    accepted = declined = missed = minutes = 0
-    accepted_shown = missed_shown = True
+    accepted = declined = missed = minutes = connected = 0
+    missed_shown = True
     for span, report, raw in months:
         for day in span.period(zone).days():
             occurrences[day.weekday()] += 1
         for wd in range(7):
             for h in range(24):
                 cells.setdefault((wd, h), []).append(report.shown(f"hour:{wd}:{h:02d}"))
-        accepted_shown = accepted_shown and report.visible("load:all:accepted")
         missed_shown = missed_shown and report.visible(
             "load:all:accepted", "load:all:declined", "load:all:missed")
         accepted += report.values["load:all:accepted"]
         declined += report.values["load:all:declined"]
         missed += report.values["load:all:missed"]
-        minutes += sum(row["minutes"] for row in raw.supporters)
+        for row in raw.supporters:   # the supporters whose hours the statistics page shows
+            if report.visible(f"load:{row['id']}:accepted"):
+                minutes += row["minutes"]
+                connected += row["accepted"]
     # each only from shown cells: a hidden count never shapes what is shown
-    handling_observed = bool(months) and accepted_shown and accepted >= k
-    handling = (max(60, round(minutes / accepted) * 60) if handling_observed
+    handling_observed = connected >= k
+    handling = (max(60, round(minutes / connected) * 60) if handling_observed
                 else DEFAULT_HANDLING_SECONDS)
     answered = accepted + declined + missed
     miss_observed = bool(months) and missed_shown and answered >= k
