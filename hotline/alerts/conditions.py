@@ -19,6 +19,7 @@ from hotline.alerts import signals
 from hotline.core.settings import Settings, program_hours
 from hotline.models import MINUTES_PER_WEEK, Contact, Outcome, Shift, Supporter
 from hotline.roster import shifts, training
+from hotline.staffing import coverage
 
 #: Contacts ending so count as not reaching a peer ("nobody free" ends a text FAILED).
 UNANSWERED = (Outcome.ABANDONED.value, Outcome.FAILED.value)
@@ -109,6 +110,25 @@ def training_lapse(session: Session, now: datetime, cfg: Settings) -> dict | Non
     return {"count": len(uncovered), "shift": shifts.describe(uncovered[0])}
 
 
+def coverage_gap(session: Session, now: datetime, cfg: Settings) -> dict | None:
+    """An hour of the next HOTLINE_COVERAGE_ALERT_HOURS, inside program hours, with fewer
+    supporters on shift than the coverage page's advice (the same numbers:
+    ``hotline.staffing.coverage``). Quiet until a month of demand is published: without
+    it there is no advice to fall short of (``nobody_now`` and ``nobody_soon`` still watch
+    the coming hour)."""
+    if not cfg.COVERAGE_ALERT_HOURS:
+        return None
+    plan = coverage.build(session, now, cfg)
+    if not plan.has_demand:
+        return None
+    gaps = [(start, hour) for start, hour in plan.ahead(now, cfg.COVERAGE_ALERT_HOURS)
+            if hour.under]
+    if not gaps:
+        return None
+    return {"count": len(gaps), "when": shifts.local_time(gaps[0][0]),
+            "window": f"{cfg.COVERAGE_ALERT_HOURS} hours"}
+
+
 def _week_start(now: datetime) -> datetime:
     """Monday 00:00 of ``now``'s week on the program's clock (what week minutes count from)."""
     local = now.astimezone(shifts.program_zone())
@@ -119,4 +139,5 @@ def _week_start(now: datetime) -> datetime:
 #: Every condition, by the name its alert row and texts use (ivr_flows/alerts.yaml).
 CONDITIONS: dict[str, Condition] = {
     "nobody_now": nobody_now, "nobody_soon": nobody_soon, "unanswered": unanswered,
-    "fallback": fallback, "worker_silent": worker_silent, "training_lapse": training_lapse}
+    "fallback": fallback, "worker_silent": worker_silent, "training_lapse": training_lapse,
+    "coverage_gap": coverage_gap}

@@ -226,6 +226,17 @@ class Settings:
         "env": "HOTLINE_MIN_CELL",
         "doc": "k: the dashboard shows every count below k, zero included, as <k "
                "(CMS cell-size rule: 11)"})
+    STAFFING_TARGET_PERCENT: int = field(default=90, metadata={
+        "env": "HOTLINE_STAFFING_TARGET_PERCENT",
+        "doc": "the coverage page's staffing advice: this percent of callers ring a free "
+               "supporter within HOTLINE_STAFFING_TARGET_SECONDS (Erlang C)"})
+    STAFFING_TARGET_SECONDS: int = field(default=20, metadata={
+        "env": "HOTLINE_STAFFING_TARGET_SECONDS",
+        "doc": "...within this many seconds"})
+    COVERAGE_ALERT_HOURS: int = field(default=12, metadata={
+        "env": "HOTLINE_COVERAGE_ALERT_HOURS",
+        "doc": "alert when an hour of the next this many has fewer supporters on shift than "
+               "the staffing advice (0: no coverage-gap alert)"})
     SECURE_COOKIES: str = field(default="auto", metadata={
         "env": "HOTLINE_SECURE_COOKIES",
         "doc": "dashboard cookies Secure: 1, 0, or auto (off only for an http:// PUBLIC_BASE_URL "
@@ -541,6 +552,11 @@ def _check_dashboard(settings: Settings) -> None:
         raise SettingsError("HOTLINE_SECURE_COOKIES must be auto, 1 or 0")
     if settings.SESSION_HOURS <= 0:
         raise SettingsError("HOTLINE_SESSION_HOURS must be greater than 0")
+    if not 1 <= settings.STAFFING_TARGET_PERCENT <= 99 or settings.STAFFING_TARGET_SECONDS < 0:
+        raise SettingsError("HOTLINE_STAFFING_TARGET_PERCENT must be 1 to 99, and "
+                            "HOTLINE_STAFFING_TARGET_SECONDS 0 or more")
+    if not 0 <= settings.COVERAGE_ALERT_HOURS <= 168:
+        raise SettingsError("HOTLINE_COVERAGE_ALERT_HOURS must be 0 (off) to 168")
     if settings.is_production and settings.SECURE_COOKIES == "0":
         raise SettingsError("HOTLINE_SECURE_COOKIES must not be 0 in production")
 

@@ -18,8 +18,9 @@ from hotline.roster import shifts
 
 def init_app(app: Flask, cfg: Settings) -> None:
     """Wire the dashboard into ``app``."""
-    from hotline.dashboard import (access, debrief_views, pulse_views,  # noqa: F401
-                                   referral_views, roster_views, users_views, views)
+    from hotline.dashboard import (access, coverage_views, debrief_views,  # noqa: F401
+                                   pulse_views, referral_views, roster_views, users_views,
+                                   views)
 
     app.config.update(SESSION_COOKIE_SECURE=secure_cookies(cfg), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="hotline_session",
