@@ -21,6 +21,7 @@ from hotline.monitoring import logs as monitoring_logs
 from hotline.monitoring import views as monitoring
 from hotline.roster import roles
 from hotline.followups import schedule as followups
+from hotline import leadership
 from hotline.privacy import primitives as privacy
 from hotline.text import fallback as sms_fallback
 from hotline.text import views as sms
@@ -62,6 +63,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(sms_fallback.bp)
     app.register_blueprint(debrief_calls.bp)
     dashboard.init_app(app, cfg)
+    leadership.init_app(app)  # the quarterly report, behind the dashboard's guard
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     monitoring.init_app(app, cfg)  # /readyz, /metrics (with a token), request ids, timings
     cli.init_app(app)
