@@ -23,6 +23,7 @@ from hotline.roster import roles
 from hotline.followups import schedule as followups
 from hotline import leadership
 from hotline.privacy import primitives as privacy
+from hotline.pulse import words as pulse_words
 from hotline.text import fallback as sms_fallback
 from hotline.text import views as sms
 from hotline.text import words as texting
@@ -53,6 +54,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[policy.EXTENSION] = policy.load(cfg.IVR_FLOWS_DIR, cfg)
     app.extensions[roles.EXTENSION] = roles.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions[debrief_texts.EXTENSION] = debrief_texts.load(cfg.IVR_FLOWS_DIR, languages)
+    app.extensions[pulse_words.EXTENSION] = pulse_words.load(cfg.IVR_FLOWS_DIR, languages)
     app.extensions[alert_words.EXTENSION] = alert_words.load(
         cfg.IVR_FLOWS_DIR, frozenset(alert_conditions.CONDITIONS))
     extensions.init_app(app, cfg)

@@ -24,6 +24,7 @@ from hotline.followups import consent
 from hotline.core import flows
 from hotline.debriefs import texts as debrief_texts
 from hotline.followups import schedule as followups
+from hotline.pulse import words as pulse_words
 from hotline.roster import supporters as roster
 from hotline.text import words as texting
 from hotline.core.errors import FlowError
@@ -162,6 +163,7 @@ def test_the_required_keys_are_the_shipped_ones():
     assert shipped("sms.yaml", "messages") == texting.MESSAGES
     assert shipped("followups.yaml", "messages") == followups.MESSAGES
     assert shipped("debriefs.yaml", "messages") == debrief_texts.MESSAGES
+    assert shipped("pulse.yaml", "texts") == pulse_words.TEXTS
 
 
 # --- start-up ------------------------------------------------------------------------------
@@ -239,6 +241,7 @@ def _add_french(folder: Path, *, texts: bool) -> None:
     _edit(folder, "sms.yaml", sms)
     _edit(folder, "followups.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
     _edit(folder, "debriefs.yaml", lambda d: d["messages"].update(fr=d["messages"]["en"]))
+    _edit(folder, "pulse.yaml", lambda d: d["texts"].update(fr=d["texts"]["en"]))
 
     def roster_lists(data):
         for entries in data.values():

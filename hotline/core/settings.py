@@ -208,6 +208,10 @@ class Settings:
         "env": "HOTLINE_DEBRIEF_WRONG_CODES_PER_HOUR",
         "doc": "wrong meeting codes per hour from all callers together before codes are no "
                "longer checked for anyone (against dialling many times to find one)"})
+    PULSE_PER_DAY: int = field(default=3, metadata={
+        "env": "HOTLINE_PULSE_PER_DAY",
+        "doc": "pulse survey answers accepted per client address per day (a keyed hash "
+               "under a key that changes daily; raise it behind a hospital's shared address)"})
     SEND_FROM_HOUR: int = field(default=8, metadata={
         "env": "HOTLINE_SEND_FROM_HOUR", "doc": "follow-ups go out from this local hour..."})
     SEND_UNTIL_HOUR: int = field(default=21, metadata={

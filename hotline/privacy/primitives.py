@@ -69,6 +69,17 @@ def code_hash(code: str, settings: Settings) -> str:
     return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
 
 
+def daily_tag(value: str, day_secret: bytes, settings: Settings) -> str:
+    """A keyed hash of ``value`` (a client address) for one day's rate limit, never the
+    value: an HMAC under a key derived from SECRET_KEY, over the day's random secret and the
+    value. The day's secret lives only as long as the day's counters (the caller keeps it in
+    Redis with the same expiry), so once it is gone not even SECRET_KEY links a tag back to
+    an address (the ~2^32 IPv4 addresses are otherwise easily tried one by one); and
+    tomorrow's tags share nothing with today's."""
+    key = _derive(settings.SECRET_KEY, b"hotline daily tag")
+    return hmac.new(key, day_secret + b"|" + value.encode(), hashlib.sha256).hexdigest()
+
+
 def caller_key_version(stored: str) -> str:
     """The version a stored caller key was made under ("" before versions)."""
     label, sep, _ = stored.partition(":")

@@ -1,7 +1,7 @@
 """program inputs: staff headcount, turnover and supporters trained, per quarter
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 
 ``program_inputs``: one row per calendar quarter ("2026-Q1") with the three figures a
 coordinator enters for the leadership report (staff, never clinicians or contacts).
@@ -9,8 +9,8 @@ coordinator enters for the leadership report (staff, never clinicians or contact
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
