@@ -212,3 +212,41 @@ def test_the_pages_need_a_login_and_the_form_its_csrf_token(app, clock):
     # no contact at all: every quarter is published, its counts all "fewer than 11"
     assert cells(page.text)[("contacts", "2025-Q4")] == (f"<{K}", f"fewer than {K} contacts, "
                                                                   "possibly none")
+
+
+def test_pulse_trends_show_the_windows_of_the_quarters_shown_as_the_survey_reports_them(
+        program, session, clock):
+    from hotline.pulse import results
+    from tests.test_pulse_results import window_with
+    window_with(session, clock, "Autumn 2024", (2024, 11, 4), [("nurse", 40)])  # before
+    spring = window_with(session, clock, "Spring 2025", (2025, 5, 5),
+                         [("nurse", 20, 3, True, False, 5), ("physician", 14, 1, False)])
+    window_with(session, clock, "Autumn 2025", (2025, 10, 6), [("nurse", 6)])  # under k
+    january = window_with(session, clock, "January 2026", (2026, 1, 12), [("nurse", 25)])
+    clock.set(NOW)
+    tree = lxml_html.fromstring(program.get(REPORT).text)
+    rows = tree.xpath("//table[contains(@class, 'pulse')]/tbody/tr")
+    # the windows since the first quarter shown (2025-Q1), the current quarter's included
+    assert [row.xpath("th/text()")[0].strip() for row in rows] == [
+        "Spring 2025", "Autumn 2025", "January 2026"]
+    assert [row.xpath("string(th/span)") for row in rows] == [
+        "05 May to 06 May 2025 (Q2 2025)", "06 Oct to 07 Oct 2025 (Q4 2025)",
+        "12 Jan to 13 Jan 2026 (Q1 2026)"]
+    trends = {r.window_id: r for r in results.trends(session)}
+
+    def shown(row) -> dict[str, str]:
+        return {td.get("data-figure"): td.xpath("string(span[@class='value'])")
+                for td in row.xpath("td")}
+    expected = trends[spring.id]
+    assert shown(rows[0]) == {
+        "responses": f"{expected.responses}",
+        "burned_out_share": f"{100 * expected.burned_out_share:.0f}%",
+        "aware_share": f"{100 * expected.aware_share:.0f}%",
+        "used_share": f"{100 * expected.used_share:.0f}%",
+        "likely_share": f"{100 * expected.likely_share:.0f}%"}
+    assert shown(rows[0])["responses"] == "34" and shown(rows[0])["aware_share"] == "59%"
+    # a window under k: no figure, and why in one line
+    assert shown(rows[1]) == {"why": "not shown"}
+    assert rows[1].xpath("string(td/span[@class='why'])") == \
+        "fewer than 11 answers in this window"
+    assert shown(rows[2])["responses"] == f"{trends[january.id].responses}"

@@ -2,7 +2,8 @@
 inputs coordinators enter per quarter.
 
 ``report`` builds it from the published statistics exactly as ``/api/stats`` serves them
-(nothing is recounted: the suppression rules hold by construction); ``inputs`` owns the
+(nothing is recounted: the suppression rules hold by construction), with the staff pulse
+survey's trends from ``hotline.pulse.results``; ``inputs`` owns the
 program inputs (staff headcount, turnover rate, supporters trained) and their rules;
 ``views`` are the pages under ``/dashboard/leadership`` (login required, the dashboard's
 access guard and CSRF), printable with their own print style sheet.

@@ -12,7 +12,9 @@ the report names the day each will be (``periods.published_on``), like the stati
 page's "This month so far" panel.
 
 Program inputs (``leadership.inputs``) sit next to the usage: staff figures a coordinator
-entered for each quarter, shown as entered.
+entered for each quarter, shown as entered. The staff pulse survey's trends are its closed
+windows since the first quarter shown, exactly as ``hotline.pulse.results.trends`` gives
+them (suppressed there, with the same k).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from hotline.dashboard import in_progress, views
 from hotline.disclosure.report import HIDDEN, OUTCOME_LABELS
 from hotline.leadership import inputs as program_inputs
+from hotline.pulse import results as pulse
 from hotline.statistics import periods
 
 #: Quarters shown side by side.
@@ -60,6 +63,26 @@ class Section:
 
 
 @dataclass(frozen=True)
+class PulseRow:
+    """A closed survey window: its quarter (by closing day), and each share as printed,
+    or, for a window under k, ``why`` once for the whole row."""
+    window_id: int
+    title: str
+    opened: date
+    closed: date
+    quarter: str
+    cells: dict[str, Cell]
+    why: str = ""
+
+
+#: The pulse trends shown, in order: the share's field of ``pulse.WindowResult``, its label.
+PULSE_SHARES = (("burned_out_share", "burned out (Mini-Z 3 or more of 5)"),
+                ("aware_share", "know how to reach the line"),
+                ("used_share", "have used it"),
+                ("likely_share", "likely to use it (4 or 5 of 5)"))
+
+
+@dataclass(frozen=True)
 class Column:
     """A published quarter, its report as ``/api/stats`` serves it (``data``), or why it
     is withheld (``error``)."""
@@ -75,6 +98,8 @@ class Leadership:
     pending: list[in_progress.Upcoming]
     sections: list[Section] = field(default_factory=list)
     retention_days: int = 0
+    #: The pulse survey's closed windows since the first quarter shown, oldest first.
+    pulse: list[PulseRow] = field(default_factory=list)
 
     @property
     def quarters(self) -> list[periods.Span]:
@@ -96,6 +121,31 @@ def build(session: Session, today: date, k: int, retention_days: int) -> Leaders
     out = Leadership(columns, k, in_progress.upcoming(today, limits, "quarter"),
                      retention_days=retention_days)
     out.sections = usage(out) + [entered(session, out)]
+    if quarters:
+        out.pulse = pulse_trends(session, quarters[0].first, k)
+    return out
+
+
+def pulse_trends(session: Session, since: date, k: int) -> list[PulseRow]:
+    """The pulse survey's closed windows that closed on or after ``since`` (the first
+    quarter shown), as ``pulse.results.trends`` gives them: shares of a window of k answers
+    or more; a window under k only says why."""
+    out = []
+    for result in pulse.trends(session, k):
+        if result.closed is None or result.closed < since:
+            continue
+        head = dict(window_id=result.window_id, title=result.title, opened=result.opened,
+                    closed=result.closed, quarter=periods.containing(result.closed,
+                                                                     "quarter").label)
+        if result.responses is None:
+            out.append(PulseRow(**head, cells={}, why=result.why or "not shown"))
+            continue
+        cells = {"responses": Cell(result.responses, f"{result.responses:,}")}
+        for name, _label in PULSE_SHARES:
+            share = getattr(result, name)
+            cells[name] = Cell(share, "not shown", result.why or "not shown") \
+                if share is None else Cell(share, f"{100 * share:.0f}%")
+        out.append(PulseRow(**head, cells=cells))
     return out
 
 

@@ -34,8 +34,8 @@ def report_page():
     """The printable quarterly report."""
     cfg = settings()
     report = leadership.build(db.session, _today(), cfg.MIN_CELL, cfg.RETENTION_DAYS)
-    return render_template("leadership/report.html", report=report,
-                           made_on=_today())
+    return render_template("leadership/report.html", report=report, made_on=_today(),
+                           pulse_shares=leadership.PULSE_SHARES)
 
 
 @bp.get("/inputs")
