@@ -210,7 +210,7 @@ def usage(report: Leadership) -> list[Section]:
 
     def waits(d: dict) -> list[tuple[str, object]]:
         table = next(t for t in d["tables"] if t["id"] == "time_to_human")
-        return [(f"the contacts who waited {r['label']}", r["values"][0])
+        return [(f"the waits of {r['label']}", r["values"][0])
                 for r in table["rows"]]
 
     def seconds(key: str):
