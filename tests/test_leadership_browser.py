@@ -70,6 +70,18 @@ def test_the_report_prints_to_three_landscape_pages_with_every_figure(browser, s
     page.get_by_role("link", name="Leadership report").click()
     expect(page.get_by_role("heading", name="Peer support: quarterly report")).to_be_visible()
     assert_accessible(page, "the leadership report")
+    # the inputs form: a refused figure is named next to its field, then saved
+    page.get_by_role("link", name="Enter program inputs").click()
+    page.locator("select#inputs-quarter").select_option("2025-Q2")
+    page.get_by_label("Staff headcount").fill("1,220")
+    page.get_by_label("Turnover rate (%)").fill("120")
+    page.get_by_role("button", name="Save inputs").click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot be more than 100%")
+    expect(page.get_by_label("Turnover rate (%)")).to_be_focused()
+    assert_accessible(page, "the program inputs form, refused")
+    page.get_by_label("Turnover rate (%)").fill("7.5")
+    page.get_by_role("button", name="Save inputs").click()
+    expect(page.get_by_role("status")).to_contain_text("Program inputs for 2025-Q2 saved.")
     api = {q: page.request.get(f"{served}/api/stats?period={q}").json() for q in QUARTERS}
 
     page.emulate_media(media="print")
@@ -102,7 +114,8 @@ def test_the_report_prints_to_three_landscape_pages_with_every_figure(browser, s
             assert figure in (scores if row.startswith("score_") else usage), \
                 (quarter, row, figure)
     text = " ".join((usage, scores, program))
-    assert "1,240 1,262" in program and "8.5% 6%" in program and "12 15" in program
+    assert "1,220 1,240 1,262" in program and "7.5% 8.5% 6%" in program
+    assert "not entered 12 15" in program
     # the survey window: 30 answers; 18 burned out (3+), all aware, 12 used it, all likely
     assert "Winter 2026 05 Jan to 07 Jan 2026 (Q1 2026) 30 60% 100% 40% 100%" in program
     assert "hidden so that a count below 11 cannot be worked out from the totals" in text
