@@ -21,6 +21,7 @@ from hotline.monitoring import logs as monitoring_logs
 from hotline.monitoring import views as monitoring
 from hotline.roster import roles
 from hotline.followups import schedule as followups
+from hotline import leadership
 from hotline.privacy import primitives as privacy
 from hotline.program import texts as program_texts
 from hotline.program import views as program
@@ -68,6 +69,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(debrief_calls.bp)
     dashboard.init_app(app, cfg)
     app.register_blueprint(program.bp)  # /, /poster, /card: public, no cookie
+    leadership.init_app(app)  # the quarterly report, behind the dashboard's guard
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     monitoring.init_app(app, cfg)  # /readyz, /metrics (with a token), request ids, timings
     cli.init_app(app)

@@ -66,14 +66,15 @@ def covered_minutes(spans: list[tuple[int, int]]) -> int:
     return total
 
 
-def upcoming(today: date, limits: periods.Bounds) -> list[Upcoming]:
-    """The months from the oldest not yet published to this one, oldest first."""
-    month = periods.containing(today, "month")
+def upcoming(today: date, limits: periods.Bounds, level: str = "month") -> list[Upcoming]:
+    """The months (or quarters) from the oldest not yet published to this one, oldest
+    first."""
+    month = periods.containing(today, level)
     out = []
     while not periods.published(month, limits) and month.last >= limits.first:
         day = periods.published_on(month, limits)
         out.append(Upcoming(month, day if day is None or day > today else None))
-        month = periods.containing(month.first - timedelta(days=1), "month")
+        month = periods.containing(month.first - timedelta(days=1), level)
     return out[::-1]
 
 

@@ -163,6 +163,12 @@ def _limits(now, zone) -> periods.Bounds:
         db.session, zone, window, now, limits.first, limits.last)))
 
 
+def publication() -> periods.Bounds:
+    """What may be published now (the bounds ``/api/stats`` checks every period against)."""
+    now, zone = utcnow(), program_zone()
+    return _limits(now, zone)
+
+
 def _choices() -> list[periods.Span]:
     now, zone = utcnow(), program_zone()
     return periods.listing(_limits(now, zone))

@@ -11,4 +11,5 @@ from hotline.models.training import *  # noqa: F401,F403
 from hotline.models.debriefs import *  # noqa: F401,F403
 from hotline.models.outreach import *  # noqa: F401,F403
 from hotline.models.alerts import *  # noqa: F401,F403
+from hotline.models.program_inputs import *  # noqa: F401,F403
 from hotline.models.pulse import *  # noqa: F401,F403
