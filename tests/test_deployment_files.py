@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 HOTLINE_SERVICES = ("migrate", "web", "worker")
-#: Every setting the hotline reads from its environment (the README's table).
+#: Every setting the hotline reads from its environment (docs/operations.md's table).
 SETTING_NAMES = {name for name, _default, _doc in settings_module.documented()}
 #: Settings whose value is a secret: never in the image.
 SECRET_SETTINGS = {"SECRET_KEY", "TWILIO_AUTH_TOKEN", "HOTLINE_SEAL_KEY",

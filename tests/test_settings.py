@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -59,22 +60,44 @@ def test_bad_numbers_are_named():
         settings.load({"HOTLINE_ACCEPT_SECONDS": "0"})
 
 
-def settings_table() -> str:
-    """The README's settings table as hotline/core/settings.py documents it."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for variable, default, doc in settings.documented():
+#: The settings the README lists, as a program sets them first: those production requires,
+#: the environment, the crisis line, the backup numbers and the time zone.
+FIRST_TO_SET = {*settings.REQUIRED_IN_PRODUCTION, "ENV", "CRISIS_LINE_NUMBER", "BACKUP_NUMBERS",
+                "TIMEZONE"}
+
+
+def settings_rows() -> list[tuple[str, str]]:
+    """(field name, table row) for every setting, as hotline/core/settings.py documents it."""
+    names = [f.name for f in fields(settings.Settings)]
+    rows = []
+    for name, (variable, default, doc) in zip(names, settings.documented(), strict=True):
         default = default.replace(str(settings.ROOT), "<repo>")
         default = "AC000…" if default.startswith("AC000") else default
-        rows.append(f"| `{variable}` | {f'`{default}`' if default else '(empty)'} | {doc} |")
-    return "\n".join(rows)
+        shown = f"`{default}`" if default else "(empty)"
+        rows.append((name, f"| `{variable}` | {shown} | {doc} |"))
+    return rows
 
 
-def test_readme_settings_table_is_the_one_settings_py_documents():
-    """Every setting, its default and its meaning, exactly: a changed meaning (a key that now
-    takes versions, an environment that is refused) cannot go stale in the README."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    table = readme.split("<!-- settings-table -->\n", 1)[1].split("\n<!-- /settings-table -->")[0]
-    assert table == settings_table(), "paste this into README.md:\n" + settings_table()
+def table(rows: list[str]) -> str:
+    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
+
+
+def marked_table(path: Path) -> str:
+    text = path.read_text()
+    return text.split("<!-- settings-table -->\n", 1)[1].split("\n<!-- /settings-table -->")[0]
+
+
+def test_the_settings_tables_are_the_ones_settings_py_documents():
+    """docs/operations.md: every setting, its default and its meaning, exactly; README.md: the
+    ones a program sets first, the same rows. A changed meaning (a key that now takes versions,
+    an environment that is refused) cannot go stale in either."""
+    root = Path(__file__).resolve().parent.parent
+    full = table([row for _, row in settings_rows()])
+    assert marked_table(root / "docs" / "operations.md") == full, \
+        "paste this into docs/operations.md:\n" + full
+    first = table([row for name, row in settings_rows() if name in FIRST_TO_SET])
+    assert marked_table(root / "README.md") == first, "paste this into README.md:\n" + first
+    assert len(FIRST_TO_SET) == first.count("\n") - 1  # every name is a real setting
 
 
 def test_phone_numbers_normalise_to_e164():
