@@ -135,6 +135,9 @@ def by_role(session: Session, window: PulseWindow, k: int | None = None
                       frozen={TOTAL} if total.responses >= k else set())
     if hidden.exposed:  # never with one line and every role free to hide; but if so, all
         hidden.complementary |= set(values) - {TOTAL}
+    if TOTAL not in hidden.hidden:
+        _hide_a_group_of_k(values, [f"role:{n}" for n in names], hidden.hidden,
+                           hidden.complementary, k)
     zone = program_zone()
     head = dict(window_id=window.id, title=window.title,
                 opened=window.opened_at.astimezone(zone).date(),
@@ -153,6 +156,25 @@ def by_role(session: Session, window: PulseWindow, k: int | None = None
         else:
             roles.append(RoleResult(role=name, **sums[name].shares()))
     return overall, roles
+
+
+def _hide_a_group_of_k(values: dict[str, int], cells: list[str], hidden: set[str],
+                       complementary: set[str], k: int) -> None:
+    """Hide more roles (the smallest shown first) until the hidden ones hold k answers or
+    more together, or none. The counts' suppression keeps each small role's count vague,
+    but the shares are not counts: the window's answers less the shown roles' are the
+    hidden roles' answers together, exactly (five pharmacists, all burned out). Every group
+    a reader can work out is then the window, a shown role, or the hidden roles with any
+    shown ones: k or more. This also holds when a reader knows a role was empty for sure
+    (added to roster.yaml after the window closed)."""
+    def rest() -> int:
+        return sum(values[c] for c in cells if c in hidden | complementary)
+
+    while 0 < rest() < k:
+        shown = sorted((values[c], c) for c in cells if c not in hidden | complementary)
+        if not shown:
+            return
+        complementary.add(shown[0][1])
 
 
 def closed_windows(session: Session) -> list[PulseWindow]:
