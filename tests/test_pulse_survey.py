@@ -269,3 +269,21 @@ def test_the_promise_about_results_says_the_running_k(app_settings, request, clo
     assert "Results are only shown for groups of at least 20 people." in (
         app.test_client().get("/pulse").text)
     assert "al menos 20 personas" in app.test_client().get("/pulse?lang=es").text
+
+
+def test_an_ipv6_client_cannot_rotate_through_its_own_64_to_stuff_ballots(app_settings,
+                                                                         request, clock):
+    """One IPv6 subscriber holds a whole /64 (2^64 addresses): counting each address
+    alone let one person vote without limit. The limit counts the /64 (behind a balancer
+    whose hops are not set, the forwarded client's /64 too)."""
+    app_settings["PULSE_PER_DAY"] = 3
+    app = request.getfixturevalue("app")
+    survey.open_window(db.session, "Limited")
+    client = app.test_client()
+    answers = [post(client, ANSWERS, f"2001:db8:5:7::{n:x}").status_code for n in range(1, 6)]
+    assert answers == [201, 201, 201, 429, 429]
+    behind = [post(client, ANSWERS, BALANCER, forwarded=f"2001:db8:9:9:{n:x}::1").status_code
+              for n in range(1, 6)]
+    assert behind == [201, 201, 201, 429, 429]
+    assert post(client, ANSWERS, "2001:db8:5:8::1").status_code == 201  # another /64
+    assert len(ballots()) == 7

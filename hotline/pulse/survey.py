@@ -3,14 +3,15 @@ and the daily rate limit against ballot stuffing.
 
 One window is open at a time; closing is final (a closed window's results never change, so
 two looks at them cannot be differenced into one person's answers). A ballot is taken only
-while a window is open, and only if its client address is under HOTLINE_PULSE_PER_DAY
-ballots today (the program's time zone). The address is never stored, in the database or
-in Redis: the counter's name is ``privacy.daily_tag`` of it under the day's random secret,
-and the secret and the counters expire at the end of the day.
+while a window is open, and only if its client address (an IPv6 address's /64) is under
+HOTLINE_PULSE_PER_DAY ballots today (the program's time zone). The address is never stored,
+in the database or in Redis: the counter's name is ``privacy.daily_tag`` of it under the
+day's random secret, and the secret and the counters expire at the end of the day.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
@@ -137,7 +138,30 @@ def limit_key(address: str) -> str:
     name = f"{DAY_SECRET_PREFIX}:{day}"
     client.set(name, secrets.token_hex(32), nx=True, ex=ttl)
     secret = client.get(name) or b""
-    return f"{LIMIT_PREFIX}:{privacy.daily_tag(address, secret, settings())}"
+    return f"{LIMIT_PREFIX}:{privacy.daily_tag(limit_subject(address), secret, settings())}"
+
+
+#: An IPv6 subscriber is given a whole /64 (RFC 6177): its addresses are one voter.
+IPV6_PREFIX = 64
+#: How ``access.client_address`` joins a balancer and the client it forwarded.
+VIA = " via "
+
+
+def limit_subject(address: str) -> str:
+    """What the limit counts for ``address``: an IPv4 address itself, an IPv6 address's
+    /64 (else one person rotates through 2^64 addresses), each side of "balancer via
+    client" alike."""
+    def one(part: str) -> str:
+        try:
+            ip = ipaddress.ip_address(part.strip())
+        except ValueError:
+            return part
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ip.version == 6:
+            return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+        return str(ip)
+    return VIA.join(one(part) for part in address.split(VIA))
 
 
 def over_limit(address: str) -> bool:
