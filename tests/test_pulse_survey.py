@@ -287,3 +287,19 @@ def test_an_ipv6_client_cannot_rotate_through_its_own_64_to_stuff_ballots(app_se
     assert behind == [201, 201, 201, 429, 429]
     assert post(client, ANSWERS, "2001:db8:5:8::1").status_code == 201  # another /64
     assert len(ballots()) == 7
+
+
+def test_hostile_input_to_the_coordinators_windows_is_a_clear_400(app, coordinator, clock):
+    """A NUL in a title (PostgreSQL refuses it), other control characters and bidi
+    overrides (a title reading backwards on the page), and a window id past 64 bits: each
+    is a 400 saying why, never a 500, and no window is opened."""
+    token = csrf(coordinator, "/dashboard/pulse")
+    for title in ("Spring\x00 2026", "\x00", "Spring\x1b[2J", "Spring \u202e6202"):
+        page = coordinator.post("/dashboard/pulse/open", data={"csrf_token": token,
+                                                               "title": title})
+        assert page.status_code == 400 and "character" in page.text, title
+    assert survey.current(db.session) is None
+    for window_id in (2 ** 63, 2 ** 64, 10 ** 30):
+        page = coordinator.post(f"/dashboard/pulse/{window_id}/close",
+                                data={"csrf_token": token})
+        assert page.status_code == 400 and "not open" in page.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Mapping
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 DAY_SECRET_PREFIX = "hotline:pulse:day"
 LIMIT_PREFIX = "hotline:pulse:limit"
 TITLE_LENGTH = 120
+#: Characters that reorder the text around them: a title would read otherwise than typed.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Ids are 64-bit integers: a larger one names no window (and no database takes it).
+MAX_ID = 2 ** 63 - 1
 #: What ``take`` answers.
 COUNTED, CLOSED, LIMITED = "counted", "closed", "limited"
 SCALE = range(1, 6)
@@ -63,6 +68,8 @@ def open_window(session: Session, title: str) -> PulseWindow:
         raise PulseError("give the survey window a title")
     if len(title) > TITLE_LENGTH:
         raise PulseError(f"a title has at most {TITLE_LENGTH} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS for ch in title):
+        raise PulseError("a title cannot hold a control character (write it as plain text)")
     if current(session) is not None:
         raise PulseError("a survey window is already open: close it first")
     window = PulseWindow(title=title, opened_at=utcnow())
@@ -73,7 +80,7 @@ def open_window(session: Session, title: str) -> PulseWindow:
 
 def close_window(session: Session, window_id: int) -> PulseWindow:
     """Close the open window ``window_id`` for good; commits."""
-    window = session.get(PulseWindow, window_id)
+    window = session.get(PulseWindow, window_id) if 0 < window_id <= MAX_ID else None
     if window is None or window.closed_at is not None:
         raise PulseError("that survey window is not open")
     window.closed_at = max(utcnow(), window.opened_at)
