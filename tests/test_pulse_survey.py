@@ -303,3 +303,29 @@ def test_hostile_input_to_the_coordinators_windows_is_a_clear_400(app, coordinat
         page = coordinator.post(f"/dashboard/pulse/{window_id}/close",
                                 data={"csrf_token": token})
         assert page.status_code == 400 and "not open" in page.text
+
+
+def test_a_key_expiring_between_two_redis_calls_leaves_no_counter_for_ever(app, window,
+                                                                           monkeypatch):
+    """At the day's end a key can expire between two Redis calls. The day's secret was set
+    then read back (gone: the tag was made under an empty secret, the same every day) and
+    the counter given its expiry then incremented (gone: INCR made a counter with no expiry,
+    kept for ever). One atomic script does each now."""
+    real = redis_conn.client
+
+    class ExpiresAtOnce:
+        """Redis, where every key a plain SET writes is gone before the next call."""
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def set(self, name, *args, **kwargs):
+            done = real.set(name, *args, **kwargs)
+            real.delete(name)
+            return done
+
+    monkeypatch.setattr(type(redis_conn), "client", property(lambda _self: ExpiresAtOnce()))
+    assert post(app.test_client(), ANSWERS, "192.0.2.80").status_code == 201
+    keys = real.keys(f"{survey.LIMIT_PREFIX}:*")
+    assert len(keys) == 1 and 0 < real.ttl(keys[0]) <= 86400
+    secrets = real.keys(f"{survey.DAY_SECRET_PREFIX}:*")
+    assert len(secrets) == 1 and real.get(secrets[0]) and 0 < real.ttl(secrets[0]) <= 86400

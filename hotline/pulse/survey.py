@@ -137,15 +137,42 @@ def _rest_of_day(now: datetime) -> tuple[str, int]:
     return local.date().isoformat(), max(1, min(86400, int((midnight - local).total_seconds())))
 
 
-def limit_key(address: str) -> str:
+#: The day's secret: read it, or make it with the day's expiry, in one step (read back
+#: after a separate SET, a key expiring in between left the tag under an empty secret).
+_DAY_SECRET = """
+local secret = redis.call('GET', KEYS[1])
+if not secret then
+  secret = ARGV[1]
+  redis.call('SET', KEYS[1], secret, 'EX', ARGV[2])
+end
+return secret
+"""
+#: Count one ballot; a counter without an expiry gets the day's (INCR alone on a key that
+#: expired after its SET made one that was kept for ever).
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+def limit_key(address: str, now: datetime | None = None) -> str:
     """The Redis key counting today's ballots from ``address``: a keyed hash under the day's
     secret (made on first use, expiring with the day), never the address."""
     client = redis_conn.client
-    day, ttl = _rest_of_day(utcnow())
-    name = f"{DAY_SECRET_PREFIX}:{day}"
-    client.set(name, secrets.token_hex(32), nx=True, ex=ttl)
-    secret = client.get(name) or b""
+    day, ttl = _rest_of_day(now or utcnow())
+    secret = client.register_script(_DAY_SECRET)(
+        keys=[f"{DAY_SECRET_PREFIX}:{day}"], args=[secrets.token_hex(32), ttl])
     return f"{LIMIT_PREFIX}:{privacy.daily_tag(limit_subject(address), secret, settings())}"
+
+
+def over_limit(address: str) -> bool:
+    """Count one ballot from ``address`` today; True past HOTLINE_PULSE_PER_DAY."""
+    now = utcnow()   # one moment: the day of the secret is the day of the expiry
+    _day, ttl = _rest_of_day(now)
+    count = redis_conn.client.register_script(_COUNT)(keys=[limit_key(address, now)],
+                                                      args=[ttl])
+    return count > settings().PULSE_PER_DAY
 
 
 #: An IPv6 subscriber is given a whole /64 (RFC 6177): its addresses are one voter.
@@ -171,10 +198,3 @@ def limit_subject(address: str) -> str:
     return VIA.join(one(part) for part in address.split(VIA))
 
 
-def over_limit(address: str) -> bool:
-    """Count one ballot from ``address`` today; True past HOTLINE_PULSE_PER_DAY."""
-    client = redis_conn.client
-    _day, ttl = _rest_of_day(utcnow())
-    name = limit_key(address)
-    client.set(name, 0, nx=True, ex=ttl)  # the expiry first: INCR keeps it
-    return client.incr(name) > settings().PULSE_PER_DAY
