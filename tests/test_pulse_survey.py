@@ -275,8 +275,9 @@ def test_an_ipv6_client_cannot_rotate_through_its_own_64_to_stuff_ballots(app_se
                                                                          request, clock):
     """One IPv6 subscriber holds a whole /64 (2^64 addresses): counting each address
     alone let one person vote without limit. The limit counts the /64 (behind a balancer
-    whose hops are not set, the forwarded client's /64 too)."""
+    set as one hop, the forwarded client's /64)."""
     app_settings["PULSE_PER_DAY"] = 3
+    app_settings["PROXY_HOPS"] = 1
     app = request.getfixturevalue("app")
     survey.open_window(db.session, "Limited")
     client = app.test_client()
@@ -329,3 +330,20 @@ def test_a_key_expiring_between_two_redis_calls_leaves_no_counter_for_ever(app, 
     assert len(keys) == 1 and 0 < real.ttl(keys[0]) <= 86400
     secrets = real.keys(f"{survey.DAY_SECRET_PREFIX}:*")
     assert len(secrets) == 1 and real.get(secrets[0]) and 0 < real.ttl(secrets[0]) <= 86400
+
+
+def test_a_client_on_the_hospital_network_cannot_forge_x_forwarded_for_to_stuff_ballots(
+        app_settings, request, clock):
+    """With HOTLINE_PROXY_HOPS unset, a peer on a private network (a staff member's
+    computer on the hospital's own network, reaching the app directly) was counted by
+    whatever X-Forwarded-For it sent: a new invented address for each ballot, no limit.
+    The survey counts only the address the hops setting vouches for (failing closed: a
+    balancer nobody declared is one voter until HOTLINE_PROXY_HOPS is set)."""
+    app_settings["PULSE_PER_DAY"] = 3
+    app = request.getfixturevalue("app")
+    survey.open_window(db.session, "Limited")
+    client = app.test_client()
+    answers = [post(client, ANSWERS, "10.20.30.40", forwarded=f"203.0.113.{n}").status_code
+               for n in range(1, 7)]
+    assert answers == [201, 201, 201, 429, 429, 429]
+    assert len(ballots()) == 3

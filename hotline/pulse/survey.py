@@ -177,24 +177,17 @@ def over_limit(address: str) -> bool:
 
 #: An IPv6 subscriber is given a whole /64 (RFC 6177): its addresses are one voter.
 IPV6_PREFIX = 64
-#: How ``access.client_address`` joins a balancer and the client it forwarded.
-VIA = " via "
 
 
 def limit_subject(address: str) -> str:
     """What the limit counts for ``address``: an IPv4 address itself, an IPv6 address's
-    /64 (else one person rotates through 2^64 addresses), each side of "balancer via
-    client" alike."""
-    def one(part: str) -> str:
-        try:
-            ip = ipaddress.ip_address(part.strip())
-        except ValueError:
-            return part
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        if ip.version == 6:
-            return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
-        return str(ip)
-    return VIA.join(one(part) for part in address.split(VIA))
-
-
+    /64 (else one person rotates through 2^64 addresses)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
