@@ -347,3 +347,24 @@ def test_a_client_on_the_hospital_network_cannot_forge_x_forwarded_for_to_stuff_
                for n in range(1, 7)]
     assert answers == [201, 201, 201, 429, 429, 429]
     assert len(ballots()) == 3
+
+
+def test_a_ballot_in_flight_when_the_window_closes_is_not_added_to_its_results(
+        app, window, monkeypatch):
+    """A ballot found the window open, then a coordinator closed it and read its results,
+    then the ballot was stored in the closed window: a second version of final results, and
+    the two versions subtracted are that one ballot. The ballot now goes in only while the
+    window is open at the moment it is stored (the close waits for it, or it is refused)."""
+    from sqlalchemy.orm import Session
+
+    counted = survey.over_limit
+
+    def closed_meanwhile(address):
+        with Session(db.engine) as coordinator:   # another request, its own transaction
+            survey.close_window(coordinator, window.id)
+        return counted(address)
+
+    monkeypatch.setattr(survey, "over_limit", closed_meanwhile)
+    answer = post(app.test_client(), ANSWERS)
+    assert answer.status_code == 409 and "not open right now" in answer.text
+    assert ballots() == []

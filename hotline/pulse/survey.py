@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hotline.core.clock import utcnow
@@ -115,14 +115,24 @@ def parse(form: Mapping[str, str], roles: tuple[str, ...]) -> Ballot | None:
 
 
 def take(session: Session, ballot: Ballot, address: str) -> str:
-    """Count ``ballot`` in the open window: COUNTED, CLOSED (no window open; nothing spent)
-    or LIMITED (``address`` is over today's limit; nothing stored). Commits."""
+    """Count ``ballot`` in the open window: COUNTED, CLOSED (no window open: nothing spent;
+    or closed while this ballot was on its way: nothing stored) or LIMITED (``address`` is
+    over today's limit; nothing stored). Commits."""
     window = current(session)
     if window is None:
         return CLOSED
     if over_limit(address):
         log.info("a pulse survey ballot over the daily limit was refused")
         return LIMITED
+    # Still open, and held open until this commits: a no-op UPDATE locks the window's row
+    # (PostgreSQL; SQLite's one writer), so a close waits for the ballot or refuses it. A
+    # ballot stored after the close would change results a coordinator has already read.
+    held = session.execute(update(PulseWindow).where(PulseWindow.id == window.id,
+                                                     PulseWindow.closed_at.is_(None))
+                           .values(title=PulseWindow.title))
+    if held.rowcount != 1:
+        session.rollback()
+        return CLOSED
     session.add(PulseResponse(window_id=window.id, role=ballot.role, burnout=ballot.burnout,
                               knows_line=ballot.knows_line, used_line=ballot.used_line,
                               likely=ballot.likely))
