@@ -127,3 +127,49 @@ def test_trends_across_windows_oldest_first_closed_only(app, session, clock):
     assert overall.responses == 27
     assert all(r.responses is None for r in roles)
     assert {r.why for r in roles if r.role in ("nurse", "physician")} == {results.WHY_COMPLEMENT}
+
+
+def test_the_hidden_roles_together_are_never_fewer_than_k(app, session, clock):
+    """The attacker subtracts the shown roles from the window's total: what is left is the
+    hidden roles together, with their answers exactly (counts times shares). That group must
+    hold k answers or more (or none), or a few colleagues' answers are out: here the five
+    pharmacists, every one burned out and a user of the line, while the suppression of the
+    counts alone (pharmacists 0..5 given the total) let them through."""
+    window = window_with(session, clock, "Spring", (2026, 3, 2), [
+        ("nurse", 20, 2, True, False, 4), ("physician", 15, 1, True, False, 4),
+        ("pharmacist", 5, 5, False, True, 1)])
+    overall, roles = results.by_role(session, window)
+    assert overall.responses == 40
+    shown = [r for r in roles if r.responses is not None]
+    rest = overall.responses - sum(r.responses for r in shown)
+    used = round(overall.used_share * overall.responses
+                 - sum(r.used_share * r.responses for r in shown))
+    assert rest == 0 or rest >= 11, (rest, used)
+    assert next(r for r in roles if r.role == "pharmacist").responses is None
+
+
+def test_a_closed_windows_hidden_roles_do_not_change_when_a_role_is_added(
+        app, session, clock, monkeypatch):
+    """Roles are reported from roster.yaml as it is when the page is read. Adding a role
+    after a window closed (an empty cell, and the reader knows it is empty) used to change
+    which roles were hidden: two versions of one window, whose shown roles together leave
+    fewer hidden than either alone. The decision rests on the roles that were answered."""
+    window = window_with(session, clock, "Spring", (2026, 3, 2), [
+        ("physician", 10), ("nurse", 30), ("advanced_practice", 10), ("resident", 10),
+        ("pharmacist", 15), ("other", 7), (PREFER_NOT_TO_SAY, 30)])
+
+    def hidden() -> set[str]:
+        overall, roles = results.by_role(session, window)
+        return {r.role for r in roles if r.responses is None}
+
+    before = hidden()
+    listed = results.roles.current()
+
+    class WithChaplains:
+        def names(self, kind):
+            return (*listed.names(kind), "chaplain")
+
+    monkeypatch.setattr(results.roles, "current", lambda: WithChaplains())
+    after = hidden()
+    assert "chaplain" in after
+    assert after - {"chaplain"} == before

@@ -269,3 +269,102 @@ def test_the_promise_about_results_says_the_running_k(app_settings, request, clo
     assert "Results are only shown for groups of at least 20 people." in (
         app.test_client().get("/pulse").text)
     assert "al menos 20 personas" in app.test_client().get("/pulse?lang=es").text
+
+
+def test_an_ipv6_client_cannot_rotate_through_its_own_64_to_stuff_ballots(app_settings,
+                                                                         request, clock):
+    """One IPv6 subscriber holds a whole /64 (2^64 addresses): counting each address
+    alone let one person vote without limit. The limit counts the /64 (behind a balancer
+    set as one hop, the forwarded client's /64)."""
+    app_settings["PULSE_PER_DAY"] = 3
+    app_settings["PROXY_HOPS"] = 1
+    app = request.getfixturevalue("app")
+    survey.open_window(db.session, "Limited")
+    client = app.test_client()
+    answers = [post(client, ANSWERS, f"2001:db8:5:7::{n:x}").status_code for n in range(1, 6)]
+    assert answers == [201, 201, 201, 429, 429]
+    behind = [post(client, ANSWERS, BALANCER, forwarded=f"2001:db8:9:9:{n:x}::1").status_code
+              for n in range(1, 6)]
+    assert behind == [201, 201, 201, 429, 429]
+    assert post(client, ANSWERS, "2001:db8:5:8::1").status_code == 201  # another /64
+    assert len(ballots()) == 7
+
+
+def test_hostile_input_to_the_coordinators_windows_is_a_clear_400(app, coordinator, clock):
+    """A NUL in a title (PostgreSQL refuses it), other control characters and bidi
+    overrides (a title reading backwards on the page), and a window id past 64 bits: each
+    is a 400 saying why, never a 500, and no window is opened."""
+    token = csrf(coordinator, "/dashboard/pulse")
+    for title in ("Spring\x00 2026", "\x00", "Spring\x1b[2J", "Spring \u202e6202"):
+        page = coordinator.post("/dashboard/pulse/open", data={"csrf_token": token,
+                                                               "title": title})
+        assert page.status_code == 400 and "character" in page.text, title
+    assert survey.current(db.session) is None
+    for window_id in (2 ** 63, 2 ** 64, 10 ** 30):
+        page = coordinator.post(f"/dashboard/pulse/{window_id}/close",
+                                data={"csrf_token": token})
+        assert page.status_code == 400 and "not open" in page.text
+
+
+def test_a_key_expiring_between_two_redis_calls_leaves_no_counter_for_ever(app, window,
+                                                                           monkeypatch):
+    """At the day's end a key can expire between two Redis calls. The day's secret was set
+    then read back (gone: the tag was made under an empty secret, the same every day) and
+    the counter given its expiry then incremented (gone: INCR made a counter with no expiry,
+    kept for ever). One atomic script does each now."""
+    real = redis_conn.client
+
+    class ExpiresAtOnce:
+        """Redis, where every key a plain SET writes is gone before the next call."""
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def set(self, name, *args, **kwargs):
+            done = real.set(name, *args, **kwargs)
+            real.delete(name)
+            return done
+
+    monkeypatch.setattr(type(redis_conn), "client", property(lambda _self: ExpiresAtOnce()))
+    assert post(app.test_client(), ANSWERS, "192.0.2.80").status_code == 201
+    keys = real.keys(f"{survey.LIMIT_PREFIX}:*")
+    assert len(keys) == 1 and 0 < real.ttl(keys[0]) <= 86400
+    secrets = real.keys(f"{survey.DAY_SECRET_PREFIX}:*")
+    assert len(secrets) == 1 and real.get(secrets[0]) and 0 < real.ttl(secrets[0]) <= 86400
+
+
+def test_a_client_on_the_hospital_network_cannot_forge_x_forwarded_for_to_stuff_ballots(
+        app_settings, request, clock):
+    """With HOTLINE_PROXY_HOPS unset, a peer on a private network (a staff member's
+    computer on the hospital's own network, reaching the app directly) was counted by
+    whatever X-Forwarded-For it sent: a new invented address for each ballot, no limit.
+    The survey counts only the address the hops setting vouches for (failing closed: a
+    balancer nobody declared is one voter until HOTLINE_PROXY_HOPS is set)."""
+    app_settings["PULSE_PER_DAY"] = 3
+    app = request.getfixturevalue("app")
+    survey.open_window(db.session, "Limited")
+    client = app.test_client()
+    answers = [post(client, ANSWERS, "10.20.30.40", forwarded=f"203.0.113.{n}").status_code
+               for n in range(1, 7)]
+    assert answers == [201, 201, 201, 429, 429, 429]
+    assert len(ballots()) == 3
+
+
+def test_a_ballot_in_flight_when_the_window_closes_is_not_added_to_its_results(
+        app, window, monkeypatch):
+    """A ballot found the window open, then a coordinator closed it and read its results,
+    then the ballot was stored in the closed window: a second version of final results, and
+    the two versions subtracted are that one ballot. The ballot now goes in only while the
+    window is open at the moment it is stored (the close waits for it, or it is refused)."""
+    from sqlalchemy.orm import Session
+
+    counted = survey.over_limit
+
+    def closed_meanwhile(address):
+        with Session(db.engine) as coordinator:   # another request, its own transaction
+            survey.close_window(coordinator, window.id)
+        return counted(address)
+
+    monkeypatch.setattr(survey, "over_limit", closed_meanwhile)
+    answer = post(app.test_client(), ANSWERS)
+    assert answer.status_code == 409 and "not open right now" in answer.text
+    assert ballots() == []

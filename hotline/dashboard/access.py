@@ -154,6 +154,17 @@ def client_address() -> str:
     return f"{remote} via {forwarded[-1]}"
 
 
+def vouched_address() -> str:
+    """The client address HOTLINE_PROXY_HOPS vouches for: ``remote_addr`` once ProxyFix has
+    applied, never an X-Forwarded-For entry the configured hops left (any client on a
+    private network can write one). For a limit with no other backstop (the pulse survey's
+    ballots): a forged header makes no new voter, and behind a balancer the setting does not
+    declare everyone counts as the balancer (fails closed; ``client_address`` logs the
+    warning to set HOTLINE_PROXY_HOPS)."""
+    client_address()  # for its warning when the hops setting looks wrong
+    return request.remote_addr or "unknown"
+
+
 def _public(address: str) -> bool:
     """A peer on the internet: no proxy of ours, so whatever X-Forwarded-For it sends is its
     own invention (a balancer in front of the app reaches it from a private or loopback

@@ -3,7 +3,8 @@ the coordinators' windows and results (``/dashboard/pulse``, login required).
 
 The public page asks for no login and sets no cookie but the session cookie that carries
 its CSRF token (``access.csrf_token``; the guard checks it on the POST like everywhere).
-The client address is used for one thing: the daily keyed rate limit
+The client address (``access.vouched_address``: never an X-Forwarded-For entry
+HOTLINE_PROXY_HOPS does not vouch for) is used for one thing: the daily keyed rate limit
 (``hotline.pulse.survey.over_limit``), which never stores it. The rules are
 ``hotline.pulse``'s; the numbers shown are ``hotline.pulse.results``'.
 """
@@ -62,7 +63,7 @@ def survey_page():
     if ballot is None:
         return _survey_page(lang, "open" if window else "closed", request.form,
                             400 if window else 409)
-    outcome = survey.take(db.session, ballot, access.client_address())
+    outcome = survey.take(db.session, ballot, access.vouched_address())
     return _survey_page(lang, outcome, status=STATUS[outcome])
 
 

@@ -8,7 +8,10 @@ Per window the published cells are the responses of each role (roster.yaml's, "p
 to say", and any role found in older ballots) and their total, tied by one line (the roles
 add up to the total). ``hotline.disclosure.suppression`` hides every role under k and, so
 that the total cannot be differenced into it, complementary roles too; a window under k is
-hidden whole. Shares are worked out only over a shown count (k people or more).
+hidden whole. Shares are worked out only over a shown count (k people or more), and the
+hidden roles together hold k answers or none (the window less its shown roles is them, with
+their answers). The decision rests on the answered roles only, so a change to roster.yaml's
+list never makes a second version of a closed window.
 """
 
 from __future__ import annotations
@@ -129,12 +132,22 @@ def by_role(session: Session, window: PulseWindow, k: int | None = None
     names = role_names(set(sums))
     values = {f"role:{name}": sums.get(name, Sums()).responses for name in names}
     values[TOTAL] = total.responses
+    # Decided over the roles that were answered only: the roles listed (roster.yaml when the
+    # page is read) add empty cells, always shown <k, that must not change the decision (a
+    # role added after the window closed would give a second version of it). An empty cell
+    # left out only makes the decision more careful: the reader sees one more unknown.
+    answered = sorted(name for name in names if values[f"role:{name}"])
+    decided = {f"role:{n}": values[f"role:{n}"] for n in answered} | {TOTAL: values[TOTAL]}
     # A total of k or more is what the trends rest on: kept ("frozen"), the roles bear the
     # complementary suppression.
-    hidden = suppress(values, [[(TOTAL, 1), *((f"role:{n}", -1) for n in names)]], k,
+    hidden = suppress(decided, [[(TOTAL, 1), *((f"role:{n}", -1) for n in answered)]], k,
                       frozen={TOTAL} if total.responses >= k else set())
+    hidden.primary |= {cell for cell, value in values.items() if value < k}
     if hidden.exposed:  # never with one line and every role free to hide; but if so, all
         hidden.complementary |= set(values) - {TOTAL}
+    if TOTAL not in hidden.hidden:
+        _hide_a_group_of_k(values, [f"role:{n}" for n in answered], hidden.hidden,
+                           hidden.complementary, k)
     zone = program_zone()
     head = dict(window_id=window.id, title=window.title,
                 opened=window.opened_at.astimezone(zone).date(),
@@ -153,6 +166,25 @@ def by_role(session: Session, window: PulseWindow, k: int | None = None
         else:
             roles.append(RoleResult(role=name, **sums[name].shares()))
     return overall, roles
+
+
+def _hide_a_group_of_k(values: dict[str, int], cells: list[str], hidden: set[str],
+                       complementary: set[str], k: int) -> None:
+    """Hide more roles (the smallest shown first) until the hidden ones hold k answers or
+    more together, or none. The counts' suppression keeps each small role's count vague,
+    but the shares are not counts: the window's answers less the shown roles' are the
+    hidden roles' answers together, exactly (five pharmacists, all burned out). Every group
+    a reader can work out is then the window, a shown role, or the hidden roles with any
+    shown ones: k or more. This also holds when a reader knows a role was empty for sure
+    (added to roster.yaml after the window closed)."""
+    def rest() -> int:
+        return sum(values[c] for c in cells if c in hidden | complementary)
+
+    while 0 < rest() < k:
+        shown = sorted((values[c], c) for c in cells if c not in hidden | complementary)
+        if not shown:
+            return
+        complementary.add(shown[0][1])
 
 
 def closed_windows(session: Session) -> list[PulseWindow]:

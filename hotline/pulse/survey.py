@@ -3,21 +3,23 @@ and the daily rate limit against ballot stuffing.
 
 One window is open at a time; closing is final (a closed window's results never change, so
 two looks at them cannot be differenced into one person's answers). A ballot is taken only
-while a window is open, and only if its client address is under HOTLINE_PULSE_PER_DAY
-ballots today (the program's time zone). The address is never stored, in the database or
-in Redis: the counter's name is ``privacy.daily_tag`` of it under the day's random secret,
-and the secret and the counters expire at the end of the day.
+while a window is open, and only if its client address (an IPv6 address's /64) is under
+HOTLINE_PULSE_PER_DAY ballots today (the program's time zone). The address is never stored,
+in the database or in Redis: the counter's name is ``privacy.daily_tag`` of it under the
+day's random secret, and the secret and the counters expire at the end of the day.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hotline.core.clock import utcnow
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 DAY_SECRET_PREFIX = "hotline:pulse:day"
 LIMIT_PREFIX = "hotline:pulse:limit"
 TITLE_LENGTH = 120
+#: Characters that reorder the text around them: a title would read otherwise than typed.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Ids are 64-bit integers: a larger one names no window (and no database takes it).
+MAX_ID = 2 ** 63 - 1
 #: What ``take`` answers.
 COUNTED, CLOSED, LIMITED = "counted", "closed", "limited"
 SCALE = range(1, 6)
@@ -62,6 +68,8 @@ def open_window(session: Session, title: str) -> PulseWindow:
         raise PulseError("give the survey window a title")
     if len(title) > TITLE_LENGTH:
         raise PulseError(f"a title has at most {TITLE_LENGTH} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS for ch in title):
+        raise PulseError("a title cannot hold a control character (write it as plain text)")
     if current(session) is not None:
         raise PulseError("a survey window is already open: close it first")
     window = PulseWindow(title=title, opened_at=utcnow())
@@ -72,7 +80,7 @@ def open_window(session: Session, title: str) -> PulseWindow:
 
 def close_window(session: Session, window_id: int) -> PulseWindow:
     """Close the open window ``window_id`` for good; commits."""
-    window = session.get(PulseWindow, window_id)
+    window = session.get(PulseWindow, window_id) if 0 < window_id <= MAX_ID else None
     if window is None or window.closed_at is not None:
         raise PulseError("that survey window is not open")
     window.closed_at = max(utcnow(), window.opened_at)
@@ -107,14 +115,24 @@ def parse(form: Mapping[str, str], roles: tuple[str, ...]) -> Ballot | None:
 
 
 def take(session: Session, ballot: Ballot, address: str) -> str:
-    """Count ``ballot`` in the open window: COUNTED, CLOSED (no window open; nothing spent)
-    or LIMITED (``address`` is over today's limit; nothing stored). Commits."""
+    """Count ``ballot`` in the open window: COUNTED, CLOSED (no window open: nothing spent;
+    or closed while this ballot was on its way: nothing stored) or LIMITED (``address`` is
+    over today's limit; nothing stored). Commits."""
     window = current(session)
     if window is None:
         return CLOSED
     if over_limit(address):
         log.info("a pulse survey ballot over the daily limit was refused")
         return LIMITED
+    # Still open, and held open until this commits: a no-op UPDATE locks the window's row
+    # (PostgreSQL; SQLite's one writer), so a close waits for the ballot or refuses it. A
+    # ballot stored after the close would change results a coordinator has already read.
+    held = session.execute(update(PulseWindow).where(PulseWindow.id == window.id,
+                                                     PulseWindow.closed_at.is_(None))
+                           .values(title=PulseWindow.title))
+    if held.rowcount != 1:
+        session.rollback()
+        return CLOSED
     session.add(PulseResponse(window_id=window.id, role=ballot.role, burnout=ballot.burnout,
                               knows_line=ballot.knows_line, used_line=ballot.used_line,
                               likely=ballot.likely))
@@ -129,21 +147,57 @@ def _rest_of_day(now: datetime) -> tuple[str, int]:
     return local.date().isoformat(), max(1, min(86400, int((midnight - local).total_seconds())))
 
 
-def limit_key(address: str) -> str:
+#: The day's secret: read it, or make it with the day's expiry, in one step (read back
+#: after a separate SET, a key expiring in between left the tag under an empty secret).
+_DAY_SECRET = """
+local secret = redis.call('GET', KEYS[1])
+if not secret then
+  secret = ARGV[1]
+  redis.call('SET', KEYS[1], secret, 'EX', ARGV[2])
+end
+return secret
+"""
+#: Count one ballot; a counter without an expiry gets the day's (INCR alone on a key that
+#: expired after its SET made one that was kept for ever).
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+def limit_key(address: str, now: datetime | None = None) -> str:
     """The Redis key counting today's ballots from ``address``: a keyed hash under the day's
     secret (made on first use, expiring with the day), never the address."""
     client = redis_conn.client
-    day, ttl = _rest_of_day(utcnow())
-    name = f"{DAY_SECRET_PREFIX}:{day}"
-    client.set(name, secrets.token_hex(32), nx=True, ex=ttl)
-    secret = client.get(name) or b""
-    return f"{LIMIT_PREFIX}:{privacy.daily_tag(address, secret, settings())}"
+    day, ttl = _rest_of_day(now or utcnow())
+    secret = client.register_script(_DAY_SECRET)(
+        keys=[f"{DAY_SECRET_PREFIX}:{day}"], args=[secrets.token_hex(32), ttl])
+    return f"{LIMIT_PREFIX}:{privacy.daily_tag(limit_subject(address), secret, settings())}"
 
 
 def over_limit(address: str) -> bool:
     """Count one ballot from ``address`` today; True past HOTLINE_PULSE_PER_DAY."""
-    client = redis_conn.client
-    _day, ttl = _rest_of_day(utcnow())
-    name = limit_key(address)
-    client.set(name, 0, nx=True, ex=ttl)  # the expiry first: INCR keeps it
-    return client.incr(name) > settings().PULSE_PER_DAY
+    now = utcnow()   # one moment: the day of the secret is the day of the expiry
+    _day, ttl = _rest_of_day(now)
+    count = redis_conn.client.register_script(_COUNT)(keys=[limit_key(address, now)],
+                                                      args=[ttl])
+    return count > settings().PULSE_PER_DAY
+
+
+#: An IPv6 subscriber is given a whole /64 (RFC 6177): its addresses are one voter.
+IPV6_PREFIX = 64
+
+
+def limit_subject(address: str) -> str:
+    """What the limit counts for ``address``: an IPv4 address itself, an IPv6 address's
+    /64 (else one person rotates through 2^64 addresses)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
