@@ -14,16 +14,21 @@ import re
 from collections import defaultdict
 
 import pytest
+from rq import Queue
 from sqlalchemy import select
 
 from hotline.core import settings
 from hotline.core.errors import FlowError
-from hotline.core.extensions import db
+from hotline.core.extensions import db, jobs
 from hotline.escalation import auditor, policy
+from hotline.lifecycle import effects, routing
+from hotline.telephony import api as twilio_api
 from hotline.models import Contact, Offer, OfferState, Supporter
 from hotline.simulator import Answer, NoAnswer, Press, Undecided
 from tests.scenario import heard
 from tests.test_escalation_policy import SHIPPED, _set, flows_with
+from tests.test_routing import waiting_contact
+from workers import offer as offer_jobs
 
 #: What a supporter hears when another one was faster (ivr_flows/voice.yaml offer_taken).
 TAKEN = "has already been connected"
@@ -233,3 +238,38 @@ def test_two_callers_ringing_overlapping_supporters_never_share_one(ring_two):
     assert [c.outcome for c in contacts] == ["connected", "connected"]
     assert len({c.supporter_id for c in contacts}) == 2
     check_safety(ring_two)
+
+
+# Stopping the other phones: first in the queue, and before their supporter is free
+
+def test_stopping_the_other_phones_jumps_the_queue(app):
+    """The job that stops the other phones after an accept goes ahead of the routing
+    work already queued (before: behind it, while the phones kept ringing)."""
+    effects.apply([effects.route(contact_id, 1) for contact_id in (7, 8, 9)])
+    effects.apply([effects.cancel_offers(1, 2)])
+    queued = Queue("hotline", connection=jobs.queue.connection).jobs
+    assert [(j.func_name, j.args) for j in queued][0] == ("workers.offer.cancel_offers", (1, 2))
+
+
+def test_a_ringing_phone_stops_before_its_supporter_is_free_again(app, session,
+                                                                   make_supporter, monkeypatch):
+    """Before: the supporter was freed first, so another contact's routing could ring
+    them while this call still rang (two calls on one phone)."""
+    seen = []
+
+    def end_call(cfg, sid, answered):
+        seen.append((sid, session.scalar(select(Supporter.busy_with).where(
+            Supporter.id == bo.id))))
+    monkeypatch.setattr(twilio_api, "end_call", end_call)
+    make_supporter("Ada")
+    bo = make_supporter("Bo")
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA1", "CA2"
+    session.commit()
+    assert other.supporter_id == bo.id
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    assert seen == [("CA2", other.token)]  # still reserved while its call is stopped
+    session.refresh(other)
+    assert other.state == OfferState.CANCELED.value
+    assert session.scalar(select(Supporter.busy_with).where(Supporter.id == bo.id)) is None

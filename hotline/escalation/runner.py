@@ -378,6 +378,13 @@ def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
             done = transitions.close_answered(db.session, offer, OfferState.CANCELED)
             effects.apply(done)
             won = done.won
+        elif offer.contact.mode != ContactMode.TEXT.value:
+            # Its phone stops before the supporter is free again: freed first, another
+            # contact's routing could ring them while this call still rings (two calls).
+            outbound.hang_up(offer)
+            if routing.close_offer(db.session, offer, OfferState.CANCELED):
+                canceled += 1
+            continue
         else:
             won = routing.close_offer(db.session, offer, OfferState.CANCELED)
         if won:
