@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 from rq import Queue
@@ -21,9 +22,9 @@ from hotline.core import settings
 from hotline.core.errors import FlowError
 from hotline.core.extensions import db, jobs
 from hotline.escalation import auditor, policy
-from hotline.lifecycle import effects, routing
+from hotline.lifecycle import contacts, effects, routing
 from hotline.telephony import api as twilio_api
-from hotline.models import Contact, Offer, OfferState, Supporter
+from hotline.models import Contact, Offer, OfferState, Supporter, utcnow
 from hotline.simulator import Answer, NoAnswer, Press, Undecided
 from tests.scenario import heard
 from tests.test_escalation_policy import SHIPPED, _set, flows_with
@@ -273,3 +274,54 @@ def test_a_ringing_phone_stops_before_its_supporter_is_free_again(app, session,
     session.refresh(other)
     assert other.state == OfferState.CANCELED.value
     assert session.scalar(select(Supporter.busy_with).where(Supporter.id == bo.id)) is None
+
+
+# The auditor
+
+def test_phones_left_ringing_after_an_accept_are_stopped_by_the_auditor(app, session,
+                                                                          make_supporter,
+                                                                          monkeypatch):
+    """The job that stops the other phones was lost (Redis hiccup): the auditor stops them
+    at its next pass (before: they rang on, and were expired only 2.5 minutes on)."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+    make_supporter("Ada"), make_supporter("Bo"), make_supporter("Cy")
+    long_ago = utcnow() - timedelta(minutes=2)
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA1", "CA2"
+    won.created_at = other.created_at = long_ago
+    session.commit()
+    assert contacts.connect(session, contact, 1, won.supporter_id, 1)
+    routing.accept_offer(session, won)
+    contact.connected_at = long_ago
+    fresh = waiting_contact(session)
+    [just_now] = routing.offer_next(session, fresh, 1)  # Cy, for a contact still waiting
+    session.commit()
+    assert auditor.audit()["offers"] == 1
+    assert ended == ["CA2"]
+    session.refresh(other)
+    assert other.state == OfferState.CANCELED.value
+    assert session.get(Supporter, other.supporter_id).busy_with is None
+    assert auditor.audit()["offers"] == 0
+    session.refresh(just_now)
+    assert just_now.state == OfferState.RINGING.value  # its contact still waits for it
+
+
+def test_a_contact_whose_routing_job_was_lost_is_rerouted_two_at_once(app_settings, tmp_path,
+                                                                        request, monkeypatch):
+    app_settings.update(IVR_FLOWS_DIR=str(flows_with(tmp_path, at_once(2))))
+    session, make_supporter = (request.getfixturevalue(name) for name in
+                               ("session", "make_supporter"))
+    monkeypatch.setattr(twilio_api, "create_call", lambda cfg, call: f"CA{call.to[-4:]}")
+    for name in ("Ada", "Bo", "Cy"):
+        make_supporter(name)
+    contact = waiting_contact(session)
+    contact.queued_at = utcnow() - timedelta(minutes=5)
+    session.commit()
+    assert auditor.audit()["rerouted"] == 1
+    request.getfixturevalue("worker")()
+    session.expire_all()
+    rung = session.scalars(select(Offer).where(Offer.contact_id == contact.id)).all()
+    assert sorted(o.supporter.name for o in rung) == ["Ada", "Bo"]
+    assert {o.state for o in rung} == {OfferState.RINGING.value}
