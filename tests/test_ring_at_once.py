@@ -26,7 +26,7 @@ from hotline.lifecycle import contacts, effects, routing
 from hotline.telephony import api as twilio_api
 from hotline.models import Contact, Offer, OfferState, Supporter, utcnow
 from hotline.simulator import Answer, NoAnswer, Press, Undecided
-from tests.scenario import heard
+from tests.scenario import TextingPhone, clinician, heard
 from tests.test_escalation_policy import SHIPPED, _set, flows_with
 from tests.test_routing import waiting_contact
 from workers import offer as offer_jobs
@@ -325,3 +325,35 @@ def test_a_contact_whose_routing_job_was_lost_is_rerouted_two_at_once(app_settin
     rung = session.scalars(select(Offer).where(Offer.contact_id == contact.id)).all()
     assert sorted(o.supporter.name for o in rung) == ["Ada", "Bo"]
     assert {o.state for o in rung} == {OfferState.RINGING.value}
+
+
+def test_a_text_request_offered_to_two_goes_to_one_the_other_is_told(ring_two):
+    """Both reply YES at the same virtual moment: one conversation, the other told it was
+    taken; neither holds two contacts."""
+    peers = [ring_two.supporter(name, phone_class=TextingPhone, replies=[("Reply YES", "YES")])
+             for name in ("Ada", "Bo")]
+    clinician(ring_two, "+16175550171", replies=[("Reply 1", "2")]).text("hello")
+    ring_two.run(600)
+    offers = ring_two.offers()
+    assert sorted(state for _, state, _ in offers) == ["accepted", "canceled"]
+    winner = next(name for name, state, _ in offers if state == "accepted")
+    loser = peers[0] if winner == "Bo" else peers[1]
+    assert any("another supporter has taken this request" in b for b in loser.received())
+    [contact] = ring_two.contacts()
+    assert contact.state == "connected"
+    assert ring_two.busy() == [winner]
+
+
+def test_a_backup_who_accepts_stops_both_peers_still_ringing(ring_two):
+    """Past the backup time the tier-2 step rings too, while two peers still ring; the
+    backup's press stops both peers' phones at once."""
+    for i in range(14):  # enough to keep two ringing until the backup time (90 s queued)
+        ring_two.supporter(f"Peer{i}", ring=NoAnswer())
+    ring_two.supporter("Backup", tier=2, ring=Answer(2))
+    ring_two.call(ring_two.clinician(gather=["1"]))
+    ring_two.run()
+    offers = ring_two.offers()
+    assert ("Backup", "accepted", 2) in offers
+    assert sum(state == "canceled" for _, state, tier in offers if tier == 1) == 2
+    assert ring_two.contacts()[0].outcome == "connected_backup"
+    check_safety(ring_two)
