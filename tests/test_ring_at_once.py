@@ -357,3 +357,36 @@ def test_a_backup_who_accepts_stops_both_peers_still_ringing(ring_two):
     assert sum(state == "canceled" for _, state, tier in offers if tier == 1) == 2
     assert ring_two.contacts()[0].outcome == "connected_backup"
     check_safety(ring_two)
+
+
+def test_a_caller_who_hangs_up_stops_both_phones_within_a_second(ring_two):
+    ada = ring_two.supporter("Ada", ring=Undecided())
+    bo = ring_two.supporter("Bo", ring=Answer(5), gather=[Press("1", after=30)])
+    legs = ring_two.call(ring_two.clinician(gather=["1"]))
+    ring_two.sim.schedule(45, lambda: ring_two.sim.hangup(legs[0].sid))
+    ring_two.run()
+    [caller] = legs
+    assert caller.end_time == pytest.approx(45)
+    [a], [b] = ring_two.legs_to(ada), ring_two.legs_to(bo)
+    assert a.created_at == b.created_at < 40  # both rang when the caller left
+    assert b.answer_time is not None and b.answer_time < 45  # Bo was hearing the offer
+    for leg in (a, b):
+        assert 0 <= leg.end_time - caller.end_time <= STOP_WITHIN
+    assert {state for _, state, _ in ring_two.offers()} == {"canceled"}
+    assert ring_two.contacts()[0].outcome == "abandoned"
+    check_safety(ring_two)
+
+
+def test_a_press_after_the_acceptance_window_never_wins(ring_two):
+    """The window to press 1 (accept_seconds, 15 s) is the same with two ringing: a
+    supporter too slow to press is passed over, and the next in turn takes the call."""
+    late = ring_two.supporter("Late", ring=Answer(1), gather=[Press("1", after=25)])
+    ring_two.supporter("Slow", ring=NoAnswer())
+    ring_two.supporter("Next", ring=Answer(2))
+    ring_two.call(ring_two.clinician(gather=["1"]))
+    ring_two.run()
+    assert ring_two.offers() == [("Late", "declined", 1), ("Slow", "no_answer", 1),
+                                 ("Next", "accepted", 1)]
+    [leg] = ring_two.legs_to(late)
+    assert leg.digits_sent == [] and not heard(late, "Connecting you now")
+    check_safety(ring_two)
