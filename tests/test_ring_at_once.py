@@ -16,14 +16,15 @@ from datetime import timedelta
 
 import pytest
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hotline.core import settings
 from hotline.core.errors import FlowError
 from hotline.core.extensions import db, jobs
-from hotline.escalation import auditor, policy
+from hotline.escalation import auditor, policy, runner
 from hotline.lifecycle import contacts, effects, routing
 from hotline.telephony import api as twilio_api
+from hotline.telephony import outbound
 from hotline.models import Contact, Offer, OfferState, Supporter, utcnow
 from hotline.simulator import Answer, NoAnswer, Press, Undecided
 from tests.scenario import TextingPhone, clinician, heard
@@ -390,3 +391,52 @@ def test_a_press_after_the_acceptance_window_never_wins(ring_two):
     [leg] = ring_two.legs_to(late)
     assert leg.digits_sent == [] and not heard(late, "Connecting you now")
     check_safety(ring_two)
+
+
+def test_a_call_placed_while_its_contact_was_taken_is_stopped_at_once(app, session,
+                                                                        make_supporter,
+                                                                        monkeypatch):
+    """Another supporter accepts (and the other phones are stopped) while routing is still
+    placing a call: that call had no sid to stop yet. Routing stops it as soon as it is
+    placed, and offers nobody else (before: it rang on for the whole ring time)."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+
+    def create_call(cfg, call):  # meanwhile, elsewhere: taken, and its offers canceled
+        db.session.execute(update(Offer).values(state=OfferState.CANCELED.value))
+        db.session.execute(update(Contact).values(state="connected"))
+        db.session.commit()
+        return "CA" + "1" * 32
+    monkeypatch.setattr(twilio_api, "create_call", create_call)
+    make_supporter("Ada"), make_supporter("Bo"), make_supporter("Backup", tier=2)
+    contact = waiting_contact(session)
+    assert runner.step(contact.id, 1) == "stale"
+    assert ended == ["CA" + "1" * 32]
+    assert [o.supporter.name for o in session.scalars(select(Offer))] == ["Ada"]
+    session.refresh(contact)
+    assert not contact.escalated and not contact.exhausted
+
+
+def test_a_call_placed_while_the_other_phones_are_stopped_is_stopped_too(app, session,
+                                                                          make_supporter,
+                                                                          monkeypatch):
+    """The other side of the same race: the stopping job finds no call yet, and routing's
+    sid lands just after: the job looks again once the offer is closed and stops it."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+    hang_up = outbound.hang_up
+
+    def routing_lands_meanwhile(offer):
+        hang_up(offer)
+        if offer.call_sid is None:
+            db.session.execute(update(Offer).where(Offer.id == offer.id).values(
+                call_sid="CA" + "2" * 32))
+            db.session.commit()
+    monkeypatch.setattr(outbound, "hang_up", routing_lands_meanwhile)
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid = "CA" + "1" * 32
+    session.commit()
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    assert ended == ["CA" + "2" * 32]
