@@ -42,11 +42,19 @@ def at_once(n):
     return _set(("steps", 0, "at_once"), n)
 
 
+def hotline_with(app_settings, tmp_path, request, *changes):
+    """The hotline with the shipped policy ``changes``d."""
+    def change(data):
+        for each in changes:
+            each(data)
+    app_settings.update(IVR_FLOWS_DIR=str(flows_with(tmp_path, change)))
+    return request.getfixturevalue("hotline")
+
+
 @pytest.fixture
 def ring_two(app_settings, tmp_path, request):
     """The hotline with the shipped policy but two tier-1 supporters rung at once."""
-    app_settings.update(IVR_FLOWS_DIR=str(flows_with(tmp_path, at_once(2))))
-    return request.getfixturevalue("hotline")
+    return hotline_with(app_settings, tmp_path, request, at_once(2))
 
 
 # The policy file
@@ -214,13 +222,16 @@ def test_a_voicemail_that_answers_but_never_presses_1_never_wins(ring_two):
 def test_only_voicemails_never_connect(ring_two):
     for name in ("Box1", "Box2", "Box3"):
         ring_two.supporter(name, ring=Answer(1), gather=[])
-    clinician = ring_two.clinician(gather=["1"])
+    clinician = ring_two.clinician(gather=["1", "2"])  # then asks for a callback
     ring_two.call(clinician)
     ring_two.run()
     offers = ring_two.offers()
-    assert {state for _, state, _ in offers} == {"declined"}  # silence: passed on
-    assert [name for name, _, _ in offers[:3]] == ["Box1", "Box2", "Box3"]
-    assert ring_two.contacts()[0].supporter_id is None
+    assert offers[:3] == [("Box1", "declined", 1), ("Box2", "declined", 1),
+                          ("Box3", "declined", 1)]  # silence: passed on
+    assert {state for _, state, _ in offers} == {"declined"}  # the callback's try too
+    contact = ring_two.contacts()[0]  # (a callback request makes a contact per try)
+    assert contact.outcome == "callback_requested"
+    assert all(c.supporter_id is None for c in ring_two.contacts())
     assert heard(clinician, "no peer supporter is free right now")
     check_safety(ring_two)
 
@@ -345,10 +356,12 @@ def test_a_text_request_offered_to_two_goes_to_one_the_other_is_told(ring_two):
     assert ring_two.busy() == [winner]
 
 
-def test_a_backup_who_accepts_stops_both_peers_still_ringing(ring_two):
+def test_a_backup_who_accepts_stops_both_peers_still_ringing(app_settings, tmp_path, request):
     """Past the backup time the tier-2 step rings too, while two peers still ring; the
     backup's press stops both peers' phones at once."""
-    for i in range(14):  # enough to keep two ringing until the backup time (90 s queued)
+    ring_two = hotline_with(app_settings, tmp_path, request, at_once(2),
+                            _set(("steps", 1, "after_seconds"), 25))
+    for i in range(6):  # enough to keep two ringing until the backup time (25 s queued)
         ring_two.supporter(f"Peer{i}", ring=NoAnswer())
     ring_two.supporter("Backup", tier=2, ring=Answer(2))
     ring_two.call(ring_two.clinician(gather=["1"]))
