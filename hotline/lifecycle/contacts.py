@@ -51,15 +51,16 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     check-in question); ``forget_number`` drops it as soon as it does not.
     ``caller_verified``: the carrier vouched for the caller ID (see consent.attested).
     """
-    existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    if existing is not None:
-        return existing
+    # INSERT first: a CallSid is new but for a repeated delivery, which the unique index
+    # turns away (a SELECT before every INSERT cost each call a round trip for the rare
+    # repeat). Nothing before it in the transaction is lost by the rollback: a repeat's
+    # caller key was moved to the newest version by its first delivery.
     contact = Contact(channel=Channel.VOICE.value, call_sid=call_sid, caller_key=caller_key,
                       sealed_number=sealed_number, caller_verified=caller_verified)
     session.add(contact)
     try:
         session.flush()
-    except IntegrityError:  # the same CallSid delivered twice at once
+    except IntegrityError:  # the same CallSid delivered again (or twice at once)
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     event(session, contact, EventKind.STARTED)
@@ -144,13 +145,20 @@ def ask_match(session: Session, contact: Contact, role: str | None = None,
 
 
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
-           end: bool = True) -> bool:
-    """Set the one outcome of a contact; False when it already had one."""
+           end: bool = True, forget: bool = False) -> bool:
+    """Set the one outcome of a contact; False when it already had one.
+
+    ``forget``: the sealed number goes in the same UPDATE (one statement, not two), or,
+    when the outcome was set before, all the same (``forget_number``)."""
     values: dict = {"outcome": outcome.value, **ERASED_AT_OUTCOME}
     if end:
         values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
                       attempt=Contact.attempt + 1)
+    if forget:
+        values["sealed_number"] = None
     won = _update(session, contact, Contact.outcome.is_(None), **values)
+    if forget and not won:
+        forget_number(session, contact)
     if won:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s outcome %s", contact.id, outcome.value)

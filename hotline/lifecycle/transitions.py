@@ -46,9 +46,8 @@ def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | 
     callback request keeps its own sealed copy and forgets the contact's after).
     ``cancel=False``: nothing can be ringing (a menu choice, an auditor that cancels
     in-process)."""
-    if forget:
-        contacts.forget_number(session, contact)  # committed with the outcome
-    won = contacts.finish(session, contact, outcome, tier=tier)
+    # the number is forgotten in the outcome's own UPDATE (or after it, if that lost)
+    won = contacts.finish(session, contact, outcome, tier=tier, forget=forget)
     session.commit()
     return Effects([effects.cancel_offers(contact.id)] if won and cancel else [], won)
 
