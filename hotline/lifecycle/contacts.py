@@ -64,23 +64,27 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     # repeat). Nothing before it in the transaction is lost by the rollback: a repeat's
     # caller key was moved to the newest version by its first delivery.
     try:
-        row = session.execute(_INSERT_CONTACT, {
-            "channel": Channel.VOICE.value, "call_sid": call_sid, "caller_key": caller_key,
-            "sealed_number": sealed_number, "caller_verified": caller_verified,
-        }).mappings().one()
+        contact = insert_contact(session, channel=Channel.VOICE.value, call_sid=call_sid,
+                                 caller_key=caller_key, sealed_number=sealed_number,
+                                 caller_verified=caller_verified)
     except IntegrityError:  # the same CallSid delivered again (or twice at once)
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    contact = _persistent(session, row)
     event(session, contact, EventKind.STARTED)
     log.info("contact %s started (voice)", contact.id)
     return contact
 
 
+def insert_contact(session: Session, **values: Any) -> Contact:
+    """A new contact row (defaults as the model's), in the session as if loaded: one
+    INSERT ... RETURNING, without the ORM's unit of work (an object to flush, its id
+    fetched back). IntegrityError as a flush would raise it."""
+    return _persistent(session, session.execute(_INSERT_CONTACT, values).mappings().one())
+
+
 def _persistent(session: Session, row) -> Contact:
-    """The contact of a row just INSERTed ... RETURNING, in the session as if loaded: the
-    row is the one the database holds, so the ORM's unit of work (an object to flush, its
-    id fetched back) is not needed to make it."""
+    """The contact of a row just INSERTed ... RETURNING, in the session as if loaded (the
+    row is what the database holds)."""
     contact = Contact()
     for key, value in row.items():
         set_committed_value(contact, key, value)
@@ -123,10 +127,12 @@ def _update(session: Session, contact: Contact, *where: Any, **values: Any) -> b
     return True
 
 
-def queue(session: Session, contact: Contact) -> int:
-    """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
+def queue(session: Session, contact: Contact, mode: str | None = None) -> int:
+    """Put the contact (back) in the queue: a new routing attempt. Returns its number.
+    ``mode``: what was asked for (a call, a text...), set in the same UPDATE."""
     _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
-            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
+            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow(),
+            **({"mode": mode} if mode is not None else {}))
     event(session, contact, EventKind.QUEUED)
     return contact.attempt
 

@@ -55,9 +55,7 @@ def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | 
 def request_peer(session: Session, contact: Contact, mode: str | None = None,
                  at_front: bool = False) -> Effects:
     """(Re)queue the contact for a peer: a new routing attempt, and its first step."""
-    if mode is not None:
-        contact.mode = mode
-    attempt = contacts.queue(session, contact)
+    attempt = contacts.queue(session, contact, mode=mode)  # the mode in the same UPDATE
     session.commit()
     return Effects([effects.route(contact.id, attempt, at_front=at_front)])
 
