@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import re
@@ -38,6 +39,7 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="hotli
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from benchmarks import floor as floor_app  # noqa: E402
+from hotline import create_app  # noqa: E402
 from benchmarks import loadgen  # noqa: E402
 from benchmarks import webhooks  # noqa: E402
 from tests.servers import PostgresServer, RedisServer, cpu_seconds  # noqa: E402
@@ -150,7 +152,7 @@ def measure(apps: dict, sequences: int, roots: dict[str, int], profile: Path | N
 
 def top_frames(path: Path, n: int, requests: int) -> list[str]:
     """The profile's top frames by cumulative CPU, and CPU by package (ms per request)."""
-    import pstats
+    import pstats  # only to print a profile
     stats = pstats.Stats(str(path))
     rows = sorted(((ct, nc, f, line, fn) for (f, line, fn), (_, nc, _, ct, _)
                    in stats.stats.items()), reverse=True)
@@ -181,8 +183,6 @@ def main() -> int:
         env = webhooks.hotline_env(pg.url, redis.url)
         webhooks.migrate_and_seed(dict(os.environ, **env), PUBLIC)
         os.environ.update(env, PUBLIC_BASE_URL=PUBLIC, HOTLINE_LOG_LEVEL="INFO")
-        from hotline import create_app
-        import logging
         floor_app.create_table(pg.url)
         roots = {"postgres": webhooks.postmaster_pid(pg), "redis": redis.proc.pid}
         if args.profile:

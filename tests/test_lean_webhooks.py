@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from flask import Response
 from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
@@ -133,7 +134,6 @@ def test_security_headers_on_a_webhook_and_what_a_view_set_stays(app, twilio):
         assert response.headers[name] == value
     assert "Cache-Control" not in response.headers
     with app.test_request_context("/"):
-        from flask import Response
         answer = Response("x", headers={"X-Frame-Options": "SAMEORIGIN"})
         access.security_headers(answer)
         assert answer.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
