@@ -151,6 +151,7 @@ class Generator:
         self.serial = 0
         self.answered = 0  # every answer, warm-up included (for CPU per request)
         self.interval = 0.0  # seconds between one connection's requests when paced
+        self.only = getattr(args, "only", None)  # "incoming": the incoming-call webhook alone
 
     # --- one request --------------------------------------------------------------------
 
@@ -286,12 +287,21 @@ class Generator:
             if b"<Message" not in answer:
                 raise Unexpected(f"{route}: no reply")
 
+    async def incoming_only(self, box: list) -> None:
+        """Only the first webhook of a call (``--only incoming``): a new caller each time."""
+        call_sid, caller = self._sid("CA"), next(self.numbers)
+        body = await self.post(box, "voice: incoming call", "/twilio/voice",
+                               self._call_params(call_sid, caller, "ringing"))
+        if not ACTION.search(body):
+            raise Unexpected("incoming call: no Gather action")
+
     async def connection(self, offset: float) -> None:
         box: list = [None, time.perf_counter() + offset]
         while time.perf_counter() < self.stop_at:
-            kind = "call" if self.rng.random() < VOICE_SHARE else "texts"
+            kind = self.only or ("call" if self.rng.random() < VOICE_SHARE else "texts")
             try:
-                await (self.call(box) if kind == "call" else self.texts(box))
+                await ({"call": self.call, "texts": self.texts,
+                        "incoming": self.incoming_only}[kind](box))
                 self.sequences[kind] += 1
             except Unexpected as exc:
                 self.errors[str(exc)[:120]] += 1
@@ -336,6 +346,9 @@ def main() -> None:
                         help="which block of fictional numbers this run uses (see BLOCK)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="pace to this many requests/s in all (0: as fast as answered)")
+    parser.add_argument("--only", choices=["incoming"],
+                        help="play only this webhook: each sequence is one new caller's "
+                             "incoming call (the route's own throughput)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     if urlsplit(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):

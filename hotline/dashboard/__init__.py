@@ -34,6 +34,7 @@ def init_app(app: Flask, cfg: Settings) -> None:
     app.before_request_funcs.setdefault(pulse_views.public_bp.name, []).append(
         access.guard(api=False))
     app.after_request(access.security_headers)
+    app.session_interface = access.CookieSessions()
     # The dummy hash unknown emails are verified against, made now: the first one costs
     # the same single argon2 verification as every later login.
     accounts.warm_up(accounts.hasher(test_mode=cfg.ENV == "test"))

@@ -14,9 +14,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.core.extensions import settings
@@ -30,14 +31,21 @@ from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventK
 
 log = logging.getLogger(__name__)
 
+_INSERT_EVENT = insert(ContactEvent.__table__)
+_INSERT_CONTACT = insert(Contact.__table__).returning(*Contact.__table__.c)
+
 
 def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
           tier: int | None = None, outcome: str | None = None, at: datetime | None = None) -> None:
     """Append one statistics event (no number, no text, minute resolution); a late one
     (a contact days old) drops the cached statistics of the contact's day."""
     kind = states.value(kind)
-    session.add(ContactEvent(contact_id=contact.id, kind=kind, at=to_minute(at or utcnow()),
-                             channel=contact.channel, tier=tier, outcome=outcome))
+    # A Core INSERT, sent now: an event is never read back as an object, and the ORM's
+    # unit of work (an object to track, a flush, RETURNING its id) was the dearest part of
+    # most webhooks. Its contact is in the database already (``contact.id`` is set).
+    session.execute(_INSERT_EVENT, {"contact_id": contact.id, "kind": kind,
+                                    "at": to_minute(at or utcnow()), "channel": contact.channel,
+                                    "tier": tier, "outcome": outcome})
     stats_cache.forget_contact(session, contact, kind)
     if outcome is not None:  # the outcome event: written once per contact, when it ends
         counters.count_on_commit(session, "contacts", channel=contact.channel, outcome=outcome)
@@ -51,19 +59,37 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     check-in question); ``forget_number`` drops it as soon as it does not.
     ``caller_verified``: the carrier vouched for the caller ID (see consent.attested).
     """
-    existing = session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    if existing is not None:
-        return existing
-    contact = Contact(channel=Channel.VOICE.value, call_sid=call_sid, caller_key=caller_key,
-                      sealed_number=sealed_number, caller_verified=caller_verified)
-    session.add(contact)
+    # INSERT first: a CallSid is new but for a repeated delivery, which the unique index
+    # turns away (a SELECT before every INSERT cost each call a round trip for the rare
+    # repeat). Nothing before it in the transaction is lost by the rollback: a repeat's
+    # caller key was moved to the newest version by its first delivery.
     try:
-        session.flush()
-    except IntegrityError:  # the same CallSid delivered twice at once
+        contact = insert_contact(session, channel=Channel.VOICE.value, call_sid=call_sid,
+                                 caller_key=caller_key, sealed_number=sealed_number,
+                                 caller_verified=caller_verified)
+    except IntegrityError:  # the same CallSid delivered again (or twice at once)
         session.rollback()
         return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
     event(session, contact, EventKind.STARTED)
     log.info("contact %s started (voice)", contact.id)
+    return contact
+
+
+def insert_contact(session: Session, **values: Any) -> Contact:
+    """A new contact row (defaults as the model's), in the session as if loaded: one
+    INSERT ... RETURNING, without the ORM's unit of work (an object to flush, its id
+    fetched back). IntegrityError as a flush would raise it."""
+    return _persistent(session, session.execute(_INSERT_CONTACT, values).mappings().one())
+
+
+def _persistent(session: Session, row) -> Contact:
+    """The contact of a row just INSERTed ... RETURNING, in the session as if loaded (the
+    row is what the database holds)."""
+    contact = Contact()
+    for key, value in row.items():
+        set_committed_value(contact, key, value)
+    make_transient_to_detached(contact)
+    session.add(contact)
     return contact
 
 
@@ -101,10 +127,12 @@ def _update(session: Session, contact: Contact, *where: Any, **values: Any) -> b
     return True
 
 
-def queue(session: Session, contact: Contact) -> int:
-    """Put the contact (back) in the queue: a new routing attempt. Returns its number."""
+def queue(session: Session, contact: Contact, mode: str | None = None) -> int:
+    """Put the contact (back) in the queue: a new routing attempt. Returns its number.
+    ``mode``: what was asked for (a call, a text...), set in the same UPDATE."""
     _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
-            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow())
+            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow(),
+            **({"mode": mode} if mode is not None else {}))
     event(session, contact, EventKind.QUEUED)
     return contact.attempt
 
@@ -144,13 +172,20 @@ def ask_match(session: Session, contact: Contact, role: str | None = None,
 
 
 def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
-           end: bool = True) -> bool:
-    """Set the one outcome of a contact; False when it already had one."""
+           end: bool = True, forget: bool = False) -> bool:
+    """Set the one outcome of a contact; False when it already had one.
+
+    ``forget``: the sealed number goes in the same UPDATE (one statement, not two), or,
+    when the outcome was set before, all the same (``forget_number``)."""
     values: dict = {"outcome": outcome.value, **ERASED_AT_OUTCOME}
     if end:
         values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
                       attempt=Contact.attempt + 1)
+    if forget:
+        values["sealed_number"] = None
     won = _update(session, contact, Contact.outcome.is_(None), **values)
+    if forget and not won:
+        forget_number(session, contact)
     if won:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
         log.info("contact %s outcome %s", contact.id, outcome.value)

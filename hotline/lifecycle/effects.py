@@ -138,6 +138,6 @@ def _enqueue(effect: Effect) -> None:
     if effect.delay is not None:
         jobs.enqueue_in(effect.delay, effect.job, *effect.args, **options)
     elif effect.at_front:
-        jobs.queue.enqueue(effect.job, *effect.args, at_front=True, **options)
+        jobs.enqueue(effect.job, *effect.args, at_front=True, **options)
     else:
         jobs.enqueue(effect.job, *effect.args, **options)

@@ -46,9 +46,8 @@ def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | 
     callback request keeps its own sealed copy and forgets the contact's after).
     ``cancel=False``: nothing can be ringing (a menu choice, an auditor that cancels
     in-process)."""
-    if forget:
-        contacts.forget_number(session, contact)  # committed with the outcome
-    won = contacts.finish(session, contact, outcome, tier=tier)
+    # the number is forgotten in the outcome's own UPDATE (or after it, if that lost)
+    won = contacts.finish(session, contact, outcome, tier=tier, forget=forget)
     session.commit()
     return Effects([effects.cancel_offers(contact.id)] if won and cancel else [], won)
 
@@ -56,9 +55,7 @@ def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | 
 def request_peer(session: Session, contact: Contact, mode: str | None = None,
                  at_front: bool = False) -> Effects:
     """(Re)queue the contact for a peer: a new routing attempt, and its first step."""
-    if mode is not None:
-        contact.mode = mode
-    attempt = contacts.queue(session, contact)
+    attempt = contacts.queue(session, contact, mode=mode)  # the mode in the same UPDATE
     session.commit()
     return Effects([effects.route(contact.id, attempt, at_front=at_front)])
 

@@ -383,11 +383,10 @@ class ClinicianTexts:
         return [Outgoing(reply)] if reply else None
 
     def _first_text(self) -> list[Outgoing]:
-        contact = Contact(channel=Channel.SMS.value, caller_key=self.conv.key, language=self.lang,
-                          state=ContactState.MENU.value,
-                          sealed_number=privacy.seal(self.conv.inbound.number, self.conv.cfg))
-        self.session.add(contact)
-        self.session.flush()
+        contact = contacts.insert_contact(
+            self.session, channel=Channel.SMS.value, caller_key=self.conv.key,
+            language=self.lang, state=ContactState.MENU.value,
+            sealed_number=privacy.seal(self.conv.inbound.number, self.conv.cfg))
         contacts.event(self.session, contact, EventKind.STARTED)
         self.session.commit()
         self.contact = contact

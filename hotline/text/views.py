@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -19,7 +20,7 @@ from hotline.text import conversations
 from hotline.telephony import message_records
 from hotline.core import phones
 from hotline.core.extensions import db, settings
-from hotline.models import InboundMessage
+from hotline.models import InboundMessage, utcnow
 from hotline.text.words import TextFlows
 from hotline.telephony.signature import protect
 from hotline.telephony.twiml import MIMETYPE, safe_view
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 bp = protect(Blueprint("sms", __name__, url_prefix="/twilio/sms"))
 # As for calls: a texter's webhooks check the gaps after the answer, at most every 30 s.
 bp.after_request(notify.check_after)
+
+_INSERT_INBOUND = insert(InboundMessage.__table__)
 
 #: Longest body handled; Twilio's own limit is 1,600 characters.
 MAX_BODY_CHARS = 1600
@@ -54,8 +57,9 @@ def _first_delivery(message_sid: str) -> bool:
     """Record the MessageSid, as handled and as a message to redact at Twilio, in one
     commit before the text is handled (a handler that fails later cannot lose it);
     False when it was handled before (a repeated delivery)."""
-    try:
-        db.session.add(InboundMessage(message_sid=message_sid))
+    try:  # Core INSERTs: nothing reads the row back (no object for the ORM to track)
+        db.session.execute(_INSERT_INBOUND, {"message_sid": message_sid,
+                                             "received_at": utcnow()})
         message_records.file_sid(db.session, message_sid, message_records.INBOUND)
         db.session.commit()
     except IntegrityError:

@@ -489,7 +489,8 @@ def call_status() -> Response:
     if contact is not None:
         if contact.outcome is None:
             _abandon(contact)
-        else:
+        elif contact.state != ContactState.ENDED.value:  # as just read: ended stays ended
+            # (most calls: the queue exit ended it; no UPDATE that cannot match, no reload)
             contacts.end(db.session, contact)
             db.session.commit()
     return empty()

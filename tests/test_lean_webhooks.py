@@ -1,0 +1,150 @@
+"""Leaner webhooks (issue 20, part 3): the same effects with fewer round trips.
+
+Each test pins one saving by what reaches the database or Redis (statements, round trips),
+never by time, and checks the effect is still the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+from flask import Response
+from redis.client import Pipeline, Redis
+from rq.job import Job
+from sqlalchemy import event, select
+
+from hotline.core.extensions import db, jobs
+from hotline.dashboard import access
+from hotline.models import Contact, ContactEvent
+from tests.conftest import twiml
+from tests.scenario import call, only_contact, press
+
+
+@contextmanager
+def statements():
+    """The SQL statements the app sends meanwhile from this thread (the test client runs
+    the app in it; not the alert check a webhook may start after answering), first words
+    upper case."""
+    sent: list[str] = []
+    me = threading.get_ident()
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if threading.get_ident() == me:
+            sent.append(" ".join(statement.split()[:4]).upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def _queued_then_hung_up(twilio, session) -> Contact:
+    call(twilio)
+    contact = only_contact(session)
+    doc = twiml(press(twilio, contact.id, digits="1"))
+    assert doc.find("Enqueue") is not None
+    return contact
+
+
+def _hang_up(twilio, contact_id: int):
+    return twilio.post(f"/twilio/voice/{contact_id}/queue-exit",
+                       {"QueueResult": "hangup", "CallStatus": "completed"})
+
+
+def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session):
+    with statements() as sent:
+        call(twilio)
+    on_contacts = [s for s in sent if s.startswith(("SELECT CONTACTS.", "INSERT INTO CONTACTS "))]
+    assert on_contacts and on_contacts[0].startswith("INSERT INTO CONTACTS"), sent
+    contact = only_contact(session)
+    assert contact.state == "menu" and contact.sealed_number
+    kinds = session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id)).all()
+    assert kinds == ["started"]
+    call(twilio)  # the same CallSid again (no idempotency token): the same contact
+    assert len(session.scalars(select(Contact)).all()) == 1
+
+
+def test_hang_up_sets_the_outcome_and_forgets_the_number_in_one_update(twilio, session):
+    contact = _queued_then_hung_up(twilio, session)
+    with statements() as sent:
+        assert _hang_up(twilio, contact.id).status_code == 200
+    assert sum(s.startswith("UPDATE CONTACTS") for s in sent) == 1, sent
+    session.refresh(contact)
+    assert contact.outcome == "abandoned" and contact.state == "ended"
+    assert contact.sealed_number is None
+
+
+def test_status_callback_of_an_ended_call_writes_nothing(twilio, session):
+    contact = _queued_then_hung_up(twilio, session)
+    _hang_up(twilio, contact.id)
+    session.refresh(contact)
+    ended_at = contact.ended_at
+    with statements() as sent:
+        response = twilio.post("/twilio/voice/status",
+                               {"CallSid": contact.call_sid, "CallStatus": "completed"})
+    assert response.status_code == 200
+    assert [s for s in sent if not s.startswith(("SELECT", "BEGIN", "ROLLBACK", "COMMIT"))
+            ] == [], sent
+    session.refresh(contact)
+    assert contact.state == "ended" and contact.ended_at == ended_at
+
+
+def test_status_callback_still_ends_a_connected_call(twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    contact.state, contact.outcome = "connected", "connected"
+    session.commit()
+    twilio.post("/twilio/voice/status", {"CallSid": contact.call_sid, "CallStatus": "completed"})
+    session.refresh(contact)
+    assert contact.state == "ended" and contact.ended_at is not None
+
+
+def test_a_job_is_enqueued_in_one_round_trip_to_redis(app, monkeypatch):
+    trips: list[str] = []
+    execute, command = Pipeline.execute, Redis.execute_command
+
+    def pipeline_execute(self, *args, **kwargs):
+        trips.append("pipeline " + " ".join(str(c[0][0]) for c in self.command_stack))
+        return execute(self, *args, **kwargs)
+
+    def single(self, *args, **kwargs):
+        if not isinstance(self, Pipeline):
+            trips.append(str(args[0]))
+        return command(self, *args, **kwargs)
+
+    with app.app_context():
+        jobs.queue  # noqa: B018 - connected (and RQ's server version asked) before counting
+        jobs.queue.get_redis_server_version()
+        monkeypatch.setattr(Pipeline, "execute", pipeline_execute)
+        monkeypatch.setattr(Redis, "execute_command", single)
+        job = jobs.enqueue("workers.offer.route", 7, 1)
+        monkeypatch.undo()
+        assert len(trips) == 1, trips
+        assert Job.fetch(job.id, connection=jobs.queue.connection).args == (7, 1)
+        assert job.id in jobs.queue.job_ids
+        assert jobs.queue.key.encode() in jobs.queue.connection.smembers("rq:queues")
+
+
+def test_security_headers_on_a_webhook_and_what_a_view_set_stays(app, twilio):
+    response = call(twilio)
+    for name, value in access.SECURITY_HEADERS:
+        assert response.headers[name] == value
+    assert "Cache-Control" not in response.headers
+    with app.test_request_context("/"):
+        answer = Response("x", headers={"X-Frame-Options": "SAMEORIGIN"})
+        access.security_headers(answer)
+        assert answer.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_webhook_without_a_session_cookie_builds_no_cookie_signer(app, twilio, monkeypatch):
+    def refuse(_app):
+        raise AssertionError("a signer was built for a request without a session cookie")
+
+    monkeypatch.setattr(app.session_interface, "get_signing_serializer", refuse)
+    response = call(twilio)
+    assert response.status_code == 200 and twiml(response).find("Gather") is not None
+    assert "Set-Cookie" not in response.headers
