@@ -1,7 +1,10 @@
 """The escalation policy: ``ivr_flows/escalation.yaml``, read and validated at start-up.
 
 The file is a list of steps: one or two ring steps (``ring_one_at_a_time`` or
-``ring_all``, each a roster tier), then ``nobody_free``. Timings are whole seconds or the
+``ring_all``, each a roster tier), then ``nobody_free``. A ``ring_one_at_a_time`` step may
+ring ``at_once`` supporters together (default 1): the next free ones in round-robin order,
+one more whenever one of them rings out or passes, so that up to that many ring at any
+moment; the first to press 1 wins. Timings are whole seconds or the
 name of a setting, resolved once here against the app's settings, so an environment
 variable keeps deciding where the file names it and a number in the file decides where it
 is written. Every error names the file and the key (``steps[1].timeout_seconds``).
@@ -35,7 +38,7 @@ NOBODY_FREE = "nobody_free"
 RING_ACTIONS = (RING_ONE, RING_ALL)
 #: The keys each action takes (and must have, but ``after_seconds`` of the first step).
 RING_TIMINGS = ("timeout_seconds", "accept_seconds", "text_accept_seconds")
-KEYS = {RING_ONE: {"action", "tier", "after_seconds", *RING_TIMINGS},
+KEYS = {RING_ONE: {"action", "tier", "after_seconds", "at_once", *RING_TIMINGS},
         RING_ALL: {"action", "tier", "after_seconds", *RING_TIMINGS},
         NOBODY_FREE: {"action", "after_seconds"}}
 MAX_RING_STEPS = 2
@@ -50,11 +53,13 @@ class Step:
     timeout_seconds: int | None = None
     accept_seconds: int | None = None
     text_accept_seconds: int | None = None
+    #: ``ring_one_at_a_time``: how many of the tier ring together (the next ones in turn).
+    at_once: int = 1
 
     @property
     def limit(self) -> int | None:
-        """Supporters rung at a time: one, or everyone free (None)."""
-        return 1 if self.action == RING_ONE else None
+        """Supporters rung at a time: ``at_once``, or everyone free (None)."""
+        return self.at_once if self.action == RING_ONE else None
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,12 @@ def parse(data: dict, cfg: Settings, name: str = ESCALATION_FILE) -> Policy:
             values["tier"] = tier
             for key in RING_TIMINGS:
                 values[key] = _seconds(item.get(key), f"{where}.{key}", cfg, fail)
+        if "at_once" in item:
+            at_once = item["at_once"]
+            if not isinstance(at_once, int) or isinstance(at_once, bool) or at_once < 1:
+                raise fail(f"{where}.at_once", "must be a whole number of supporters, 1 or "
+                           "more (how many ring together)")
+            values["at_once"] = at_once
         if "after_seconds" in item:
             values["after_seconds"] = _seconds(item["after_seconds"], f"{where}.after_seconds",
                                                cfg, fail)

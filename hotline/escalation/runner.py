@@ -6,7 +6,8 @@ webhook asks: stay, or leave for the options; and it escalates when the policy's
 the second step has come. Both escalate through ``escalate``: there is one decision.
 
 The steps (``hotline.escalation.policy``, from ``ivr_flows/escalation.yaml``):
-  1. the first ring step: its tier's free supporters, one at a time (or all at once);
+  1. the first ring step: its tier's free supporters, one at a time (``at_once`` at a
+     time: each that rings out or passes is replaced by the next in turn), or all at once;
   2. the second ring step, if any: when the first has nobody left, or when the caller has
      waited its ``after_seconds`` (the wait webhook), every free supporter of its tier;
   3. nobody_free: when nothing rings any more the contact is *exhausted*: a caller leaves
@@ -143,12 +144,15 @@ def _step(contact_id: int, attempt: int) -> str:
         did = []
         if second is not None and contact.escalated and not contact.tier2_rung:
             did.append(_ring_all(contact, second))
-        if not routing.ringing(contact, first.tier):
-            if _ring_first(contact, first):
+        room = _room(contact, first)
+        if room is None or room > 0:
+            if _ring_first(contact, first, room):
                 if _HELD.get():  # rings a peer of the caller's role; the others held
                     _step_again_at(contact, max(_HELD.get()))
                 return ",".join(d for d in did + [f"tier{first.tier}"] if d)  # rings now
-            if _HELD.get():  # the tier's others wait for a peer of the caller's role
+            if routing.ringing(contact, first.tier):  # nobody more, but the step still rings
+                session.commit()
+            elif _HELD.get():  # the tier's others wait for a peer of the caller's role
                 session.commit()
             elif escalate(session, contact):
                 did.append(_ring_all(contact, second))  # commits the escalation with it
@@ -244,17 +248,33 @@ def _offer_next(contact: Contact, ring: Step, limit: int | None) -> list[Offer]:
                               (time.thread_time() - cpu) * 1000))
 
 
-def _ring_first(contact: Contact, ring: Step) -> bool:
-    """The first step: ring its next supporter (or all of them); skips any whose call
-    Twilio refuses. False when nobody of its tier is left."""
+def _room(contact: Contact, ring: Step) -> int | None:
+    """How many more supporters the first step may ring now: ``at_once`` less those of its
+    tier still ringing (so a pass or a ring-out is replaced by the next in turn, never
+    more); a ring-all rings everyone free (None) once nothing of it rings any more."""
+    ringing = len(routing.ringing(contact, ring.tier))
+    if ring.limit is None:
+        return 0 if ringing else None
+    return max(0, ring.limit - ringing)
+
+
+def _ring_first(contact: Contact, ring: Step, room: int | None) -> bool:
+    """The first step: ring its next ``room`` supporters (None: all of them); skips any
+    whose call Twilio refuses, taking the next instead. False when none rang (nobody of
+    its tier is left)."""
+    rang = False
     for _ in range(MAX_DIAL_FAILURES):
-        offers = _offer_next(contact, ring, ring.limit)
+        offers = _offer_next(contact, ring, room)
         if not offers:
-            return False
-        if sum(_dial(offer, ring) for offer in offers):
+            return rang
+        rung = sum(_dial(offer, ring) for offer in offers)
+        rang = rang or rung > 0
+        if rung and (room is None or rung >= room):
             return True
+        if room is not None:
+            room -= rung
         db.session.refresh(contact)
-    return False
+    return rang
 
 
 def _ring_all(contact: Contact, ring: Step) -> str:
