@@ -51,7 +51,8 @@ def test_draws_belong_to_the_supporter_and_the_contact_not_to_the_order_of_askin
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_oracle_is_never_worse_than_a_policy(folder, seed):
     day = small_day(seed)
-    chosen = [sl.configured(), sl.Variant("ring 12 s", sl.steps(ring=12))]
+    chosen = [sl.configured(), sl.Variant("ring 12 s", sl.steps(ring=12)),
+              sl.Variant("two at once", sl.steps(first=sl.TWO_AT_ONCE))]
     results, oracle = sl.play(day, chosen, folder)
     best = sl.summary(oracle, "voice")
     for result in results:
@@ -61,6 +62,11 @@ def test_the_oracle_is_never_worse_than_a_policy(folder, seed):
         assert best["reached"] >= mine["reached"], result.name
         everyone = sl.summary(result)
         assert sl.summary(oracle)["reached"] >= everyone["reached"], result.name
+
+
+def test_the_two_at_once_variant_is_the_policy_s_own_mechanism():
+    assert sl.ring_two_supported()
+    assert "two tier-1 at once" in [v.name for v in sl.variants()]
 
 
 def test_erlang_c_staffing():
