@@ -487,8 +487,10 @@ class Peer(Phone):
                                                                 reply))
             if d.accepts:
                 length = self.world.length_of_offer(offer_id)
+                # BYE, not END: END is also a carrier opt-out word, and the hotline
+                # honours it as one (the supporter is switched OFF until they opt in).
                 self.sim.schedule(after + length, lambda: self.sim.send_sms(
-                    self.number, HOTLINE_NUMBER, "END"))
+                    self.number, HOTLINE_NUMBER, "BYE"))
 
 
 @dataclass
@@ -582,13 +584,14 @@ class World:
                 CallbackRequest.attempt_contact_id == contact.id))
             if callback is not None:
                 contact, kind = db.session.get(Contact, callback.contact_id), "callback"
-            key = (self.arrival_at(contact.created_at), kind)
+            key = (self.arrival_of(contact), kind)
             db.session.remove()
         self.offer_keys[offer_id] = key
         return key
 
-    def arrival_at(self, created) -> int:
-        t = (created - self.sim.epoch).total_seconds()
+    def arrival_of(self, contact: Contact) -> int:
+        """The arrival a contact is: the one whose call or first text made it (-1: none)."""
+        t = (contact.created_at - self.sim.epoch).total_seconds()
         i = bisect.bisect_left(self.times, t - 2.0)
         return i if i < len(self.times) and abs(self.times[i] - t) <= 2.0 else -1
 
@@ -633,7 +636,7 @@ class World:
             session = db.session
             contacts = list(session.scalars(select(Contact).order_by(Contact.id)))
             by_id = {c.id: c for c in contacts}
-            by_arrival = {self.arrival_at(c.created_at): c for c in contacts
+            by_arrival = {self.arrival_of(c): c for c in contacts
                           if c.mode != "callback"}
             for a in self.day.arrivals:
                 phone, contact = self.callers[a.index], by_arrival.get(a.index)
@@ -658,7 +661,7 @@ class World:
             for request in session.scalars(select(CallbackRequest)):
                 wanted["callback"] += 1
                 result.callbacks_asked += 1
-                index = self.arrival_at(by_id[request.contact_id].created_at)
+                index = self.arrival_of(by_id[request.contact_id])
                 asked = seconds(request.requested_at)
                 if self.day.arrivals[index].kind == "callback":
                     result.asked[index] = asked
