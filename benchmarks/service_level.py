@@ -272,15 +272,21 @@ def steps(first: dict | None = None, backup_after: Any = "BACKUP_AFTER_SECONDS",
 
 
 def variants() -> list[Variant]:
-    """The hotline as configured, then the issue's variants: each change alone, and the
-    combination the tuning chose (RESULTS.md). ``SL_ALL=1`` adds the care rules' run."""
+    """The hotline as configured, then the issue's variants: a shorter ring, an earlier
+    backup tier, two (and three) tier-1 phones at once. ``SL_ALL=1`` adds the tuning's
+    other candidates and the care rules."""
     out = [configured(),
            Variant("ring 12 s", steps(ring=12)),
            Variant("backup after 30 s", steps(backup_after=30))]
     if ring_two_supported():
         out += [Variant("two tier-1 at once", steps(first=TWO_AT_ONCE)),
-                Variant("two at once, ring 15 s", steps(first=TWO_AT_ONCE, ring=15))]
-    if os.environ.get("SL_ALL") == "1":
+                Variant("three tier-1 at once", steps(first={"at_once": 3}))]
+    if os.environ.get("SL_ALL") == "1":  # the tuning's other candidates (RESULTS.md)
+        out.append(Variant("ring 30 s", steps(ring=30)))
+        if ring_two_supported():
+            out += [Variant("two at once, ring 15 s", steps(first=TWO_AT_ONCE, ring=15)),
+                    Variant("two at once, backup after 45 s",
+                            steps(first=TWO_AT_ONCE, backup_after=45))]
         out.append(Variant("as configured, care rules on", settings=CARE_DEFAULTS))
     return out
 
@@ -804,6 +810,27 @@ def play(day: Day, chosen: list[Variant], folder: Path) -> tuple[list[Result], R
     return results, oracle(day, results[0].asked, results[0].overhead)
 
 
+def pooled(days: list[Day], chosen: list[Variant], folder: Path
+           ) -> tuple[list[Result], Result]:
+    """``play`` on each day; each policy's contacts (and the oracle's) put together, its
+    ringing for nothing as a daily mean."""
+    totals: dict[str, Result] = {}
+    for day in days:
+        results, best = play(day, chosen, folder)
+        for result in [*results, best]:
+            total = totals.setdefault(result.name, Result(
+                result.name, defaultdict(list), defaultdict(int), defaultdict(int)))
+            for channel in ("voice", "text", "callback"):
+                total.waits[channel] += result.waits.get(channel, [])
+                total.wanted[channel] += result.wanted.get(channel, 0)
+                total.abandoned[channel] += result.abandoned.get(channel, 0)
+            total.callbacks_asked += result.callbacks_asked
+            total.callbacks_kept += result.callbacks_kept
+            total.ringing_minutes += result.ringing_minutes / len(days)
+            total.seconds += result.seconds
+    return [totals[v.name] for v in chosen], totals["oracle"]
+
+
 def _fmt(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.0f} s"
 
@@ -845,18 +872,24 @@ def tables(results: list[Result], best: Result) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the part's rows here (benchmarks/bench.py)")
-    parser.add_argument("--seed", type=int, default=int(os.environ.get("SL_SEED", "1")))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("SL_SEED", "1")),
+                        help="the first day's seed (the next days: seed + 1, ...)")
+    parser.add_argument("--days", type=int, default=int(os.environ.get("SL_DAYS", "2")),
+                        help="days played and put together (one day's p95 is a few calls)")
     parser.add_argument("--scale", type=float, default=float(os.environ.get("SL_SCALE", "1")))
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    day = make_day(args.seed, args.scale)
+    days = [make_day(args.seed + i, args.scale) for i in range(args.days)]
+    day = days[0]
     with tempfile.TemporaryDirectory(prefix="hotline-sl-") as tmp:
-        results, best = play(day, variants(), Path(tmp))
+        results, best = pooled(days, variants(), Path(tmp))
     staffing = ", ".join(f"{name}: {peers} peers (peak {rate:.1f}/h)"
                          for name, rate, peers in day.staffing)
     lines = tables(results, best)
     print("\n".join(lines))
-    notes = [f"seed {day.seed}, scale {day.scale}: {len(day.arrivals)} contacts in the day; "
+    notes = [f"{len(days)} weekdays (seeds {day.seed}..{day.seed + len(days) - 1}), scale "
+             f"{day.scale}: {sum(len(d.arrivals) for d in days)} contacts; time to a human "
+             "from the menu choice (or the callback request), over the contacts reached; "
              f"Erlang C staffing for {SERVICE_LEVEL:.0%} within {SERVICE_SECONDS:.0f} s with "
              f"a mean call of {day.mean_call / 60:.1f} min: {staffing}, and {BACKUPS} "
              "backups all day"]
@@ -873,7 +906,7 @@ def main() -> int:
                               f"oracle {_fmt(o['median'])}/{_fmt(o['p95'])}",
                      "target": f"<= {TARGET_MEDIAN:.0f} s / {TARGET_P95:.0f} s, "
                                f"gap <= {ORACLE_MEDIAN_GAP:.0f} s / {ORACLE_P95_GAP:.0f} s",
-                     "pass": ok if result.name == configured().name else None})
+                     "pass": ok})
     if args.json:
         Path(args.json).write_text(json.dumps({
             "name": "service_level", "title": "time to a human, a simulated day",
