@@ -1,12 +1,14 @@
 """Time to a human: a seeded day of a program, simulated, against an oracle lower bound.
 
-``.venv/bin/python benchmarks/service_level.py [--json OUT] [--seed N] [--scale X]`` plays a
-day of a program through the whole hotline (the app in this process, its SQLite database,
-RQ jobs run between events) and the offline Twilio stand-in, in **virtual time**: a day of
-calls costs seconds. The same day is played once per escalation policy (the variants are
-data: escalation.yaml's steps and the timing settings), and an oracle router plays it
-too, knowing in advance who will answer. It prints one table per channel and writes the
-part's rows for ``benchmarks/bench.py``.
+``.venv/bin/python benchmarks/service_level.py [--json OUT] [--seed N] [--days D]
+[--scale X]`` plays days of a program through the whole hotline (the app in this process,
+its SQLite database, RQ jobs run between events, delayed jobs due in virtual time) and the
+offline Twilio stand-in, in **virtual time**: a day of calls costs a few seconds. Each day
+is played once per escalation policy (the variants are data: escalation.yaml's steps and
+the timing settings), and an oracle router plays it too, knowing in advance who will
+answer. The days are put together (``SL_DAYS``, 2 in ``make bench``: one day's p95 is a
+handful of calls). It prints one table per channel and writes the part's rows and tables
+for ``benchmarks/bench.py``. ``SL_ALL=1`` adds the tuning's other candidates.
 
 The day (all seeded; ``Day`` below):
 
@@ -30,11 +32,16 @@ soonest, with no ring time limit; when none is free it waits for the first who f
 will accept. It shares the day's arrivals, menu times, patience and call lengths. It is the
 lower bound the issue asks for: a policy can only be as fast by guessing as well.
 
-Time to a human counts from the first moment the person reached the hotline (the call
-placed, the first text, the callback asked for) to a supporter on the line (voice: the
-two legs bridged; text: the supporter's YES; callback: the call-back bridged), over the
-contacts reached. "Ringing for nothing" is the supporter-minutes of calls to supporters
-that connected nobody (rung, or answered and declined, or canceled when someone else won).
+Time to a human counts from the moment the person asked for one (the menu choice "talk"
+or "text", the callback request) to a supporter on the line (voice: the two legs
+bridged; text: the supporter's YES; callback: the call-back bridged), over the contacts
+reached: as average speed of answer does, it leaves out the menu, which the stand-in
+plays whole (27 s of prompts; no barge-in) and which no policy changes. "Ringing for
+nothing" is the supporter-minutes of calls to supporters that connected nobody (rung, or
+answered and declined, or stopped when someone else won), a day.
+
+The care rules' daily cap and automatic pause are off (``CARE_OFF``): Erlang C staffs for
+supporters who can always take the next call. The "care rules on" variant shows the cost.
 """
 
 from __future__ import annotations
@@ -528,7 +535,10 @@ class World:
 
     def __init__(self, day: Day, variant: Variant, folder: Path, template_db: Path) -> None:
         self.day, self.variant = day, variant
-        path = folder / f"sl-{abs(hash(variant.name))}.db"
+        path = folder / f"day-{day.seed}-{hashlib.sha256(variant.name.encode()).hexdigest()[:8]}.db"
+        for stale in (path, path.with_name(path.name + "-wal"),
+                      path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # an old WAL would replay into the new copy
         shutil.copy(template_db, path)
         overrides = dict(ENV="test", DATABASE_URL=f"sqlite:///{path}", REDIS_URL="",
                          EMBEDDED_REDIS_PATH=str(folder / "redis.rdb"),
