@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from rq import Queue
+from sqlalchemy import select, update
 
 from hotline.core import settings
 from hotline.core.errors import FlowError
-from hotline.core.extensions import db
-from hotline.escalation import auditor, policy
-from hotline.models import Contact, Offer, OfferState, Supporter
+from hotline.core.extensions import db, jobs
+from hotline.escalation import auditor, policy, runner
+from hotline.lifecycle import contacts, effects, routing
+from hotline.telephony import api as twilio_api
+from hotline.telephony import outbound
+from hotline.models import Contact, Offer, OfferState, Supporter, utcnow
 from hotline.simulator import Answer, NoAnswer, Press, Undecided
-from tests.scenario import heard
+from tests.scenario import TextingPhone, clinician, heard
 from tests.test_escalation_policy import SHIPPED, _set, flows_with
+from tests.test_routing import waiting_contact
+from workers import offer as offer_jobs
 
 #: What a supporter hears when another one was faster (ivr_flows/voice.yaml offer_taken).
 TAKEN = "has already been connected"
@@ -35,11 +42,19 @@ def at_once(n):
     return _set(("steps", 0, "at_once"), n)
 
 
+def hotline_with(app_settings, tmp_path, request, *changes):
+    """The hotline with the shipped policy ``changes``d."""
+    def change(data):
+        for each in changes:
+            each(data)
+    app_settings.update(IVR_FLOWS_DIR=str(flows_with(tmp_path, change)))
+    return request.getfixturevalue("hotline")
+
+
 @pytest.fixture
 def ring_two(app_settings, tmp_path, request):
     """The hotline with the shipped policy but two tier-1 supporters rung at once."""
-    app_settings.update(IVR_FLOWS_DIR=str(flows_with(tmp_path, at_once(2))))
-    return request.getfixturevalue("hotline")
+    return hotline_with(app_settings, tmp_path, request, at_once(2))
 
 
 # The policy file
@@ -207,13 +222,16 @@ def test_a_voicemail_that_answers_but_never_presses_1_never_wins(ring_two):
 def test_only_voicemails_never_connect(ring_two):
     for name in ("Box1", "Box2", "Box3"):
         ring_two.supporter(name, ring=Answer(1), gather=[])
-    clinician = ring_two.clinician(gather=["1"])
+    clinician = ring_two.clinician(gather=["1", "2"])  # then asks for a callback
     ring_two.call(clinician)
     ring_two.run()
     offers = ring_two.offers()
-    assert {state for _, state, _ in offers} == {"declined"}  # silence: passed on
-    assert [name for name, _, _ in offers[:3]] == ["Box1", "Box2", "Box3"]
-    assert ring_two.contacts()[0].supporter_id is None
+    assert offers[:3] == [("Box1", "declined", 1), ("Box2", "declined", 1),
+                          ("Box3", "declined", 1)]  # silence: passed on
+    assert {state for _, state, _ in offers} == {"declined"}  # the callback's try too
+    contact = ring_two.contacts()[0]  # (a callback request makes a contact per try)
+    assert contact.outcome == "callback_requested"
+    assert all(c.supporter_id is None for c in ring_two.contacts())
     assert heard(clinician, "no peer supporter is free right now")
     check_safety(ring_two)
 
@@ -233,3 +251,205 @@ def test_two_callers_ringing_overlapping_supporters_never_share_one(ring_two):
     assert [c.outcome for c in contacts] == ["connected", "connected"]
     assert len({c.supporter_id for c in contacts}) == 2
     check_safety(ring_two)
+
+
+# Stopping the other phones: first in the queue, and before their supporter is free
+
+def test_stopping_the_other_phones_jumps_the_queue(app):
+    """The job that stops the other phones after an accept goes ahead of the routing
+    work already queued (before: behind it, while the phones kept ringing)."""
+    effects.apply([effects.route(contact_id, 1) for contact_id in (7, 8, 9)])
+    effects.apply([effects.cancel_offers(1, 2)])
+    queued = Queue("hotline", connection=jobs.queue.connection).jobs
+    assert [(j.func_name, j.args) for j in queued][0] == ("workers.offer.cancel_offers", (1, 2))
+
+
+def test_a_ringing_phone_stops_before_its_supporter_is_free_again(app, session,
+                                                                   make_supporter, monkeypatch):
+    """Before: the supporter was freed first, so another contact's routing could ring
+    them while this call still rang (two calls on one phone)."""
+    seen = []
+
+    def end_call(cfg, sid, answered):
+        seen.append((sid, session.scalar(select(Supporter.busy_with).where(
+            Supporter.id == bo.id))))
+    monkeypatch.setattr(twilio_api, "end_call", end_call)
+    make_supporter("Ada")
+    bo = make_supporter("Bo")
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA1", "CA2"
+    session.commit()
+    assert other.supporter_id == bo.id
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    assert seen == [("CA2", other.token)]  # still reserved while its call is stopped
+    session.refresh(other)
+    assert other.state == OfferState.CANCELED.value
+    assert session.scalar(select(Supporter.busy_with).where(Supporter.id == bo.id)) is None
+
+
+# The auditor
+
+def test_phones_left_ringing_after_an_accept_are_stopped_by_the_auditor(app, session,
+                                                                          make_supporter,
+                                                                          monkeypatch):
+    """The job that stops the other phones was lost (Redis hiccup): the auditor stops them
+    at its next pass (before: they rang on, and were expired only 2.5 minutes on)."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+    make_supporter("Ada"), make_supporter("Bo"), make_supporter("Cy")
+    long_ago = utcnow() - timedelta(minutes=2)
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA1", "CA2"
+    won.created_at = other.created_at = long_ago
+    session.commit()
+    assert contacts.connect(session, contact, 1, won.supporter_id, 1)
+    routing.accept_offer(session, won)
+    contact.connected_at = long_ago
+    fresh = waiting_contact(session)
+    [just_now] = routing.offer_next(session, fresh, 1)  # Cy, for a contact still waiting
+    session.commit()
+    assert auditor.audit()["offers"] == 1
+    assert ended == ["CA2"]
+    session.refresh(other)
+    assert other.state == OfferState.CANCELED.value
+    assert session.get(Supporter, other.supporter_id).busy_with is None
+    assert auditor.audit()["offers"] == 0
+    session.refresh(just_now)
+    assert just_now.state == OfferState.RINGING.value  # its contact still waits for it
+
+
+def test_a_contact_whose_routing_job_was_lost_is_rerouted_two_at_once(app_settings, tmp_path,
+                                                                        request, monkeypatch):
+    app_settings.update(IVR_FLOWS_DIR=str(flows_with(tmp_path, at_once(2))))
+    session, make_supporter = (request.getfixturevalue(name) for name in
+                               ("session", "make_supporter"))
+    monkeypatch.setattr(twilio_api, "create_call", lambda cfg, call: f"CA{call.to[-4:]}")
+    for name in ("Ada", "Bo", "Cy"):
+        make_supporter(name)
+    contact = waiting_contact(session)
+    contact.queued_at = utcnow() - timedelta(minutes=5)
+    session.commit()
+    assert auditor.audit()["rerouted"] == 1
+    request.getfixturevalue("worker")()
+    session.expire_all()
+    rung = session.scalars(select(Offer).where(Offer.contact_id == contact.id)).all()
+    assert sorted(o.supporter.name for o in rung) == ["Ada", "Bo"]
+    assert {o.state for o in rung} == {OfferState.RINGING.value}
+
+
+def test_a_text_request_offered_to_two_goes_to_one_the_other_is_told(ring_two):
+    """Both reply YES at the same virtual moment: one conversation, the other told it was
+    taken; neither holds two contacts."""
+    peers = [ring_two.supporter(name, phone_class=TextingPhone, replies=[("Reply YES", "YES")])
+             for name in ("Ada", "Bo")]
+    clinician(ring_two, "+16175550171", replies=[("Reply 1", "2")]).text("hello")
+    ring_two.run(600)
+    offers = ring_two.offers()
+    assert sorted(state for _, state, _ in offers) == ["accepted", "canceled"]
+    winner = next(name for name, state, _ in offers if state == "accepted")
+    loser = peers[0] if winner == "Bo" else peers[1]
+    assert any("another supporter has taken this request" in b for b in loser.received())
+    [contact] = ring_two.contacts()
+    assert contact.state == "connected"
+    assert ring_two.busy() == [winner]
+
+
+def test_a_backup_who_accepts_stops_both_peers_still_ringing(app_settings, tmp_path, request):
+    """Past the backup time the tier-2 step rings too, while two peers still ring; the
+    backup's press stops both peers' phones at once."""
+    ring_two = hotline_with(app_settings, tmp_path, request, at_once(2),
+                            _set(("steps", 1, "after_seconds"), 25))
+    for i in range(6):  # enough to keep two ringing until the backup time (25 s queued)
+        ring_two.supporter(f"Peer{i}", ring=NoAnswer())
+    ring_two.supporter("Backup", tier=2, ring=Answer(2))
+    ring_two.call(ring_two.clinician(gather=["1"]))
+    ring_two.run()
+    offers = ring_two.offers()
+    assert ("Backup", "accepted", 2) in offers
+    assert sum(state == "canceled" for _, state, tier in offers if tier == 1) == 2
+    assert ring_two.contacts()[0].outcome == "connected_backup"
+    check_safety(ring_two)
+
+
+def test_a_caller_who_hangs_up_stops_both_phones_within_a_second(ring_two):
+    ada = ring_two.supporter("Ada", ring=Undecided())
+    bo = ring_two.supporter("Bo", ring=Answer(5), gather=[Press("1", after=30)])
+    legs = ring_two.call(ring_two.clinician(gather=["1"]))
+    ring_two.sim.schedule(45, lambda: ring_two.sim.hangup(legs[0].sid))
+    ring_two.run()
+    [caller] = legs
+    assert caller.end_time == pytest.approx(45)
+    [a], [b] = ring_two.legs_to(ada), ring_two.legs_to(bo)
+    assert a.created_at == b.created_at < 40  # both rang when the caller left
+    assert b.answer_time is not None and b.answer_time < 45  # Bo was hearing the offer
+    for leg in (a, b):
+        assert 0 <= leg.end_time - caller.end_time <= STOP_WITHIN
+    assert {state for _, state, _ in ring_two.offers()} == {"canceled"}
+    assert ring_two.contacts()[0].outcome == "abandoned"
+    check_safety(ring_two)
+
+
+def test_a_press_after_the_acceptance_window_never_wins(ring_two):
+    """The window to press 1 (accept_seconds, 15 s) is the same with two ringing: a
+    supporter too slow to press is passed over, and the next in turn takes the call."""
+    late = ring_two.supporter("Late", ring=Answer(1), gather=[Press("1", after=25)])
+    ring_two.supporter("Slow", ring=NoAnswer())
+    ring_two.supporter("Next", ring=Answer(2))
+    ring_two.call(ring_two.clinician(gather=["1"]))
+    ring_two.run()
+    assert ring_two.offers() == [("Late", "declined", 1), ("Slow", "no_answer", 1),
+                                 ("Next", "accepted", 1)]
+    [leg] = ring_two.legs_to(late)
+    assert leg.digits_sent == [] and not heard(late, "Connecting you now")
+    check_safety(ring_two)
+
+
+def test_a_call_placed_while_its_contact_was_taken_is_stopped_at_once(app, session,
+                                                                        make_supporter,
+                                                                        monkeypatch):
+    """Another supporter accepts (and the other phones are stopped) while routing is still
+    placing a call: that call had no sid to stop yet. Routing stops it as soon as it is
+    placed, and offers nobody else (before: it rang on for the whole ring time)."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+
+    def create_call(cfg, call):  # meanwhile, elsewhere: taken, and its offers canceled
+        db.session.execute(update(Offer).values(state=OfferState.CANCELED.value))
+        db.session.execute(update(Contact).values(state="connected"))
+        db.session.commit()
+        return "CA" + "1" * 32
+    monkeypatch.setattr(twilio_api, "create_call", create_call)
+    make_supporter("Ada"), make_supporter("Bo"), make_supporter("Backup", tier=2)
+    contact = waiting_contact(session)
+    assert runner.step(contact.id, 1) == "stale"
+    assert ended == ["CA" + "1" * 32]
+    assert [o.supporter.name for o in session.scalars(select(Offer))] == ["Ada"]
+    session.refresh(contact)
+    assert not contact.escalated and not contact.exhausted
+
+
+def test_a_call_placed_while_the_other_phones_are_stopped_is_stopped_too(app, session,
+                                                                          make_supporter,
+                                                                          monkeypatch):
+    """The other side of the same race: the stopping job finds no call yet, and routing's
+    sid lands just after: the job looks again once the offer is closed and stops it."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+    hang_up = outbound.hang_up
+
+    def routing_lands_meanwhile(offer):
+        hang_up(offer)
+        if offer.call_sid is None:
+            db.session.execute(update(Offer).where(Offer.id == offer.id).values(
+                call_sid="CA" + "2" * 32))
+            db.session.commit()
+    monkeypatch.setattr(outbound, "hang_up", routing_lands_meanwhile)
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid = "CA" + "1" * 32
+    session.commit()
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    assert ended == ["CA" + "2" * 32]

@@ -93,13 +93,28 @@ def audit() -> dict[str, int]:
     return done
 
 
+#: A phone still ringing this long after its contact stopped waiting (someone else
+#: accepted, the caller left) lost the job that stops it (``runner.cancel_offers``).
+STRAY_AFTER = timedelta(seconds=30)
+
+
 def _expire_offers(now) -> int:
+    """Offers still ringing for a contact no longer waiting are stopped (their cancel job
+    was lost: with several phones rung at once, each would ring on for nothing); offers
+    past their ring and accept time are expired and routing goes on."""
+    stray = db.session.scalars(select(Offer.contact_id).join(
+        Contact, Contact.id == Offer.contact_id).where(
+        Offer.state == OfferState.RINGING.value, Offer.created_at < now - STRAY_AFTER,
+        Contact.state != ContactState.WAITING.value,
+        func.coalesce(Contact.ended_at, Contact.connected_at, Offer.created_at)
+        < now - STRAY_AFTER).distinct()).all()
+    stopped = sum(runner.cancel_offers(contact_id) for contact_id in stray)
     limit = now - timedelta(seconds=policy.current().longest_ring) - OFFER_LATE
     stuck = db.session.scalars(select(Offer.id).where(
         Offer.state == OfferState.RINGING.value, Offer.created_at < limit)).all()
     for offer_id in stuck:
         runner.expire_offer(offer_id)
-    return len(stuck)
+    return stopped + len(stuck)
 
 
 def _close_contacts(now) -> int:

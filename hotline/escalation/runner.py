@@ -150,6 +150,10 @@ def _step(contact_id: int, attempt: int) -> str:
                 if _HELD.get():  # rings a peer of the caller's role; the others held
                     _step_again_at(contact, max(_HELD.get()))
                 return ",".join(d for d in did + [f"tier{first.tier}"] if d)  # rings now
+            session.refresh(contact)
+            if routing.is_stale(contact, attempt):  # accepted, or the caller left, meanwhile
+                session.commit()
+                return ",".join(d for d in did + ["stale"] if d)
             if routing.ringing(contact, first.tier):  # nobody more, but the step still rings
                 session.commit()
             elif _HELD.get():  # the tier's others wait for a peer of the caller's role
@@ -262,7 +266,7 @@ def _ring_first(contact: Contact, ring: Step, room: int | None) -> bool:
     """The first step: ring its next ``room`` supporters (None: all of them); skips any
     whose call Twilio refuses, taking the next instead. False when none rang (nobody of
     its tier is left)."""
-    rang = False
+    rang, attempt = False, contact.attempt
     for _ in range(MAX_DIAL_FAILURES):
         offers = _offer_next(contact, ring, room)
         if not offers:
@@ -274,6 +278,8 @@ def _ring_first(contact: Contact, ring: Step, room: int | None) -> bool:
         if room is not None:
             room -= rung
         db.session.refresh(contact)
+        if routing.is_stale(contact, attempt):  # no more offers for a contact taken or gone
+            return rang
     return rang
 
 
@@ -346,9 +352,23 @@ def _dial(offer: Offer, ring: Step) -> bool:
         return False
     contacts.event(db.session, offer.contact, EventKind.OFFERED, tier=offer.tier)
     db.session.commit()
+    if _closed_while_dialing(offer):
+        return False
     effects.apply([effects.expire_offer(offer.id, timedelta(
         seconds=ring.timeout_seconds + ring.accept_seconds
         + transitions.EXPIRY_GRACE_SECONDS))])
+    return True
+
+
+def _closed_while_dialing(offer: Offer) -> bool:
+    """The offer ended while its call was being placed (another supporter accepted, the
+    caller left): ``cancel_offers`` found no call to stop yet, so the call just placed is
+    stopped here. With ``cancel_offers`` looking again for a call after its close, one of
+    the two always sees the other's commit: no phone rings on for a contact taken."""
+    state = db.session.scalar(select(Offer.state).where(Offer.id == offer.id))
+    if state == OfferState.RINGING.value:
+        return False
+    outbound.hang_up(offer)
     return True
 
 
@@ -378,6 +398,16 @@ def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
             done = transitions.close_answered(db.session, offer, OfferState.CANCELED)
             effects.apply(done)
             won = done.won
+        elif offer.contact.mode != ContactMode.TEXT.value:
+            # Its phone stops before the supporter is free again: freed first, another
+            # contact's routing could ring them while this call still rings (two calls).
+            placed = offer.call_sid
+            outbound.hang_up(offer)
+            if routing.close_offer(db.session, offer, OfferState.CANCELED):  # refreshes it
+                canceled += 1
+            if offer.call_sid and not placed:  # placed while we closed it (_dial stops it too)
+                outbound.hang_up(offer)
+            continue
         else:
             won = routing.close_offer(db.session, offer, OfferState.CANCELED)
         if won:

@@ -66,9 +66,11 @@ def route(contact_id: int, attempt: int, at_front: bool = False,
 
 
 def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> Effect:
-    """Stop every supporter call still ringing for the contact (but ``keep_offer_id``)."""
+    """Stop every supporter call still ringing for the contact (but ``keep_offer_id``),
+    at the queue's front: each moment a phone rings for a caller already connected (or
+    gone) is a supporter's moment spent for nothing, and a pick-up told "taken"."""
     args = (contact_id,) if keep_offer_id is None else (contact_id, keep_offer_id)
-    return Effect(CANCEL_OFFERS, args)
+    return Effect(CANCEL_OFFERS, args, at_front=True)
 
 
 def expire_offer(offer_id: int, after: timedelta) -> Effect:
