@@ -122,6 +122,13 @@ def app_settings(database_url, redis_server):
 
 
 @pytest.fixture
+def one_at_a_time(app_settings):
+    """The app rings one tier-1 peer at a time (``HOTLINE_RING_AT_ONCE=1``; two by default):
+    for stories told phone by phone. Use with ``@pytest.mark.usefixtures``, before ``app``."""
+    app_settings.update(RING_AT_ONCE=1)
+
+
+@pytest.fixture
 def fresh_app(app_settings):
     """The app on an empty database and Redis, with no app context held open."""
     application = create_app(app_settings)

@@ -139,6 +139,7 @@ def test_removing_the_tier_2_step_takes_the_caller_to_the_options(app_settings, 
         assert heard(clinician, "no peer supporter is free right now")
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_a_shorter_ring_timeout_in_the_file_rings_each_phone_that_long(app_settings, tmp_path,
                                                                        request):
     app_settings.update(IVR_FLOWS_DIR=str(flows_with(

@@ -59,12 +59,19 @@ def ring_two(app_settings, tmp_path, request):
 
 # The policy file
 
-def test_at_once_is_read_and_defaults_to_one(tmp_path):
+def test_at_once_is_read_from_the_setting_the_file_names_and_defaults_to_one(tmp_path):
     shipped = policy.load(SHIPPED, settings.load({}))
-    assert shipped.first.at_once == 1 and shipped.first.limit == 1
+    assert shipped.first.at_once == 2 and shipped.first.limit == 2  # HOTLINE_RING_AT_ONCE
     assert shipped.second.limit is None  # ring_all
+    one = policy.load(SHIPPED, settings.load({"HOTLINE_RING_AT_ONCE": "1"}))
+    assert one.first.at_once == 1 and one.first.limit == 1
     loaded = policy.load(flows_with(tmp_path, at_once(3)), settings.load({}))
     assert loaded.first.at_once == 3 and loaded.first.limit == 3
+    unset = policy.load(flows_with(tmp_path, lambda data: data["steps"][0].pop("at_once")),
+                        settings.load({}))
+    assert unset.first.at_once == 1
+    with pytest.raises(settings.SettingsError, match="HOTLINE_RING_AT_ONCE must be greater"):
+        settings.load({"HOTLINE_RING_AT_ONCE": "0"})
 
 
 @pytest.mark.parametrize("change, message", [
@@ -412,20 +419,25 @@ def test_a_call_placed_while_its_contact_was_taken_is_stopped_at_once(app, sessi
     """Another supporter accepts (and the other phones are stopped) while routing is still
     placing a call: that call had no sid to stop yet. Routing stops it as soon as it is
     placed, and offers nobody else (before: it rang on for the whole ring time)."""
-    ended = []
+    ended, placed = [], []
     monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
 
     def create_call(cfg, call):  # meanwhile, elsewhere: taken, and its offers canceled
         db.session.execute(update(Offer).values(state=OfferState.CANCELED.value))
         db.session.execute(update(Contact).values(state="connected"))
         db.session.commit()
-        return "CA" + "1" * 32
+        placed.append(call.to)
+        return f"CA{len(placed):032d}"
     monkeypatch.setattr(twilio_api, "create_call", create_call)
-    make_supporter("Ada"), make_supporter("Bo"), make_supporter("Backup", tier=2)
+    ada, _, _ = (make_supporter("Ada"), make_supporter("Bo"),
+                 make_supporter("Backup", tier=2))
     contact = waiting_contact(session)
     assert runner.step(contact.id, 1) == "stale"
-    assert ended == ["CA" + "1" * 32]
-    assert [o.supporter.name for o in session.scalars(select(Offer))] == ["Ada"]
+    assert ended == [f"CA{1:032d}"]
+    # Bo, picked with Ada (two ring at once by default), was never called: his offer closed
+    # before his turn to be dialled came; and nobody was offered the contact after that.
+    assert placed == [ada.phone]
+    assert sorted(o.supporter.name for o in session.scalars(select(Offer))) == ["Ada", "Bo"]
     session.refresh(contact)
     assert not contact.escalated and not contact.exhausted
 

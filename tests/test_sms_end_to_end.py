@@ -6,6 +6,8 @@ replies and relays to the phones, and serves the REST API the jobs send offers w
 
 from __future__ import annotations
 
+import pytest
+
 import logging
 
 from hotline.simulator import Answer
@@ -38,6 +40,7 @@ def test_a_clinician_texts_with_a_peer_and_neither_sees_the_other(hotline):
     assert contact.sealed_number is None
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_several_clinicians_and_supporters_at_once(hotline):
     supporters = [hotline.supporter(f"S{i}", phone_class=TextingPhone,
                                     replies=[("Reply YES", "YES")]) for i in range(3)]
@@ -73,6 +76,7 @@ def test_pass_then_tier_two_then_nobody_left(hotline):
     assert hotline.contacts()[0].outcome == "callback_requested"
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_no_reply_moves_the_offer_on(hotline):
     silent = hotline.supporter("Silent", phone_class=TextingPhone)
     hotline.supporter("Ready", phone_class=TextingPhone, replies=[("Reply YES", "YES")])

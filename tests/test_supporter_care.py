@@ -66,6 +66,7 @@ def _events(hotline, kind: str) -> int:
             ContactEvent.kind == kind)).all())
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_the_cool_down_offers_the_next_call_to_someone_else_and_ready_ends_it(hotline, clock):
     ada = _supporter(hotline, "Ada")
     first = _call(hotline, "+16175550201")
@@ -194,6 +195,7 @@ def test_quiet_turns_the_thank_you_texts_off_and_on_again(hotline, clock):
     assert "+1617555025" not in " ".join(ada.received())
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_no_rule_keeps_a_caller_from_a_free_supporter(hotline, clock):
     """Capped, paused and cooling-down supporters are passed over, never waited for: the
     one who may take the call rings first."""

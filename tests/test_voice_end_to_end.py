@@ -39,6 +39,7 @@ def test_supporter_accepts_and_both_stay_masked(hotline):
     assert hotline.busy() == []
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_no_answer_busy_decline_and_silence_pass_to_the_next(hotline):
     hotline.supporter("NoAnswer", ring=NoAnswer())
     hotline.supporter("Busy", ring=Busy())
@@ -65,6 +66,7 @@ def test_pressing_nothing_at_all_still_reaches_a_human(hotline):
     assert heard(clinician, "I did not hear a choice")
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_round_robin_across_calls(hotline):
     for name in ("A", "B", "C"):
         hotline.supporter(name, hangup_after_bridge=10)
@@ -112,6 +114,7 @@ def test_backup_tier_rings_all_at_once_and_the_first_to_press_1_wins(hotline):
     assert hotline.busy() == []
 
 
+@pytest.mark.usefixtures("one_at_a_time")
 def test_backup_tier_joins_after_the_wait_threshold(hotline):
     for i in range(8):
         hotline.supporter(f"Peer{i}", ring=NoAnswer())

@@ -111,6 +111,10 @@ class Settings:
         "doc": "comma-separated E.164 numbers the fallback URL rings (no DB/Redis needed)"})
     RING_SECONDS: int = field(default=20, metadata={
         "env": "HOTLINE_RING_SECONDS", "doc": "how long a supporter's phone rings"})
+    RING_AT_ONCE: int = field(default=2, metadata={
+        "env": "HOTLINE_RING_AT_ONCE",
+        "doc": "peers whose phones ring together for one caller (the first to press 1 wins); "
+               "2 brought time to a human nearest the best possible in benchmarks/RESULTS.md"})
     ACCEPT_SECONDS: int = field(default=15, metadata={
         "env": "HOTLINE_ACCEPT_SECONDS", "doc": "how long a supporter has to press 1"})
     BACKUP_AFTER_SECONDS: int = field(default=90, metadata={
@@ -326,11 +330,11 @@ def check(settings: Settings, explicit: set[str]) -> None:
     if settings.ENV not in ENVIRONMENTS:
         raise SettingsError(f"HOTLINE_ENV must be exactly one of {', '.join(ENVIRONMENTS)}; "
                             f"got {settings.ENV!r}")
-    for name in ("RING_SECONDS", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS", "MAX_WAIT_SECONDS",
-                 "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES", "SMS_ACCEPT_SECONDS",
-                 "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES", "CALLBACK_MAX_TRIES",
-                 "RETENTION_DAYS", "OUTREACH_REPLY_HOURS", "OUTREACH_QUIET_DAYS",
-                 "OUTREACH_PER_REFERRER", "OUTREACH_PER_CALLER"):
+    for name in ("RING_SECONDS", "RING_AT_ONCE", "ACCEPT_SECONDS", "BACKUP_AFTER_SECONDS",
+                 "MAX_WAIT_SECONDS", "WAIT_PAUSE_SECONDS", "CALLBACK_PROMISE_MINUTES",
+                 "SMS_ACCEPT_SECONDS", "SMS_IDLE_MINUTES", "CALLBACK_RETRY_MINUTES",
+                 "CALLBACK_MAX_TRIES", "RETENTION_DAYS", "OUTREACH_REPLY_HOURS",
+                 "OUTREACH_QUIET_DAYS", "OUTREACH_PER_REFERRER", "OUTREACH_PER_CALLER"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env_of[name]} must be greater than 0")
     for name in ("COOLDOWN_MINUTES", "MAX_CONTACTS_PER_DAY", "MAX_MISSED_OFFERS"):

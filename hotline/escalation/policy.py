@@ -133,11 +133,9 @@ def parse(data: dict, cfg: Settings, name: str = ESCALATION_FILE) -> Policy:
             for key in RING_TIMINGS:
                 values[key] = _seconds(item.get(key), f"{where}.{key}", cfg, fail)
         if "at_once" in item:
-            at_once = item["at_once"]
-            if not isinstance(at_once, int) or isinstance(at_once, bool) or at_once < 1:
-                raise fail(f"{where}.at_once", "must be a whole number of supporters, 1 or "
-                           "more (how many ring together)")
-            values["at_once"] = at_once
+            values["at_once"] = _whole(item["at_once"], f"{where}.at_once", cfg, fail,
+                                       "a whole number of supporters, 1 or more (how many "
+                                       "ring together)")
         if "after_seconds" in item:
             values["after_seconds"] = _seconds(item["after_seconds"], f"{where}.after_seconds",
                                                cfg, fail)
@@ -167,13 +165,18 @@ def parse(data: dict, cfg: Settings, name: str = ESCALATION_FILE) -> Policy:
 
 def _seconds(raw, where: str, cfg: Settings, fail) -> int:
     """A timing: whole seconds, or the name of an integer setting."""
+    return _whole(raw, where, cfg, fail, "a positive integer (seconds)")
+
+
+def _whole(raw, where: str, cfg: Settings, fail, what: str) -> int:
+    """A positive whole number, or the name of an integer setting whose value is used."""
     if isinstance(raw, str) and raw.isupper():
         names = {f.name for f in fields(Settings)}
         if raw not in names or not isinstance(getattr(cfg, raw), int):
             raise fail(where, f"names no whole-number setting: {raw!r}")
         raw = getattr(cfg, raw)
     if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-        raise fail(where, "must be a positive integer (seconds) or a setting's name")
+        raise fail(where, f"must be {what} or a setting's name")
     return raw
 
 

@@ -338,6 +338,8 @@ def _dial(offer: Offer, ring: Step) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
     if offer.contact.mode == ContactMode.TEXT.value:
         return _text_offer(offer, ring)
+    if not _still_ringing(offer):  # picked with others, closed while they were dialled
+        return False
     cfg = settings()
     call = twilio_api.OutboundCall(
         to=offer.supporter.phone,
@@ -365,11 +367,16 @@ def _closed_while_dialing(offer: Offer) -> bool:
     caller left): ``cancel_offers`` found no call to stop yet, so the call just placed is
     stopped here. With ``cancel_offers`` looking again for a call after its close, one of
     the two always sees the other's commit: no phone rings on for a contact taken."""
-    state = db.session.scalar(select(Offer.state).where(Offer.id == offer.id))
-    if state == OfferState.RINGING.value:
+    if _still_ringing(offer):
         return False
     outbound.hang_up(offer)
     return True
+
+
+def _still_ringing(offer: Offer) -> bool:
+    """The offer's state as committed now (``cancel_offers`` closes it in another process)."""
+    state = db.session.scalar(select(Offer.state).where(Offer.id == offer.id))
+    return state == OfferState.RINGING.value
 
 
 def expire_offer(offer_id: int) -> str:
