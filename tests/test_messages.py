@@ -317,6 +317,7 @@ def test_the_supporters_commands_are_the_words_of_supporter_commands(tmp_path, a
     (lambda c: c.update(help=["HELP", "PASS"]), r"PASS means both pass and help"),
     (lambda c: c.update(dance=["DANCE"]), r"unknown commands \['dance'\]"),
     (lambda c: c.update({True: ["ON"]}), r"unknown commands \['True'\].*quote them"),
+    (lambda c: c.update(end=["BYE", "END"]), r"END is a carrier opt-out word"),
 ])
 def test_broken_supporter_commands_stop_the_start_naming_the_key(tmp_path, change, message):
     folder = _flows_copy(tmp_path)

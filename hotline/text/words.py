@@ -199,11 +199,18 @@ def load(folder: str | Path, languages: dict[str, Language] | None = None) -> Te
              for kind in MATCH_WORDS}
     # Languages without refer words refer in another's (a language added alone still loads).
     refer = _per_language(path, "refer_words", data.get("refer_words") or {}, languages)
+    commands = _commands(path, data["supporter_commands"])
+    # A carrier's opt-out word opts the sender out at the carrier whoever sends it, so it can
+    # never be a supporter's command: a supporter would be cut off believing they had sent one.
+    clash = sorted(keywords["opt_out"] & {w for words in commands.values() for w in words})
+    if clash:
+        raise FlowError(f"{path}: supporter_commands: {', '.join(clash)} is a carrier opt-out "
+                        f"word (opt_out): a supporter who sent it would be opted out")
     return TextFlows(program=str(data.get("program") or "Peer Support"), keywords=keywords,
                      match_words=match,
                      refer_words={code: frozenset(w.upper() for w in words)
                                   for code, words in refer.items()},
-                     commands=_commands(path, data["supporter_commands"]),
+                     commands=commands,
                      crisis_words=crisis, language_words=guess, intake=intake,
                      messages=data["messages"], languages=languages)
 
