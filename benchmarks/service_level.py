@@ -79,6 +79,7 @@ from hotline.dashboard.demo import HOURLY, poisson  # noqa: E402
 from hotline.escalation import policy as policies  # noqa: E402
 from hotline.models import CallbackRequest, Contact, Offer, Supporter  # noqa: E402
 from hotline.roster import shifts  # noqa: E402
+from hotline.staffing import erlang  # noqa: E402
 from hotline.simulator import (Answer, FlaskClientTransport, NoAnswer, Phone,  # noqa: E402
                                Press, Silence, TwilioSim, serve_in_thread)
 
@@ -183,30 +184,6 @@ def arrivals(seed: int, scale: float, people: People, hours: range = range(24)
     return out
 
 
-def erlang_c(agents: int, load: float) -> float:
-    """Probability that a call waits (Erlang C), ``load`` in erlangs."""
-    if agents <= load:
-        return 1.0
-    term, total = 1.0, 1.0
-    for k in range(1, agents):
-        term *= load / k
-        total += term
-    top = term * load / agents * agents / (agents - load)
-    return top / (total + top)
-
-
-def agents_needed(rate_per_hour: float, mean_seconds: float,
-                  level: float = SERVICE_LEVEL, within: float = SERVICE_SECONDS) -> int:
-    """The fewest agents for ``level`` of calls answered within ``within`` seconds."""
-    load = rate_per_hour * mean_seconds / 3600
-    agents = max(1, math.ceil(load))
-    while True:
-        waits = erlang_c(agents, load)
-        if 1 - waits * math.exp(-(agents - load) * within / mean_seconds) >= level:
-            return agents
-        agents += 1
-
-
 @dataclass
 class Day:
     seed: int
@@ -238,7 +215,8 @@ def make_day(seed: int = 1, scale: float = 1.0, people: People = People(),
         # Erlang C on the expected rate of the shift's busiest hour (the profile's, not
         # the day's random draw: staffing is planned before the day).
         peak = max(scale * HOURLY[h] * 1.25 for h in range(start, end))
-        peers = agents_needed(peak, day.mean_call)
+        peers = max(1, erlang.servers_needed(peak, day.mean_call, SERVICE_LEVEL,
+                                             SERVICE_SECONDS))
         day.staffing.append((name, peak, peers))
         for i in range(peers):
             roster.append(Plan(f"+1646557{start:02d}{i:02d}", 1, [(start * 3600, end * 3600)]))
@@ -273,38 +251,34 @@ def steps(first: dict | None = None, backup_after: Any = "BACKUP_AFTER_SECONDS",
     """escalation.yaml's steps with some values changed (the rest as the file has them)."""
     timings = {"timeout_seconds": ring, "accept_seconds": accept,
                "text_accept_seconds": "SMS_ACCEPT_SECONDS"}
-    return ({"action": "ring_one_at_a_time", "tier": 1, **timings, **(first or {})},
+    return ({"action": "ring_one_at_a_time", "tier": 1, "at_once": "RING_AT_ONCE", **timings,
+             **(first or {})},
             {"action": "ring_all", "tier": 2, "after_seconds": backup_after, **timings},
             {"action": "nobody_free", "after_seconds": "MAX_WAIT_SECONDS"})
 
 
+#: The first step ringing one tier-1 supporter at a time (the default before the simulation).
+ONE_AT_A_TIME = {"at_once": 1}
+
+
 def variants() -> list[Variant]:
-    """The hotline as configured, then the issue's variants: a shorter ring, an earlier
-    backup tier, two (and three) tier-1 phones at once. ``SL_ALL=1`` adds the tuning's
-    other candidates and the care rules."""
+    """The hotline as configured (two tier-1 phones at once), then the issue's variants:
+    one at a time (the old default), a shorter ring, an earlier backup tier, three at once.
+    ``SL_ALL=1`` adds the tuning's other candidates and the care rules."""
     out = [configured(),
+           Variant("one at a time", steps(first=ONE_AT_A_TIME)),
            Variant("ring 12 s", steps(ring=12)),
-           Variant("backup after 30 s", steps(backup_after=30))]
-    if ring_two_supported():
-        out += [Variant("two tier-1 at once", steps(first=TWO_AT_ONCE)),
-                Variant("three tier-1 at once", steps(first={"at_once": 3}))]
+           Variant("backup after 30 s", steps(backup_after=30)),
+           Variant("three tier-1 at once", steps(first={"at_once": 3}))]
     if os.environ.get("SL_ALL") == "1":  # the tuning's other candidates (RESULTS.md)
-        out.append(Variant("ring 30 s", steps(ring=30)))
-        if ring_two_supported():
-            out += [Variant("two at once, ring 15 s", steps(first=TWO_AT_ONCE, ring=15)),
-                    Variant("two at once, backup after 45 s",
-                            steps(first=TWO_AT_ONCE, backup_after=45))]
-        out.append(Variant("as configured, care rules on", settings=CARE_DEFAULTS))
+        out += [Variant("ring 15 s", steps(ring=15)),
+                Variant("ring 30 s", steps(ring=30)),
+                Variant("backup after 45 s", steps(backup_after=45)),
+                Variant("one at a time, ring 12 s", steps(first=ONE_AT_A_TIME, ring=12)),
+                Variant("one at a time, backup after 30 s",
+                        steps(first=ONE_AT_A_TIME, backup_after=30)),
+                Variant("as configured, care rules on", settings=CARE_DEFAULTS)]
     return out
-
-
-#: The first step ringing two tier-1 supporters at once (the ring helper's mechanism).
-TWO_AT_ONCE = {"at_once": 2}
-
-
-def ring_two_supported() -> bool:
-    """Does this hotline's policy take ``at_once`` on its first step?"""
-    return "at_once" in policies.KEYS.get(policies.RING_ONE, ())
 
 
 # --- the hotline, in this process, in virtual time ------------------------------------------

@@ -6,9 +6,15 @@ Small days (two hours of a weekday) keep these at seconds each.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from benchmarks import service_level as sl
+from hotline.staffing import erlang
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def small_day(seed: int):
@@ -52,7 +58,7 @@ def test_draws_belong_to_the_supporter_and_the_contact_not_to_the_order_of_askin
 def test_the_oracle_is_never_worse_than_a_policy(folder, seed):
     day = small_day(seed)
     chosen = [sl.configured(), sl.Variant("ring 12 s", sl.steps(ring=12)),
-              sl.Variant("two at once", sl.steps(first=sl.TWO_AT_ONCE))]
+              sl.Variant("one at a time", sl.steps(first=sl.ONE_AT_A_TIME))]
     results, oracle = sl.play(day, chosen, folder)
     best = sl.summary(oracle, "voice")
     for result in results:
@@ -64,13 +70,16 @@ def test_the_oracle_is_never_worse_than_a_policy(folder, seed):
         assert sl.summary(oracle)["reached"] >= everyone["reached"], result.name
 
 
-def test_the_two_at_once_variant_is_the_policy_s_own_mechanism():
-    assert sl.ring_two_supported()
-    assert "two tier-1 at once" in [v.name for v in sl.variants()]
+def test_the_variants_set_the_first_step_as_the_shipped_file_does_but_what_they_change():
+    shipped = yaml.safe_load((ROOT / "ivr_flows" / "escalation.yaml").read_text())["steps"]
+    assert list(sl.steps()) == shipped  # "as configured" is the file, two at once
+    assert sl.steps(first=sl.ONE_AT_A_TIME)[0]["at_once"] == 1
+    assert sl.steps(ring=12)[0]["timeout_seconds"] == 12
+    assert {"one at a time", "ring 12 s", "backup after 30 s"} <= {v.name for v in sl.variants()}
 
 
-def test_erlang_c_staffing():
-    # 10 calls an hour of 3 minutes: 0.5 erlang; one agent answers 90% in 20 s? No: two.
-    assert sl.agents_needed(10, 180) == 2
-    assert sl.erlang_c(1, 0.5) == pytest.approx(0.5)
-    assert sl.agents_needed(100, 180) > sl.agents_needed(50, 180)
+def test_the_roster_is_staffed_by_the_programs_erlang_c():
+    day = small_day(1)
+    for _name, peak, peers in day.staffing:
+        assert peers == max(1, erlang.servers_needed(peak, day.mean_call, sl.SERVICE_LEVEL,
+                                                     sl.SERVICE_SECONDS))
