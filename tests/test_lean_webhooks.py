@@ -22,6 +22,25 @@ from tests.scenario import call, only_contact, press
 
 
 @contextmanager
+def autocommitted():
+    """(first words, sent outside a transaction?) of each SQL statement the app sends
+    meanwhile from this thread."""
+    sent: list[tuple[str, bool]] = []
+    me = threading.get_ident()
+
+    def record(conn, _cursor, statement, *_args) -> None:
+        if threading.get_ident() == me:
+            sent.append((" ".join(statement.split()[:4]).upper(),
+                         conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+@contextmanager
 def statements():
     """The SQL statements the app sends meanwhile from this thread (the test client runs
     the app in it; not the alert check a webhook may start after answering), first words
@@ -148,3 +167,39 @@ def test_a_webhook_without_a_session_cookie_builds_no_cookie_signer(app, twilio,
     response = call(twilio)
     assert response.status_code == 200 and twiml(response).find("Gather") is not None
     assert "Set-Cookie" not in response.headers
+
+
+def _poll(twilio, contact: Contact, seconds: int):
+    return twilio.post(f"/twilio/voice/{contact.id}/wait",
+                       {"QueueTime": seconds, "CallSid": contact.call_sid})
+
+
+def test_a_wait_poll_that_changes_nothing_is_one_select_outside_a_transaction(
+        twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    press(twilio, contact.id, digits="1")
+    with autocommitted() as sent:
+        doc = twiml(_poll(twilio, contact, 8))
+    assert doc.find("Pause") is not None and doc.find("Leave") is None
+    # one SELECT, no BEGIN before it nor ROLLBACK after it (autocommit), not the ORM's
+    # whole row (it starts "SELECT CONTACTS.ID, CONTACTS.CALL_SID").
+    assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+
+
+def test_a_wait_poll_still_escalates_once_and_leaves_when_exhausted(twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    press(twilio, contact.id, digits="1")
+    twiml(_poll(twilio, contact, 90))  # the second step's time: escalated, in the database
+    session.refresh(contact)
+    assert contact.escalated
+    kinds = session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id, ContactEvent.kind == "escalated")).all()
+    twiml(_poll(twilio, contact, 98))
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id, ContactEvent.kind == "escalated")).all() == kinds
+    contact.exhausted = True
+    session.commit()
+    assert twiml(_poll(twilio, contact, 99)).find("Leave") is not None
+

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import make_transient_to_detached
@@ -91,6 +91,23 @@ def _persistent(session: Session, row) -> Contact:
     make_transient_to_detached(contact)
     session.add(contact)
     return contact
+
+
+#: What a waiting caller's poll decides on (the queue's wait URL: ``runner.on_wait``, the
+#: words said while waiting): the most frequent webhook, so it reads only these.
+_GLANCE = select(*(Contact.__table__.c[name] for name in (
+    "id", "state", "attempt", "exhausted", "escalated", "language", "match_role",
+    "match_unit"))).where(Contact.__table__.c.id == bindparam("contact_id"))
+
+
+def glance(session: Session, contact_id: int):
+    """A light, read-only view of the contact (a Row with the attributes of ``_GLANCE``),
+    or None when there is none: one SELECT on a connection in autocommit, so no BEGIN
+    and no ROLLBACK travel with it, and no ORM object is built (no identity map, no
+    refresh). What it decides to change is done on the contact loaded in ``session``."""
+    with session.get_bind().connect().execution_options(
+            isolation_level="AUTOCOMMIT") as conn:
+        return conn.execute(_GLANCE, {"contact_id": contact_id}).first()
 
 
 def discard(session: Session, contact: Contact) -> None:

@@ -314,13 +314,18 @@ def wait(contact_id: int) -> Response:
     """The queue's wait URL: reassure; the escalation runner decides whether the caller
     leaves (exhausted, or time is up) and escalates when the policy says so."""
     cfg = settings()
-    contact = _contact(contact_id)
+    # The most frequent webhook (every WAIT_PAUSE_SECONDS per waiting caller) mostly
+    # changes nothing: a light view in one SELECT without a transaction; the contact is
+    # loaded only for what changes it (escalating, the role-first wait falling back).
+    contact = contacts.glance(db.session, contact_id)
+    if contact is None:
+        abort(404)
     queue_seconds = request.form.get("QueueTime", default=0, type=int)
     twiml = VoiceResponse()
     if runner.on_wait(db.session, contact, queue_seconds):
         twiml.leave()
         return respond(twiml)
-    if contact.match_role and matching.fall_back(db.session, contact):
+    if contact.match_role and matching.fall_back(db.session, _contact(contact_id)):
         say(twiml, contact.language, "match_fallback")
     elif queue_seconds < cfg.WAIT_PAUSE_SECONDS:  # the first loop: what they asked for
         for key, asked in (("match_role_set", contact.match_role),
