@@ -16,6 +16,8 @@ from sqlalchemy import event, select
 
 from hotline.core.extensions import db, jobs
 from hotline.dashboard import access
+from hotline.models import MessageSid
+from hotline.telephony import message_records
 from hotline.models import Contact, ContactEvent
 from tests.conftest import twiml
 from tests.scenario import call, only_contact, press
@@ -203,3 +205,18 @@ def test_a_wait_poll_still_escalates_once_and_leaves_when_exhausted(twilio, sess
     session.commit()
     assert twiml(_poll(twilio, contact, 99)).find("Leave") is not None
 
+
+def test_filing_a_sid_builds_no_statement(app, session, monkeypatch):
+    message_records.file_sid(session, "SM" + "4" * 32, message_records.INBOUND)
+
+    def refuse(*_args):
+        raise AssertionError("a statement built for a filing")
+
+    monkeypatch.setattr(message_records, "insert_for", refuse)
+    message_records.file_sid(session, "SM" + "5" * 32, message_records.OUTBOUND)
+    message_records.file_sid(session, "SM" + "5" * 32, message_records.OUTBOUND)  # no-op
+    session.commit()
+    rows = session.execute(select(MessageSid.sid, MessageSid.direction, MessageSid.tries,
+                                  MessageSid.redacted_at).order_by(MessageSid.sid)).all()
+    assert [tuple(r) for r in rows] == [("SM" + "4" * 32, "inbound", 0, None),
+                                        ("SM" + "5" * 32, "outbound", 0, None)]
