@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 
 from hotline.core.extensions import db, jobs
 from hotline.dashboard import access
-from hotline.models import MessageSid
+from hotline.models import InboundMessage, MessageSid
 from hotline.telephony import message_records
 from hotline.models import Contact, ContactEvent
 from tests.conftest import twiml
@@ -204,6 +204,57 @@ def test_a_wait_poll_still_escalates_once_and_leaves_when_exhausted(twilio, sess
     contact.exhausted = True
     session.commit()
     assert twiml(_poll(twilio, contact, 99)).find("Leave") is not None
+
+
+@contextmanager
+def commits():
+    """The transactions the app commits meanwhile from this thread."""
+    done: list[str] = []
+    me = threading.get_ident()
+
+    def record(_conn) -> None:
+        if threading.get_ident() == me:
+            done.append("COMMIT")
+
+    event.listen(db.engine, "commit", record)
+    try:
+        yield done
+    finally:
+        event.remove(db.engine, "commit", record)
+
+
+def _text(twilio, body: str, sid: str):
+    return twilio.post("/twilio/sms", {"From": "+15551230001", "Body": body, "MessageSid": sid})
+
+
+def test_a_text_and_its_record_commit_in_one_transaction(twilio, session):
+    with commits() as done:
+        assert _text(twilio, "hello", "SM" + "1" * 32).status_code == 200
+    assert done == ["COMMIT"]
+    with commits() as done:
+        assert _text(twilio, "2", "SM" + "2" * 32).status_code == 200
+    assert done == ["COMMIT"]
+    contact = only_contact(session)
+    assert contact.channel == "sms" and contact.state == "waiting"
+    assert set(session.scalars(select(InboundMessage.message_sid))) == {
+        "SM" + "1" * 32, "SM" + "2" * 32}
+    with commits() as done:  # a repeat: nothing handled, nothing committed
+        assert _text(twilio, "2", "SM" + "2" * 32).status_code == 200
+    assert done == []
+    session.refresh(contact)
+    assert contact.attempt == 1
+
+
+def test_a_text_whose_handler_fails_is_still_recorded_once(twilio, session, monkeypatch):
+    def fails(*_args, **_kwargs):
+        raise RuntimeError("the handler breaks")
+
+    monkeypatch.setattr("hotline.text.conversations.handle", fails)
+    assert _text(twilio, "hello", "SM" + "3" * 32).status_code == 200
+    assert _text(twilio, "hello", "SM" + "3" * 32).status_code == 200
+    assert session.scalars(select(InboundMessage.message_sid)).all() == ["SM" + "3" * 32]
+    assert session.scalars(select(MessageSid.sid)).all() == ["SM" + "3" * 32]
+    assert session.scalars(select(Contact)).all() == []
 
 
 def test_filing_a_sid_builds_no_statement(app, session, monkeypatch):
