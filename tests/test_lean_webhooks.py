@@ -271,3 +271,18 @@ def test_filing_a_sid_builds_no_statement(app, session, monkeypatch):
                                   MessageSid.redacted_at).order_by(MessageSid.sid)).all()
     assert [tuple(r) for r in rows] == [("SM" + "4" * 32, "inbound", 0, None),
                                         ("SM" + "5" * 32, "outbound", 0, None)]
+
+
+def test_status_callback_of_an_ended_call_is_one_select_outside_a_transaction(
+        twilio, session):
+    contact = _queued_then_hung_up(twilio, session)
+    _hang_up(twilio, contact.id)
+    with autocommitted() as sent:
+        response = twilio.post("/twilio/voice/status",
+                               {"CallSid": contact.call_sid, "CallStatus": "completed"})
+    assert response.status_code == 200
+    assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+    with autocommitted() as sent:  # an unknown call: the same one SELECT, nothing else
+        twilio.post("/twilio/voice/status", {"CallSid": "CA" + "9" * 32,
+                                             "CallStatus": "completed"})
+    assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent

@@ -490,12 +490,17 @@ def call_status() -> Response:
     """Status callback of the caller's leg (set on the number): the call is over."""
     if request.form.get("CallStatus") not in FINAL_STATUSES:
         return empty()
-    contact = contacts.by_call_sid(db.session, request.form.get("CallSid", ""))
-    if contact is not None:
-        if contact.outcome is None:
-            _abandon(contact)
-        elif contact.state != ContactState.ENDED.value:  # as just read: ended stays ended
-            # (most calls: the queue exit ended it; no UPDATE that cannot match, no reload)
-            contacts.end(db.session, contact)
-            db.session.commit()
+    # Most calls were ended by the queue exit already: a light view in one SELECT
+    # without a transaction says so; the contact is loaded only when there is work.
+    seen = contacts.glance_by_call_sid(db.session, request.form.get("CallSid", ""))
+    if seen is None or (seen.outcome is not None and seen.state == ContactState.ENDED.value):
+        return empty()  # ended stays ended: no UPDATE that cannot match, no reload
+    contact = db.session.get(Contact, seen.id)
+    if contact is None:  # gone meanwhile (a call that joined a debrief is no contact)
+        return empty()
+    if contact.outcome is None:
+        _abandon(contact)
+    elif contact.state != ContactState.ENDED.value:
+        contacts.end(db.session, contact)
+        db.session.commit()
     return empty()
