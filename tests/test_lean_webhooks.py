@@ -16,9 +16,30 @@ from sqlalchemy import event, select
 
 from hotline.core.extensions import db, jobs
 from hotline.dashboard import access
+from hotline.models import InboundMessage, MessageSid
+from hotline.telephony import message_records
 from hotline.models import Contact, ContactEvent
 from tests.conftest import twiml
 from tests.scenario import call, only_contact, press
+
+
+@contextmanager
+def autocommitted():
+    """(first words, sent outside a transaction?) of each SQL statement the app sends
+    meanwhile from this thread."""
+    sent: list[tuple[str, bool]] = []
+    me = threading.get_ident()
+
+    def record(conn, _cursor, statement, *_args) -> None:
+        if threading.get_ident() == me:
+            sent.append((" ".join(statement.split()[:4]).upper(),
+                         conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 @contextmanager
@@ -148,3 +169,120 @@ def test_a_webhook_without_a_session_cookie_builds_no_cookie_signer(app, twilio,
     response = call(twilio)
     assert response.status_code == 200 and twiml(response).find("Gather") is not None
     assert "Set-Cookie" not in response.headers
+
+
+def _poll(twilio, contact: Contact, seconds: int):
+    return twilio.post(f"/twilio/voice/{contact.id}/wait",
+                       {"QueueTime": seconds, "CallSid": contact.call_sid})
+
+
+def test_a_wait_poll_that_changes_nothing_is_one_select_outside_a_transaction(
+        twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    press(twilio, contact.id, digits="1")
+    with autocommitted() as sent:
+        doc = twiml(_poll(twilio, contact, 8))
+    assert doc.find("Pause") is not None and doc.find("Leave") is None
+    # one SELECT, no BEGIN before it nor ROLLBACK after it (autocommit), not the ORM's
+    # whole row (it starts "SELECT CONTACTS.ID, CONTACTS.CALL_SID").
+    assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+
+
+def test_a_wait_poll_still_escalates_once_and_leaves_when_exhausted(twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    press(twilio, contact.id, digits="1")
+    twiml(_poll(twilio, contact, 90))  # the second step's time: escalated, in the database
+    session.refresh(contact)
+    assert contact.escalated
+    kinds = session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id, ContactEvent.kind == "escalated")).all()
+    twiml(_poll(twilio, contact, 98))
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id, ContactEvent.kind == "escalated")).all() == kinds
+    contact.exhausted = True
+    session.commit()
+    assert twiml(_poll(twilio, contact, 99)).find("Leave") is not None
+
+
+@contextmanager
+def commits():
+    """The transactions the app commits meanwhile from this thread."""
+    done: list[str] = []
+    me = threading.get_ident()
+
+    def record(_conn) -> None:
+        if threading.get_ident() == me:
+            done.append("COMMIT")
+
+    event.listen(db.engine, "commit", record)
+    try:
+        yield done
+    finally:
+        event.remove(db.engine, "commit", record)
+
+
+def _text(twilio, body: str, sid: str):
+    return twilio.post("/twilio/sms", {"From": "+15551230001", "Body": body, "MessageSid": sid})
+
+
+def test_a_text_and_its_record_commit_in_one_transaction(twilio, session):
+    with commits() as done:
+        assert _text(twilio, "hello", "SM" + "1" * 32).status_code == 200
+    assert done == ["COMMIT"]
+    with commits() as done:
+        assert _text(twilio, "2", "SM" + "2" * 32).status_code == 200
+    assert done == ["COMMIT"]
+    contact = only_contact(session)
+    assert contact.channel == "sms" and contact.state == "waiting"
+    assert set(session.scalars(select(InboundMessage.message_sid))) == {
+        "SM" + "1" * 32, "SM" + "2" * 32}
+    with commits() as done:  # a repeat: nothing handled, nothing committed
+        assert _text(twilio, "2", "SM" + "2" * 32).status_code == 200
+    assert done == []
+    session.refresh(contact)
+    assert contact.attempt == 1
+
+
+def test_a_text_whose_handler_fails_is_still_recorded_once(twilio, session, monkeypatch):
+    def fails(*_args, **_kwargs):
+        raise RuntimeError("the handler breaks")
+
+    monkeypatch.setattr("hotline.text.conversations.handle", fails)
+    assert _text(twilio, "hello", "SM" + "3" * 32).status_code == 200
+    assert _text(twilio, "hello", "SM" + "3" * 32).status_code == 200
+    assert session.scalars(select(InboundMessage.message_sid)).all() == ["SM" + "3" * 32]
+    assert session.scalars(select(MessageSid.sid)).all() == ["SM" + "3" * 32]
+    assert session.scalars(select(Contact)).all() == []
+
+
+def test_filing_a_sid_builds_no_statement(app, session, monkeypatch):
+    message_records.file_sid(session, "SM" + "4" * 32, message_records.INBOUND)
+
+    def refuse(*_args):
+        raise AssertionError("a statement built for a filing")
+
+    monkeypatch.setattr(message_records, "insert_for", refuse)
+    message_records.file_sid(session, "SM" + "5" * 32, message_records.OUTBOUND)
+    message_records.file_sid(session, "SM" + "5" * 32, message_records.OUTBOUND)  # no-op
+    session.commit()
+    rows = session.execute(select(MessageSid.sid, MessageSid.direction, MessageSid.tries,
+                                  MessageSid.redacted_at).order_by(MessageSid.sid)).all()
+    assert [tuple(r) for r in rows] == [("SM" + "4" * 32, "inbound", 0, None),
+                                        ("SM" + "5" * 32, "outbound", 0, None)]
+
+
+def test_status_callback_of_an_ended_call_is_one_select_outside_a_transaction(
+        twilio, session):
+    contact = _queued_then_hung_up(twilio, session)
+    _hang_up(twilio, contact.id)
+    with autocommitted() as sent:
+        response = twilio.post("/twilio/voice/status",
+                               {"CallSid": contact.call_sid, "CallStatus": "completed"})
+    assert response.status_code == 200
+    assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+    with autocommitted() as sent:  # an unknown call: the same one SELECT, nothing else
+        twilio.post("/twilio/voice/status", {"CallSid": "CA" + "9" * 32,
+                                             "CallStatus": "completed"})
+    assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent

@@ -192,9 +192,13 @@ def escalate(session: Session, contact: Contact) -> bool:
     return not contact.tier2_rung
 
 
-def on_wait(session: Session, contact: Contact, queue_seconds: int) -> bool:
+def on_wait(session: Session, contact, queue_seconds: int) -> bool:
     """The queue's wait webhook asks: True when the caller should leave the queue (for
-    the options); else they stay, and the second step starts if its time has come."""
+    the options); else they stay, and the second step starts if its time has come.
+
+    ``contact`` may be a light view (``contacts.glance``: state, exhausted, escalated,
+    id): the poll that changes nothing builds no ORM object; the contact is loaded into
+    ``session`` only to escalate."""
     policy = policies.current()
     waiting = contact.state == ContactState.WAITING.value
     if contact.state != ContactState.CONNECTED.value and (
@@ -203,9 +207,12 @@ def on_wait(session: Session, contact: Contact, queue_seconds: int) -> bool:
         return True
     second = policy.second
     if (waiting and second is not None and queue_seconds >= second.after_seconds
-            and not contact.escalated and escalate(session, contact)):
-        session.commit()
-        effects.apply([effects.route(contact.id, contact.attempt)])
+            and not contact.escalated):
+        loaded = contact if isinstance(contact, Contact) else _current(session, contact.id)
+        if (loaded is not None and loaded.state == ContactState.WAITING.value
+                and escalate(session, loaded)):
+            session.commit()
+            effects.apply([effects.route(loaded.id, loaded.attempt)])
     return False
 
 

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import make_transient_to_detached
@@ -91,6 +91,37 @@ def _persistent(session: Session, row) -> Contact:
     make_transient_to_detached(contact)
     session.add(contact)
     return contact
+
+
+#: What the most frequent webhooks decide on: a waiting caller's poll (the queue's wait
+#: URL: ``runner.on_wait``, the words said while waiting) and the status callback of a
+#: call (mostly one already ended): so they read only these.
+_GLANCE_COLUMNS = tuple(Contact.__table__.c[name] for name in (
+    "id", "state", "attempt", "exhausted", "escalated", "language", "match_role",
+    "match_unit", "outcome"))
+_GLANCE = select(*_GLANCE_COLUMNS).where(Contact.__table__.c.id == bindparam("key"))
+_GLANCE_BY_CALL_SID = select(*_GLANCE_COLUMNS).where(
+    Contact.__table__.c.call_sid == bindparam("key"))
+
+
+def _glance(session: Session, statement, key):
+    with session.get_bind().connect().execution_options(
+            isolation_level="AUTOCOMMIT") as conn:
+        return conn.execute(statement, {"key": key}).first()
+
+
+def glance(session: Session, contact_id: int):
+    """A light, read-only view of the contact (a Row with the attributes of
+    ``_GLANCE_COLUMNS``), or None when there is none: one SELECT on a connection in
+    autocommit, so no BEGIN and no ROLLBACK travel with it, and no ORM object is built (no
+    identity map, no refresh). What it decides to change is done on the contact loaded
+    in ``session``."""
+    return _glance(session, _GLANCE, contact_id)
+
+
+def glance_by_call_sid(session: Session, call_sid: str):
+    """``glance`` of the contact whose caller leg is ``call_sid``."""
+    return _glance(session, _GLANCE_BY_CALL_SID, call_sid)
 
 
 def discard(session: Session, contact: Contact) -> None:

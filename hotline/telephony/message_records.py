@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from hotline.telephony import api as twilio_api
@@ -66,15 +66,32 @@ RECONCILE_DUE_KEY = "hotline:message-records:reconcile-due"
 PHASES = ("to", "from")
 
 
+#: ``file_sid``'s INSERT, one per dialect: built once, as a statement with bound values (a
+#: statement built per text, with its values, was most of what filing cost).
+_FILE_SID: dict[str, object] = {}
+
+
+def _file_sid_statement(session: Session):
+    dialect = session.get_bind().dialect.name
+    statement = _FILE_SID.get(dialect)
+    if statement is None:
+        statement = _FILE_SID[dialect] = insert_for(session, MessageSid).values(
+            sid=bindparam("sid"), direction=bindparam("direction"),
+            created_at=bindparam("created_at"), tries=0,
+            redacted_at=bindparam("redacted_at")).on_conflict_do_nothing(
+            index_elements=["sid"])
+    return statement
+
+
 def file_sid(session: Session, sid: str | None, direction: str, *,
            created_at: datetime | None = None, redacted_at: datetime | None = None) -> None:
     """File ``sid`` as a message at Twilio still to redact (no commit: the caller's);
     ``redacted_at`` files one known to be blank already."""
     if not sid:
         return
-    session.execute(insert_for(session, MessageSid).values(
-        sid=sid, direction=direction, created_at=created_at or utcnow(), tries=0,
-        redacted_at=redacted_at).on_conflict_do_nothing(index_elements=["sid"]))
+    session.execute(_file_sid_statement(session), {
+        "sid": sid, "direction": direction, "created_at": created_at or utcnow(),
+        "redacted_at": redacted_at})
 
 
 def reconcile(session: Session, settings: Settings, store: Redis,

@@ -53,19 +53,31 @@ def sorry() -> Response:
     return _respond(twiml)
 
 
-def _first_delivery(message_sid: str) -> bool:
-    """Record the MessageSid, as handled and as a message to redact at Twilio, in one
-    commit before the text is handled (a handler that fails later cannot lose it);
-    False when it was handled before (a repeated delivery)."""
+def _record(message_sid: str) -> bool:
+    """Record the MessageSid, as handled and as a message to redact at Twilio, in the
+    transaction now open (not committed); False when it was handled before (a repeated
+    delivery: its INSERT meets the unique sid, and the transaction is rolled back)."""
     try:  # Core INSERTs: nothing reads the row back (no object for the ORM to track)
         db.session.execute(_INSERT_INBOUND, {"message_sid": message_sid,
                                              "received_at": utcnow()})
         message_records.file_sid(db.session, message_sid, message_records.INBOUND)
-        db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return False
     return True
+
+
+def _record_after_failure(message_sid: str) -> None:
+    """A handler failed and its transaction (the record with it) was rolled back: the
+    record alone, committed, so the sid is still redacted and a repeat still does nothing
+    (a no-op when a commit inside the handler kept it already)."""
+    db.session.rollback()
+    try:
+        if _record(message_sid):
+            db.session.commit()
+    except Exception:  # the database itself may be what failed: the auditor lists it later
+        log.warning("could not record a text whose handler failed", exc_info=True)
+        db.session.rollback()
 
 
 @bp.post("")
@@ -76,15 +88,23 @@ def incoming() -> Response:
     message_sid = form.get("MessageSid", "")
     if not message_sid:
         return sorry()
-    if not _first_delivery(message_sid):
+    # The record and the text's changes commit together: one transaction a text (was one
+    # for the record, committed first, and one for the changes). Nothing is lost for it:
+    # a handler that fails has the record committed on its own (``_record_after_failure``),
+    # and a repeat delivered meanwhile waits on the uncommitted sid, then finds it.
+    if not _record(message_sid):
         return _respond(MessagingResponse())
-    inbound = conversations.Inbound(
-        number=phones.try_normalize(form.get("From")) or form.get("From", ""),
-        body=form.get("Body", "")[:MAX_BODY_CHARS],
-        media=form.get("NumMedia", default=0, type=int) or 0)
-    outgoing = conversations.handle(db.session, current_app.extensions["hotline.texts"],
-                                    inbound)
-    db.session.commit()  # the text's changes, before any reply leaves
+    try:
+        inbound = conversations.Inbound(
+            number=phones.try_normalize(form.get("From")) or form.get("From", ""),
+            body=form.get("Body", "")[:MAX_BODY_CHARS],
+            media=form.get("NumMedia", default=0, type=int) or 0)
+        outgoing = conversations.handle(db.session, current_app.extensions["hotline.texts"],
+                                        inbound)
+        db.session.commit()  # the text's changes, before any reply leaves
+    except Exception:
+        _record_after_failure(message_sid)
+        raise  # safe_view answers with ``sorry``
     twiml = MessagingResponse()
     callback = public_url("sms.status")  # each reply's sid comes back to be filed
     for out in outgoing:

@@ -314,13 +314,18 @@ def wait(contact_id: int) -> Response:
     """The queue's wait URL: reassure; the escalation runner decides whether the caller
     leaves (exhausted, or time is up) and escalates when the policy says so."""
     cfg = settings()
-    contact = _contact(contact_id)
+    # The most frequent webhook (every WAIT_PAUSE_SECONDS per waiting caller) mostly
+    # changes nothing: a light view in one SELECT without a transaction; the contact is
+    # loaded only for what changes it (escalating, the role-first wait falling back).
+    contact = contacts.glance(db.session, contact_id)
+    if contact is None:
+        abort(404)
     queue_seconds = request.form.get("QueueTime", default=0, type=int)
     twiml = VoiceResponse()
     if runner.on_wait(db.session, contact, queue_seconds):
         twiml.leave()
         return respond(twiml)
-    if contact.match_role and matching.fall_back(db.session, contact):
+    if contact.match_role and matching.fall_back(db.session, _contact(contact_id)):
         say(twiml, contact.language, "match_fallback")
     elif queue_seconds < cfg.WAIT_PAUSE_SECONDS:  # the first loop: what they asked for
         for key, asked in (("match_role_set", contact.match_role),
@@ -485,12 +490,17 @@ def call_status() -> Response:
     """Status callback of the caller's leg (set on the number): the call is over."""
     if request.form.get("CallStatus") not in FINAL_STATUSES:
         return empty()
-    contact = contacts.by_call_sid(db.session, request.form.get("CallSid", ""))
-    if contact is not None:
-        if contact.outcome is None:
-            _abandon(contact)
-        elif contact.state != ContactState.ENDED.value:  # as just read: ended stays ended
-            # (most calls: the queue exit ended it; no UPDATE that cannot match, no reload)
-            contacts.end(db.session, contact)
-            db.session.commit()
+    # Most calls were ended by the queue exit already: a light view in one SELECT
+    # without a transaction says so; the contact is loaded only when there is work.
+    seen = contacts.glance_by_call_sid(db.session, request.form.get("CallSid", ""))
+    if seen is None or (seen.outcome is not None and seen.state == ContactState.ENDED.value):
+        return empty()  # ended stays ended: no UPDATE that cannot match, no reload
+    contact = db.session.get(Contact, seen.id)
+    if contact is None:  # gone meanwhile (a call that joined a debrief is no contact)
+        return empty()
+    if contact.outcome is None:
+        _abandon(contact)
+    elif contact.state != ContactState.ENDED.value:
+        contacts.end(db.session, contact)
+        db.session.commit()
     return empty()
