@@ -10,8 +10,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from werkzeug.serving import make_server
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -155,3 +160,16 @@ class PostgresServer:
         subprocess.run(self.as_user + [self.pg_ctl, "-D", self.data, "-m", "immediate", "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` served over HTTP on loopback by werkzeug in a thread (for a browser or a
+    real HTTP client); yields its base URL and stops it after."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                     daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import io
 import unicodedata
-import threading
 
 import pytest
-from werkzeug.serving import make_server
+from tests.servers import serving
 
 from hotline.disclosure import joint
 from hotline.pulse import survey
@@ -53,12 +52,8 @@ def served(app_settings, request, clock):
         # (on a loaded machine that first count can pass PostgreSQL's statement timeout).
         joint.warm_all(db.session, program_zone(), NOW)
         db.session.remove()
-    server = make_server("127.0.0.1", 0, fresh_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(fresh_app) as url:
+        yield url
 
 
 def test_the_report_prints_to_three_landscape_pages_with_every_figure(browser, served):

@@ -11,10 +11,9 @@ roster's shifts, tested on both databases in test_program.py).
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from werkzeug.serving import make_server
+from tests.servers import serving
 
 from hotline.core.extensions import db
 from hotline.roster import shifts
@@ -37,12 +36,8 @@ def site(fresh_app, make_supporter):
         for weekday in range(5):
             shifts.add_shift(db.session, make_supporter(), weekday, "07:00", "23:00")
         shifts.add_shift(db.session, make_supporter(), "Saturday", "10:00", "18:00")
-    server = make_server("127.0.0.1", 0, fresh_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(fresh_app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ person would. Its screenshot goes to test-output/ (docs/pulse-survey.png is a co
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
+from tests.servers import serving
 
 from hotline.core.extensions import db
 from hotline.models import PulseResponse
@@ -26,11 +25,8 @@ SCREENSHOT = OUTPUT / "pulse-survey.png"
 def served(app_settings, request):
     app_settings["SECURE_COOKIES"] = "0"  # plain http on loopback
     fresh_app = request.getfixturevalue("fresh_app")
-    server = make_server("127.0.0.1", 0, fresh_app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                     daemon=True).start()
-    yield fresh_app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(fresh_app) as url:
+        yield fresh_app, url
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
