@@ -521,3 +521,27 @@ def test_a_pick_up_that_lands_after_its_offer_was_stopped_hears_it_is_taken(
                             {"CallStatus": "in-progress"}))
     assert doc.find("Gather") is None
     assert TAKEN in doc.find("Say").text and doc.find("Hangup") is not None
+
+
+def test_a_text_offer_closed_before_its_turn_is_never_sent(app, session, make_supporter,
+                                                           monkeypatch):
+    """Two peers picked together for a text request; before the second's offer leaves,
+    the first takes it (or the texter leaves) and the stopping job closes the second's
+    offer and tells them it is taken. Their offer is then not sent after that goodbye
+    (before: "taken", then "reply YES", a request already gone)."""
+    sent = []
+    ada, bo = make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    contact.mode = "text"
+    session.commit()
+
+    def send_text(to, body):
+        sent.append(to)
+        if len(sent) == 1:  # meanwhile, elsewhere: the contact was taken, Bo's offer closed
+            db.session.execute(update(Offer).where(Offer.supporter_id == bo.id).values(
+                state=OfferState.CANCELED.value))
+            db.session.commit()
+        return f"SM{len(sent):032d}"
+    monkeypatch.setattr(outbound, "send_text", send_text)
+    runner.step(contact.id, 1)
+    assert sent == [ada.phone]

@@ -343,10 +343,10 @@ def _text_offer(offer: Offer, ring: Step) -> bool:
 
 def _dial(offer: Offer, ring: Step) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
+    if not _still_ringing(offer):  # picked with others, closed while they were dialled
+        return False  # (a text's supporter was told "taken" already: no offer after it)
     if offer.contact.mode == ContactMode.TEXT.value:
         return _text_offer(offer, ring)
-    if not _still_ringing(offer):  # picked with others, closed while they were dialled
-        return False
     cfg = settings()
     call = twilio_api.OutboundCall(
         to=offer.supporter.phone,
