@@ -27,6 +27,7 @@ from hotline.telephony import api as twilio_api
 from hotline.telephony import outbound
 from hotline.models import Contact, Offer, OfferState, Supporter, utcnow
 from hotline.simulator import Answer, NoAnswer, Press, Undecided
+from tests.conftest import twiml
 from tests.scenario import TextingPhone, clinician, heard
 from tests.test_escalation_policy import SHIPPED, _set, flows_with
 from tests.test_routing import waiting_contact
@@ -465,3 +466,82 @@ def test_a_call_placed_while_the_other_phones_are_stopped_is_stopped_too(app, se
     session.commit()
     assert offer_jobs.cancel_offers(contact.id, won.id) == 1
     assert ended == ["CA" + "2" * 32]
+
+
+def test_a_phone_picked_up_while_it_is_stopped_is_hung_up_not_left_on(app, session,
+                                                                       make_supporter,
+                                                                       monkeypatch):
+    """The other supporter picks up just as the stopping job cancels their ringing call:
+    a cancel does not end a call already answered (Twilio's ``canceled`` only stops one
+    queued or ringing), so the job looks again once the offer is closed and hangs it up.
+    Before: it sent the cancel on the pick-up it had read before (none), freed the
+    supporter, and left them on the line hearing "press 1" while free to be rung again."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call",
+                        lambda cfg, sid, answered: ended.append((sid, answered)))
+    hang_up = outbound.hang_up
+
+    def picked_up_meanwhile(offer):
+        hang_up(offer)
+        if not offer.answered:  # their answer webhook commits while the cancel travels
+            db.session.execute(update(Offer).where(Offer.id == offer.id).values(
+                answered=True))
+            db.session.commit()
+    monkeypatch.setattr(outbound, "hang_up", picked_up_meanwhile)
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA" + "1" * 32, "CA" + "2" * 32
+    session.commit()
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    assert ended[-1] == ("CA" + "2" * 32, True)  # hung up, as an answered call is
+
+
+def test_a_pick_up_that_lands_after_its_offer_was_stopped_hears_it_is_taken(
+        twilio, session, make_supporter, monkeypatch):
+    """The other side of that race: the supporter's answer webhook read the offer still
+    ringing, then the stopping job closed it (and freed them) before the pick-up was
+    written. The pick-up is written only on an offer still ringing, so they hear the
+    caller is taken and the call ends (before: "press 1", on a closed offer, while free)."""
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA" + "1" * 32, "CA" + "2" * 32
+    session.commit()
+    other_id, is_stale = other.id, routing.is_stale
+
+    def stopped_meanwhile(contact, attempt):
+        stale = is_stale(contact, attempt)
+        with db.engine.begin() as conn:  # the stopping job, in another process
+            conn.execute(update(Offer).where(Offer.id == other_id).values(
+                state=OfferState.CANCELED.value))
+        return stale
+    monkeypatch.setattr(routing, "is_stale", stopped_meanwhile)
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{other_id}/answer",
+                            {"CallStatus": "in-progress"}))
+    assert doc.find("Gather") is None
+    assert TAKEN in doc.find("Say").text and doc.find("Hangup") is not None
+
+
+def test_a_text_offer_closed_before_its_turn_is_never_sent(app, session, make_supporter,
+                                                           monkeypatch):
+    """Two peers picked together for a text request; before the second's offer leaves,
+    the first takes it (or the texter leaves) and the stopping job closes the second's
+    offer and tells them it is taken. Their offer is then not sent after that goodbye
+    (before: "taken", then "reply YES", a request already gone)."""
+    sent = []
+    ada, bo = make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    contact.mode = "text"
+    session.commit()
+
+    def send_text(to, body):
+        sent.append(to)
+        if len(sent) == 1:  # meanwhile, elsewhere: the contact was taken, Bo's offer closed
+            db.session.execute(update(Offer).where(Offer.supporter_id == bo.id).values(
+                state=OfferState.CANCELED.value))
+            db.session.commit()
+        return f"SM{len(sent):032d}"
+    monkeypatch.setattr(outbound, "send_text", send_text)
+    runner.step(contact.id, 1)
+    assert sent == [ada.phone]

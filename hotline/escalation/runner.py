@@ -343,10 +343,10 @@ def _text_offer(offer: Offer, ring: Step) -> bool:
 
 def _dial(offer: Offer, ring: Step) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
+    if not _still_ringing(offer):  # picked with others, closed while they were dialled
+        return False  # (a text's supporter was told "taken" already: no offer after it)
     if offer.contact.mode == ContactMode.TEXT.value:
         return _text_offer(offer, ring)
-    if not _still_ringing(offer):  # picked with others, closed while they were dialled
-        return False
     cfg = settings()
     call = twilio_api.OutboundCall(
         to=offer.supporter.phone,
@@ -415,11 +415,14 @@ def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
         elif offer.contact.mode != ContactMode.TEXT.value:
             # Its phone stops before the supporter is free again: freed first, another
             # contact's routing could ring them while this call still rings (two calls).
-            placed = offer.call_sid
+            placed, answered = offer.call_sid, offer.answered
             outbound.hang_up(offer)
             if routing.close_offer(db.session, offer, OfferState.CANCELED):  # refreshes it
                 canceled += 1
-            if offer.call_sid and not placed:  # placed while we closed it (_dial stops it too)
+            # Placed while we closed it (``_dial`` stops it too), or picked up meanwhile: a
+            # cancel stops no call already answered, so it is hung up as an answered one
+            # (``routing.answer_offer`` writes a pick-up only while the offer still rings).
+            if offer.call_sid and (not placed or (offer.answered and not answered)):
                 outbound.hang_up(offer)
             continue
         else:

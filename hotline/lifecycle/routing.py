@@ -264,6 +264,20 @@ def close_offer(session: Session, offer: Offer, state: OfferState, keep: bool = 
     return won
 
 
+def answer_offer(session: Session, offer: Offer) -> bool:
+    """Note that the supporter picked up, only while the offer still rings; False when it
+    was closed meanwhile (another supporter accepted, the caller left): that call is not
+    theirs to take. Conditional, so ``runner.cancel_offers`` closing it at the same moment
+    either sees the pick-up (and hangs up, as a cancel stops no answered call) or makes
+    this one False: never a supporter freed while on a call still asking for a 1."""
+    won = session.execute(update(Offer).where(
+        Offer.id == offer.id, Offer.state == OfferState.RINGING.value).values(
+        answered=True)).rowcount == 1
+    session.commit()
+    session.refresh(offer)
+    return won
+
+
 def accept_offer(session: Session, offer: Offer) -> bool:
     """Mark a ringing offer accepted and move its reservation onto the contact."""
     won = session.execute(update(Offer).where(

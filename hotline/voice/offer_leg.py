@@ -65,8 +65,8 @@ def answer(offer_id: int) -> Response:
         # reserved until this goodbye ends
         effects.apply(transitions.close_answered(db.session, offer, OfferState.CANCELED))
         return _goodbye(lang, "offer_taken")
-    offer.answered = True
-    db.session.commit()
+    if not routing.answer_offer(db.session, offer):  # stopped since it was read above
+        return _goodbye(lang, "offer_taken")
     twiml = VoiceResponse()
     action = public_url("offer.accept", offer_id=offer.id)
     accept_seconds = policy.current().step_for_tier(offer.tier).accept_seconds
