@@ -85,6 +85,7 @@ def test_metrics_count_every_worker_of_gunicorn(database, redis, tmp_path):
         SECRET_KEY="metrics-test-secret-key", HOTLINE_SIMULATOR="0",
         HOTLINE_COOLDOWN_MINUTES="0", HOTLINE_MAX_CONTACTS_PER_DAY="0",
         HOTLINE_MAX_MISSED_OFFERS="0", HOTLINE_METRICS_TOKEN=TOKEN,
+        HOTLINE_RING_AT_ONCE="1",  # the counted offer results are told phone by phone
         HOTLINE_LOG_FORMAT="json", PROMETHEUS_MULTIPROC_DIR=str(multiproc))
     cluster = Cluster(env, tmp_path, web=1, workers=1, web_workers=2, ports=[port])
     runner = RealtimeRunner(sim, speed=SPEED)

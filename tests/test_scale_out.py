@@ -200,8 +200,10 @@ class World:
             HOTLINE_MAX_WAIT_SECONDS="900", HOTLINE_WAIT_PAUSE_SECONDS="8",
             HOTLINE_FOLLOWUP_DELAY_SCALE=FOLLOWUP_SCALE, HOTLINE_SEND_FROM_HOUR="0",
             HOTLINE_SEND_UNTIL_HOUR="24", HOTLINE_SIMULATOR="0",
-            # Plain round-robin is what is checked here: the care rules reorder and cap
-            # offers on purpose (tests/test_supporter_care.py), so they are off.
+            # Plain round-robin, one phone at a time, is what is checked here: the care
+            # rules reorder and cap offers on purpose (tests/test_supporter_care.py), and
+            # two ringing at once is tests/test_ring_at_once.py's, so both are off.
+            HOTLINE_RING_AT_ONCE="1",
             HOTLINE_COOLDOWN_MINUTES="0", HOTLINE_MAX_CONTACTS_PER_DAY="0",
             HOTLINE_MAX_MISSED_OFFERS="0")
         self.cluster = Cluster(env, folder, web=2, workers=2)

@@ -80,17 +80,18 @@ def test_clinician_dials_presses_1_and_a_supporter_accepts(page):
     expect(rivera.locator(".status")).to_contain_text("Idle", timeout=40_000)
 
 
-def test_a_supporter_who_ignores_the_call_passes_it_to_the_next(page):
+def test_two_supporters_ring_together_and_the_other_phone_stops_at_an_accept(page):
     from playwright.sync_api import expect
     rivera = dial_and_press_1(page)
     alex, bea = phone(page, ALEX), phone(page, BEA)
+    # Two peers ring at once (HOTLINE_RING_AT_ONCE, 2 by default): the first to accept wins.
     expect(alex.locator(".status")).to_contain_text("Ringing", timeout=20_000)
+    expect(bea.locator(".status")).to_contain_text("Ringing", timeout=5_000)
     assert_accessible(page, "the web phone while a supporter's phone rings")
-    # Alex ignores it: after the ring time the next supporter in the rotation rings.
     answer_and_accept(bea)
     expect(rivera.locator(".screen")).to_contain_text("connected with a peer supporter",
                                                       timeout=15_000)
-    expect(page.locator("#offers")).to_contain_text("no_answer", timeout=5_000)
+    expect(page.locator("#offers")).to_contain_text("canceled", timeout=5_000)
     expect(alex.locator(".status")).to_contain_text("Idle")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "web-phone-next-supporter.png"), full_page=True)

@@ -64,6 +64,8 @@ def start_worker(app_settings, base_url: str) -> subprocess.Popen:
                **{name: str(app_settings[name]) for name in (
                    "DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID",
                    "HOTLINE_NUMBER", "PUBLIC_BASE_URL")})
+    if "RING_AT_ONCE" in app_settings:  # the worker rings as the test's app does
+        env["HOTLINE_RING_AT_ONCE"] = str(app_settings["RING_AT_ONCE"])
     return subprocess.Popen([sys.executable, "-m", "hotline.cli", "worker"], env=env,
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -118,8 +120,10 @@ def test_worker_killed_mid_send_sends_exactly_once(app, app_settings, session, f
 
 
 @pytest.fixture
-def world(fresh_app):
-    hotline = Hotline(fresh_app)
+def world(app_settings, request):
+    # Phone by phone: the kill lands while the one phone of the first step is being rung.
+    app_settings.update(RING_AT_ONCE=1)
+    hotline = Hotline(request.getfixturevalue("fresh_app"))
     yield hotline
     hotline.server.shutdown()
 
