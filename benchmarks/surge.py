@@ -83,7 +83,12 @@ TIMINGS = {"HOTLINE_RING_SECONDS": "8", "HOTLINE_ACCEPT_SECONDS": "8",
            "HOTLINE_BACKUP_AFTER_SECONDS": "15", "HOTLINE_MAX_WAIT_SECONDS": "30",
            "HOTLINE_WAIT_PAUSE_SECONDS": "4",
            # A callback's first try starts at once; a retry would fall after the run.
-           "HOTLINE_CALLBACK_RETRY_MINUTES": "10"}
+           "HOTLINE_CALLBACK_RETRY_MINUTES": "10",
+           # Round-robin and the time to the first ring are what is measured: the care
+           # rules (cool-down, daily cap, pause after missed offers) reorder, hold back and
+           # cap offers on purpose, so they are off, as in tests/test_scale_out.py.
+           "HOTLINE_COOLDOWN_MINUTES": "0", "HOTLINE_MAX_CONTACTS_PER_DAY": "0",
+           "HOTLINE_MAX_MISSED_OFFERS": "0"}
 
 #: Targets from issue 8.
 TARGET_DECISION_MS = 10.0
@@ -179,17 +184,22 @@ class SurgeStack:
 
 
 def seed_roster(db_url: str) -> None:
-    """50 tier-1 peers and 5 backups, all switched ON (fictional 646-555-01xx/02xx)."""
+    """50 tier-1 peers and 5 backups, trained and all switched ON (fictional
+    646-555-01xx/02xx)."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
     from hotline.models import Supporter
     engine = create_engine(db_url)
+    today = datetime.now(UTC).date()
     with Session(engine) as s:
         for tier, numbers in ((1, TIER1_NUMBERS), (2, TIER2_NUMBERS)):
             for i, phone in enumerate(numbers):
+                # trained and current: routing offers contacts only to them (the default)
                 s.add(Supporter(name=f"{'Peer' if tier == 1 else 'Backup'} {i + 1}",
-                                phone=phone, tier=tier, languages="en", available=True))
+                                phone=phone, tier=tier, languages="en", available=True,
+                                trained_on=today - timedelta(days=30),
+                                refresher_due=today + timedelta(days=365)))
         s.commit()
     engine.dispose()
 
