@@ -16,12 +16,14 @@ from flask import current_app
 from hotline.core.extensions import settings
 
 
-def public_url(endpoint: str, **values: Any) -> str:
-    """The absolute URL of ``endpoint`` under PUBLIC_BASE_URL (query args from extras)."""
+def public_url(endpoint: str, _method: str = "POST", **values: Any) -> str:
+    """The absolute URL of ``endpoint`` under PUBLIC_BASE_URL (query args from extras):
+    a webhook's (POST, Twilio's), or a page's (``_method="GET"``: what a QR code or a
+    printed poster carries, whatever host the page was opened at)."""
     base = urlsplit(settings().PUBLIC_BASE_URL)
     adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/",
                                        url_scheme=base.scheme)
-    return adapter.build(endpoint, values, method="POST", force_external=True)
+    return adapter.build(endpoint, values, method=_method, force_external=True)
 
 
 def signed_url(path_with_query: str) -> str:

@@ -8,12 +8,12 @@ Accept-Language, else the default; every page links to the others in its languag
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from hotline.core import flows
 from hotline.core.extensions import db, settings
+from hotline.core.urls import public_url
 from hotline.program import facts, qr, texts
 
 bp = Blueprint("program", __name__, template_folder="templates", static_folder="static",
@@ -31,19 +31,10 @@ def language() -> str:
     return request.accept_languages.best_match(offered) or flows.DEFAULT_LANGUAGE
 
 
-def public(endpoint: str, **values: Any) -> str:
-    """``endpoint``'s absolute URL under PUBLIC_BASE_URL (what a QR code or a printed poster
-    must carry, whatever host the page was opened at)."""
-    base = urlsplit(settings().PUBLIC_BASE_URL)
-    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/",
-                                       url_scheme=base.scheme)
-    return adapter.build(endpoint, values, method="GET", force_external=True)
-
-
 def _context(lang: str) -> dict[str, Any]:
     cfg = settings()
     own = {} if lang == flows.DEFAULT_LANGUAGE else {"lang": lang}
-    page_url = public("program.page", **own)
+    page_url = public_url("program.page", "GET", **own)
     filled = facts.values(cfg, lang, page_url)
     words = {key: [str(w) for w in text] if isinstance(text, list) else text.format(**filled)
              for key, text in texts.current().table(lang).items()}
@@ -53,7 +44,7 @@ def _context(lang: str) -> dict[str, Any]:
         "crisis_tel": qr.tel_uri(cfg.CRISIS_LINE_NUMBER),
         "crisis_sms": "sms:" + cfg.CRISIS_LINE_NUMBER,
         "languages": [(code, spoken.name) for code, spoken in flows.current().languages.items()],
-        "pulse_url": public("pulse.survey", **own),  # the staff survey's link, on the poster
+        "pulse_url": public_url("pulse.survey", "GET", **own),  # the survey, on the poster
     }
 
 
