@@ -13,10 +13,10 @@ it (an SMS reply reaches the number's real owner, not the spoofer) schedules any
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import BindParameter, ColumnElement, and_
 from sqlalchemy.orm import Session
 
 from hotline.lifecycle import contacts
@@ -24,7 +24,7 @@ from hotline.followups import schedule as followups
 from hotline.privacy import primitives as privacy
 from hotline.core.extensions import settings
 from hotline.lifecycle import effects
-from hotline.models import Consent, Contact, ContactState, EventKind, utcnow
+from hotline.models import Consent, Contact, ContactState, EventKind
 
 #: Twilio's StirVerstat when the originating carrier vouches that the caller may use the
 #: number (attestation A). B and C vouch only for the customer or the gateway, and a failed
@@ -82,12 +82,13 @@ def decline(session: Session, contact: Contact) -> None:
     session.commit()
 
 
-def pending(session: Session, caller_key: str) -> Contact | None:
-    """The caller's latest contact still waiting for a yes or no, if any."""
-    return session.scalar(select(Contact).where(
-        Contact.caller_key == caller_key, Contact.consent == Consent.ASKED.value,
-        Contact.state == ContactState.ENDED.value,
-        Contact.ended_at >= utcnow() - ANSWER_WINDOW).order_by(Contact.id.desc()))
+def awaiting_answer(asked_since: datetime | BindParameter) -> ColumnElement[bool]:
+    """The contacts whose question still waits for a yes or no: asked when their contact
+    ended, after ``asked_since`` (now less ANSWER_WINDOW). On the table's columns, so the
+    SMS webhook's one read of its sender (hotline/text/conversations.py) stays plain Core."""
+    c = Contact.__table__.c
+    return and_(c.consent == Consent.ASKED.value, c.state == ContactState.ENDED.value,
+                c.ended_at >= asked_since)
 
 
 def answer_by_text(session: Session, contact: Contact, word: str) -> str | None:

@@ -75,7 +75,9 @@ def _file_sid_statement(session: Session):
     dialect = session.get_bind().dialect.name
     statement = _FILE_SID.get(dialect)
     if statement is None:
-        statement = _FILE_SID[dialect] = insert_for(session, MessageSid).values(
+        # On the table, not the mapped class: a plain Core INSERT (the class would send it
+        # through the ORM's bulk-insert path, for nothing: no object is made or tracked).
+        statement = _FILE_SID[dialect] = insert_for(session, MessageSid.__table__).values(
             sid=bindparam("sid"), direction=bindparam("direction"),
             created_at=bindparam("created_at"), tries=0,
             redacted_at=bindparam("redacted_at")).on_conflict_do_nothing(

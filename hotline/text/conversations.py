@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Row, and_, bindparam, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from hotline.callbacks import requests as callbacks
@@ -53,6 +53,57 @@ class Outgoing:
     relay: bool = False
 
 
+_CONTACTS = Contact.__table__
+_OPEN_TEXT = and_(_CONTACTS.c.channel == Channel.SMS.value,
+                  _CONTACTS.c.state != ContactState.ENDED.value)
+
+
+def _sender_statement():
+    """What a text needs to know of its sender, in one round trip: opted out or not, the
+    active supporter with that phone (if any), and the sender's contacts a text can act
+    on (the open text contacts, and the ended ones whose check-in question waits for its
+    answer), oldest first. A one-row select of the first two, outer-joined to the
+    contacts, so a sender with no contact still gets its row. Core on the tables' columns:
+    no ORM object is made for a contact the text only reads."""
+    opt_outs, supporters = OptOut.__table__, Supporter.__table__
+    sender = select(
+        exists().where(opt_outs.c.caller_key == bindparam("key")).label("opted_out"),
+        select(supporters.c.id).where(supporters.c.phone == bindparam("number"),
+                                      supporters.c.active.is_(True))
+        .scalar_subquery().label("supporter_id")).subquery("sender")
+    return (select(sender.c.opted_out, sender.c.supporter_id, _CONTACTS)
+            .select_from(sender.outerjoin(_CONTACTS, and_(
+                _CONTACTS.c.caller_key == bindparam("key"),
+                or_(_OPEN_TEXT, consent.awaiting_answer(bindparam("asked_since"))))))
+            .order_by(_CONTACTS.c.id))
+
+
+_SENDER = _sender_statement()
+
+
+@dataclass(frozen=True)
+class Sender:
+    """What the database holds about a text's sender, read once (``Sender.read``)."""
+    opted_out: bool
+    supporter_id: int | None
+    #: The latest open text contact (a row: ``Conversation.contact`` loads the object).
+    open_contact: Row | None
+    #: The latest ended contact still waiting for a yes or no to check-in texts.
+    asked_contact: Row | None
+
+    @classmethod
+    def read(cls, session: Session, number: str, key: str) -> Sender:
+        rows = session.execute(_SENDER, {"key": key, "number": number,
+                                         "asked_since": utcnow() - consent.ANSWER_WINDOW}).all()
+        first = rows[0]  # always one: the outer join keeps the sender's row
+        contacts_ = [row for row in rows if row.id is not None]
+        open_ = [row for row in contacts_ if row.channel == Channel.SMS.value
+                 and row.state != ContactState.ENDED.value]
+        asked = [row for row in contacts_ if row.state == ContactState.ENDED.value]
+        return cls(bool(first.opted_out), first.supporter_id,
+                   open_[-1] if open_ else None, asked[-1] if asked else None)
+
+
 class Conversation:
     """Handles one incoming text against the database state."""
 
@@ -78,10 +129,10 @@ class Conversation:
 
     def handle(self) -> list[Outgoing]:
         """Everything this text causes, as texts to send."""
-        opted_out = self.session.get(OptOut, self.key) is not None
+        sender = Sender.read(self.session, self.inbound.number, self.key)
         if self.keyword is Keyword.OPT_OUT:
-            return self._opt_out()
-        if opted_out:
+            return self._opt_out(sender.opted_out)
+        if sender.opted_out:
             return self._opt_in() if self.keyword is Keyword.OPT_IN else []
         referral = self.flows.referral(self.inbound.body)
         if referral is not None:
@@ -90,15 +141,14 @@ class Conversation:
         if answered is not None:  # a referred colleague's YES or NO to the outreach text
             lang, key, when = answered
             return self.reply(lang, key, when=when)
-        supporter = self.session.scalar(select(Supporter).where(
-            Supporter.phone == self.inbound.number, Supporter.active.is_(True)))
-        if supporter is not None and self.command is not Command.SUPPORT:
+        if sender.supporter_id is not None and self.command is not Command.SUPPORT:
+            supporter = self.session.get(Supporter, sender.supporter_id)
             return SupporterTexts(self, supporter).handle()
-        return ClinicianTexts(self).handle()
+        return ClinicianTexts(self, sender).handle()
 
-    def _opt_out(self) -> list[Outgoing]:
+    def _opt_out(self, opted_out: bool) -> list[Outgoing]:
         """STOP and friends: no more texts, and nothing pending for this number."""
-        if self.session.get(OptOut, self.key) is None:
+        if not opted_out:
             self.session.add(OptOut(caller_key=self.key))
         out: list[Outgoing] = []
         supporter = self.session.scalar(select(Supporter).where(
@@ -135,7 +185,8 @@ class Conversation:
         return self.reply(lang, "refer_sent")
 
     def _opt_in(self) -> list[Outgoing]:
-        self.session.delete(self.session.get(OptOut, self.key))
+        self.session.execute(delete(OptOut.__table__).where(
+            OptOut.__table__.c.caller_key == self.key))
         return self.reply("en", "opted_in")
 
 
@@ -355,21 +406,35 @@ def schedule_idle_check(contact: Contact) -> None:
 class ClinicianTexts:
     """A clinician's text: a new request, a menu choice, or their side of a conversation."""
 
-    def __init__(self, conv: Conversation) -> None:
+    def __init__(self, conv: Conversation, sender: Sender) -> None:
         self.conv = conv
         self.session = conv.session
-        open_ = _open_contacts(conv.session, conv.key)
-        self.contact = open_[-1] if open_ else None
-        self.lang = self.contact.language if self.contact else conv.flows.language_of(
+        self.sender = sender
+        self._contact: Contact | None = None
+        row = sender.open_contact
+        self.lang = row.language if row is not None else conv.flows.language_of(
             conv.inbound.body)
         self.crisis = conv.flows.is_crisis(conv.inbound.body)
+
+    @property
+    def contact(self) -> Contact | None:
+        """The open contact as an object, loaded only by the handlers that change it (a
+        text while waiting reads its row and changes nothing)."""
+        if self._contact is None and self.sender.open_contact is not None:
+            self._contact = self.session.get(Contact, self.sender.open_contact.id)
+        return self._contact
+
+    @contact.setter
+    def contact(self, contact: Contact) -> None:
+        self._contact = contact
 
     def handle(self) -> list[Outgoing]:
         if self.conv.keyword is Keyword.HELP:
             return self.conv.reply(self.lang, "help")
-        if self.contact is None:
+        row = self.sender.open_contact
+        if row is None:
             return self._between_contacts() or self._first_text()
-        handler = STATE_HANDLERS.get(self.contact.state, ClinicianTexts._menu)
+        handler = STATE_HANDLERS.get(row.state, ClinicianTexts._menu)
         return handler(self)
 
     def _between_contacts(self) -> list[Outgoing] | None:
@@ -378,7 +443,8 @@ class ClinicianTexts:
                                        consent.flows())
         if score_reply is not None:
             return [Outgoing(score_reply)]
-        asked = consent.pending(self.session, self.conv.key)
+        row = self.sender.asked_contact
+        asked = self.session.get(Contact, row.id) if row is not None else None
         reply = consent.answer_by_text(self.session, asked, self.conv.word) if asked else None
         return [Outgoing(reply)] if reply else None
 
