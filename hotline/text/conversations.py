@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Row, and_, bindparam, delete, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.callbacks import requests as callbacks
 from hotline.followups import consent
@@ -70,8 +71,8 @@ def _sender_statement():
         exists().where(opt_outs.c.caller_key == bindparam("key")).label("opted_out"),
         select(supporters.c.id).where(supporters.c.phone == bindparam("number"),
                                       supporters.c.active.is_(True))
-        .scalar_subquery().label("supporter_id")).subquery("sender")
-    return (select(sender.c.opted_out, sender.c.supporter_id, _CONTACTS)
+        .scalar_subquery().label("phone_supporter_id")).subquery("sender")
+    return (select(sender.c.opted_out, sender.c.phone_supporter_id, _CONTACTS)
             .select_from(sender.outerjoin(_CONTACTS, and_(
                 _CONTACTS.c.caller_key == bindparam("key"),
                 or_(_OPEN_TEXT, consent.awaiting_answer(bindparam("asked_since"))))))
@@ -100,8 +101,19 @@ class Sender:
         open_ = [row for row in contacts_ if row.channel == Channel.SMS.value
                  and row.state != ContactState.ENDED.value]
         asked = [row for row in contacts_ if row.state == ContactState.ENDED.value]
-        return cls(bool(first.opted_out), first.supporter_id,
+        return cls(bool(first.opted_out), first.phone_supporter_id,
                    open_[-1] if open_ else None, asked[-1] if asked else None)
+
+
+def _loaded(session: Session, row: Row) -> Contact:
+    """The contact of a row ``Sender.read`` read in this transaction, as an object in the
+    session, without reading it again: made as if loaded (``merge(load=False)``: the
+    session's own object, if it holds one, is brought up to the row instead)."""
+    contact = Contact()
+    for column in _CONTACTS.c:
+        set_committed_value(contact, column.key, row._mapping[column])
+    make_transient_to_detached(contact)
+    return session.merge(contact, load=False)
 
 
 class Conversation:
@@ -421,7 +433,7 @@ class ClinicianTexts:
         """The open contact as an object, loaded only by the handlers that change it (a
         text while waiting reads its row and changes nothing)."""
         if self._contact is None and self.sender.open_contact is not None:
-            self._contact = self.session.get(Contact, self.sender.open_contact.id)
+            self._contact = _loaded(self.session, self.sender.open_contact)
         return self._contact
 
     @contact.setter
@@ -444,7 +456,7 @@ class ClinicianTexts:
         if score_reply is not None:
             return [Outgoing(score_reply)]
         row = self.sender.asked_contact
-        asked = self.session.get(Contact, row.id) if row is not None else None
+        asked = _loaded(self.session, row) if row is not None else None
         reply = consent.answer_by_text(self.session, asked, self.conv.word) if asked else None
         return [Outgoing(reply)] if reply else None
 
