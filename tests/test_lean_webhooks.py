@@ -13,10 +13,11 @@ from flask import Response
 from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from hotline.core.extensions import db, jobs
 from hotline.dashboard import access
-from hotline.models import InboundMessage, MessageSid
+from hotline.models import InboundMessage, MessageSid, OptOut
 from hotline.telephony import message_records
 from hotline.models import Contact, ContactEvent
 from tests.conftest import twiml
@@ -286,3 +287,80 @@ def test_status_callback_of_an_ended_call_is_one_select_outside_a_transaction(
         twilio.post("/twilio/voice/status", {"CallSid": "CA" + "9" * 32,
                                              "CallStatus": "completed"})
     assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+
+
+@contextmanager
+def orm_statements():
+    """Whether each statement the app's session executes meanwhile from this thread went
+    through the ORM (an ORM-enabled statement: its compile plugin, bulk paths, objects)."""
+    seen: list[bool] = []
+    me = threading.get_ident()
+
+    def record(state) -> None:
+        if threading.get_ident() == me:
+            seen.append(state.is_orm_statement)
+
+    event.listen(Session, "do_orm_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Session, "do_orm_execute", record)
+
+
+SENDER_READ = "SELECT SENDER.OPTED_OUT, SENDER.PHONE_SUPPORTER_ID, CONTACTS.ID,"
+RECORD = ["INSERT INTO INBOUND_MESSAGES (MESSAGE_SID,", "INSERT INTO MESSAGE_SIDS (SID,"]
+
+
+def test_a_first_text_reads_its_sender_in_one_select(twilio, session):
+    with statements() as sent, orm_statements() as orm:
+        assert twiml(_text(twilio, "hello", "SM" + "6" * 32)).findtext("Message")
+    # was: SELECT opt_outs, SELECT supporters, SELECT contacts (open), SELECT contacts
+    # (a check-in question waiting): four round trips, each through the ORM
+    assert sent[:3] == RECORD + [SENDER_READ], sent
+    assert [s for s in sent if s.startswith("SELECT")] == [SENDER_READ], sent
+    assert [s.split(" (")[0] for s in sent[3:]] == ["INSERT INTO CONTACTS",
+                                                    "INSERT INTO CONTACT_EVENTS"], sent
+    assert orm == [False] * len(sent), orm  # the sid filed as plain Core too
+    contact = only_contact(session)
+    assert contact.channel == "sms" and contact.state == "menu" and contact.sealed_number
+
+
+def test_a_text_while_waiting_is_its_record_and_one_select(twilio, session):
+    _text(twilio, "hello", "SM" + "7" * 32)
+    _text(twilio, "2", "SM" + "8" * 32)
+    contact = only_contact(session)
+    assert contact.state == "waiting"
+    with statements() as sent, orm_statements() as orm, commits() as done:
+        doc = twiml(_text(twilio, "anyone there?", "SM" + "9" * 32))
+    assert sent == RECORD + [SENDER_READ], sent
+    assert orm == [False, False, False] and done == ["COMMIT"]
+    assert doc.findtext("Message")  # still finding someone
+    session.refresh(contact)
+    assert contact.state == "waiting" and contact.attempt == 1
+
+
+def test_a_menu_reply_changes_the_contact_it_read_without_reading_it_again(twilio, session):
+    _text(twilio, "hello", "SM" + "a" * 32)
+    with statements() as sent:
+        _text(twilio, "2", "SM" + "b" * 32)
+    assert [s for s in sent if s.startswith("SELECT")] == [SENDER_READ], sent
+    assert sent[:3] == RECORD + [SENDER_READ], sent
+    assert sum(s.startswith("UPDATE CONTACTS") for s in sent) == 1, sent
+    contact = only_contact(session)
+    assert contact.state == "waiting" and contact.mode == "text" and contact.attempt == 1
+
+
+def test_an_opted_out_sender_is_one_select_and_stop_still_comes_first(twilio, session):
+    _text(twilio, "hello", "SM" + "c" * 32)
+    assert "no more texts" in twiml(_text(twilio, "STOP", "SM" + "d" * 32)).findtext(
+        "Message")
+    with statements() as sent:
+        assert twiml(_text(twilio, "2", "SM" + "e" * 32)).find("Message") is None
+    assert sent == RECORD + [SENDER_READ], sent
+    contact = only_contact(session)
+    assert contact.state == "ended" and contact.outcome == "abandoned"
+    assert contact.sealed_number is None
+    # the opt-out is the sender's, not the contact's: START lifts it
+    assert "Texts are back on" in twiml(_text(twilio, "start", "SM" + "f" * 32)).findtext(
+        "Message")
+    assert session.scalars(select(OptOut)).all() == []
