@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import Row, and_, bindparam, delete, exists, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.callbacks import requests as callbacks
@@ -72,7 +73,7 @@ def _sender_statement():
         select(supporters.c.id).where(supporters.c.phone == bindparam("number"),
                                       supporters.c.active.is_(True))
         .scalar_subquery().label("phone_supporter_id")).subquery("sender")
-    return (select(sender.c.opted_out, sender.c.phone_supporter_id, _CONTACTS)
+    return (select(sender.c.opted_out, sender.c.phone_supporter_id, *_CONTACTS.c)
             .select_from(sender.outerjoin(_CONTACTS, and_(
                 _CONTACTS.c.caller_key == bindparam("key"),
                 or_(_OPEN_TEXT, consent.awaiting_answer(bindparam("asked_since"))))))
@@ -80,6 +81,8 @@ def _sender_statement():
 
 
 _SENDER = _sender_statement()
+#: The sender's own columns come first in each row, then the contact's, in table order.
+_SENDER_COLUMNS = 2
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,16 @@ class Sender:
 
 def _loaded(session: Session, row: Row) -> Contact:
     """The contact of a row ``Sender.read`` read in this transaction, as an object in the
-    session, without reading it again: made as if loaded (``merge(load=False)``: the
-    session's own object, if it holds one, is brought up to the row instead)."""
-    contact = Contact()
-    for column in _CONTACTS.c:
-        set_committed_value(contact, column.key, row._mapping[column])
-    make_transient_to_detached(contact)
-    return session.merge(contact, load=False)
+    session, without reading it again: made as if loaded, or, when the session holds it
+    already, that object brought up to the row (the database's, read just now)."""
+    held = session.identity_map.get(identity_key(Contact, row.id))
+    contact = held if held is not None else Contact()
+    for column, value in zip(_CONTACTS.c, row[_SENDER_COLUMNS:]):
+        set_committed_value(contact, column.key, value)
+    if held is None:
+        make_transient_to_detached(contact)
+        session.add(contact)
+    return contact
 
 
 class Conversation:
