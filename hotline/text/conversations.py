@@ -100,10 +100,10 @@ class Sender:
         rows = session.execute(_SENDER, {"key": key, "number": number,
                                          "asked_since": utcnow() - consent.ANSWER_WINDOW}).all()
         first = rows[0]  # always one: the outer join keeps the sender's row
-        contacts_ = [row for row in rows if row.id is not None]
-        open_ = [row for row in contacts_ if row.channel == Channel.SMS.value
+        found = [row for row in rows if row.id is not None]  # the outer join's NULLs: none
+        open_ = [row for row in found if row.channel == Channel.SMS.value
                  and row.state != ContactState.ENDED.value]
-        asked = [row for row in contacts_ if row.state == ContactState.ENDED.value]
+        asked = [row for row in found if row.state == ContactState.ENDED.value]
         return cls(bool(first.opted_out), first.phone_supporter_id,
                    open_[-1] if open_ else None, asked[-1] if asked else None)
 
