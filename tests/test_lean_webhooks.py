@@ -9,10 +9,12 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+import pytest
 from flask import Response
 from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline.core.extensions import db, jobs
@@ -308,7 +310,14 @@ def orm_statements():
 
 
 SENDER_READ = "SELECT SENDER.OPTED_OUT, SENDER.PHONE_SUPPORTER_ID, CONTACTS.ID,"
-RECORD = ["INSERT INTO INBOUND_MESSAGES (MESSAGE_SID,", "INSERT INTO MESSAGE_SIDS (SID,"]
+
+
+def record() -> list[str]:
+    """An incoming text's records (handled, and filed for redaction): one statement on
+    PostgreSQL (the handled INSERT in a WITH clause), the two INSERTs on SQLite."""
+    if db.engine.dialect.name == "postgresql":
+        return ["WITH HANDLED AS (INSERT"]
+    return ["INSERT INTO INBOUND_MESSAGES (MESSAGE_SID,", "INSERT INTO MESSAGE_SIDS (SID,"]
 
 
 def test_a_first_text_reads_its_sender_in_one_select(twilio, session):
@@ -316,9 +325,9 @@ def test_a_first_text_reads_its_sender_in_one_select(twilio, session):
         assert twiml(_text(twilio, "hello", "SM" + "6" * 32)).findtext("Message")
     # was: SELECT opt_outs, SELECT supporters, SELECT contacts (open), SELECT contacts
     # (a check-in question waiting): four round trips, each through the ORM
-    assert sent[:3] == RECORD + [SENDER_READ], sent
+    assert sent[:len(record()) + 1] == record() + [SENDER_READ], sent
     assert [s for s in sent if s.startswith("SELECT")] == [SENDER_READ], sent
-    assert [s.split(" (")[0] for s in sent[3:]] == ["INSERT INTO CONTACTS",
+    assert [s.split(" (")[0] for s in sent[len(record()) + 1:]] == ["INSERT INTO CONTACTS",
                                                     "INSERT INTO CONTACT_EVENTS"], sent
     assert orm == [False] * len(sent), orm  # the sid filed as plain Core too
     contact = only_contact(session)
@@ -332,8 +341,8 @@ def test_a_text_while_waiting_is_its_record_and_one_select(twilio, session):
     assert contact.state == "waiting"
     with statements() as sent, orm_statements() as orm, commits() as done:
         doc = twiml(_text(twilio, "anyone there?", "SM" + "9" * 32))
-    assert sent == RECORD + [SENDER_READ], sent
-    assert orm == [False, False, False] and done == ["COMMIT"]
+    assert sent == record() + [SENDER_READ], sent
+    assert orm == [False] * len(sent) and done == ["COMMIT"]
     assert doc.findtext("Message")  # still finding someone
     session.refresh(contact)
     assert contact.state == "waiting" and contact.attempt == 1
@@ -344,7 +353,7 @@ def test_a_menu_reply_changes_the_contact_it_read_without_reading_it_again(twili
     with statements() as sent:
         _text(twilio, "2", "SM" + "b" * 32)
     assert [s for s in sent if s.startswith("SELECT")] == [SENDER_READ], sent
-    assert sent[:3] == RECORD + [SENDER_READ], sent
+    assert sent[:len(record()) + 1] == record() + [SENDER_READ], sent
     assert sum(s.startswith("UPDATE CONTACTS") for s in sent) == 1, sent
     contact = only_contact(session)
     assert contact.state == "waiting" and contact.mode == "text" and contact.attempt == 1
@@ -356,7 +365,7 @@ def test_an_opted_out_sender_is_one_select_and_stop_still_comes_first(twilio, se
         "Message")
     with statements() as sent:
         assert twiml(_text(twilio, "2", "SM" + "e" * 32)).find("Message") is None
-    assert sent == RECORD + [SENDER_READ], sent
+    assert sent == record() + [SENDER_READ], sent
     contact = only_contact(session)
     assert contact.state == "ended" and contact.outcome == "abandoned"
     assert contact.sealed_number is None
@@ -364,3 +373,24 @@ def test_an_opted_out_sender_is_one_select_and_stop_still_comes_first(twilio, se
     assert "Texts are back on" in twiml(_text(twilio, "start", "SM" + "f" * 32)).findtext(
         "Message")
     assert session.scalars(select(OptOut)).all() == []
+
+
+def test_an_incoming_sid_is_recorded_and_filed_and_a_repeat_refused(app, session):
+    filed_first = "SM" + "1" * 31 + "f"  # the auditor's listing filed it before it came
+    message_records.file_sid(session, filed_first, message_records.INBOUND)
+    session.commit()
+    with statements() as sent:
+        message_records.record_incoming(session, "SM" + "1" * 32)
+    assert sent == record(), sent
+    message_records.record_incoming(session, filed_first)  # the filing a no-op
+    session.commit()
+    assert set(session.scalars(select(InboundMessage.message_sid))) == {
+        "SM" + "1" * 32, filed_first}
+    rows = session.execute(select(MessageSid.sid, MessageSid.direction, MessageSid.tries,
+                                  MessageSid.redacted_at).order_by(MessageSid.sid)).all()
+    assert [tuple(r) for r in rows] == [("SM" + "1" * 32, "inbound", 0, None),
+                                        (filed_first, "inbound", 0, None)]
+    with pytest.raises(IntegrityError):  # a repeated delivery: nothing filed twice
+        message_records.record_incoming(session, "SM" + "1" * 32)
+    session.rollback()
+    assert len(session.scalars(select(MessageSid.sid)).all()) == 2

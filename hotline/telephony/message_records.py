@@ -26,12 +26,13 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from hotline.telephony import api as twilio_api
 from hotline.core.errors import TwilioApiError
-from hotline.models import FollowUp, MessageSid, insert_for, utcnow
+from hotline.models import FollowUp, InboundMessage, MessageSid, insert_for, utcnow
 from hotline.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,41 @@ def file_sid(session: Session, sid: str | None, direction: str, *,
     session.execute(_file_sid_statement(session), {
         "sid": sid, "direction": direction, "created_at": created_at or utcnow(),
         "redacted_at": redacted_at})
+
+
+_INSERT_HANDLED = insert(InboundMessage.__table__).values(
+    message_sid=bindparam("sid"), received_at=bindparam("at"))
+
+
+def _record_incoming_statement():
+    """PostgreSQL's one statement for ``record_incoming``: the handled record's INSERT in a
+    data-modifying CTE, whose RETURNING feeds the filing (a repeat's unique violation
+    fails the whole statement, as the first of two INSERTs would)."""
+    sids = MessageSid.__table__
+    handled = (pg_insert(InboundMessage.__table__)
+               .values(message_sid=bindparam("sid"), received_at=bindparam("at"))
+               .returning(InboundMessage.__table__.c.message_sid).cte("handled"))
+    return pg_insert(sids).from_select(
+        ["sid", "direction", "created_at", "tries"],
+        select(handled.c.message_sid, literal(INBOUND),
+               bindparam("at", type_=sids.c.created_at.type), literal(0))
+    ).on_conflict_do_nothing(index_elements=["sid"])
+
+
+_RECORD_INCOMING = _record_incoming_statement()
+
+
+def record_incoming(session: Session, sid: str) -> None:
+    """An incoming text's two records, in the caller's transaction (no commit): handled
+    (``InboundMessage``: a repeated delivery meets the unique sid, IntegrityError) and
+    filed for redaction. One round trip on PostgreSQL (``_RECORD_INCOMING``); the same two
+    INSERTs one after the other elsewhere (SQLite has no INSERT in a WITH clause)."""
+    at = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_RECORD_INCOMING, {"sid": sid, "at": at})
+        return
+    session.execute(_INSERT_HANDLED, {"sid": sid, "at": at})
+    file_sid(session, sid, INBOUND, created_at=at)
 
 
 def reconcile(session: Session, settings: Settings, store: Redis,

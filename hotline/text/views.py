@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -20,7 +19,6 @@ from hotline.text import conversations
 from hotline.telephony import message_records
 from hotline.core import phones
 from hotline.core.extensions import db, settings
-from hotline.models import InboundMessage, utcnow
 from hotline.text.words import TextFlows
 from hotline.telephony.signature import protect
 from hotline.telephony.twiml import MIMETYPE, safe_view
@@ -31,8 +29,6 @@ log = logging.getLogger(__name__)
 bp = protect(Blueprint("sms", __name__, url_prefix="/twilio/sms"))
 # As for calls: a texter's webhooks check the gaps after the answer, at most every 30 s.
 bp.after_request(notify.check_after)
-
-_INSERT_INBOUND = insert(InboundMessage.__table__)
 
 #: Longest body handled; Twilio's own limit is 1,600 characters.
 MAX_BODY_CHARS = 1600
@@ -57,10 +53,8 @@ def _record(message_sid: str) -> bool:
     """Record the MessageSid, as handled and as a message to redact at Twilio, in the
     transaction now open (not committed); False when it was handled before (a repeated
     delivery: its INSERT meets the unique sid, and the transaction is rolled back)."""
-    try:  # Core INSERTs: nothing reads the row back (no object for the ORM to track)
-        db.session.execute(_INSERT_INBOUND, {"message_sid": message_sid,
-                                             "received_at": utcnow()})
-        message_records.file_sid(db.session, message_sid, message_records.INBOUND)
+    try:  # Core, one statement on PostgreSQL: nothing reads the rows back
+        message_records.record_incoming(db.session, message_sid)
     except IntegrityError:
         db.session.rollback()
         return False
