@@ -3,7 +3,8 @@ the body blanked and the media deleted, and with ``HOTLINE_TWILIO_LOG_DAYS`` unt
 record itself is deleted there.
 
 - ``file_sid`` files a sid in the caller's transaction (a second filing is a no-op: status
-  callbacks come several times). Incoming texts are filed before they are handled, so a
+  callbacks come several times). Incoming texts are filed before they are handled, with
+  the record that they were (``record_incoming``: one statement on PostgreSQL), so a
   handler that fails, or Redis being down, cannot lose one; the hotline's own texts (REST,
   TwiML replies, relays) are filed by their status callback, and REST ones on sending too.
 - ``reconcile`` (the auditor, every 15 minutes) files the sids the hotline never learned:
