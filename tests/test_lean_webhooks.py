@@ -14,13 +14,13 @@ from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
 
-from hotline.core.extensions import db, jobs
+from hotline.core.extensions import db, jobs, redis_conn
 from hotline.dashboard import access
 from hotline.models import InboundMessage, MessageSid
 from hotline.telephony import message_records
 from hotline.models import Contact, ContactEvent
-from tests.conftest import twiml
-from tests.scenario import call, only_contact, press
+from tests.conftest import PUBLIC_BASE_URL, twiml
+from tests.scenario import CALLER, call, only_contact, press
 
 
 @contextmanager
@@ -77,8 +77,7 @@ def _hang_up(twilio, contact_id: int):
 def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session):
     with statements() as sent:
         call(twilio)
-    on_contacts = [s for s in sent if s.startswith(("SELECT CONTACTS.", "INSERT INTO CONTACTS "))]
-    assert on_contacts and on_contacts[0].startswith("INSERT INTO CONTACTS"), sent
+    assert sent and sent[0].startswith(("INSERT INTO CONTACTS", "WITH OPENED AS (INSERT")), sent
     contact = only_contact(session)
     assert contact.state == "menu" and contact.sealed_number
     kinds = session.scalars(select(ContactEvent.kind).where(
@@ -86,6 +85,122 @@ def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session
     assert kinds == ["started"]
     call(twilio)  # the same CallSid again (no idempotency token): the same contact
     assert len(session.scalars(select(Contact)).all()) == 1
+
+
+def test_incoming_call_writes_its_contact_and_event_in_one_statement_on_postgresql(
+        twilio, session):
+    """PostgreSQL: the contact and its STARTED event in one INSERT ... (a WITH), returning
+    only the contact's id and language; SQLite (no INSERT in WITH): the two INSERTs, the
+    contact's returning the same two columns. One transaction either way. Before: the
+    contact's INSERT returned its 23 columns, then the event's INSERT followed."""
+    texts: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        texts.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with autocommitted() as sent, commits() as done:
+            doc = twiml(call(twilio))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    contact = only_contact(session)
+    if session.get_bind().dialect.name == "postgresql":
+        assert [s for s, _ in sent] == ["WITH OPENED AS (INSERT"], sent
+        assert texts[0].endswith("SELECT opened.id, opened.language FROM opened"), texts
+    else:
+        assert [s for s, _ in sent] == ["INSERT INTO CONTACTS (CHANNEL,",
+                                        "INSERT INTO CONTACT_EVENTS (CONTACT_ID,"], sent
+        assert texts[0].endswith("RETURNING id, language"), texts
+    assert done == ["COMMIT"]
+    assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{contact.id}/menu?turn=0")
+    row = session.execute(select(Contact.channel, Contact.state, Contact.attempt,
+                                 Contact.language, Contact.caller_verified,
+                                 Contact.created_at)).one()
+    assert tuple(row)[:5] == ("voice", "menu", 0, "en", False) and row.created_at
+    events = session.execute(select(ContactEvent.kind, ContactEvent.channel, ContactEvent.tier,
+                                    ContactEvent.outcome, ContactEvent.at)).all()
+    assert [tuple(e)[:4] for e in events] == [("started", "voice", None, None)]
+    assert events[0].at.second == 0 and events[0].at.microsecond == 0
+
+
+def _redis_commands(monkeypatch) -> list[str]:
+    """The Redis commands sent meanwhile, outside pipelines (names, upper case)."""
+    sent: list[str] = []
+    command = Redis.execute_command
+
+    def record(self, *args, **kwargs):
+        sent.append(str(args[0]).upper())
+        return command(self, *args, **kwargs)
+
+    monkeypatch.setattr(Redis, "execute_command", record)
+    return sent
+
+
+def _delivery(twilio, sid: str = "CA" + "b" * 32, token: str = "incoming-retry-token"):
+    """An incoming call's delivery as Twilio retries it: the same token, the same CallSid."""
+    params = {"CallSid": sid, "From": CALLER, "To": "+16175550100", "CallStatus": "ringing"}
+    headers = {"X-Twilio-Signature": twilio.validator.compute_signature(
+        PUBLIC_BASE_URL + "/twilio/voice", params), "I-Twilio-Idempotency-Token": token}
+    return lambda client=twilio.client: client.post("/twilio/voice", data=params,
+                                                    headers=headers)
+
+
+def _one_contact_one_started(session) -> None:
+    contact = only_contact(session)
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id)).all() == ["started"]
+
+
+def test_incoming_call_keeps_no_answer_in_redis_its_repeat_gets_the_same(
+        twilio, session, monkeypatch):
+    """The incoming call is deduplicated by its CallSid in the database (marked
+    ``deduplicated_by``), like a text by its MessageSid: no GET, no SET of the token in
+    Redis; a retried delivery still writes nothing and gets the same bytes. Before: a
+    GET and a SET per delivery."""
+    deliver = _delivery(twilio)
+    sent = _redis_commands(monkeypatch)
+    first = deliver()
+    assert [c for c in sent if c in ("GET", "SET")] == [], sent
+    again = deliver()
+    monkeypatch.undo()
+    assert first.status_code == again.status_code == 200
+    assert first.data == again.data and twiml(first).find("Gather") is not None
+    _one_contact_one_started(session)
+    assert not redis_conn.client.keys("hotline:idem:*")
+
+
+def test_incoming_call_delivered_twice_at_once_has_one_effect_and_one_answer(
+        app, twilio, session):
+    deliver, start = _delivery(twilio, sid="CA" + "c" * 32), threading.Barrier(2)
+    answers: list = [None, None]
+
+    def post(n: int) -> None:
+        client = app.test_client()
+        start.wait()
+        answers[n] = deliver(client)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].data == answers[1].data and twiml(answers[0]).find("Gather") is not None
+    _one_contact_one_started(session)
+
+
+def test_other_voice_webhooks_still_keep_their_first_answer(twilio, session):
+    """The marker is per view: the menu (not marked) still answers a repeat from Redis."""
+    call(twilio)
+    contact = only_contact(session)
+    assert not redis_conn.client.keys("hotline:idem:*")
+    params = {"CallSid": contact.call_sid, "Digits": "1"}
+    path = f"/twilio/voice/{contact.id}/menu"
+    headers = {"X-Twilio-Signature": twilio.validator.compute_signature(
+        PUBLIC_BASE_URL + path, params), "I-Twilio-Idempotency-Token": "menu-token"}
+    first = twilio.client.post(path, data=params, headers=headers)
+    assert redis_conn.client.get("hotline:idem:menu-token") == first.data
 
 
 def test_hang_up_sets_the_outcome_and_forgets_the_number_in_one_update(twilio, session):

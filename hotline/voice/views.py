@@ -29,7 +29,7 @@ from hotline.lifecycle import effects, transitions
 from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer, OfferState,
                             Outcome)
 from hotline.core.urls import public_url
-from hotline.telephony.idempotency import once
+from hotline.telephony.idempotency import deduplicated_by, once
 from hotline.telephony.signature import protect
 from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, after_crisis, crisis_dial, empty,
                                      flows, gather, respond, safe_view, say, speak, to_caller)
@@ -63,20 +63,24 @@ def _turn() -> int:
 # --- the caller's leg -------------------------------------------------------------------
 
 @bp.post("")
+@deduplicated_by("contacts.call_sid")  # a repeat meets the unique CallSid: contacts.open_voice
 @safe_view(to_caller)
 def incoming() -> Response:
-    """An incoming call: open a contact (caller known by keyed hash only) and play the menu."""
+    """An incoming call: open a contact (caller known by keyed hash only) and play the menu.
+
+    A repeated delivery (Twilio's retry, or two at once) finds the contact of its CallSid
+    and answers the same menu: nothing written twice, so no answer is kept in Redis."""
     call_sid = request.form.get("CallSid", "")
     if not call_sid:
         return to_caller()
     number = phones.try_normalize(request.form.get("From"))
     cfg = settings()
-    contact = contacts.open_voice(
+    opened = contacts.open_voice(  # the contact's id and language: all the menu needs
         db.session, call_sid, keys.current_caller_key(db.session, number or "anonymous", cfg),
         privacy.seal(number, cfg) if number else None,
         caller_verified=number is not None and consent.attested(request.form.get("StirVerstat")))
     db.session.commit()
-    return respond(_menu(contact, turn=0, greet=True))
+    return respond(_menu(opened, turn=0, greet=True))
 
 
 def _ask(contact: Contact, menu: str, turn: int, prompts: tuple[str, ...]) -> VoiceResponse:
