@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from flask import Response
+from flask import Response, current_app
 from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
@@ -18,6 +18,8 @@ from hotline.core.extensions import db, jobs, redis_conn
 from hotline.dashboard import access
 from hotline.models import InboundMessage, MessageSid
 from hotline.telephony import message_records
+from hotline.telephony.twiml import flows, respond
+from hotline.voice import views
 from hotline.models import Contact, ContactEvent
 from tests.conftest import PUBLIC_BASE_URL, twiml
 from tests.scenario import CALLER, call, only_contact, press
@@ -401,3 +403,31 @@ def test_status_callback_of_an_ended_call_is_one_select_outside_a_transaction(
         twilio.post("/twilio/voice/status", {"CallSid": "CA" + "9" * 32,
                                              "CallStatus": "completed"})
     assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+
+
+def test_the_greeting_kept_per_language_is_the_one_built_per_call(app):
+    """The incoming call's answer comes from a document built once per language by the
+    menu's own builder, with the contact id put in: byte for byte what building it for
+    that contact gives, in every language, for any id."""
+    with app.test_request_context("/twilio/voice", method="POST"):
+        languages = list(flows().languages)
+        assert len(languages) > 1
+        for language in languages:
+            for contact_id in (1, 9, 10, 42, 1000, 918273, 2**31 - 1):
+                fresh = respond(views._menu(views._StandIn(contact_id, language), turn=0,
+                                            greet=True))
+                assert views._greeting(contact_id, language).data == fresh.data
+        assert all(current_app.extensions["hotline.greetings"].values())
+
+
+def test_an_incoming_call_builds_no_twiml_once_its_language_was_answered(
+        twilio, session, monkeypatch):
+    call(twilio, sid="CA" + "d" * 32)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("TwiML built for a greeting already kept")
+
+    monkeypatch.setattr(views, "VoiceResponse", refuse)
+    doc = twiml(call(twilio, sid="CA" + "e" * 32))
+    second = session.scalars(select(Contact).where(Contact.call_sid == "CA" + "e" * 32)).one()
+    assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{second.id}/menu?turn=0")
