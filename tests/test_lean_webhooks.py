@@ -14,7 +14,8 @@ from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
 
-from hotline.core.extensions import db, jobs, redis_conn
+from hotline.core.extensions import db, jobs, redis_conn, settings
+from hotline.privacy import primitives as privacy
 from hotline.dashboard import access
 from hotline.models import InboundMessage, MessageSid
 from hotline.telephony import message_records
@@ -92,9 +93,10 @@ def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session
 def test_incoming_call_writes_its_contact_and_event_in_one_statement_on_postgresql(
         twilio, session):
     """PostgreSQL: the contact and its STARTED event in one INSERT ... (a WITH), returning
-    only the contact's id and language; SQLite (no INSERT in WITH): the two INSERTs, the
-    contact's returning the same two columns. One transaction either way. Before: the
-    contact's INSERT returned its 23 columns, then the event's INSERT followed."""
+    only the contact's id and language, in autocommit (one round trip: no BEGIN, no
+    COMMIT); SQLite (no INSERT in WITH): the two INSERTs in one transaction, the
+    contact's returning the same two columns. Before: BEGIN, the contact's INSERT
+    returning its 23 columns, the event's INSERT, COMMIT."""
     texts: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:
@@ -107,14 +109,14 @@ def test_incoming_call_writes_its_contact_and_event_in_one_statement_on_postgres
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     contact = only_contact(session)
-    if session.get_bind().dialect.name == "postgresql":
-        assert [s for s, _ in sent] == ["WITH OPENED AS (INSERT"], sent
+    if session.get_bind().dialect.name == "postgresql":  # committed as it ends: no BEGIN
+        assert sent == [("WITH OPENED AS (INSERT", True)] and done == [], (sent, done)
         assert texts[0].endswith("SELECT opened.id, opened.language FROM opened"), texts
     else:
         assert [s for s, _ in sent] == ["INSERT INTO CONTACTS (CHANNEL,",
                                         "INSERT INTO CONTACT_EVENTS (CONTACT_ID,"], sent
         assert texts[0].endswith("RETURNING id, language"), texts
-    assert done == ["COMMIT"]
+        assert done == ["COMMIT"]
     assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{contact.id}/menu?turn=0")
     row = session.execute(select(Contact.channel, Contact.state, Contact.attempt,
                                  Contact.language, Contact.caller_verified,
@@ -124,6 +126,29 @@ def test_incoming_call_writes_its_contact_and_event_in_one_statement_on_postgres
                                     ContactEvent.outcome, ContactEvent.at)).all()
     assert [tuple(e)[:4] for e in events] == [("started", "voice", None, None)]
     assert events[0].at.second == 0 and events[0].at.microsecond == 0
+
+
+def test_a_re_keyed_callers_new_contact_commits_with_their_rows_moved(app, twilio, session):
+    """With two caller-key versions, a returning caller's rows move to the newest key in
+    the incoming call's transaction: the contact and its event are written in that same
+    transaction (not in autocommit beside it), so both commit or neither does."""
+    old = "v1:Hq7mGk4jDf9sLr6pEa1N3uX8wBv5tCz2y"
+    app.extensions["hotline.settings"] = settings().replace(CALLER_KEY_SECRET=old)
+    earlier = Contact(channel="voice", caller_key=privacy.caller_key(CALLER, settings()),
+                      state="ended", outcome="abandoned")
+    session.add(earlier)
+    session.commit()
+    app.extensions["hotline.settings"] = settings().replace(
+        CALLER_KEY_SECRET="v2:Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi," + old)
+    with autocommitted() as sent, commits() as done:
+        assert twiml(call(twilio)).find("Gather") is not None
+    assert done == ["COMMIT"]
+    assert not any(autocommit for first, autocommit in sent if "INSERT" in first), sent
+    newest = privacy.caller_key(CALLER, settings())
+    assert newest.startswith("v2:")
+    session.expire_all()
+    assert {c.caller_key for c in session.scalars(select(Contact))} == {newest}
+    _one_contact_one_started(session, call_sid="CA" + "a" * 32)
 
 
 def _redis_commands(monkeypatch) -> list[str]:
@@ -148,8 +173,9 @@ def _delivery(twilio, sid: str = "CA" + "b" * 32, token: str = "incoming-retry-t
                                                     headers=headers)
 
 
-def _one_contact_one_started(session) -> None:
-    contact = only_contact(session)
+def _one_contact_one_started(session, call_sid: str | None = None) -> None:
+    contact = (only_contact(session) if call_sid is None else session.scalars(
+        select(Contact).where(Contact.call_sid == call_sid)).one())
     assert session.scalars(select(ContactEvent.kind).where(
         ContactEvent.contact_id == contact.id)).all() == ["started"]
 

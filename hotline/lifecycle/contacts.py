@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -96,13 +96,16 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     # (cached statistics of a past day) and outcomes, never a contact created now.
     started = {"kind": EventKind.STARTED.value, "at": to_minute(utcnow())}
     try:
-        if session.get_bind().dialect.name == "postgresql":
-            opened = session.execute(_OPEN_VOICE, {**values, **started}).one()
-        else:
+        if session.get_bind().dialect.name != "postgresql":
             opened = session.execute(_INSERT_VOICE, values).one()
             session.execute(_INSERT_EVENT, {"contact_id": opened.id, "tier": None,
                                             "outcome": None, "channel": Channel.VOICE.value,
                                             **started})
+        elif _in_transaction(session):  # a caller re-keyed first: their rows move with it
+            opened = session.execute(_OPEN_VOICE, {**values, **started}).one()
+        else:  # one statement is its own transaction: no BEGIN and no COMMIT to send
+            with _autocommit(session) as conn:
+                opened = conn.execute(_OPEN_VOICE, {**values, **started}).one()
     except IntegrityError:  # the same CallSid delivered again (or twice at once)
         session.rollback()
         return glance_by_call_sid(session, call_sid)
@@ -141,9 +144,20 @@ _GLANCE_BY_CALL_SID = select(*_GLANCE_COLUMNS).where(
     Contact.__table__.c.call_sid == bindparam("key"))
 
 
+def _in_transaction(session: Session | scoped_session) -> bool:
+    """Whether ``session`` has begun a transaction (a scoped session, such as the app's
+    ``db.session``, does not pass ``in_transaction`` on to its session)."""
+    return (session() if isinstance(session, scoped_session) else session).in_transaction()
+
+
+def _autocommit(session: Session):
+    """A connection of ``session``'s engine in autocommit: each statement is committed as
+    it ends, no BEGIN, no COMMIT (for one statement that needs no transaction around it)."""
+    return session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _glance(session: Session, statement, key):
-    with session.get_bind().connect().execution_options(
-            isolation_level="AUTOCOMMIT") as conn:
+    with _autocommit(session) as conn:
         return conn.execute(statement, {"key": key}).first()
 
 
