@@ -13,12 +13,13 @@ from flask import Response, current_app
 from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
+from twilio.request_validator import RequestValidator
 
 from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.privacy import primitives as privacy
 from hotline.dashboard import access
 from hotline.models import InboundMessage, MessageSid
-from hotline.telephony import message_records
+from hotline.telephony import message_records, signature
 from hotline.telephony.twiml import flows, respond
 from hotline.voice import views
 from hotline.models import Contact, ContactEvent
@@ -457,3 +458,35 @@ def test_an_incoming_call_builds_no_twiml_once_its_language_was_answered(
     doc = twiml(call(twilio, sid="CA" + "e" * 32))
     second = session.scalars(select(Contact).where(Contact.call_sid == "CA" + "e" * 32)).one()
     assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{second.id}/menu?turn=0")
+
+
+def test_a_signature_is_computed_once_and_the_other_url_form_built_only_when_needed(
+        twilio, session, monkeypatch):
+    """Twilio may sign the URL with or without its port: the URL as configured is checked
+    first, and the other form is built (parsed, its port added or removed) and signed
+    only when that fails. Before: the other form was built on every request."""
+    signed: list[str] = []
+    compute, add_port = RequestValidator.compute_signature, signature.add_port
+
+    def counted(self, url, params):
+        signed.append(url)
+        return compute(self, url, params)
+
+    def adding(parsed):
+        signed.append("add_port")
+        return add_port(parsed)
+
+    monkeypatch.setattr(RequestValidator, "compute_signature", counted)
+    monkeypatch.setattr(signature, "add_port", adding)
+    params = {"CallSid": "CA" + "f" * 32, "From": CALLER}
+    url = PUBLIC_BASE_URL + "/twilio/voice"
+    assert twilio.post("/twilio/voice", params).status_code == 200
+    assert signed == [url, url]  # the test client's signature, then the app's check
+    with_port = url.replace(".org/", ".org:443/")
+    by_twilio = compute(twilio.validator, with_port, params)
+    signed.clear()
+    response = twilio.post("/twilio/voice", params, signature=by_twilio)
+    assert response.status_code == 200 and signed == [url, "add_port", with_port]
+    signed.clear()
+    assert twilio.post("/twilio/voice", params, signature="bogus").status_code == 403
+    assert signed == [url, "add_port", with_port]
