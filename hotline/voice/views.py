@@ -72,7 +72,10 @@ def incoming() -> Response:
     """An incoming call: open a contact (caller known by keyed hash only) and play the menu.
 
     A repeated delivery (Twilio's retry, or two at once) finds the contact of its CallSid
-    and answers the same menu: nothing written twice, so no answer is kept in Redis."""
+    and answers the same menu: nothing written twice, so no answer is kept in Redis. The
+    menu is made of the contact's id and language only; the language changes only by a
+    choice in this menu, which the caller can make only once Twilio had the first answer
+    (and Twilio retries only a delivery whose answer it did not get)."""
     call_sid = request.form.get("CallSid", "")
     if not call_sid:
         return to_caller()
