@@ -10,20 +10,24 @@ import threading
 from contextlib import contextmanager
 
 import pytest
-from flask import Response
+from flask import Response, current_app
 from redis.client import Pipeline, Redis
 from rq.job import Job
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
-from hotline.core.extensions import db, jobs
+from hotline.core.extensions import db, jobs, redis_conn, settings
+from hotline.privacy import primitives as privacy
 from hotline.dashboard import access
 from hotline.models import InboundMessage, MessageSid, OptOut
-from hotline.telephony import message_records
+from hotline.telephony import message_records, signature
+from hotline.telephony.twiml import flows, respond
+from hotline.voice import views
 from hotline.models import Contact, ContactEvent
-from tests.conftest import twiml
-from tests.scenario import call, only_contact, press
+from tests.conftest import PUBLIC_BASE_URL, twiml
+from tests.scenario import CALLER, call, only_contact, press
 
 
 @contextmanager
@@ -80,8 +84,7 @@ def _hang_up(twilio, contact_id: int):
 def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session):
     with statements() as sent:
         call(twilio)
-    on_contacts = [s for s in sent if s.startswith(("SELECT CONTACTS.", "INSERT INTO CONTACTS "))]
-    assert on_contacts and on_contacts[0].startswith("INSERT INTO CONTACTS"), sent
+    assert sent and sent[0].startswith(("INSERT INTO CONTACTS", "WITH OPENED AS (INSERT")), sent
     contact = only_contact(session)
     assert contact.state == "menu" and contact.sealed_number
     kinds = session.scalars(select(ContactEvent.kind).where(
@@ -89,6 +92,147 @@ def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session
     assert kinds == ["started"]
     call(twilio)  # the same CallSid again (no idempotency token): the same contact
     assert len(session.scalars(select(Contact)).all()) == 1
+
+
+def test_incoming_call_writes_its_contact_and_event_in_one_statement_on_postgresql(
+        twilio, session):
+    """PostgreSQL: the contact and its STARTED event in one INSERT ... (a WITH), returning
+    only the contact's id and language, in autocommit (one round trip: no BEGIN, no
+    COMMIT); SQLite (no INSERT in WITH): the two INSERTs in one transaction, the
+    contact's returning the same two columns. Before: BEGIN, the contact's INSERT
+    returning its 23 columns, the event's INSERT, COMMIT."""
+    texts: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        texts.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with autocommitted() as sent, commits() as done:
+            doc = twiml(call(twilio))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    contact = only_contact(session)
+    if session.get_bind().dialect.name == "postgresql":  # committed as it ends: no BEGIN
+        assert sent == [("WITH OPENED AS (INSERT", True)] and done == [], (sent, done)
+        assert texts[0].endswith("SELECT opened.id, opened.language FROM opened"), texts
+    else:
+        assert [s for s, _ in sent] == ["INSERT INTO CONTACTS (CHANNEL,",
+                                        "INSERT INTO CONTACT_EVENTS (CONTACT_ID,"], sent
+        assert texts[0].endswith("RETURNING id, language"), texts
+        assert done == ["COMMIT"]
+    assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{contact.id}/menu?turn=0")
+    row = session.execute(select(Contact.channel, Contact.state, Contact.attempt,
+                                 Contact.language, Contact.caller_verified,
+                                 Contact.created_at)).one()
+    assert tuple(row)[:5] == ("voice", "menu", 0, "en", False) and row.created_at
+    events = session.execute(select(ContactEvent.kind, ContactEvent.channel, ContactEvent.tier,
+                                    ContactEvent.outcome, ContactEvent.at)).all()
+    assert [tuple(e)[:4] for e in events] == [("started", "voice", None, None)]
+    assert events[0].at.second == 0 and events[0].at.microsecond == 0
+
+
+def test_a_re_keyed_callers_new_contact_commits_with_their_rows_moved(app, twilio, session):
+    """With two caller-key versions, a returning caller's rows move to the newest key in
+    the incoming call's transaction: the contact and its event are written in that same
+    transaction (not in autocommit beside it), so both commit or neither does."""
+    old = "v1:Hq7mGk4jDf9sLr6pEa1N3uX8wBv5tCz2y"
+    app.extensions["hotline.settings"] = settings().replace(CALLER_KEY_SECRET=old)
+    earlier = Contact(channel="voice", caller_key=privacy.caller_key(CALLER, settings()),
+                      state="ended", outcome="abandoned")
+    session.add(earlier)
+    session.commit()
+    app.extensions["hotline.settings"] = settings().replace(
+        CALLER_KEY_SECRET="v2:Zr2VxK9pLm4TnW8cYb3HdF6gJs1AeU5oRi," + old)
+    with autocommitted() as sent, commits() as done:
+        assert twiml(call(twilio)).find("Gather") is not None
+    assert done == ["COMMIT"]
+    assert not any(autocommit for first, autocommit in sent if "INSERT" in first), sent
+    newest = privacy.caller_key(CALLER, settings())
+    assert newest.startswith("v2:")
+    session.expire_all()
+    assert {c.caller_key for c in session.scalars(select(Contact))} == {newest}
+    _one_contact_one_started(session, call_sid="CA" + "a" * 32)
+
+
+def _redis_commands(monkeypatch) -> list[str]:
+    """The Redis commands sent meanwhile, outside pipelines (names, upper case)."""
+    sent: list[str] = []
+    command = Redis.execute_command
+
+    def record(self, *args, **kwargs):
+        sent.append(str(args[0]).upper())
+        return command(self, *args, **kwargs)
+
+    monkeypatch.setattr(Redis, "execute_command", record)
+    return sent
+
+
+def _delivery(twilio, sid: str = "CA" + "b" * 32, token: str = "incoming-retry-token"):
+    """An incoming call's delivery as Twilio retries it: the same token, the same CallSid."""
+    params = {"CallSid": sid, "From": CALLER, "To": "+16175550100", "CallStatus": "ringing"}
+    headers = {"X-Twilio-Signature": twilio.validator.compute_signature(
+        PUBLIC_BASE_URL + "/twilio/voice", params), "I-Twilio-Idempotency-Token": token}
+    return lambda client=twilio.client: client.post("/twilio/voice", data=params,
+                                                    headers=headers)
+
+
+def _one_contact_one_started(session, call_sid: str | None = None) -> None:
+    contact = (only_contact(session) if call_sid is None else session.scalars(
+        select(Contact).where(Contact.call_sid == call_sid)).one())
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id)).all() == ["started"]
+
+
+def test_incoming_call_keeps_no_answer_in_redis_its_repeat_gets_the_same(
+        twilio, session, monkeypatch):
+    """The incoming call is deduplicated by its CallSid in the database (marked
+    ``deduplicated_by``), like a text by its MessageSid: no GET, no SET of the token in
+    Redis; a retried delivery still writes nothing and gets the same bytes. Before: a
+    GET and a SET per delivery."""
+    deliver = _delivery(twilio)
+    sent = _redis_commands(monkeypatch)
+    first = deliver()
+    assert [c for c in sent if c in ("GET", "SET")] == [], sent
+    again = deliver()
+    monkeypatch.undo()
+    assert first.status_code == again.status_code == 200
+    assert first.data == again.data and twiml(first).find("Gather") is not None
+    _one_contact_one_started(session)
+    assert not redis_conn.client.keys("hotline:idem:*")
+
+
+def test_incoming_call_delivered_twice_at_once_has_one_effect_and_one_answer(
+        app, twilio, session):
+    deliver, start = _delivery(twilio, sid="CA" + "c" * 32), threading.Barrier(2)
+    answers: list = [None, None]
+
+    def post(n: int) -> None:
+        client = app.test_client()
+        start.wait()
+        answers[n] = deliver(client)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].data == answers[1].data and twiml(answers[0]).find("Gather") is not None
+    _one_contact_one_started(session)
+
+
+def test_other_voice_webhooks_still_keep_their_first_answer(twilio, session):
+    """The marker is per view: the menu (not marked) still answers a repeat from Redis."""
+    call(twilio)
+    contact = only_contact(session)
+    assert not redis_conn.client.keys("hotline:idem:*")
+    params = {"CallSid": contact.call_sid, "Digits": "1"}
+    path = f"/twilio/voice/{contact.id}/menu"
+    headers = {"X-Twilio-Signature": twilio.validator.compute_signature(
+        PUBLIC_BASE_URL + path, params), "I-Twilio-Idempotency-Token": "menu-token"}
+    first = twilio.client.post(path, data=params, headers=headers)
+    assert redis_conn.client.get("hotline:idem:menu-token") == first.data
 
 
 def test_hang_up_sets_the_outcome_and_forgets_the_number_in_one_update(twilio, session):
@@ -394,3 +538,63 @@ def test_an_incoming_sid_is_recorded_and_filed_and_a_repeat_refused(app, session
         message_records.record_incoming(session, "SM" + "1" * 32)
     session.rollback()
     assert len(session.scalars(select(MessageSid.sid)).all()) == 2
+
+
+def test_the_greeting_kept_per_language_is_the_one_built_per_call(app):
+    """The incoming call's answer comes from a document built once per language by the
+    menu's own builder, with the contact id put in: byte for byte what building it for
+    that contact gives, in every language, for any id."""
+    with app.test_request_context("/twilio/voice", method="POST"):
+        languages = list(flows().languages)
+        assert len(languages) > 1
+        for language in languages:
+            for contact_id in (1, 9, 10, 42, 1000, 918273, 2**31 - 1):
+                fresh = respond(views._menu(views._StandIn(contact_id, language), turn=0,
+                                            greet=True))
+                assert views._greeting(contact_id, language).data == fresh.data
+        assert all(current_app.extensions["hotline.greetings"].values())
+
+
+def test_an_incoming_call_builds_no_twiml_once_its_language_was_answered(
+        twilio, session, monkeypatch):
+    call(twilio, sid="CA" + "d" * 32)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("TwiML built for a greeting already kept")
+
+    monkeypatch.setattr(views, "VoiceResponse", refuse)
+    doc = twiml(call(twilio, sid="CA" + "e" * 32))
+    second = session.scalars(select(Contact).where(Contact.call_sid == "CA" + "e" * 32)).one()
+    assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{second.id}/menu?turn=0")
+
+
+def test_a_signature_is_computed_once_and_the_other_url_form_built_only_when_needed(
+        twilio, session, monkeypatch):
+    """Twilio may sign the URL with or without its port: the URL as configured is checked
+    first, and the other form is built (parsed, its port added or removed) and signed
+    only when that fails. Before: the other form was built on every request."""
+    signed: list[str] = []
+    compute, add_port = RequestValidator.compute_signature, signature.add_port
+
+    def counted(self, url, params):
+        signed.append(url)
+        return compute(self, url, params)
+
+    def adding(parsed):
+        signed.append("add_port")
+        return add_port(parsed)
+
+    monkeypatch.setattr(RequestValidator, "compute_signature", counted)
+    monkeypatch.setattr(signature, "add_port", adding)
+    params = {"CallSid": "CA" + "f" * 32, "From": CALLER}
+    url = PUBLIC_BASE_URL + "/twilio/voice"
+    assert twilio.post("/twilio/voice", params).status_code == 200
+    assert signed == [url, url]  # the test client's signature, then the app's check
+    with_port = url.replace(".org/", ".org:443/")
+    by_twilio = compute(twilio.validator, with_port, params)
+    signed.clear()
+    response = twilio.post("/twilio/voice", params, signature=by_twilio)
+    assert response.status_code == 200 and signed == [url, "add_port", with_port]
+    signed.clear()
+    assert twilio.post("/twilio/voice", params, signature="bogus").status_code == 403
+    assert signed == [url, "add_port", with_port]

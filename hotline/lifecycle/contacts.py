@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,9 +51,33 @@ def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
         counters.count_on_commit(session, "contacts", channel=contact.channel, outcome=outcome)
 
 
+#: The incoming call's two rows, a new contact and its STARTED event, in one statement on
+#: PostgreSQL (a data-modifying WITH: the event is written only if the contact was, and
+#: the statement is one round trip instead of two), bringing back only what the menu
+#: answers with (the contact's id and language), not the 23 columns of an ORM object.
+#: SQLite has no INSERT in WITH: ``open_voice`` sends the same two INSERTs one by one.
+_CONTACTS = Contact.__table__
+_OPENED = ("id", "language")
+_INSERT_VOICE = insert(_CONTACTS).values(
+    channel=Channel.VOICE.value, call_sid=bindparam("call_sid"),
+    caller_key=bindparam("caller_key"), sealed_number=bindparam("sealed_number"),
+    caller_verified=bindparam("caller_verified"))
+_STARTED_COLUMNS = ("contact_id", "kind", "at", "channel")
+_opened = _INSERT_VOICE.returning(_CONTACTS.c.id, _CONTACTS.c.language,
+                                  _CONTACTS.c.channel).cte("opened")
+_OPEN_VOICE = select(*(_opened.c[name] for name in _OPENED)).add_cte(
+    insert(ContactEvent.__table__).from_select(_STARTED_COLUMNS, select(
+        _opened.c.id, bindparam("kind", type_=ContactEvent.__table__.c.kind.type),
+        bindparam("at", type_=ContactEvent.__table__.c.at.type),
+        _opened.c.channel)).cte("started"))
+_INSERT_VOICE = _INSERT_VOICE.returning(*(_CONTACTS.c[name] for name in _OPENED))
+
+
 def open_voice(session: Session, call_sid: str, caller_key: str,
-               sealed_number: str | None = None, caller_verified: bool = False) -> Contact:
-    """The contact for an incoming call; the same one again for a repeated webhook.
+               sealed_number: str | None = None, caller_verified: bool = False):
+    """The contact for an incoming call, with its STARTED event; the same one again for a
+    repeated webhook. Returns a Row with the contact's ``id`` and ``language`` (what the
+    menu needs), not an ORM object. The caller commits.
 
     ``sealed_number`` is kept only while the call may still need it (a callback or the
     check-in question); ``forget_number`` drops it as soon as it does not.
@@ -61,18 +85,34 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     """
     # INSERT first: a CallSid is new but for a repeated delivery, which the unique index
     # turns away (a SELECT before every INSERT cost each call a round trip for the rare
-    # repeat). Nothing before it in the transaction is lost by the rollback: a repeat's
-    # caller key was moved to the newest version by its first delivery.
+    # repeat). That also makes a repeated delivery idempotent without Redis: the repeat
+    # meets the unique CallSid (after the first commits, if both run at once), writes
+    # nothing, and answers the same menu of the same contact (see voice.views.incoming).
+    # Nothing before it in the transaction is lost by the rollback: a repeat's caller key
+    # was moved to the newest version by its first delivery.
+    values = {"call_sid": call_sid, "caller_key": caller_key, "sealed_number": sealed_number,
+              "caller_verified": caller_verified}
+    # What ``event`` writes for a STARTED event; its other work is for older contacts
+    # (cached statistics of a past day) and outcomes, never a contact created now.
+    started = {"kind": EventKind.STARTED.value, "at": to_minute(utcnow())}
     try:
-        contact = insert_contact(session, channel=Channel.VOICE.value, call_sid=call_sid,
-                                 caller_key=caller_key, sealed_number=sealed_number,
-                                 caller_verified=caller_verified)
+        if session.get_bind().dialect.name != "postgresql":
+            opened = session.execute(_INSERT_VOICE, values).one()
+            session.execute(_INSERT_EVENT, {"contact_id": opened.id, "tier": None,
+                                            "outcome": None, "channel": Channel.VOICE.value,
+                                            **started})
+        elif _in_transaction(session):  # a caller re-keyed first: their rows move with it
+            opened = session.execute(_OPEN_VOICE, {**values, **started}).one()
+        else:  # one statement is its own transaction: no BEGIN and no COMMIT to send
+            with _autocommit(session) as conn:
+                opened = conn.execute(_OPEN_VOICE, {**values, **started}).one()
     except IntegrityError:  # the same CallSid delivered again (or twice at once)
         session.rollback()
-        return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-    event(session, contact, EventKind.STARTED)
-    log.info("contact %s started (voice)", contact.id)
-    return contact
+        return glance_by_call_sid(session, call_sid)
+    # DEBUG, not INFO: the line written by every incoming call cost it more than the seal
+    # of its number; the webhook metrics count the calls, the statistics their contacts.
+    log.debug("contact %s started (voice)", opened.id)
+    return opened
 
 
 def insert_contact(session: Session, **values: Any) -> Contact:
@@ -104,9 +144,20 @@ _GLANCE_BY_CALL_SID = select(*_GLANCE_COLUMNS).where(
     Contact.__table__.c.call_sid == bindparam("key"))
 
 
+def _in_transaction(session: Session | scoped_session) -> bool:
+    """Whether ``session`` has begun a transaction (a scoped session, such as the app's
+    ``db.session``, does not pass ``in_transaction`` on to its session)."""
+    return (session() if isinstance(session, scoped_session) else session).in_transaction()
+
+
+def _autocommit(session: Session):
+    """A connection of ``session``'s engine in autocommit: each statement is committed as
+    it ends, no BEGIN, no COMMIT (for one statement that needs no transaction around it)."""
+    return session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _glance(session: Session, statement, key):
-    with session.get_bind().connect().execution_options(
-            isolation_level="AUTOCOMMIT") as conn:
+    with _autocommit(session) as conn:
         return conn.execute(statement, {"key": key}).first()
 
 

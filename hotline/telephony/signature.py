@@ -65,10 +65,17 @@ def is_valid() -> bool:
         return False
     validator = _validator(settings().TWILIO_AUTH_TOKEN)
     params = _Form(request.form) if request.method == "POST" else {}
-    parsed = urlparse(request_url())
+    url = request_url()
+    if _signs(validator, url, params, signature):
+        return True
+    # The other form is parsed and signed only now: nearly every request matched above.
+    parsed = urlparse(url)
     other = remove_port(parsed) if parsed.port else add_port(parsed)
-    return any(hmac.compare_digest(validator.compute_signature(url, params).encode(), signature)
-               for url in (parsed.geturl(), other))
+    return _signs(validator, other, params, signature)
+
+
+def _signs(validator: RequestValidator, url: str, params, signature: bytes) -> bool:
+    return hmac.compare_digest(validator.compute_signature(url, params).encode(), signature)
 
 
 def check_signature() -> Response | None:
