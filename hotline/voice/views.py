@@ -103,8 +103,12 @@ def _heard() -> tuple[str, str]:
 @safe_view(to_caller)
 def menu(contact_id: int) -> Response:
     """The caller's menu choice (a key, words, or nothing at all)."""
-    contact = _contact(contact_id)
     digits, speech = _heard()
+    if flows().key("menu", digits) == "talk":
+        # The most frequent choice, and its key is the same in every language: queued by
+        # id, the contact not read first (the queue's UPDATE returns what the answer says).
+        return _talk_now(contact_id)
+    contact = _contact(contact_id)
     choice = flows().choose("menu", contact.language, digits, speech)
     if digits.strip() == "*":  # star at the greeting: join a team meeting (debrief)
         choice = "join"
@@ -125,23 +129,30 @@ def _menu_again(contact: Contact, heard_something: bool) -> Response:
     return respond(twiml)
 
 
-def _talk_now(contact: Contact, prompt: str = "connecting") -> Response:
-    """Queue the caller and start routing; the wait URL keeps them company."""
+def _talk_now(contact: Contact | int, prompt: str = "connecting") -> Response:
+    """Queue the caller and start routing; the wait URL keeps them company. ``contact``:
+    loaded, or only its id (``transitions.request_peer`` then returns what is said)."""
+    queued = transitions.request_peer(db.session, contact)
+    if queued.contact is None:
+        abort(404)  # no such contact
     try:
-        effects.apply(transitions.request_peer(db.session, contact))
+        effects.apply(queued)
     except RedisError:
-        log.error("contact %s: cannot queue routing (redis down); using fallback", contact.id)
+        log.error("contact %s: cannot queue routing (redis down); using fallback",
+                  queued.contact.id)
         # The number stays: the fallback is a call, not the end of what the caller asked.
         transitions.finish(db.session, contact, Outcome.FAILED, forget=False, cancel=False)
         return to_caller()
-    return respond(_into_queue(contact, prompt))
+    return respond(_into_queue(queued.contact, prompt))
 
 
-def _into_queue(contact: Contact, prompt: str) -> VoiceResponse:
-    """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company)."""
+def _into_queue(contact, prompt: str) -> VoiceResponse:
+    """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company).
+    ``contact``: a Contact or a row with its ``id`` and ``language``."""
     twiml = VoiceResponse()
     say(twiml, contact.language, prompt, crisis=settings().CRISIS_LINE_NUMBER)
-    twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
+    twiml.enqueue(Contact.queue_of(contact.id),
+                  action=public_url("voice.queue_exit", contact_id=contact.id),
                   method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
                   wait_url_method="POST")
     return twiml
@@ -385,8 +396,13 @@ def clinician_status(contact_id: int) -> Response:
 @safe_view(to_caller)
 def queue_exit(contact_id: int) -> Response:
     """The caller left the queue: bridged and done, timed out, or hung up."""
-    contact = _contact(contact_id)
     result = request.form.get("QueueResult", "")
+    if result == "hangup":
+        # The most frequent exit: abandoned by id, the contact not read first (the
+        # outcome's conditional UPDATE is the read; one already ended stays as it is).
+        _abandon(contact_id)
+        return empty()
+    contact = _contact(contact_id)
     if result == "bridged":
         contacts.end(db.session, contact)
         db.session.commit()
@@ -394,9 +410,6 @@ def queue_exit(contact_id: int) -> Response:
     if result == "leave":
         effects.apply(transitions.leave_for_options(db.session, contact))
         return respond(_options(contact, 0))
-    if result == "hangup":
-        _abandon(contact)
-        return empty()
     if result == "redirected":
         return empty()
     effects.apply(transitions.finish(db.session, contact, Outcome.FAILED))
@@ -442,7 +455,7 @@ def consent_answer(contact_id: int) -> Response:
     return respond(twiml)
 
 
-def _abandon(contact: Contact) -> None:
+def _abandon(contact: Contact | int) -> None:
     """The caller hung up before reaching anyone: stop every call still ringing for them."""
     effects.apply(transitions.finish(db.session, contact, Outcome.ABANDONED))
 
