@@ -322,6 +322,7 @@ def _queued_jobs() -> list[tuple[str, tuple]]:
 def test_talk_from_the_menu_queues_in_one_update_without_reading_the_contact(twilio, session):
     call(twilio)
     contact = only_contact(session)
+    session.close()  # the test client's requests share this session: none loaded in it
     with whole_statements() as sent:
         doc = twiml(press(twilio, contact.id, digits="1"))
     # no SELECT of the contact first: the queue's UPDATE returns what the answer says
@@ -333,7 +334,7 @@ def test_talk_from_the_menu_queues_in_one_update_without_reading_the_contact(twi
     assert enqueue.text == f"hotline-contact-{contact.id}"
     assert enqueue.get("action").endswith(f"/twilio/voice/{contact.id}/queue-exit")
     assert doc.find("Say").text  # said in the contact's language
-    session.refresh(contact)
+    contact = session.get(Contact, contact.id)
     assert (contact.state, contact.attempt, contact.queued_at is not None) == ("waiting", 1, True)
     assert session.scalars(select(ContactEvent.kind).where(
         ContactEvent.contact_id == contact.id).order_by(ContactEvent.id)).all() == [
@@ -348,26 +349,34 @@ def test_talk_from_the_menu_of_no_contact_writes_nothing(twilio, session):
 
 
 def test_hang_up_in_the_queue_is_one_update_without_reading_the_contact(twilio, session):
-    contact = _queued_then_hung_up(twilio, session)
+    contact_id = _queued_then_hung_up(twilio, session).id
     jobs.queue.empty()
+    session.close()  # the test client's requests share this session: none loaded in it
     with whole_statements() as sent:
-        assert _hang_up(twilio, contact.id).status_code == 200
+        assert _hang_up(twilio, contact_id).status_code == 200
     assert len(sent) == 2 and sent[0].startswith("UPDATE contacts SET"), sent
     assert sent[1].startswith("INSERT INTO contact_events"), sent
     assert _returning(sent[0]) == ["id", "channel", "language", "created_at",
                                    "attempt"], sent[0]
-    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact.id,))]
-    session.refresh(contact)
+    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact_id,))]
+    contact = session.get(Contact, contact_id)
     assert (contact.outcome, contact.state, contact.sealed_number) == ("abandoned", "ended", None)
-    # delivered again (a new idempotency token): the outcome's UPDATE does not match; no
-    # second event, no second cancel, nothing written (the number is gone already)
+    session.close()
+    # delivered again (a new idempotency token): the outcome's UPDATE does not match, nor
+    # the number's (gone already); the contact is read only then (it exists: no error).
+    # No second event, no second cancel.
     with whole_statements() as sent:
-        _hang_up(twilio, contact.id)
-    assert [s.split(" ")[0] for s in sent] == ["UPDATE", "UPDATE"], sent
+        assert twiml(_hang_up(twilio, contact_id)).find("Dial") is None
+    assert [s.split(" ")[0] for s in sent] == ["UPDATE", "UPDATE", "SELECT"], sent
     assert session.scalars(select(ContactEvent.kind).where(
-        ContactEvent.contact_id == contact.id, ContactEvent.kind == "abandoned")).all() == [
+        ContactEvent.contact_id == contact_id, ContactEvent.kind == "abandoned")).all() == [
         "abandoned"]
-    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact.id,))]
+    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact_id,))]
+
+
+def test_hang_up_of_no_contact_gets_the_safe_answer_as_before(twilio, session):
+    assert twiml(_hang_up(twilio, 999)).find("Dial") is not None  # to_caller, as any view
+    assert session.scalars(select(ContactEvent)).all() == [] and _queued_jobs() == []
 
 
 def test_a_caller_hanging_up_as_a_supporter_connects_keeps_the_connection(

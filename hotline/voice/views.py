@@ -400,7 +400,8 @@ def queue_exit(contact_id: int) -> Response:
     if result == "hangup":
         # The most frequent exit: abandoned by id, the contact not read first (the
         # outcome's conditional UPDATE is the read; one already ended stays as it is).
-        _abandon(contact_id)
+        if not _abandon(contact_id).won:
+            _contact(contact_id)  # read only then: no such contact is answered as before
         return empty()
     contact = _contact(contact_id)
     if result == "bridged":
@@ -455,9 +456,11 @@ def consent_answer(contact_id: int) -> Response:
     return respond(twiml)
 
 
-def _abandon(contact: Contact | int) -> None:
+def _abandon(contact: Contact | int) -> transitions.Effects:
     """The caller hung up before reaching anyone: stop every call still ringing for them."""
-    effects.apply(transitions.finish(db.session, contact, Outcome.ABANDONED))
+    done = transitions.finish(db.session, contact, Outcome.ABANDONED)
+    effects.apply(done)
+    return done
 
 
 def _options(contact: Contact, turn: int) -> VoiceResponse:
