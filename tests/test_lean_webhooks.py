@@ -17,15 +17,17 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
+from sqlalchemy.orm.bulk_persistence import _BulkORMUpdate
 
 from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.privacy import primitives as privacy
 from hotline.dashboard import access
+from hotline.lifecycle import contacts, transitions
 from hotline.models import InboundMessage, MessageSid, OptOut
 from hotline.telephony import message_records, signature
 from hotline.telephony.twiml import flows, respond
 from hotline.voice import views
-from hotline.models import Contact, ContactEvent
+from hotline.models import Contact, ContactEvent, ContactState
 from tests.conftest import PUBLIC_BASE_URL, twiml
 from tests.scenario import CALLER, call, only_contact, press
 
@@ -598,3 +600,132 @@ def test_a_signature_is_computed_once_and_the_other_url_form_built_only_when_nee
     signed.clear()
     assert twilio.post("/twilio/voice", params, signature="bogus").status_code == 403
     assert signed == [url, "add_port", with_port]
+
+
+# --- the menu's "talk" and the queue exit on hang-up: the contact changed by id -----------
+
+@contextmanager
+def whole_statements():
+    """The SQL statements the app sends meanwhile from this thread, whole."""
+    sent: list[str] = []
+    me = threading.get_ident()
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if threading.get_ident() == me:
+            sent.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def _returning(statement: str) -> list[str]:
+    """The columns an UPDATE returns (SQLite writes them unqualified)."""
+    return [c.strip().removeprefix("contacts.")
+            for c in statement.split(" RETURNING ")[1].split(",")]
+
+
+def _queued_jobs() -> list[tuple[str, tuple]]:
+    return [(job.func_name, job.args) for job in jobs.queue.jobs]
+
+
+def test_talk_from_the_menu_queues_in_one_update_without_reading_the_contact(twilio, session):
+    call(twilio)
+    contact = only_contact(session)
+    session.close()  # the test client's requests share this session: none loaded in it
+    with whole_statements() as sent:
+        doc = twiml(press(twilio, contact.id, digits="1"))
+    # no SELECT of the contact first: the queue's UPDATE returns what the answer says
+    assert len(sent) == 2 and sent[0].startswith("UPDATE contacts SET"), sent
+    assert sent[1].startswith("INSERT INTO contact_events"), sent
+    assert _returning(sent[0]) == ["id", "channel", "language", "created_at",
+                                   "attempt"], sent[0]
+    enqueue = doc.find("Enqueue")
+    assert enqueue.text == f"hotline-contact-{contact.id}"
+    assert enqueue.get("action").endswith(f"/twilio/voice/{contact.id}/queue-exit")
+    assert doc.find("Say").text  # said in the contact's language
+    contact = session.get(Contact, contact.id)
+    assert (contact.state, contact.attempt, contact.queued_at is not None) == ("waiting", 1, True)
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id).order_by(ContactEvent.id)).all() == [
+        "started", "queued"]
+    assert _queued_jobs() == [("workers.offer.route", (contact.id, 1))]
+
+
+def test_talk_from_the_menu_of_no_contact_writes_nothing(twilio, session):
+    doc = twiml(press(twilio, 999, digits="1"))
+    assert doc.find("Enqueue") is None and doc.find("Dial") is not None  # the safe answer
+    assert session.scalars(select(ContactEvent)).all() == [] and _queued_jobs() == []
+
+
+def test_hang_up_in_the_queue_is_one_update_without_reading_the_contact(twilio, session):
+    contact_id = _queued_then_hung_up(twilio, session).id
+    jobs.queue.empty()
+    session.close()  # the test client's requests share this session: none loaded in it
+    with whole_statements() as sent:
+        assert _hang_up(twilio, contact_id).status_code == 200
+    assert len(sent) == 2 and sent[0].startswith("UPDATE contacts SET"), sent
+    assert sent[1].startswith("INSERT INTO contact_events"), sent
+    assert _returning(sent[0]) == ["id", "channel", "language", "created_at",
+                                   "attempt"], sent[0]
+    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact_id,))]
+    contact = session.get(Contact, contact_id)
+    assert (contact.outcome, contact.state, contact.sealed_number) == ("abandoned", "ended", None)
+    session.close()
+    # delivered again (a new idempotency token): the outcome's UPDATE does not match, nor
+    # the number's (gone already); the contact is read only then (it exists: no error).
+    # No second event, no second cancel.
+    with whole_statements() as sent:
+        assert twiml(_hang_up(twilio, contact_id)).find("Dial") is None
+    assert [s.split(" ")[0] for s in sent] == ["UPDATE", "UPDATE", "SELECT"], sent
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact_id, ContactEvent.kind == "abandoned")).all() == [
+        "abandoned"]
+    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact_id,))]
+
+
+def test_hang_up_of_no_contact_gets_the_safe_answer_as_before(twilio, session):
+    assert twiml(_hang_up(twilio, 999)).find("Dial") is not None  # to_caller, as any view
+    assert session.scalars(select(ContactEvent)).all() == [] and _queued_jobs() == []
+
+
+def test_a_caller_hanging_up_as_a_supporter_connects_keeps_the_connection(
+        twilio, session, make_supporter):
+    """The supporter's conditional UPDATE won first: the hang-up sets no outcome, but the
+    sealed number still goes (nothing more needs to reach the clinician)."""
+    contact = _queued_then_hung_up(twilio, session)
+    session.refresh(contact)
+    assert contacts.connect(session, contact, contact.attempt, make_supporter("Ada").id, 1)
+    session.commit()
+    jobs.queue.empty()
+    _hang_up(twilio, contact.id)
+    session.expire_all()
+    contact = session.get(Contact, contact.id)
+    assert (contact.outcome, contact.state, contact.sealed_number) == (
+        "connected", "connected", None)
+    assert _queued_jobs() == []
+
+
+def test_contact_state_changes_skip_the_orm_bulk_update(twilio, session, monkeypatch,
+                                                        make_supporter):
+    """Each conditional UPDATE is plain Core (on the table's columns): SQLAlchemy's ORM
+    bulk-update path (its bookkeeping was a tenth of a webhook's CPU) is never taken."""
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("an UPDATE of a contact went through the ORM bulk path")
+
+    monkeypatch.setattr(_BulkORMUpdate, "orm_execute_statement", refuse)
+    contact = _queued_then_hung_up(twilio, session)  # queue (by id)
+    session.refresh(contact)
+    assert contacts.leave_queue(session, contact, ContactState.OPTIONS)  # a loaded contact
+    assert transitions.request_peer(session, contact).contact is contact
+    assert contacts.connect(session, contact, contact.attempt, make_supporter("Ada").id, 1)
+    contacts.end(session, contact)
+    session.commit()
+    assert (contact.state, contact.outcome, contact.attempt) == ("ended", "connected", 4)
+    call(twilio, sid="CA" + "b" * 32)
+    other = session.scalar(select(Contact).where(Contact.call_sid == "CA" + "b" * 32))
+    assert _hang_up(twilio, other.id).status_code == 200  # finish (by id)
+    session.refresh(other)
+    assert other.outcome == "abandoned"

@@ -91,13 +91,20 @@ class Flows:
         messages = self.prompts[self.language(lang).code]["wait"]
         return messages[turn % len(messages)]
 
-    def choose(self, menu: str, lang: str, digits: str = "", speech: str = "") -> str | None:
-        """The choice named by a key press or by words heard, or None."""
-        digits, heard = (digits or "").strip(), (speech or "").strip().lower()
-        code = self.language(lang).code
+    def key(self, menu: str, digits: str = "") -> str | None:
+        """The choice named by a key press (the same in every language), or None."""
+        digits = (digits or "").strip()
         for name, choice in self.menus[menu].items():
             if digits and digits == choice["digit"]:
                 return name
+        return None
+
+    def choose(self, menu: str, lang: str, digits: str = "", speech: str = "") -> str | None:
+        """The choice named by a key press or by words heard, or None."""
+        by_key, heard = self.key(menu, digits), (speech or "").strip().lower()
+        if by_key is not None:
+            return by_key
+        code = self.language(lang).code
         if heard:  # crisis words win over any other words heard in the same sentence
             ordered = sorted(self.menus[menu].items(), key=lambda item: item[0] != "crisis")
             for name, choice in ordered:

@@ -6,6 +6,12 @@ transaction ends in the lifecycle transition (``hotline.lifecycle.transitions``)
 adapter (webhook, job) that called it, with everything else that belongs to it. Each
 returns the updated row (``RETURNING``) into the contact, so the contact is current
 without a second query; only an UPDATE that lost reloads it.
+
+The state changes a caller's own webhooks make most (queued from the menu, abandoned on
+hanging up) also take the contact's id alone: then no contact is read first (the
+conditional UPDATE is the read) and no ORM object is built; RETURNING gives back only
+``BRIEF``. Every statement is written on the table's columns (``_C``), not the model's
+attributes, so SQLAlchemy executes it as plain Core, not through its ORM bulk-update path.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from hotline.models import (Channel, Contact, ContactEvent, ContactState, EventK
 log = logging.getLogger(__name__)
 
 _INSERT_EVENT = insert(ContactEvent.__table__)
+#: The contacts table's columns (``_C.attempt + 1``, not ``Contact.attempt + 1``: see above).
+_C = Contact.__table__.c
 _INSERT_CONTACT = insert(Contact.__table__).returning(*Contact.__table__.c)
 
 
@@ -189,49 +197,84 @@ def by_call_sid(session: Session, call_sid: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
 
 
-def _update(session: Session, contact: Contact, *where: Any, **values: Any) -> bool:
-    """UPDATE the contact's row if ``where`` holds; True when it did.
+#: What a state change made by id returns (a Row with these attributes): what its event
+#: (``event``) and the caller's answer (the language it speaks, the attempt it routes) read.
+BRIEF = tuple(_C[name] for name in ("id", "channel", "language", "created_at", "attempt"))
 
-    The new row comes back with RETURNING and replaces the contact's attributes (as a
-    refresh would); a contact whose UPDATE matched nothing is reloaded instead. Either
-    way the transaction stays open for the caller to commit.
+
+class _Change:
+    """One conditional UPDATE of a contact's row, built once (building an UPDATE and its
+    cache key cost ~0.1 ms a call, as much as sending it): the row ``row_id`` if ``where``
+    holds, SET the ``expressions`` here (``attempt + 1``) and every value given when it
+    is executed (SQLAlchemy sets each parameter named after a column); in its two forms,
+    RETURNING the whole row or ``BRIEF``."""
+
+    def __init__(self, *where: Any, **expressions: Any) -> None:
+        statement = update(Contact.__table__).where(
+            _C.id == bindparam("row_id"), *where).values(**expressions)
+        self.whole, self.brief = statement.returning(*_C), statement.returning(*BRIEF)
+
+
+_NEXT_ATTEMPT = _C.attempt + 1  # a new attempt: routing jobs of the previous one exit
+_WAITING = _C.state == ContactState.WAITING.value
+_NO_OUTCOME = _C.outcome.is_(None)
+_QUEUE = _Change(attempt=_NEXT_ATTEMPT)
+_LEAVE_QUEUE = _Change(_WAITING, attempt=_NEXT_ATTEMPT)
+_FORGET = _Change(_C.sealed_number.is_not(None))
+_SET_OUTCOME = _Change(_NO_OUTCOME)
+_SET_OUTCOME_AND_END = _Change(_NO_OUTCOME, attempt=_NEXT_ATTEMPT)
+_CONNECT = _Change(_WAITING, _C.attempt == bindparam("expected_attempt"), _NO_OUTCOME)
+_END = _Change(_C.state != ContactState.ENDED.value, attempt=_NEXT_ATTEMPT)
+
+
+def _update(session: Session, contact: Contact | int, change: _Change, **values: Any):
+    """The ``change`` of the contact's row, if its condition holds; the contact as it now
+    is when it did, else None. The transaction stays open for the caller to commit.
+
+    A loaded contact: the new row comes back with RETURNING and replaces its attributes
+    (as a refresh would); one whose UPDATE matched nothing is reloaded instead. A contact
+    id: the ``BRIEF`` row RETURNING gives back (None also when there is no such contact).
     """
     session.flush()  # pending changes first (a Core statement does not autoflush)
-    table = Contact.__table__
-    row = session.execute(
-        update(table).where(table.c.id == contact.id, *where).values(**values)
-        .returning(*table.c)).mappings().one_or_none()
+    if isinstance(contact, int):
+        return session.execute(change.brief, {"row_id": contact, **values}).one_or_none()
+    row = session.execute(change.whole, {"row_id": contact.id, **values}
+                          ).mappings().one_or_none()
     if row is None:
         session.refresh(contact)
-        return False
+        return None
     for key, value in row.items():  # a Core UPDATE: no ORM bulk-update bookkeeping
         set_committed_value(contact, key, value)
-    return True
+    return contact
 
 
-def queue(session: Session, contact: Contact, mode: str | None = None) -> int:
-    """Put the contact (back) in the queue: a new routing attempt. Returns its number.
-    ``mode``: what was asked for (a call, a text...), set in the same UPDATE."""
-    _update(session, contact, state=ContactState.WAITING.value, attempt=Contact.attempt + 1,
-            escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow(),
-            **({"mode": mode} if mode is not None else {}))
-    event(session, contact, EventKind.QUEUED)
-    return contact.attempt
+def queue(session: Session, contact: Contact | int, mode: str | None = None):
+    """Put the contact (back) in the queue: a new routing attempt (its number:
+    ``.attempt`` of what this returns: the contact, or by id its ``BRIEF`` row; None when
+    there is no such contact). ``mode``: what was asked for (a call, a text...), set in
+    the same UPDATE."""
+    queued = _update(session, contact, _QUEUE, state=ContactState.WAITING.value,
+                     escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow(),
+                     **({"mode": mode} if mode is not None else {}))
+    if queued is not None:
+        event(session, queued, EventKind.QUEUED)
+    return queued
 
 
 def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> bool:
     """Take a waiting contact out of the queue; stale routing jobs then exit."""
-    won = _update(session, contact, Contact.state == ContactState.WAITING.value,
-                  state=new_state.value, attempt=Contact.attempt + 1)
-    return won
+    return _update(session, contact, _LEAVE_QUEUE, state=new_state.value) is not None
 
 
 
 
-def forget_number(session: Session, contact: Contact) -> None:
+def forget_number(session: Session, contact: Contact | int) -> None:
     """Delete the contact's sealed number: nothing more needs to reach the clinician
     (committed with the caller's transaction)."""
-    contact.sealed_number = None
+    if isinstance(contact, int):  # not loaded: not read for this either
+        _update(session, contact, _FORGET, sealed_number=None)
+    else:
+        contact.sealed_number = None
 
 
 #: What a contact holds only until its outcome, erased in the very UPDATE that sets it (so
@@ -253,25 +296,26 @@ def ask_match(session: Session, contact: Contact, role: str | None = None,
         contact.match_unit = privacy.seal(unit, settings())
 
 
-def finish(session: Session, contact: Contact, outcome: Outcome, tier: int | None = None,
-           end: bool = True, forget: bool = False) -> bool:
-    """Set the one outcome of a contact; False when it already had one.
+def finish(session: Session, contact: Contact | int, outcome: Outcome,
+           tier: int | None = None, end: bool = True, forget: bool = False) -> bool:
+    """Set the one outcome of a contact (loaded, or by id); False when it already had one
+    (or, by id, there is no such contact).
 
     ``forget``: the sealed number goes in the same UPDATE (one statement, not two), or,
     when the outcome was set before, all the same (``forget_number``)."""
     values: dict = {"outcome": outcome.value, **ERASED_AT_OUTCOME}
     if end:
-        values.update(state=ContactState.ENDED.value, ended_at=utcnow(),
-                      attempt=Contact.attempt + 1)
+        values.update(state=ContactState.ENDED.value, ended_at=utcnow())
     if forget:
         values["sealed_number"] = None
-    won = _update(session, contact, Contact.outcome.is_(None), **values)
-    if forget and not won:
-        forget_number(session, contact)
-    if won:
-        event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
-        log.info("contact %s outcome %s", contact.id, outcome.value)
-    return won
+    done = _update(session, contact, _SET_OUTCOME_AND_END if end else _SET_OUTCOME, **values)
+    if done is None:
+        if forget:
+            forget_number(session, contact)
+        return False
+    event(session, done, outcome.value, tier=tier, outcome=outcome.value)
+    log.info("contact %s outcome %s", done.id, outcome.value)
+    return True
 
 
 def connected_outcome(tier: int) -> Outcome:
@@ -288,11 +332,10 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
     """
     outcome = connected_outcome(tier)
     now_final = contact.mode not in OUTBOUND_MODES
-    won = _update(session, contact, Contact.state == ContactState.WAITING.value,
-                  Contact.attempt == attempt, Contact.outcome.is_(None),
+    won = _update(session, contact, _CONNECT, expected_attempt=attempt,
                   state=ContactState.CONNECTED.value, supporter_id=supporter_id,
                   connected_at=utcnow(), outcome=outcome.value if now_final else None,
-                  **(ERASED_AT_OUTCOME if now_final else {}))
+                  **(ERASED_AT_OUTCOME if now_final else {})) is not None
     if won and now_final:
         event(session, contact, outcome.value, tier=tier, outcome=outcome.value)
     if won:
@@ -302,6 +345,5 @@ def connect(session: Session, contact: Contact, attempt: int, supporter_id: int,
 
 def end(session: Session, contact: Contact) -> None:
     """Mark a connected contact's call as over (its outcome stays)."""
-    if _update(session, contact, Contact.state != ContactState.ENDED.value,
-               state=ContactState.ENDED.value, ended_at=utcnow(), attempt=Contact.attempt + 1):
+    if _update(session, contact, _END, state=ContactState.ENDED.value, ended_at=utcnow()):
         event(session, contact, EventKind.ENDED)

@@ -30,17 +30,22 @@ EXPIRY_GRACE_SECONDS = 60
 
 
 class Effects(list):
-    """The effects of one transition; ``won``: whether its conditional UPDATE matched."""
+    """The effects of one transition; ``won``: whether its conditional UPDATE matched;
+    ``contact`` (where a transition says so): the contact as it left it, the one loaded or,
+    given only its id, the ``contacts.BRIEF`` row its UPDATE returned (None: no such
+    contact)."""
 
-    def __init__(self, items=(), won: bool = True) -> None:
+    def __init__(self, items=(), won: bool = True, contact=None) -> None:
         super().__init__(items)
         self.won = won
+        self.contact = contact
 
 
-def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | None = None,
-           forget: bool = True, cancel: bool = True) -> Effects:
-    """Finish a contact: its one outcome (and its end), the number forgotten (in the same
-    commit), and, when this call set the outcome, its ringing offers canceled.
+def finish(session: Session, contact: Contact | int, outcome: Outcome, *,
+           tier: int | None = None, forget: bool = True, cancel: bool = True) -> Effects:
+    """Finish a contact (loaded, or by id: not read first): its one outcome (and its end),
+    the number forgotten (in the same commit), and, when this call set the outcome, its
+    ringing offers canceled.
 
     ``forget=False``: the number is still needed (a missed "call me" is told by text; a
     callback request keeps its own sealed copy and forgets the contact's after).
@@ -49,15 +54,21 @@ def finish(session: Session, contact: Contact, outcome: Outcome, *, tier: int | 
     # the number is forgotten in the outcome's own UPDATE (or after it, if that lost)
     won = contacts.finish(session, contact, outcome, tier=tier, forget=forget)
     session.commit()
-    return Effects([effects.cancel_offers(contact.id)] if won and cancel else [], won)
+    contact_id = contact if isinstance(contact, int) else contact.id
+    return Effects([effects.cancel_offers(contact_id)] if won and cancel else [], won)
 
 
-def request_peer(session: Session, contact: Contact, mode: str | None = None,
+def request_peer(session: Session, contact: Contact | int, mode: str | None = None,
                  at_front: bool = False) -> Effects:
-    """(Re)queue the contact for a peer: a new routing attempt, and its first step."""
-    attempt = contacts.queue(session, contact, mode=mode)  # the mode in the same UPDATE
+    """(Re)queue the contact for a peer: a new routing attempt, and its first step.
+    By id, the contact is not read first: ``Effects.contact`` is what the queue's UPDATE
+    returned (None, and no effect, when there is no such contact)."""
+    queued = contacts.queue(session, contact, mode=mode)  # the mode in the same UPDATE
     session.commit()
-    return Effects([effects.route(contact.id, attempt, at_front=at_front)])
+    if queued is None:
+        return Effects(won=False)
+    return Effects([effects.route(queued.id, queued.attempt, at_front=at_front)],
+                   contact=queued)
 
 
 def leave_for_options(session: Session, contact: Contact) -> Effects:

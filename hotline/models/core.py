@@ -161,7 +161,12 @@ class Contact(Base):
     @property
     def queue_name(self) -> str:
         """The Twilio queue this contact waits in (one per contact: who bridges is exact)."""
-        return f"hotline-contact-{self.id}"
+        return Contact.queue_of(self.id)
+
+    @staticmethod
+    def queue_of(contact_id: int) -> str:
+        """``queue_name`` of a contact known by its id only (not loaded)."""
+        return f"hotline-contact-{contact_id}"
 
 
 class Offer(Base):

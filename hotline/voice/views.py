@@ -145,8 +145,12 @@ def _heard() -> tuple[str, str]:
 @safe_view(to_caller)
 def menu(contact_id: int) -> Response:
     """The caller's menu choice (a key, words, or nothing at all)."""
-    contact = _contact(contact_id)
     digits, speech = _heard()
+    if flows().key("menu", digits) == "talk":
+        # The most frequent choice, and its key is the same in every language: queued by
+        # id, the contact not read first (the queue's UPDATE returns what the answer says).
+        return _talk_now(contact_id)
+    contact = _contact(contact_id)
     choice = flows().choose("menu", contact.language, digits, speech)
     if digits.strip() == "*":  # star at the greeting: join a team meeting (debrief)
         choice = "join"
@@ -167,23 +171,30 @@ def _menu_again(contact: Contact, heard_something: bool) -> Response:
     return respond(twiml)
 
 
-def _talk_now(contact: Contact, prompt: str = "connecting") -> Response:
-    """Queue the caller and start routing; the wait URL keeps them company."""
+def _talk_now(contact: Contact | int, prompt: str = "connecting") -> Response:
+    """Queue the caller and start routing; the wait URL keeps them company. ``contact``:
+    loaded, or only its id (``transitions.request_peer`` then returns what is said)."""
+    queued = transitions.request_peer(db.session, contact)
+    if queued.contact is None:
+        abort(404)  # no such contact
     try:
-        effects.apply(transitions.request_peer(db.session, contact))
+        effects.apply(queued)
     except RedisError:
-        log.error("contact %s: cannot queue routing (redis down); using fallback", contact.id)
+        log.error("contact %s: cannot queue routing (redis down); using fallback",
+                  queued.contact.id)
         # The number stays: the fallback is a call, not the end of what the caller asked.
         transitions.finish(db.session, contact, Outcome.FAILED, forget=False, cancel=False)
         return to_caller()
-    return respond(_into_queue(contact, prompt))
+    return respond(_into_queue(queued.contact, prompt))
 
 
-def _into_queue(contact: Contact, prompt: str) -> VoiceResponse:
-    """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company)."""
+def _into_queue(contact, prompt: str) -> VoiceResponse:
+    """Say ``prompt``, then wait in the contact's own queue (the wait URL keeps company).
+    ``contact``: a Contact or a row with its ``id`` and ``language``."""
     twiml = VoiceResponse()
     say(twiml, contact.language, prompt, crisis=settings().CRISIS_LINE_NUMBER)
-    twiml.enqueue(contact.queue_name, action=public_url("voice.queue_exit", contact_id=contact.id),
+    twiml.enqueue(Contact.queue_of(contact.id),
+                  action=public_url("voice.queue_exit", contact_id=contact.id),
                   method="POST", wait_url=public_url("voice.wait", contact_id=contact.id),
                   wait_url_method="POST")
     return twiml
@@ -427,8 +438,14 @@ def clinician_status(contact_id: int) -> Response:
 @safe_view(to_caller)
 def queue_exit(contact_id: int) -> Response:
     """The caller left the queue: bridged and done, timed out, or hung up."""
-    contact = _contact(contact_id)
     result = request.form.get("QueueResult", "")
+    if result == "hangup":
+        # The most frequent exit: abandoned by id, the contact not read first (the
+        # outcome's conditional UPDATE is the read; one already ended stays as it is).
+        if not _abandon(contact_id).won:
+            _contact(contact_id)  # read only then: no such contact is answered as before
+        return empty()
+    contact = _contact(contact_id)
     if result == "bridged":
         contacts.end(db.session, contact)
         db.session.commit()
@@ -436,9 +453,6 @@ def queue_exit(contact_id: int) -> Response:
     if result == "leave":
         effects.apply(transitions.leave_for_options(db.session, contact))
         return respond(_options(contact, 0))
-    if result == "hangup":
-        _abandon(contact)
-        return empty()
     if result == "redirected":
         return empty()
     effects.apply(transitions.finish(db.session, contact, Outcome.FAILED))
@@ -484,9 +498,11 @@ def consent_answer(contact_id: int) -> Response:
     return respond(twiml)
 
 
-def _abandon(contact: Contact) -> None:
+def _abandon(contact: Contact | int) -> transitions.Effects:
     """The caller hung up before reaching anyone: stop every call still ringing for them."""
-    effects.apply(transitions.finish(db.session, contact, Outcome.ABANDONED))
+    done = transitions.finish(db.session, contact, Outcome.ABANDONED)
+    effects.apply(done)
+    return done
 
 
 def _options(contact: Contact, turn: int) -> VoiceResponse:
