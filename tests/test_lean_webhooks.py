@@ -86,7 +86,7 @@ def _hang_up(twilio, contact_id: int):
 def test_incoming_call_inserts_its_contact_without_looking_first(twilio, session):
     with statements() as sent:
         call(twilio)
-    assert sent and sent[0].startswith(("INSERT INTO CONTACTS", "WITH OPENED AS (INSERT")), sent
+    assert sent and sent[0].startswith(("INSERT INTO CONTACTS", "WITH CHANGED AS (INSERT")), sent
     contact = only_contact(session)
     assert contact.state == "menu" and contact.sealed_number
     kinds = session.scalars(select(ContactEvent.kind).where(
@@ -116,12 +116,13 @@ def test_incoming_call_writes_its_contact_and_event_in_one_statement_on_postgres
         event.remove(db.engine, "before_cursor_execute", record)
     contact = only_contact(session)
     if session.get_bind().dialect.name == "postgresql":  # committed as it ends: no BEGIN
-        assert sent == [("WITH OPENED AS (INSERT", True)] and done == [], (sent, done)
-        assert texts[0].endswith("SELECT opened.id, opened.language FROM opened"), texts
+        assert sent == [("WITH CHANGED AS (INSERT", True)] and done == [], (sent, done)
+        assert texts[0].endswith("SELECT changed.id, changed.language, changed.channel, "
+                                 "changed.created_at FROM changed"), texts
     else:
         assert [s for s, _ in sent] == ["INSERT INTO CONTACTS (CHANNEL,",
                                         "INSERT INTO CONTACT_EVENTS (CONTACT_ID,"], sent
-        assert texts[0].endswith("RETURNING id, language"), texts
+        assert texts[0].endswith("RETURNING id, language, channel, created_at"), texts
         assert done == ["COMMIT"]
     assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{contact.id}/menu?turn=0")
     row = session.execute(select(Contact.channel, Contact.state, Contact.attempt,
@@ -241,7 +242,7 @@ def test_hang_up_sets_the_outcome_and_forgets_the_number_in_one_update(twilio, s
     contact = _queued_then_hung_up(twilio, session)
     with statements() as sent:
         assert _hang_up(twilio, contact.id).status_code == 200
-    assert sum(s.startswith("UPDATE CONTACTS") for s in sent) == 1, sent
+    assert sum(s.startswith(CHANGE_CONTACT) for s in sent) == 1, sent
     session.refresh(contact)
     assert contact.outcome == "abandoned" and contact.state == "ended"
     assert contact.sealed_number is None
@@ -456,6 +457,16 @@ def orm_statements():
 
 
 SENDER_READ = "SELECT SENDER.OPTED_OUT, SENDER.PHONE_SUPPORTER_ID, CONTACTS.ID,"
+#: A contact's change, alone or (PostgreSQL) with its event in one statement.
+CHANGE_CONTACT = ("UPDATE CONTACTS", "WITH CHANGED AS (UPDATE")
+
+
+def started() -> list[str]:
+    """A new contact and its STARTED event: one statement on PostgreSQL (the contact's
+    INSERT in a WITH clause feeding the event's), the two INSERTs on SQLite."""
+    if db.engine.dialect.name == "postgresql":
+        return ["WITH CHANGED AS"]
+    return ["INSERT INTO CONTACTS", "INSERT INTO CONTACT_EVENTS"]
 
 
 def record() -> list[str]:
@@ -473,8 +484,7 @@ def test_a_first_text_reads_its_sender_in_one_select(twilio, session):
     # (a check-in question waiting): four round trips, each through the ORM
     assert sent[:len(record()) + 1] == record() + [SENDER_READ], sent
     assert [s for s in sent if s.startswith("SELECT")] == [SENDER_READ], sent
-    assert [s.split(" (")[0] for s in sent[len(record()) + 1:]] == ["INSERT INTO CONTACTS",
-                                                    "INSERT INTO CONTACT_EVENTS"], sent
+    assert [s.split(" (")[0] for s in sent[len(record()) + 1:]] == started(), sent
     assert orm == [False] * len(sent), orm  # the sid filed as plain Core too
     contact = only_contact(session)
     assert contact.channel == "sms" and contact.state == "menu" and contact.sealed_number
@@ -500,7 +510,7 @@ def test_a_menu_reply_changes_the_contact_it_read_without_reading_it_again(twili
         _text(twilio, "2", "SM" + "b" * 32)
     assert [s for s in sent if s.startswith("SELECT")] == [SENDER_READ], sent
     assert sent[:len(record()) + 1] == record() + [SENDER_READ], sent
-    assert sum(s.startswith("UPDATE CONTACTS") for s in sent) == 1, sent
+    assert sum(s.startswith(CHANGE_CONTACT) for s in sent) == 1, sent
     contact = only_contact(session)
     assert contact.state == "waiting" and contact.mode == "text" and contact.attempt == 1
 
@@ -627,6 +637,24 @@ def _returning(statement: str) -> list[str]:
             for c in statement.split(" RETURNING ")[1].split(",")]
 
 
+def _one_change_and_its_event(sent: list[str]) -> None:
+    """The contact's UPDATE returning ``contacts.BRIEF``, and its event: one statement on
+    PostgreSQL (the event INSERTed ... SELECTed from the UPDATE's RETURNING), two on
+    SQLite."""
+    if db.engine.dialect.name == "postgresql":
+        assert len(sent) == 1 and sent[0].startswith("WITH changed AS (UPDATE contacts SET"), sent
+        change, rest = sent[0].split(", logged AS (")
+        assert rest.startswith("INSERT INTO contact_events"), sent
+        assert rest.endswith(" SELECT changed.id, changed.channel, changed.language, "
+                             "changed.created_at, changed.attempt FROM changed"), sent
+    else:
+        assert len(sent) == 2 and sent[0].startswith("UPDATE contacts SET"), sent
+        assert sent[1].startswith("INSERT INTO contact_events"), sent
+        change = sent[0]
+    assert _returning(change.removesuffix(")")) == ["id", "channel", "language",
+                                                    "created_at", "attempt"], change
+
+
 def _queued_jobs() -> list[tuple[str, tuple]]:
     return [(job.func_name, job.args) for job in jobs.queue.jobs]
 
@@ -638,10 +666,7 @@ def test_talk_from_the_menu_queues_in_one_update_without_reading_the_contact(twi
     with whole_statements() as sent:
         doc = twiml(press(twilio, contact.id, digits="1"))
     # no SELECT of the contact first: the queue's UPDATE returns what the answer says
-    assert len(sent) == 2 and sent[0].startswith("UPDATE contacts SET"), sent
-    assert sent[1].startswith("INSERT INTO contact_events"), sent
-    assert _returning(sent[0]) == ["id", "channel", "language", "created_at",
-                                   "attempt"], sent[0]
+    _one_change_and_its_event(sent)
     enqueue = doc.find("Enqueue")
     assert enqueue.text == f"hotline-contact-{contact.id}"
     assert enqueue.get("action").endswith(f"/twilio/voice/{contact.id}/queue-exit")
@@ -666,10 +691,7 @@ def test_hang_up_in_the_queue_is_one_update_without_reading_the_contact(twilio, 
     session.close()  # the test client's requests share this session: none loaded in it
     with whole_statements() as sent:
         assert _hang_up(twilio, contact_id).status_code == 200
-    assert len(sent) == 2 and sent[0].startswith("UPDATE contacts SET"), sent
-    assert sent[1].startswith("INSERT INTO contact_events"), sent
-    assert _returning(sent[0]) == ["id", "channel", "language", "created_at",
-                                   "attempt"], sent[0]
+    _one_change_and_its_event(sent)
     assert _queued_jobs() == [("workers.offer.cancel_offers", (contact_id,))]
     contact = session.get(Contact, contact_id)
     assert (contact.outcome, contact.state, contact.sealed_number) == ("abandoned", "ended", None)
@@ -679,7 +701,8 @@ def test_hang_up_in_the_queue_is_one_update_without_reading_the_contact(twilio, 
     # No second event, no second cancel.
     with whole_statements() as sent:
         assert twiml(_hang_up(twilio, contact_id)).find("Dial") is None
-    assert [s.split(" ")[0] for s in sent] == ["UPDATE", "UPDATE", "SELECT"], sent
+    assert [s.split(" ")[0] for s in sent] == [
+        "WITH" if db.engine.dialect.name == "postgresql" else "UPDATE", "UPDATE", "SELECT"], sent
     assert session.scalars(select(ContactEvent.kind).where(
         ContactEvent.contact_id == contact_id, ContactEvent.kind == "abandoned")).all() == [
         "abandoned"]

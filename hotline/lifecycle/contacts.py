@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 _INSERT_EVENT = insert(ContactEvent.__table__)
 #: The contacts table's columns (``_C.attempt + 1``, not ``Contact.attempt + 1``: see above).
 _C = Contact.__table__.c
-_INSERT_CONTACT = insert(Contact.__table__).returning(*Contact.__table__.c)
 
 
 def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
@@ -54,31 +53,86 @@ def event(session: Session, contact: Contact, kind: EventKind | Outcome | str,
     session.execute(_INSERT_EVENT, {"contact_id": contact.id, "kind": kind,
                                     "at": to_minute(at or utcnow()), "channel": contact.channel,
                                     "tier": tier, "outcome": outcome})
+    _after_event(session, contact, kind, outcome, committed=False)
+
+
+def _after_event(session: Session, contact, kind: str, outcome: str | None,
+                 committed: bool) -> None:
+    """What an event's INSERT brings besides itself: a late one (a contact days old) drops
+    the cached statistics of the contact's day; an outcome (written once per contact, when
+    it ends) is counted, once its transaction commits (``committed``: it has, in
+    autocommit: counted now)."""
     stats_cache.forget_contact(session, contact, kind)
-    if outcome is not None:  # the outcome event: written once per contact, when it ends
-        counters.count_on_commit(session, "contacts", channel=contact.channel, outcome=outcome)
+    if outcome is not None:
+        if committed:
+            counters.count_now("contacts", channel=contact.channel, outcome=outcome)
+        else:
+            counters.count_on_commit(session, "contacts", channel=contact.channel,
+                                     outcome=outcome)
 
 
-#: The incoming call's two rows, a new contact and its STARTED event, in one statement on
-#: PostgreSQL (a data-modifying WITH: the event is written only if the contact was, and
-#: the statement is one round trip instead of two), bringing back only what the menu
-#: answers with (the contact's id and language), not the 23 columns of an ORM object.
-#: SQLite has no INSERT in WITH: ``open_voice`` sends the same two INSERTs one by one.
+#: The event's own values in a change sent with it (``_logged``), named apart from the
+#: contact's columns (an outcome is both a contact's column and its event's).
+_EVENT_VALUES = {name: bindparam(f"event_{name}", type_=ContactEvent.__table__.c[name].type)
+                 for name in ("kind", "at", "tier", "outcome")}
+_LOGGED: dict = {}
+
+
+def _with_event(statement):
+    """``statement`` (one contact's UPDATE or INSERT ... RETURNING at least its ``id`` and
+    ``channel``) and its event as one statement (PostgreSQL's data-modifying WITH): the
+    event is INSERTed ... SELECTed from the change's RETURNING, so it exists only if the
+    change matched a row; the statement returns what ``statement`` returns. Built once."""
+    logged = _LOGGED.get(statement)
+    if logged is None:
+        changed = statement.cte("changed")
+        logged = _LOGGED[statement] = select(*changed.c).add_cte(
+            insert(ContactEvent.__table__).from_select(
+                ("contact_id", "channel", *_EVENT_VALUES), select(
+                    changed.c.id, changed.c.channel, *_EVENT_VALUES.values())).cte("logged"))
+    return logged
+
+
+def _logged(session: Session, statement, values: dict, kind: str | None,
+            tier: int | None = None, outcome: str | None = None):
+    """Send ``statement`` (one contact's change ... RETURNING, see ``_with_event``) with
+    ``values``, and, when it matched a row and ``kind`` is given, its event; the row it
+    returned, or None. The one owner of "a contact's change and its event".
+
+    PostgreSQL: one statement (``_with_event``); in autocommit when the session has no
+    transaction yet (no BEGIN, no COMMIT: the statement is atomic on its own), inside it
+    otherwise (whatever the caller wrote before commits with it, or nothing does).
+    SQLite (no UPDATE or INSERT in WITH): the change, then the event's INSERT, in the
+    session's transaction, as ``event`` writes it."""
+    session.flush()  # pending changes first (a Core statement does not autoflush)
+    if kind is None or session.get_bind().dialect.name != "postgresql":
+        row = session.execute(statement, values).one_or_none()
+        if row is not None and kind is not None:
+            event(session, row, kind, tier=tier, outcome=outcome)
+        return row
+    values = {**values, "event_kind": kind, "event_at": to_minute(utcnow()),
+              "event_tier": tier, "event_outcome": outcome}
+    committed = not _in_transaction(session)
+    if committed:
+        with _autocommit(session) as conn:
+            row = conn.execute(_with_event(statement), values).one_or_none()
+    else:
+        row = session.execute(_with_event(statement), values).one_or_none()
+    if row is not None:
+        _after_event(session, row, kind, outcome, committed)
+    return row
+
+
+#: The incoming call's two rows, a new contact and its STARTED event (``_logged``: one
+#: statement on PostgreSQL), bringing back only what the menu answers with (the
+#: contact's id and language) and what its event reads (channel, created_at), not the 23
+#: columns of an ORM object.
 _CONTACTS = Contact.__table__
-_OPENED = ("id", "language")
 _INSERT_VOICE = insert(_CONTACTS).values(
     channel=Channel.VOICE.value, call_sid=bindparam("call_sid"),
     caller_key=bindparam("caller_key"), sealed_number=bindparam("sealed_number"),
-    caller_verified=bindparam("caller_verified"))
-_STARTED_COLUMNS = ("contact_id", "kind", "at", "channel")
-_opened = _INSERT_VOICE.returning(_CONTACTS.c.id, _CONTACTS.c.language,
-                                  _CONTACTS.c.channel).cte("opened")
-_OPEN_VOICE = select(*(_opened.c[name] for name in _OPENED)).add_cte(
-    insert(ContactEvent.__table__).from_select(_STARTED_COLUMNS, select(
-        _opened.c.id, bindparam("kind", type_=ContactEvent.__table__.c.kind.type),
-        bindparam("at", type_=ContactEvent.__table__.c.at.type),
-        _opened.c.channel)).cte("started"))
-_INSERT_VOICE = _INSERT_VOICE.returning(*(_CONTACTS.c[name] for name in _OPENED))
+    caller_verified=bindparam("caller_verified")).returning(
+    *(_C[name] for name in ("id", "language", "channel", "created_at")))
 
 
 def open_voice(session: Session, call_sid: str, caller_key: str,
@@ -100,20 +154,9 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     # was moved to the newest version by its first delivery.
     values = {"call_sid": call_sid, "caller_key": caller_key, "sealed_number": sealed_number,
               "caller_verified": caller_verified}
-    # What ``event`` writes for a STARTED event; its other work is for older contacts
-    # (cached statistics of a past day) and outcomes, never a contact created now.
-    started = {"kind": EventKind.STARTED.value, "at": to_minute(utcnow())}
+    # In autocommit unless a caller re-keyed first (their rows then move with it).
     try:
-        if session.get_bind().dialect.name != "postgresql":
-            opened = session.execute(_INSERT_VOICE, values).one()
-            session.execute(_INSERT_EVENT, {"contact_id": opened.id, "tier": None,
-                                            "outcome": None, "channel": Channel.VOICE.value,
-                                            **started})
-        elif _in_transaction(session):  # a caller re-keyed first: their rows move with it
-            opened = session.execute(_OPEN_VOICE, {**values, **started}).one()
-        else:  # one statement is its own transaction: no BEGIN and no COMMIT to send
-            with _autocommit(session) as conn:
-                opened = conn.execute(_OPEN_VOICE, {**values, **started}).one()
+        opened = _logged(session, _INSERT_VOICE, values, EventKind.STARTED.value)
     except IntegrityError:  # the same CallSid delivered again (or twice at once)
         session.rollback()
         return glance_by_call_sid(session, call_sid)
@@ -123,11 +166,20 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     return opened
 
 
-def insert_contact(session: Session, **values: Any) -> Contact:
-    """A new contact row (defaults as the model's), in the session as if loaded: one
-    INSERT ... RETURNING, without the ORM's unit of work (an object to flush, its id
-    fetched back). IntegrityError as a flush would raise it."""
-    return _persistent(session, session.execute(_INSERT_CONTACT, values).mappings().one())
+def start(session: Session, **values: Any) -> Contact:
+    """A new contact row (defaults as the model's) and its STARTED event (``_logged``),
+    the contact in the session as if loaded: one INSERT ... RETURNING, without the ORM's
+    unit of work (an object to flush, its id fetched back). IntegrityError as a flush
+    would raise it."""
+    statement = _INSERTS.get(tuple(values))
+    if statement is None:  # built once per set of columns given (see ``_Change``)
+        statement = _INSERTS[tuple(values)] = insert(_CONTACTS).values(
+            **{name: bindparam(name) for name in values}).returning(*_C)
+    return _persistent(session, _logged(session, statement, values,
+                                        EventKind.STARTED.value)._mapping)
+
+
+_INSERTS: dict = {}
 
 
 def _persistent(session: Session, row) -> Contact:
@@ -203,16 +255,28 @@ BRIEF = tuple(_C[name] for name in ("id", "channel", "language", "created_at", "
 
 
 class _Change:
-    """One conditional UPDATE of a contact's row, built once (building an UPDATE and its
-    cache key cost ~0.1 ms a call, as much as sending it): the row ``row_id`` if ``where``
-    holds, SET the ``expressions`` here (``attempt + 1``) and every value given when it
-    is executed (SQLAlchemy sets each parameter named after a column); in its two forms,
-    RETURNING the whole row or ``BRIEF``."""
+    """One conditional UPDATE of a contact's row, built once per set of columns it is given
+    (building an UPDATE and its cache key cost ~0.1 ms a call, as much as sending it): the
+    row ``row_id`` if ``where`` holds, SET the ``expressions`` here (``attempt + 1``) and
+    each column named among the values it is executed with; RETURNING the whole row or
+    ``BRIEF``. The columns are bound by name in the statement itself, not left for
+    SQLAlchemy to take from the parameters: inside a WITH (``_with_event``) it would not."""
 
     def __init__(self, *where: Any, **expressions: Any) -> None:
-        statement = update(Contact.__table__).where(
+        self.statement = update(Contact.__table__).where(
             _C.id == bindparam("row_id"), *where).values(**expressions)
-        self.whole, self.brief = statement.returning(*_C), statement.returning(*BRIEF)
+        self.built: dict = {}
+
+    def returning(self, values: dict, whole: bool):
+        """The UPDATE SETting the columns among ``values``' keys, RETURNING the whole row
+        (``whole``) or ``BRIEF``."""
+        key = (whole, *values)
+        built = self.built.get(key)
+        if built is None:
+            built = self.built[key] = self.statement.values(
+                **{name: bindparam(name) for name in values if name in _C}).returning(
+                *(_C if whole else BRIEF))
+        return built
 
 
 _NEXT_ATTEMPT = _C.attempt + 1  # a new attempt: routing jobs of the previous one exit
@@ -227,23 +291,28 @@ _CONNECT = _Change(_WAITING, _C.attempt == bindparam("expected_attempt"), _NO_OU
 _END = _Change(_C.state != ContactState.ENDED.value, attempt=_NEXT_ATTEMPT)
 
 
-def _update(session: Session, contact: Contact | int, change: _Change, **values: Any):
+def _update(session: Session, contact: Contact | int, change: _Change,
+            logged: dict | None = None, **values: Any):
     """The ``change`` of the contact's row, if its condition holds; the contact as it now
-    is when it did, else None. The transaction stays open for the caller to commit.
+    is when it did, else None. ``logged``: its event (``kind``, and ``tier``, ``outcome``
+    if any), written only if the change matched, with it (``_logged``: then committed
+    already, in autocommit, when the session had no transaction yet). Otherwise the
+    transaction stays open for the caller to commit.
 
     A loaded contact: the new row comes back with RETURNING and replaces its attributes
     (as a refresh would); one whose UPDATE matched nothing is reloaded instead. A contact
     id: the ``BRIEF`` row RETURNING gives back (None also when there is no such contact).
     """
-    session.flush()  # pending changes first (a Core statement does not autoflush)
-    if isinstance(contact, int):
-        return session.execute(change.brief, {"row_id": contact, **values}).one_or_none()
-    row = session.execute(change.whole, {"row_id": contact.id, **values}
-                          ).mappings().one_or_none()
+    whole = not isinstance(contact, int)
+    row = _logged(session, change.returning(values, whole),
+                  {"row_id": contact.id if whole else contact, **values},
+                  **(logged or {"kind": None}))
+    if not whole:
+        return row
     if row is None:
         session.refresh(contact)
         return None
-    for key, value in row.items():  # a Core UPDATE: no ORM bulk-update bookkeeping
+    for key, value in row._mapping.items():  # a Core UPDATE: no ORM bulk-update bookkeeping
         set_committed_value(contact, key, value)
     return contact
 
@@ -253,12 +322,10 @@ def queue(session: Session, contact: Contact | int, mode: str | None = None):
     ``.attempt`` of what this returns: the contact, or by id its ``BRIEF`` row; None when
     there is no such contact). ``mode``: what was asked for (a call, a text...), set in
     the same UPDATE."""
-    queued = _update(session, contact, _QUEUE, state=ContactState.WAITING.value,
-                     escalated=False, tier2_rung=False, exhausted=False, queued_at=utcnow(),
-                     **({"mode": mode} if mode is not None else {}))
-    if queued is not None:
-        event(session, queued, EventKind.QUEUED)
-    return queued
+    return _update(session, contact, _QUEUE, {"kind": EventKind.QUEUED.value},
+                   state=ContactState.WAITING.value, escalated=False, tier2_rung=False,
+                   exhausted=False, queued_at=utcnow(),
+                   **({"mode": mode} if mode is not None else {}))
 
 
 def leave_queue(session: Session, contact: Contact, new_state: ContactState) -> bool:
@@ -308,12 +375,12 @@ def finish(session: Session, contact: Contact | int, outcome: Outcome,
         values.update(state=ContactState.ENDED.value, ended_at=utcnow())
     if forget:
         values["sealed_number"] = None
-    done = _update(session, contact, _SET_OUTCOME_AND_END if end else _SET_OUTCOME, **values)
+    done = _update(session, contact, _SET_OUTCOME_AND_END if end else _SET_OUTCOME,
+                   {"kind": outcome.value, "tier": tier, "outcome": outcome.value}, **values)
     if done is None:
         if forget:
             forget_number(session, contact)
         return False
-    event(session, done, outcome.value, tier=tier, outcome=outcome.value)
     log.info("contact %s outcome %s", done.id, outcome.value)
     return True
 

@@ -30,7 +30,7 @@ from hotline.outreach import referrals
 from hotline.core.extensions import settings
 from hotline.lifecycle import effects, transitions
 from hotline.telephony import outbound
-from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState, EventKind,
+from hotline.models import (Channel, Consent, Contact, ContactMode, ContactState,
                             Offer, OfferState, OptOut, Outcome, Supporter, utcnow)
 from hotline.text.words import Command, Keyword, TextFlows
 from hotline.roster import care, shifts, training
@@ -467,11 +467,10 @@ class ClinicianTexts:
         return [Outgoing(reply)] if reply else None
 
     def _first_text(self) -> list[Outgoing]:
-        contact = contacts.insert_contact(
+        contact = contacts.start(
             self.session, channel=Channel.SMS.value, caller_key=self.conv.key,
             language=self.lang, state=ContactState.MENU.value,
             sealed_number=privacy.seal(self.conv.inbound.number, self.conv.cfg))
-        contacts.event(self.session, contact, EventKind.STARTED)
         self.session.commit()
         self.contact = contact
         if self.crisis:
