@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from flask import Response, current_app
@@ -23,7 +24,8 @@ from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.privacy import primitives as privacy
 from hotline.dashboard import access
 from hotline.lifecycle import contacts, transitions
-from hotline.models import InboundMessage, MessageSid, OptOut
+from hotline.models import InboundMessage, MessageSid, OptOut, StatsDay, utcnow
+from hotline.monitoring import counters
 from hotline.telephony import message_records, signature
 from hotline.telephony.twiml import flows, respond
 from hotline.voice import views
@@ -752,3 +754,103 @@ def test_contact_state_changes_skip_the_orm_bulk_update(twilio, session, monkeyp
     assert _hang_up(twilio, other.id).status_code == 200  # finish (by id)
     session.refresh(other)
     assert other.outcome == "abandoned"
+
+
+# --- a contact's change and its event, one statement on PostgreSQL (contacts._logged) ---
+
+def _contacts_counted() -> dict:
+    """The ``contacts`` counter (outcomes counted per channel) as Redis holds it."""
+    return redis_conn.client.hgetall(counters.KEY.format("contacts"))
+
+
+def test_talk_and_hang_up_by_id_commit_on_their_own_on_postgresql(twilio, session):
+    """PostgreSQL: the menu's talk and the hang-up are each one statement in autocommit
+    (no BEGIN, no COMMIT); SQLite: the UPDATE and the event's INSERT, one COMMIT. Before:
+    an UPDATE and an INSERT inside BEGIN ... COMMIT on both."""
+    call(twilio)
+    contact_id = only_contact(session).id
+    session.close()
+    postgres = db.engine.dialect.name == "postgresql"
+    for deliver in (lambda: press(twilio, contact_id, digits="1"),
+                    lambda: _hang_up(twilio, contact_id)):
+        with autocommitted() as sent, commits() as done:
+            assert deliver().status_code == 200
+        if postgres:
+            assert sent == [("WITH CHANGED AS (UPDATE", True)] and done == [], (sent, done)
+        else:
+            assert [a for _s, a in sent] == [False, False] and done == ["COMMIT"], sent
+        session.close()
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact_id).order_by(ContactEvent.id)).all() == [
+        "started", "queued", "abandoned"]
+    assert ("workers.offer.cancel_offers", (contact_id,)) in _queued_jobs()
+
+
+def test_a_menu_reply_queues_with_its_record_in_one_transaction(twilio, session):
+    """The SMS webhook's record and the queue's change commit together: on PostgreSQL
+    the change and its event are one statement inside that transaction (not in
+    autocommit beside it)."""
+    _text(twilio, "hello", "SM" + "1" * 32)
+    with autocommitted() as sent, commits() as done:
+        _text(twilio, "2", "SM" + "2" * 32)
+    assert not any(a for _s, a in sent) and done == ["COMMIT"], (sent, done)
+    changes = [s for s, _a in sent if s.startswith(CHANGE_CONTACT)]
+    assert len(changes) == 1, sent
+    assert changes[0].startswith(CHANGE_CONTACT[db.engine.dialect.name == "postgresql"]), sent
+    contact = only_contact(session)
+    assert session.scalars(select(ContactEvent.kind).where(
+        ContactEvent.contact_id == contact.id).order_by(ContactEvent.id)).all() == [
+        "started", "queued"]
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_a_change_that_matches_nothing_writes_no_event_and_counts_nothing(
+        app, session, in_transaction):
+    """An outcome already set (a repeat, a race lost) or no such contact: no event, no
+    count, no effect; an outcome set once is counted once, whether it was committed in
+    autocommit (counted at once) or with the caller's transaction (counted at its
+    commit)."""
+    contact = Contact(channel="voice", caller_key="k", call_sid="CA" + "c" * 32)
+    session.add(contact)
+    session.commit()
+    contact_id = contact.id
+    session.close()
+    counted = _contacts_counted()
+
+    def begin() -> None:
+        if in_transaction:  # something of the caller's is in the transaction already
+            session.execute(select(OptOut.caller_key))
+
+    begin()
+    assert transitions.finish(session, contact_id, contacts.Outcome.ABANDONED).won
+    session.close()
+    after_first = _contacts_counted()
+    assert after_first != counted
+    for _ in range(2):  # a repeat, and a racing second caller: neither matches
+        begin()
+        assert not transitions.finish(session, contact_id, contacts.Outcome.FAILED).won
+        session.close()
+    begin()
+    assert contacts.queue(session, 999) is None and contacts.finish(
+        session, 999, contacts.Outcome.ABANDONED) is False
+    session.commit()
+    assert _contacts_counted() == after_first
+    assert session.execute(select(ContactEvent.contact_id, ContactEvent.kind)).all() == [
+        (contact_id, "abandoned")]
+    assert session.get(Contact, contact_id).outcome == "abandoned"
+
+
+def test_an_old_contacts_autocommitted_outcome_still_drops_its_cached_day(app, session):
+    """A late outcome (a contact days old) still drops the cached statistics of its day,
+    committed by the caller after the autocommitted change and its event."""
+    old = utcnow() - timedelta(days=5)
+    contact = Contact(channel="voice", caller_key="k", created_at=old)
+    session.add(contact)
+    session.add(StatsDay(zone="UTC", day=old.date(), counts="{}"))
+    session.commit()
+    contact_id = contact.id
+    session.close()
+    assert transitions.finish(session, contact_id, contacts.Outcome.ABANDONED).won
+    session.close()
+    assert session.scalars(select(StatsDay)).all() == []
+    assert session.scalars(select(ContactEvent.kind)).all() == ["abandoned"]
