@@ -14,7 +14,7 @@ import pytest
 from flask import Response, current_app
 from redis.client import Pipeline, Redis
 from rq.job import Job
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
@@ -23,9 +23,11 @@ from sqlalchemy.orm.bulk_persistence import _BulkORMUpdate
 from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.privacy import primitives as privacy
 from hotline.dashboard import access
+from hotline.escalation import matching, runner
+from hotline.escalation import policy as policies
+from hotline.monitoring import counters
 from hotline.lifecycle import contacts, transitions
 from hotline.models import InboundMessage, MessageSid, OptOut, StatsDay, utcnow
-from hotline.monitoring import counters
 from hotline.telephony import message_records, signature
 from hotline.telephony.twiml import flows, respond
 from hotline.voice import views
@@ -854,3 +856,237 @@ def test_an_old_contacts_autocommitted_outcome_still_drops_its_cached_day(app, s
     session.close()
     assert session.scalars(select(StatsDay)).all() == []
     assert session.scalars(select(ContactEvent.kind)).all() == ["abandoned"]
+
+
+# --- repeats of the status callback and the wait poll, turned away by the database -------
+# Both are marked ``deduplicated_by``: no answer kept in Redis. Each repeat below is shown
+# to have no effect of its own, one after the other and at the same time, and each "at the
+# same time" test is run with the conditional UPDATE's condition patched away too, which
+# must then give two effects: the interleaving really brings both deliveries to the UPDATE.
+
+def _signed(twilio, path: str, params: dict, token: str):
+    """One delivery as Twilio retries it (the same token and parameters), to post again."""
+    params = {k: str(v) for k, v in params.items()}
+    headers = {"X-Twilio-Signature": twilio.validator.compute_signature(
+        PUBLIC_BASE_URL + path, params), "I-Twilio-Idempotency-Token": token}
+    return lambda client=twilio.client: client.post(path, data=params, headers=headers)
+
+
+def _twice_at_once(app, deliver, monkeypatch, module, name: str) -> list:
+    """Two deliveries in two threads, each stopped just before ``module.name`` (the step
+    before the write) until the other got there too: both decide on the same state."""
+    start, meet, answers = threading.Barrier(2, timeout=20), threading.Barrier(2, timeout=20), [
+        None, None]
+    before = getattr(module, name)
+
+    def met(*args, **kwargs):
+        meet.wait()
+        return before(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, met)
+
+    def post(n: int) -> None:
+        client = app.test_client()
+        start.wait()
+        answers[n] = deliver(client)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    monkeypatch.setattr(module, name, before)
+    assert [a.status_code for a in answers] == [200, 200], [a.data for a in answers]
+    return answers
+
+
+def _kinds(session, contact_id: int, kind: str) -> int:
+    session.expire_all()
+    return len(session.scalars(select(ContactEvent.id).where(
+        ContactEvent.contact_id == contact_id, ContactEvent.kind == kind)).all())
+
+
+def _abandoned_count() -> int:
+    return sum(n for labels, n in counters.totals("contacts")
+               if labels == {"channel": "voice", "outcome": "abandoned"})
+
+
+def _status_of_a_hang_up(twilio, session):
+    """A caller waiting in the queue, and the status callback of their hang-up (the queue
+    exit not delivered first): it abandons the contact."""
+    contact = _queued_then_hung_up(twilio, session)
+    jobs.queue.empty()
+    session.close()
+    return contact.id, _signed(twilio, "/twilio/voice/status", {
+        "CallSid": contact.call_sid, "CallStatus": "completed"}, "status-retry-token")
+
+
+def _one_abandon(session, contact_id: int, times: int = 1) -> None:
+    assert _kinds(session, contact_id, "abandoned") == times
+    assert _abandoned_count() == times
+    assert _queued_jobs() == [("workers.offer.cancel_offers", (contact_id,))] * times
+    contact = session.get(Contact, contact_id)
+    assert (contact.outcome, contact.state, contact.sealed_number) == ("abandoned", "ended", None)
+
+
+def test_status_callback_repeated_keeps_nothing_in_redis_and_abandons_once(
+        twilio, session, monkeypatch):
+    """Before: a GET and a SET of the token in Redis per delivery."""
+    contact_id, deliver = _status_of_a_hang_up(twilio, session)
+    sent = _redis_commands(monkeypatch)
+    first, again = deliver(), deliver()
+    assert [c for c in sent if c in ("GET", "SET")] == [], sent
+    monkeypatch.undo()
+    assert first.data == again.data and twiml(first).find("Say") is None  # empty TwiML
+    assert not redis_conn.client.keys("hotline:idem:*")
+    _one_abandon(session, contact_id)
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
+def test_status_callback_delivered_twice_at_once_abandons_once(
+        app, twilio, session, monkeypatch, guarded):
+    contact_id, deliver = _status_of_a_hang_up(twilio, session)
+    if not guarded:  # the outcome set even where there is one already
+        monkeypatch.setattr(contacts, "_SET_OUTCOME_AND_END",
+                            contacts._Change(attempt=contacts._NEXT_ATTEMPT))
+    first, second = _twice_at_once(app, deliver, monkeypatch, transitions, "finish")
+    assert first.data == second.data
+    _one_abandon(session, contact_id, times=1 if guarded else 2)
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
+def test_status_callback_of_a_connected_call_delivered_twice_at_once_ends_it_once(
+        app, twilio, session, monkeypatch, guarded):
+    call(twilio)
+    contact = only_contact(session)
+    contact.state, contact.outcome = "connected", "connected"
+    session.commit()
+    if not guarded:
+        monkeypatch.setattr(contacts, "_END", contacts._Change(attempt=contacts._NEXT_ATTEMPT))
+    deliver = _signed(twilio, "/twilio/voice/status", {
+        "CallSid": contact.call_sid, "CallStatus": "completed"}, "end-retry-token")
+    _twice_at_once(app, deliver, monkeypatch, contacts, "end")
+    assert _kinds(session, contact.id, "ended") == (1 if guarded else 2)
+    assert deliver().data == deliver().data  # and one after the other: nothing more
+    assert _kinds(session, contact.id, "ended") == (1 if guarded else 2)
+
+
+def _waiting(twilio, session, role: str | None = None) -> Contact:
+    call(twilio)
+    contact = only_contact(session)
+    press(twilio, contact.id, digits="1")
+    if role:  # asked for a peer in their role; nobody of it is on duty: the wait is over
+        contact.match_role = role
+        session.commit()
+    session.refresh(contact)  # queued: its attempt
+    jobs.queue.empty()
+    session.close()
+    return contact
+
+
+def _escalating_poll(twilio, contact: Contact):
+    seconds = policies.current().second.after_seconds
+    return _signed(twilio, f"/twilio/voice/{contact.id}/wait",
+                   {"QueueTime": seconds, "CallSid": contact.call_sid}, "wait-retry-token")
+
+
+def _escalated_once(session, contact: Contact, times: int = 1) -> None:
+    assert _kinds(session, contact.id, "escalated") == times
+    contact = session.get(Contact, contact.id)
+    assert _queued_jobs() == [("workers.offer.route", (contact.id, contact.attempt))] * times
+    assert contact.escalated
+
+
+def test_wait_poll_repeated_keeps_nothing_in_redis_and_escalates_once(
+        twilio, session, monkeypatch):
+    contact = _waiting(twilio, session)
+    deliver = _escalating_poll(twilio, contact)
+    sent = _redis_commands(monkeypatch)
+    first, again = deliver(), deliver()
+    assert [c for c in sent if c in ("GET", "SET")] == [], sent
+    monkeypatch.undo()
+    assert first.data == again.data and twiml(first).find("Pause") is not None
+    assert not redis_conn.client.keys("hotline:idem:*")
+    _escalated_once(session, contact)
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
+def test_wait_poll_delivered_twice_at_once_escalates_once(
+        app, twilio, session, monkeypatch, guarded):
+    contact = _waiting(twilio, session)
+    if not guarded:  # escalated even where it is already
+        monkeypatch.setattr(runner, "_ESCALATE", update(Contact.__table__).where(
+            Contact.__table__.c.id == bindparam("row_id")).values(escalated=True).returning(
+            *contacts.BRIEF))
+    first, second = _twice_at_once(app, _escalating_poll(twilio, contact), monkeypatch,
+                                   runner, "_escalated_now")
+    assert first.data == second.data and twiml(first).find("Pause") is not None
+    _escalated_once(session, contact, times=1 if guarded else 2)
+
+
+def test_a_routing_step_and_the_wait_poll_escalate_once_together(
+        app, twilio, session, monkeypatch, make_supporter):
+    """The step's escalation (its first tier has nobody) and the poll's race: one event."""
+    contact = _waiting(twilio, session)
+    make_supporter("Backup", tier=2)
+    meet = threading.Barrier(2, timeout=20)
+    before = runner._escalated_now
+
+    def met(*args, **kwargs):
+        meet.wait()
+        return before(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_escalated_now", met)
+
+    def step() -> None:
+        with app.app_context():
+            runner.step(contact.id, contact.attempt)
+            db.session.remove()
+
+    stepping = threading.Thread(target=step)
+    stepping.start()
+    _escalating_poll(twilio, contact)(app.test_client())
+    stepping.join()
+    monkeypatch.undo()
+    assert _kinds(session, contact.id, "escalated") == 1
+
+
+def _falling_back_poll(twilio, contact: Contact):
+    return _signed(twilio, f"/twilio/voice/{contact.id}/wait",
+                   {"QueueTime": 30, "CallSid": contact.call_sid}, "fallback-retry-token")
+
+
+def _told(response) -> bool:
+    return flows().prompt("en", "match_fallback") in response.data.decode()
+
+
+def test_wait_poll_that_falls_back_repeated_tells_once_and_answers_as_now(
+        twilio, session, monkeypatch):
+    """The repeat answers what the poll answers now (``CURRENT_ANSWER``): the role is
+    erased, so it is the plain wait, without the notice the first delivery carried."""
+    contact = _waiting(twilio, session, role="nurse")
+    deliver = _falling_back_poll(twilio, contact)
+    sent = _redis_commands(monkeypatch)
+    first, again = deliver(), deliver()
+    assert [c for c in sent if c in ("GET", "SET")] == [], sent
+    monkeypatch.undo()
+    assert _told(first) and not _told(again)
+    assert again.data == twilio.post(f"/twilio/voice/{contact.id}/wait", {
+        "QueueTime": 30, "CallSid": contact.call_sid}).data  # a poll now, without a token
+    session.expire_all()
+    assert session.get(Contact, contact.id).match_role is None
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
+def test_wait_poll_that_falls_back_delivered_twice_at_once_tells_once(
+        app, twilio, session, monkeypatch, guarded):
+    contact = _waiting(twilio, session, role="nurse")
+    if not guarded:  # erased even where it is already
+        monkeypatch.setattr(matching, "_ERASE_ROLE", update(Contact.__table__).where(
+            Contact.__table__.c.id == bindparam("row_id")).values(match_role=None))
+    answers = _twice_at_once(app, _falling_back_poll(twilio, contact), monkeypatch,
+                             matching, "fallback_due")
+    assert sum(map(_told, answers)) == (1 if guarded else 2)
+    assert all(twiml(a).find("Pause") is not None for a in answers)
+    session.expire_all()
+    assert session.get(Contact, contact.id).match_role is None

@@ -24,8 +24,9 @@ from datetime import timedelta
 
 from cryptography.fernet import InvalidToken
 
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.core.extensions import settings
 from hotline.escalation import policy as policies
@@ -122,12 +123,24 @@ def ring_tiers(contact: Contact) -> list[int]:
     return [policy.first.tier, *second]
 
 
+#: The fall-back's one write, a conditional UPDATE: the role erased only while the caller
+#: waits with one, so of two racing deliveries of the same wait poll exactly one matches,
+#: and only that one tells the caller (``fall_back``).
+_C = Contact.__table__.c
+_ERASE_ROLE = update(Contact.__table__).where(
+    _C.id == bindparam("row_id"), _C.state == ContactState.WAITING.value,
+    _C.match_role.is_not(None)).values(match_role=None)
+
+
 def fall_back(session: Session, contact: Contact) -> bool:
     """A waiting caller's role-first wait is over (``fallback_due``): the role is erased
-    there and then (it has no more use) and True says to tell them so, once."""
+    there and then (it has no more use) and True says to tell them so, once: only the
+    call whose UPDATE erased it is told (commits)."""
     if contact.state != ContactState.WAITING.value or not fallback_due(
             session, contact, ring_tiers(contact)):
         return False
-    contact.match_role = None
+    erased = session.execute(_ERASE_ROLE, {"row_id": contact.id}).rowcount == 1
     session.commit()
-    return True
+    if erased:
+        set_committed_value(contact, "match_role", None)
+    return erased

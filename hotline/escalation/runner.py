@@ -37,8 +37,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hotline.callbacks import requests as callbacks
 from hotline.lifecycle import contacts
@@ -179,17 +180,41 @@ def _step_again_at(contact: Contact, when: datetime) -> None:
                                  after=max(when - utcnow(), timedelta(seconds=1)))])
 
 
+#: Escalation's one write, a conditional UPDATE: the flag is set only on a waiting contact
+#: that has not escalated yet, so of two racing escalations (two deliveries of the wait
+#: webhook, or it and a routing step) exactly one matches, and only it writes the event
+#: and starts the step. RETURNING gives what the event needs (``contacts.BRIEF``).
+_C = Contact.__table__.c
+_ESCALATE = update(Contact.__table__).where(
+    _C.id == bindparam("row_id"), _C.state == ContactState.WAITING.value,
+    _C.escalated.is_not(True)).values(escalated=True).returning(*contacts.BRIEF)
+
+
 def escalate(session: Session, contact: Contact) -> bool:
     """The one decision to move past the first ring step: the contact is marked escalated
-    (its event once, in the caller's transaction). True when the policy's second step
-    has yet to ring for this attempt; False when there is none, or it has rung."""
+    (its event once, in the caller's transaction, by whichever escalation set the flag).
+    True when the policy's second step has yet to ring for this attempt; False when there
+    is none, or it has rung."""
     second = policies.current().second
     if second is None:
         return False
-    if not contact.escalated:
-        contact.escalated = True
-        contacts.event(session, contact, EventKind.ESCALATED, tier=second.tier)
+    if not contact.escalated and _escalated_now(session, contact, second.tier) is None:
+        session.refresh(contact)  # escalated meanwhile by the wait webhook (or it left)
+        return bool(contact.escalated) and not contact.tier2_rung
     return not contact.tier2_rung
+
+
+def _escalated_now(session: Session, contact, tier: int):
+    """``_ESCALATE`` for ``contact`` (loaded, or a light view with its id) and, if it
+    matched, the ESCALATED event; the ``BRIEF`` row when it matched, else None. The
+    transaction stays open for the caller to commit."""
+    session.flush()  # pending changes first (a Core statement does not autoflush)
+    won = session.execute(_ESCALATE, {"row_id": contact.id}).one_or_none()
+    if won is not None:
+        contacts.event(session, won, EventKind.ESCALATED, tier=tier)
+        if isinstance(contact, Contact):
+            set_committed_value(contact, "escalated", True)
+    return won
 
 
 def on_wait(session: Session, contact, queue_seconds: int) -> bool:
@@ -197,8 +222,9 @@ def on_wait(session: Session, contact, queue_seconds: int) -> bool:
     the options); else they stay, and the second step starts if its time has come.
 
     ``contact`` may be a light view (``contacts.glance``: state, exhausted, escalated,
-    id): the poll that changes nothing builds no ORM object; the contact is loaded into
-    ``session`` only to escalate."""
+    id): the poll builds no ORM object, and escalates by id in one conditional UPDATE
+    (``_ESCALATE``), so a repeated or concurrent delivery of the same poll escalates,
+    writes its event and starts the step once (``telephony.idempotency``)."""
     policy = policies.current()
     waiting = contact.state == ContactState.WAITING.value
     if contact.state != ContactState.CONNECTED.value and (
@@ -208,11 +234,10 @@ def on_wait(session: Session, contact, queue_seconds: int) -> bool:
     second = policy.second
     if (waiting and second is not None and queue_seconds >= second.after_seconds
             and not contact.escalated):
-        loaded = contact if isinstance(contact, Contact) else _current(session, contact.id)
-        if (loaded is not None and loaded.state == ContactState.WAITING.value
-                and escalate(session, loaded)):
-            session.commit()
-            effects.apply([effects.route(loaded.id, loaded.attempt)])
+        won = _escalated_now(session, contact, second.tier)
+        session.commit()
+        if won is not None:
+            effects.apply([effects.route(won.id, won.attempt)])
     return False
 
 

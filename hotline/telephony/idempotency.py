@@ -4,10 +4,11 @@ The first answer of a voice webhook is kept in Redis for a few minutes under the
 a repeat gets that same answer without running the view again. Only voice TwiML is kept
 (prompts and URLs: no caller number, nothing anyone said); text webhooks are deduplicated
 by their MessageSid in the database instead, and so is any voice view marked
-``deduplicated_by`` (the incoming call, by its CallSid): the database already gives its
-repeat one effect and the same answer, so its answers are not kept (two Redis round trips
-saved on each delivery). If Redis is down, the view simply runs.
-"""
+``deduplicated_by``: the incoming call by its unique CallSid, the call's status callback
+and the queue's wait poll by the conditional UPDATEs that are their only changes. The
+database already gives their repeats one effect and a right answer (``deduplicated_by``
+says which), so their answers are not kept (two Redis round trips saved on each
+delivery). If Redis is down, the view simply runs."""
 
 from __future__ import annotations
 
@@ -28,15 +29,29 @@ KEEP_SECONDS = 600
 MAX_TOKEN = 128
 
 
-def deduplicated_by(key: str) -> Callable[[Callable], Callable]:
-    """Mark a view whose repeated delivery the database turns away by ``key`` (a unique
-    column the view INSERTs into first): a repeat, one after the other or at the same
-    time, writes nothing and answers what the first did, so ``once`` keeps no answer of
-    it. The view's tests must show both (tests/test_lean_webhooks.py does for
-    ``voice.incoming``). Put it above ``safe_view``, under the route."""
+#: What a repeat of a view marked ``deduplicated_by`` answers: the first's answer, byte
+#: for byte (the view answers a repeat from what the first wrote, or always the same)...
+SAME_ANSWER = "the first's answer"
+#: ...or the answer the view gives now to the same request: built from the contact's
+#: state as the first left it (or as it moved on since, as the next poll would see it).
+CURRENT_ANSWER = "the answer now"
+
+
+def deduplicated_by(guard: str, answer: str = SAME_ANSWER) -> Callable[[Callable], Callable]:
+    """Mark a view whose repeated delivery the database itself turns away; ``guard`` says
+    how: a unique column the view INSERTs into first (a repeat writes nothing), or the
+    conditions of the conditional UPDATEs through which alone the view changes anything
+    (a repeat's UPDATE matches nothing, so it writes no second event, enqueues no second
+    job, counts nothing twice). A repeat, one after the other or at the same time, thus
+    has no effect of its own, and it answers ``answer`` (``SAME_ANSWER`` or
+    ``CURRENT_ANSWER``); ``once`` keeps no answer of it. The view's tests must show
+    both, and that they fail without the guard (tests/test_lean_webhooks.py). Put it
+    above ``safe_view``, under the route."""
+    if answer not in (SAME_ANSWER, CURRENT_ANSWER):
+        raise ValueError(f"not a documented answer of a repeat: {answer!r}")
 
     def mark(view: Callable) -> Callable:
-        view.deduplicated_by = key
+        view.deduplicated_by, view.repeat_answer = guard, answer
         return view
     return mark
 

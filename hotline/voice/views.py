@@ -31,7 +31,7 @@ from hotline.lifecycle import effects, transitions
 from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer, OfferState,
                             Outcome)
 from hotline.core.urls import public_url
-from hotline.telephony.idempotency import deduplicated_by, once
+from hotline.telephony.idempotency import CURRENT_ANSWER, deduplicated_by, once
 from hotline.telephony.signature import protect
 from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, MIMETYPE, after_crisis, crisis_dial,
                                      empty, flows, gather, respond, safe_view, say, speak,
@@ -362,10 +362,19 @@ MENU_ACTIONS = {"talk": _talk_now, "callback": _callback, "language": _switch_la
 
 
 @bp.post("/<int:contact_id>/wait")
+@deduplicated_by("contacts.escalated, contacts.match_role: runner._ESCALATE, "
+                 "matching._ERASE_ROLE", answer=CURRENT_ANSWER)
 @safe_view(to_caller)
 def wait(contact_id: int) -> Response:
     """The queue's wait URL: reassure; the escalation runner decides whether the caller
-    leaves (exhausted, or time is up) and escalates when the policy says so."""
+    leaves (exhausted, or time is up) and escalates when the policy says so.
+
+    Its only changes are two conditional UPDATEs (escalated, set once while waiting; the
+    caller's role, erased once when its wait is over): a repeated delivery, one after the
+    other or at the same time, escalates, starts the step and is told of the fall-back
+    only once; its answer is the one this poll gets now (to stay or to leave, the words
+    for its QueueTime), so no answer is kept in Redis. The fall-back notice is said only
+    by the delivery that erased the role."""
     cfg = settings()
     # The most frequent webhook (every WAIT_PAUSE_SECONDS per waiting caller) mostly
     # changes nothing: a light view in one SELECT without a transaction; the contact is
@@ -543,9 +552,15 @@ def crisis_result(contact_id: int) -> Response:
 
 
 @bp.post("/status")
+@deduplicated_by("contacts.outcome IS NULL, contacts.state != ended: contacts.finish, end")
 @safe_view(empty)
 def call_status() -> Response:
-    """Status callback of the caller's leg (set on the number): the call is over."""
+    """Status callback of the caller's leg (set on the number): the call is over.
+
+    It changes the contact only by conditional UPDATEs (the outcome set where there is
+    none; the end where it has not ended): a repeated delivery, one after the other or at
+    the same time, writes no second outcome, event, count or cancel job, and the answer is
+    always the same empty TwiML, so no answer is kept in Redis."""
     if request.form.get("CallStatus") not in FINAL_STATUSES:
         return empty()
     # Most calls were ended by the queue exit already: a light view in one SELECT
