@@ -16,7 +16,7 @@ hotline settle, then checks and measures:
   supporter started ringing).
 
 The processes: redis-server, a throwaway PostgreSQL (SQLite if its binaries are missing),
-the hotline under gunicorn (2 processes x 2 threads, stand-in off: production's
+the hotline under gunicorn (2 processes x 8 threads, stand-in off: production's
 topology), the stand-in in a gunicorn process of its own (it keeps its calls in memory:
 one process) playing Twilio, and ``SURGE_WORKERS`` (default 4) ``hotline worker``s.
 ``SURGE_PROFILE=1`` records py-spy profiles of the web, stand-in and worker processes.
@@ -141,7 +141,7 @@ class SurgeStack:
                            stderr=out, cwd=ROOT)
         seed_roster(self.db_url)
         gunicorn = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"]
-        self._spawn("app", gunicorn + ["--workers", "2", "--threads", "2", "--bind",
+        self._spawn("app", gunicorn + ["--workers", "2", "--threads", "8", "--bind",
                                        self.app_url.removeprefix("http://"),
                                        "hotline:create_app()"], self.env)
         # The stand-in: Twilio's part, in a process of its own. Its webhooks go to the
@@ -809,7 +809,7 @@ def profile(stack: SurgeStack, folder: Path) -> list[subprocess.Popen]:
 
 def surge_notes() -> list[str]:
     return [
-        "The stack: the hotline under gunicorn (2 processes x 2 threads, as production), "
+        "The stack: the hotline under gunicorn (2 processes x 8 threads, as production), "
         f"{WORKERS} `hotline worker`s, redis-server, PostgreSQL; the stand-in plays Twilio in "
         "a process of its own and posts up to 8 webhooks at once, as Twilio would (posting "
         "them one at a time from its loop had made each caller wait for everyone's webhooks: "

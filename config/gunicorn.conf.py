@@ -6,13 +6,12 @@ import os
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:" + os.environ.get("PORT", "5000"))
-# A webhook is about a millisecond of Python between short PostgreSQL and Redis round trips.
-# Python runs one thread at a time per process, so one process per core uses the CPU; a
-# second thread overlaps one request's round trips with another's Python. More threads
-# only queue for the interpreter lock: every handoff costs CPU, and their waits make the
-# latency tail (benchmarks/RESULTS.md: threads per process, measured).
+# A webhook is a few milliseconds of Python between short PostgreSQL and Redis round trips.
+# Python runs one thread at a time per process, so one process per core uses the CPU; its
+# threads overlap the round trips. More processes than cores only cost CPU (about 9% more
+# per request at 5 x 4 than at 2 x 8 on 2 cores: make bench, webhooks) and connections.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_class = "gthread"
 timeout = 30          # Twilio gives a webhook 15 s; anything slower is a bug
 graceful_timeout = 20
