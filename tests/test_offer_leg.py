@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 
 from rq import Queue
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from hotline.lifecycle import routing
-from hotline.core.extensions import jobs
+from hotline.core.extensions import db, jobs
+from hotline.telephony import api as twilio_api
 from hotline.models import Contact, ContactEvent, ContactState, Offer
 from tests.conftest import PUBLIC_BASE_URL, twiml
+from workers import offer as offer_jobs
 
 
 def setup_offer(session, make_supporter, tier=1):
@@ -136,3 +140,97 @@ def test_offer_status_for_unknown_offer_is_harmless(twilio, session):
     response = twilio.post("/twilio/voice/offer/999/status", {"CallStatus": "completed"})
     assert response.status_code == 200
     assert session.scalars(select(Offer)).all() == []
+
+
+# A pick-up that lands after its offer was closed (and its supporter freed): the goodbye
+
+def canceled_then_picked_up(twilio, session, make_supporter, monkeypatch):
+    """Ada and Bo rung together; Ada's press wins and the stopping job cancels Bo's offer
+    (freeing him); Bo's pick-up lands after that and hears the caller is taken."""
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: None)
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1)
+    session.add(contact)
+    session.commit()
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    won.call_sid, other.call_sid = "CA" + "1" * 32, "CA" + "2" * 32
+    session.commit()
+    twilio.post(f"/twilio/voice/offer/{won.id}/accept", {"Digits": "1"})
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    session.refresh(other)
+    assert other.state == "canceled" and other.supporter.busy_with is None  # freed
+    return other
+
+
+def another_contact(session):
+    contact = Contact(caller_key="j" * 64, state=ContactState.WAITING.value, attempt=1)
+    session.add(contact)
+    session.commit()
+    return contact
+
+
+def scheduled_jobs():
+    registry = ScheduledJobRegistry(queue=Queue("hotline", connection=jobs.queue.connection))
+    return [(j.func_name, j.args) for j in
+            (Job.fetch(i, connection=jobs.queue.connection) for i in registry.get_job_ids())]
+
+
+def test_a_late_pick_up_holds_its_supporter_until_its_goodbye_ends(
+        twilio, session, make_supporter, monkeypatch):
+    """Before: the goodbye played on Bo's phone while he was free, so the next contact's
+    routing rang him over it (two calls on one phone; benchmarks/surge.py)."""
+    other = canceled_then_picked_up(twilio, session, make_supporter, monkeypatch)
+    doc = twiml(twilio.post(f"/twilio/voice/offer/{other.id}/answer",
+                            {"CallStatus": "in-progress"}))
+    assert "already been connected" in doc.find("Say").text and doc.find("Gather") is None
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with == other.token
+    assert ("workers.offer.free_supporter", (other.id,)) in scheduled_jobs()
+    assert routing.offer_next(session, another_contact(session), 1) == []
+    twilio.post(f"/twilio/voice/offer/{other.id}/status", {"CallStatus": "completed"})
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with is None  # the goodbye has ended
+    [offer] = routing.offer_next(session, another_contact(session), 1)
+    assert offer.supporter_id == other.supporter_id
+
+
+def test_a_late_press_holds_its_supporter_until_its_goodbye_ends(
+        twilio, session, make_supporter, monkeypatch):
+    """The same by the press of 1 (or another key) after the cancel."""
+    other = canceled_then_picked_up(twilio, session, make_supporter, monkeypatch)
+    for digits in ("1", "2"):
+        doc = twiml(twilio.post(f"/twilio/voice/offer/{other.id}/accept",
+                                {"Digits": digits}))
+        assert doc.find("Dial") is None and doc.find("Hangup") is not None
+        session.refresh(other.supporter)
+        assert other.supporter.busy_with == other.token
+        routing.release(session, other.supporter_id, other.token)
+        session.commit()
+
+
+def test_a_late_pick_up_never_takes_a_supporter_reserved_for_something_else(
+        twilio, session, make_supporter, monkeypatch):
+    other = canceled_then_picked_up(twilio, session, make_supporter, monkeypatch)
+    [newer] = routing.offer_next(session, another_contact(session), 1)  # Bo, meanwhile
+    assert newer.supporter_id == other.supporter_id
+    twilio.post(f"/twilio/voice/offer/{other.id}/answer", {"CallStatus": "in-progress"})
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with == newer.token  # not taken by the goodbye
+    assert ("workers.offer.free_supporter", (other.id,)) not in scheduled_jobs()
+    twilio.post(f"/twilio/voice/offer/{other.id}/status", {"CallStatus": "completed"})
+    db.session.expire_all()
+    assert offer_jobs.free_supporter(other.id) == "already free"
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with == newer.token  # nor released by its end
+
+
+def test_the_safety_net_frees_a_held_supporter_whose_status_never_comes(
+        twilio, session, make_supporter, monkeypatch):
+    other = canceled_then_picked_up(twilio, session, make_supporter, monkeypatch)
+    twilio.post(f"/twilio/voice/offer/{other.id}/answer", {"CallStatus": "in-progress"})
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with == other.token
+    db.session.expire_all()
+    assert offer_jobs.free_supporter(other.id) == "freed"  # a minute on, no status came
+    session.refresh(other.supporter)
+    assert other.supporter.busy_with is None

@@ -515,12 +515,18 @@ def test_a_pick_up_that_lands_after_its_offer_was_stopped_hears_it_is_taken(
         with db.engine.begin() as conn:  # the stopping job, in another process
             conn.execute(update(Offer).where(Offer.id == other_id).values(
                 state=OfferState.CANCELED.value))
+            conn.execute(update(Supporter).where(Supporter.busy_with == token).values(
+                busy_with=None))  # and freed its supporter
         return stale
     monkeypatch.setattr(routing, "is_stale", stopped_meanwhile)
+    token = other.token
     doc = twiml(twilio.post(f"/twilio/voice/offer/{other_id}/answer",
                             {"CallStatus": "in-progress"}))
     assert doc.find("Gather") is None
     assert TAKEN in doc.find("Say").text and doc.find("Hangup") is not None
+    # held again while that goodbye plays (before: free, and could be rung over it)
+    assert session.scalar(select(Supporter.busy_with).where(
+        Supporter.id == other.supporter_id)) == token
 
 
 def test_a_text_offer_closed_before_its_turn_is_never_sent(app, session, make_supporter,

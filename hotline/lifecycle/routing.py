@@ -98,6 +98,16 @@ def release(session: Session, supporter_id: int, token: str) -> bool:
     return result.rowcount == 1
 
 
+def hold(session: Session, supporter_id: int, token: str) -> bool:
+    """Reserve a supporter for ``token`` only if they are free right now (never one held
+    for anything else): a supporter whose offer was closed (and who was freed) while their
+    phone still plays a goodbye on its leg; ``release`` with the same token frees them."""
+    result = session.execute(update(Supporter).where(
+        Supporter.id == supporter_id, Supporter.busy_with.is_(None)).values(
+        busy_with=token, busy_since=utcnow()))
+    return result.rowcount == 1
+
+
 def transfer(session: Session, supporter_id: int, old: str, new: str) -> bool:
     """Move a reservation from an offer to the contact it was accepted for."""
     result = session.execute(update(Supporter).where(

@@ -84,8 +84,26 @@ def close_answered(session: Session, offer: Offer, state: OfferState) -> Effects
     call's status callback frees them (``routing.close_offer(keep=True)``), or, should
     that never come, ``free_supporter`` a minute later."""
     won = routing.close_offer(session, offer, state, keep=True)
-    return Effects([effects.free_supporter(offer.id, timedelta(seconds=EXPIRY_GRACE_SECONDS))]
-                   if won else [], won)
+    return Effects([_safety_net(offer)] if won else [], won)
+
+
+def _safety_net(offer: Offer) -> Effect:
+    return effects.free_supporter(offer.id, timedelta(seconds=EXPIRY_GRACE_SECONDS))
+
+
+def goodbye(session: Session, offer: Offer, state: OfferState) -> Effects:
+    """The supporter's leg, live now (its own webhook answers), only says goodbye: close
+    the offer as ``close_answered`` does; if it was closed meanwhile (another supporter
+    won, the caller left: that close freed them), hold them again under the offer's token,
+    only if they are free right now (``routing.hold``). Either way the leg's status
+    callback frees them (``offer_over`` releases that token), or ``free_supporter`` should
+    it never come; without it the next routing step could ring them during the goodbye.
+    Not for ``runner.cancel_offers``: it cannot know the leg is still on."""
+    done = close_answered(session, offer, state)
+    if not done.won and routing.hold(session, offer.supporter_id, offer.token):
+        session.commit()
+        done.append(_safety_net(offer))
+    return done
 
 
 #: Offer endings that tell the supporter was there (a yes, a key other than 1, PASS, or
@@ -98,10 +116,11 @@ def offer_over(session: Session, offer: Offer, state: OfferState,
     """A ringing offer ended without a yes (declined, unanswered, busy...): routing goes
     on with the next step, once, by whichever caller closed it.
 
+    ``answered``: its leg is on and says goodbye (``goodbye``).
     ``missed`` (default: the offer rang out, ``no_answer``; the supporter's leg passes
     True for silence after picking up): one more offer missed in a row
     (``hotline.roster.care``), which may switch the supporter OFF; a decline resets it."""
-    done = close_answered(session, offer, state) if answered else Effects(
+    done = goodbye(session, offer, state) if answered else Effects(
         won=routing.close_offer(session, offer, state))
     if done.won:
         done.append(effects.route(offer.contact_id, offer.attempt))
@@ -153,4 +172,5 @@ def accepted(session: Session, offer: Offer) -> Effects:
 
 
 __all__ = ["Effect", "Effects", "finish", "request_peer", "leave_for_options",
-           "close_answered", "offer_over", "take_off_roster", "accepted", "EXPIRY_GRACE_SECONDS"]
+           "close_answered", "goodbye", "offer_over", "take_off_roster", "accepted",
+           "EXPIRY_GRACE_SECONDS"]

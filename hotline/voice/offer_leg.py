@@ -62,10 +62,11 @@ def answer(offer_id: int) -> Response:
     offer = _offer(offer_id)
     lang = _supporter_lang(offer)
     if offer.state != OfferState.RINGING.value or routing.is_stale(offer.contact, offer.attempt):
-        # reserved until this goodbye ends
-        effects.apply(transitions.close_answered(db.session, offer, OfferState.CANCELED))
+        # reserved (or held again) until this goodbye ends
+        effects.apply(transitions.goodbye(db.session, offer, OfferState.CANCELED))
         return _goodbye(lang, "offer_taken")
     if not routing.answer_offer(db.session, offer):  # stopped since it was read above
+        effects.apply(transitions.goodbye(db.session, offer, OfferState.CANCELED))
         return _goodbye(lang, "offer_taken")
     twiml = VoiceResponse()
     action = public_url("offer.accept", offer_id=offer.id)
@@ -94,7 +95,7 @@ def accept(offer_id: int) -> Response:
     contact = offer.contact
     if offer.state != OfferState.RINGING.value or not contacts.connect(
             db.session, contact, offer.attempt, offer.supporter_id, offer.tier):
-        effects.apply(transitions.close_answered(db.session, offer, OfferState.CANCELED))
+        effects.apply(transitions.goodbye(db.session, offer, OfferState.CANCELED))
         return _goodbye(lang, "offer_taken")
     done = transitions.accepted(db.session, offer)
     if not done.won:
