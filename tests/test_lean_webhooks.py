@@ -209,10 +209,9 @@ def test_incoming_call_keeps_no_answer_in_redis_its_repeat_gets_the_same(
     assert not redis_conn.client.keys("hotline:idem:*")
 
 
-def test_incoming_call_delivered_twice_at_once_has_one_effect_and_one_answer(
-        app, twilio, session):
-    deliver, start = _delivery(twilio, sid="CA" + "c" * 32), threading.Barrier(2)
-    answers: list = [None, None]
+def _both_at_once(app, deliver) -> list:
+    """``deliver(client)`` from two threads released together; their two answers."""
+    start, answers = threading.Barrier(2, timeout=20), [None, None]
 
     def post(n: int) -> None:
         client = app.test_client()
@@ -224,6 +223,12 @@ def test_incoming_call_delivered_twice_at_once_has_one_effect_and_one_answer(
         thread.start()
     for thread in threads:
         thread.join()
+    return answers
+
+
+def test_incoming_call_delivered_twice_at_once_has_one_effect_and_one_answer(
+        app, twilio, session):
+    answers = _both_at_once(app, _delivery(twilio, sid="CA" + "c" * 32))
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].data == answers[1].data and twiml(answers[0]).find("Gather") is not None
     _one_contact_one_started(session)
@@ -875,26 +880,14 @@ def _signed(twilio, path: str, params: dict, token: str):
 def _twice_at_once(app, deliver, monkeypatch, module, name: str) -> list:
     """Two deliveries in two threads, each stopped just before ``module.name`` (the step
     before the write) until the other got there too: both decide on the same state."""
-    start, meet, answers = threading.Barrier(2, timeout=20), threading.Barrier(2, timeout=20), [
-        None, None]
-    before = getattr(module, name)
+    meet, before = threading.Barrier(2, timeout=20), getattr(module, name)
 
     def met(*args, **kwargs):
         meet.wait()
         return before(*args, **kwargs)
 
     monkeypatch.setattr(module, name, met)
-
-    def post(n: int) -> None:
-        client = app.test_client()
-        start.wait()
-        answers[n] = deliver(client)
-
-    threads = [threading.Thread(target=post, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = _both_at_once(app, deliver)
     monkeypatch.setattr(module, name, before)
     assert [a.status_code for a in answers] == [200, 200], [a.data for a in answers]
     return answers
