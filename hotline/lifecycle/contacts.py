@@ -244,10 +244,6 @@ def discard(session: Session, contact: Contact) -> None:
     log.info("call %s joined a debrief: not a contact", contact.id)
 
 
-def by_call_sid(session: Session, call_sid: str) -> Contact | None:
-    """The contact whose caller leg is ``call_sid``."""
-    return session.scalar(select(Contact).where(Contact.call_sid == call_sid))
-
 
 #: What a state change made by id returns (a Row with these attributes): what its event
 #: (``event``) and the caller's answer (the language it speaks, the attempt it routes) read.
