@@ -29,7 +29,9 @@ from hotline.monitoring import counters
 from hotline.lifecycle import contacts, transitions
 from hotline.models import InboundMessage, MessageSid, OptOut, StatsDay, utcnow
 from hotline.telephony import message_records, signature
-from hotline.telephony.twiml import flows, respond
+from hotline.telephony import twiml as twiml_module
+from hotline.telephony.twiml import flows, respond, said_then_paused
+from hotline.telephony.twiml import speak as twiml_speak
 from hotline.voice import views
 from hotline.models import Contact, ContactEvent, ContactState
 from tests.conftest import PUBLIC_BASE_URL, twiml
@@ -346,6 +348,57 @@ def test_a_wait_poll_that_changes_nothing_is_one_select_outside_a_transaction(
     # one SELECT, no BEGIN before it nor ROLLBACK after it (autocommit), not the ORM's
     # whole row (it starts "SELECT CONTACTS.ID, CONTACTS.CALL_SID").
     assert sent == [("SELECT CONTACTS.ID, CONTACTS.STATE, CONTACTS.ATTEMPT,", True)], sent
+
+
+def _wait_answer_built(language: str, words: str, seconds: int) -> Response:
+    """The wait poll's usual answer as the view built it per poll (before it was kept)."""
+    from twilio.twiml.voice_response import VoiceResponse
+    doc = VoiceResponse()
+    twiml_speak(doc, language, words)
+    doc.pause(length=seconds)
+    return respond(doc)
+
+
+def test_the_wait_answer_kept_is_the_one_built_per_poll(app):
+    """Every language, every loop's words: the document kept is byte for byte the one
+    built for each poll."""
+    with app.test_request_context("/twilio/voice/1/wait", method="POST"):
+        pause = settings().WAIT_PAUSE_SECONDS
+        for language in flows().languages:
+            for loop in range(6):
+                words = flows().wait_message(language, loop)
+                assert said_then_paused(language, words, pause).data == _wait_answer_built(
+                    language, words, pause).data
+        assert len(current_app.extensions["hotline.said_then_paused"]) > 1
+
+
+def test_a_wait_poll_builds_no_twiml_once_its_words_were_said(app, twilio, session,
+                                                              monkeypatch):
+    """A second caller who hears the same words gets the kept document: no TwiML is built.
+    The words of the first loop of a caller who asked for a peer in their role are still
+    built for them (they are told what they asked for)."""
+    call(twilio)
+    contact = only_contact(session)
+    press(twilio, contact.id, digits="1")
+    pause = settings().WAIT_PAUSE_SECONDS
+    first = _poll(twilio, contact, 0)
+    with app.test_request_context("/"):
+        expected = _wait_answer_built(contact.language, flows().wait_message(
+            contact.language, 0), pause).data
+    assert first.data == expected
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("TwiML built for words already kept")
+
+    monkeypatch.setattr(views, "VoiceResponse", refuse)
+    monkeypatch.setattr(twiml_module, "VoiceResponse", refuse)
+    assert _poll(twilio, contact, 0).data == expected
+    monkeypatch.undo()
+    contact.match_role = "nurse"
+    session.commit()
+    monkeypatch.setattr(matching, "fall_back", lambda *_args: False)  # a nurse on duty
+    doc = twiml(_poll(twilio, contact, 0))
+    assert len(doc.findall("Say")) == 2 and doc.find("Pause") is not None
 
 
 def test_a_wait_poll_still_escalates_once_and_leaves_when_exhausted(twilio, session):
@@ -962,6 +1015,63 @@ def test_status_callback_of_a_connected_call_delivered_twice_at_once_ends_it_onc
     assert _kinds(session, contact.id, "ended") == (1 if guarded else 2)
     assert deliver().data == deliver().data  # and one after the other: nothing more
     assert _kinds(session, contact.id, "ended") == (1 if guarded else 2)
+
+
+def _hang_up_of_a_queued_caller(twilio, session):
+    """A caller waiting in the queue, and the queue exit of their hang-up, as Twilio would
+    deliver it again."""
+    contact = _queued_then_hung_up(twilio, session)
+    jobs.queue.empty()
+    session.close()
+    return contact.id, _signed(twilio, f"/twilio/voice/{contact.id}/queue-exit", {
+        "QueueResult": "hangup", "CallStatus": "completed", "CallSid": contact.call_sid},
+        "hang-up-retry-token")
+
+
+def test_queue_exit_of_a_hang_up_repeated_keeps_nothing_in_redis_and_abandons_once(
+        twilio, session, monkeypatch):
+    """Before: a GET and a SET of the token in Redis per delivery."""
+    contact_id, deliver = _hang_up_of_a_queued_caller(twilio, session)
+    sent = _redis_commands(monkeypatch)
+    first, again = deliver(), deliver()
+    assert [c for c in sent if c in ("GET", "SET")] == [], sent
+    monkeypatch.undo()
+    assert first.status_code == again.status_code == 200
+    assert first.data == again.data and list(twiml(first)) == []  # empty TwiML
+    assert not redis_conn.client.keys("hotline:idem:*")
+    _one_abandon(session, contact_id)
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
+def test_queue_exit_of_a_hang_up_delivered_twice_at_once_abandons_once(
+        app, twilio, session, monkeypatch, guarded):
+    contact_id, deliver = _hang_up_of_a_queued_caller(twilio, session)
+    if not guarded:  # the outcome set even where there is one already
+        monkeypatch.setattr(contacts, "_SET_OUTCOME_AND_END",
+                            contacts._Change(attempt=contacts._NEXT_ATTEMPT))
+    first, second = _twice_at_once(app, deliver, monkeypatch, transitions, "finish")
+    assert first.data == second.data
+    _one_abandon(session, contact_id, times=1 if guarded else 2)
+
+
+def test_queue_exit_other_than_a_hang_up_still_keeps_its_answer_for_a_repeat(
+        twilio, session, monkeypatch):
+    """Only the hang-up is the database's: a bridged caller's exit (it ends the contact
+    and asks for consent) is answered from Redis when Twilio delivers it again."""
+    call(twilio)
+    contact = only_contact(session)
+    contact.state, contact.outcome = "connected", "connected"
+    session.commit()
+    deliver = _signed(twilio, f"/twilio/voice/{contact.id}/queue-exit", {
+        "QueueResult": "bridged", "CallStatus": "in-progress", "CallSid": contact.call_sid},
+        "bridged-retry-token")
+    sent = _redis_commands(monkeypatch)
+    first, again = deliver(), deliver()
+    assert sent.count("GET") == 2 and "SET" in sent, sent  # looked up, kept, replayed
+    monkeypatch.undo()
+    assert first.data == again.data and twiml(first).find("Gather") is not None
+    assert redis_conn.client.keys("hotline:idem:*") == [b"hotline:idem:bridged-retry-token"]
+    assert _kinds(session, contact.id, "ended") == 1
 
 
 def _waiting(twilio, session, role: str | None = None) -> Contact:

@@ -4,17 +4,17 @@ The first answer of a voice webhook is kept in Redis for a few minutes under the
 a repeat gets that same answer without running the view again. Only voice TwiML is kept
 (prompts and URLs: no caller number, nothing anyone said); text webhooks are deduplicated
 by their MessageSid in the database instead, and so is any voice view marked
-``deduplicated_by``: the incoming call by its unique CallSid, the call's status callback
-and the queue's wait poll by the conditional UPDATEs that are their only changes. The
-database already gives their repeats one effect and a right answer (``deduplicated_by``
-says which), so their answers are not kept (two Redis round trips saved on each
-delivery). If Redis is down, the view simply runs."""
+``deduplicated_by``: the incoming call by its unique CallSid, the call's status callback,
+the queue's wait poll and its exit on a hang-up by the conditional UPDATEs that are their
+only changes. The database already gives their repeats one effect and a right answer
+(``deduplicated_by`` says which), so their answers are not kept (two Redis round trips
+saved on each delivery). If Redis is down, the view simply runs."""
 
 from __future__ import annotations
 
 import logging
 
-from typing import Callable
+from typing import Callable, Mapping
 
 from flask import Blueprint, Response, current_app, request
 from redis.exceptions import RedisError
@@ -37,7 +37,9 @@ SAME_ANSWER = "the first's answer"
 CURRENT_ANSWER = "the answer now"
 
 
-def deduplicated_by(guard: str, answer: str = SAME_ANSWER) -> Callable[[Callable], Callable]:
+def deduplicated_by(guard: str, answer: str = SAME_ANSWER,
+                    when: Callable[[Mapping[str, str]], bool] | None = None,
+                    ) -> Callable[[Callable], Callable]:
     """Mark a view whose repeated delivery the database itself turns away; ``guard`` says
     how: a unique column the view INSERTs into first (a repeat writes nothing), or the
     conditions of the conditional UPDATEs through which alone the view changes anything
@@ -46,18 +48,31 @@ def deduplicated_by(guard: str, answer: str = SAME_ANSWER) -> Callable[[Callable
     has no effect of its own, and it answers ``answer`` (``SAME_ANSWER`` or
     ``CURRENT_ANSWER``); ``once`` keeps no answer of it. The view's tests must show
     both, and that they fail without the guard (tests/test_lean_webhooks.py). Put it
-    above ``safe_view``, under the route."""
+    above ``safe_view``, under the route.
+
+    ``when``: only the deliveries whose form it holds for (one branch of the view, such
+    as the queue exit of a hang-up) are the database's; the view's other branches keep
+    their first answer in Redis as any other view's."""
     if answer not in (SAME_ANSWER, CURRENT_ANSWER):
         raise ValueError(f"not a documented answer of a repeat: {answer!r}")
 
     def mark(view: Callable) -> Callable:
         view.deduplicated_by, view.repeat_answer = guard, answer
+        view.deduplicated_when = when
         return view
     return mark
 
 
+def _database_has_repeats() -> bool:
+    view = current_app.view_functions.get(request.endpoint)
+    if not getattr(view, "deduplicated_by", None):
+        return False
+    when = view.deduplicated_when
+    return when is None or when(request.form)
+
+
 def _key() -> str | None:
-    if getattr(current_app.view_functions.get(request.endpoint), "deduplicated_by", None):
+    if _database_has_repeats():
         return None  # the database has the view's repeats: nothing to keep or replay
     token = request.headers.get(HEADER, "")
     return f"hotline:idem:{token}" if 0 < len(token) <= MAX_TOKEN else None

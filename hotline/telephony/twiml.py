@@ -43,6 +43,29 @@ def speak(node: VoiceResponse | Gather, lang: str, text: str) -> None:
     node.say(text, voice=language.voice, language=language.say)
 
 
+#: Documents ``said_then_paused`` keeps: one per app, language, words and pause (the
+#: words come from the flows, so there are a few dozen); bounded all the same.
+_SAID_MAX = 256
+
+
+def said_then_paused(lang: str, text: str, seconds: int) -> Response:
+    """``text`` said in ``lang``'s voice, then a pause of ``seconds``: the queue's usual
+    answer to its wait poll, the most frequent webhook. It is the same document for
+    every caller who hears those words, so it is built (``speak``, twilio's classes) once
+    per app, language, words and pause, and kept."""
+    kept = current_app.extensions.setdefault("hotline.said_then_paused", {})
+    key = (lang, text, seconds)
+    body = kept.get(key)
+    if body is None:
+        twiml = VoiceResponse()
+        speak(twiml, lang, text)
+        twiml.pause(length=seconds)
+        if len(kept) >= _SAID_MAX:
+            kept.clear()
+        body = kept[key] = str(twiml)
+    return Response(body, mimetype=MIMETYPE)
+
+
 def gather(twiml: VoiceResponse, menu: str, lang: str, action: str,
            timeout: int = MENU_TIMEOUT_SECONDS) -> Gather:
     """A one-key-or-speech ``<Gather>`` for ``menu``, posting to ``action``."""
@@ -124,6 +147,10 @@ def to_supporter() -> Response:
     return respond(twiml)
 
 
+#: An empty ``<Response/>``, built once: the answer to every status callback.
+_EMPTY = str(VoiceResponse())
+
+
 def empty() -> Response:
     """Safe answer to a status callback, whose body Twilio ignores."""
-    return respond(VoiceResponse())
+    return Response(_EMPTY, mimetype=MIMETYPE)

@@ -34,8 +34,8 @@ from hotline.core.urls import public_url
 from hotline.telephony.idempotency import CURRENT_ANSWER, deduplicated_by, once
 from hotline.telephony.signature import protect
 from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, MIMETYPE, after_crisis, crisis_dial,
-                                     empty, flows, gather, respond, safe_view, say, speak,
-                                     to_caller)
+                                     empty, flows, gather, respond, safe_view, said_then_paused,
+                                     say, speak, to_caller)
 
 log = logging.getLogger(__name__)
 
@@ -383,19 +383,27 @@ def wait(contact_id: int) -> Response:
     if contact is None:
         abort(404)
     queue_seconds = request.form.get("QueueTime", default=0, type=int)
-    twiml = VoiceResponse()
     if runner.on_wait(db.session, contact, queue_seconds):
+        twiml = VoiceResponse()
         twiml.leave()
         return respond(twiml)
-    if contact.match_role and matching.fall_back(db.session, _contact(contact_id)):
+    words = flows().wait_message(contact.language, queue_seconds // cfg.WAIT_PAUSE_SECONDS)
+    fell_back = bool(contact.match_role) and matching.fall_back(db.session,
+                                                                _contact(contact_id))
+    # the first loop says what they asked for (a peer in their role, or unit)
+    asked = not fell_back and queue_seconds < cfg.WAIT_PAUSE_SECONDS and bool(
+        contact.match_role or contact.match_unit)
+    if not fell_back and not asked:  # only this loop's words: the same for every caller
+        return said_then_paused(contact.language, words, cfg.WAIT_PAUSE_SECONDS)
+    twiml = VoiceResponse()
+    if fell_back:
         say(twiml, contact.language, "match_fallback")
-    elif queue_seconds < cfg.WAIT_PAUSE_SECONDS:  # the first loop: what they asked for
-        for key, asked in (("match_role_set", contact.match_role),
-                           ("match_unit_set", contact.match_unit)):
-            if asked:
+    else:
+        for key, wanted in (("match_role_set", contact.match_role),
+                            ("match_unit_set", contact.match_unit)):
+            if wanted:
                 say(twiml, contact.language, key)
-    speak(twiml, contact.language,
-          flows().wait_message(contact.language, queue_seconds // cfg.WAIT_PAUSE_SECONDS))
+    speak(twiml, contact.language, words)
     twiml.pause(length=cfg.WAIT_PAUSE_SECONDS)
     return respond(twiml)
 
@@ -443,10 +451,20 @@ def clinician_status(contact_id: int) -> Response:
     return empty()
 
 
+def _hung_up(form) -> bool:
+    return form.get("QueueResult") == "hangup"
+
+
 @bp.post("/<int:contact_id>/queue-exit")
+@deduplicated_by("contacts.outcome IS NULL: contacts.finish (a hang-up)", when=_hung_up)
 @safe_view(to_caller)
 def queue_exit(contact_id: int) -> Response:
-    """The caller left the queue: bridged and done, timed out, or hung up."""
+    """The caller left the queue: bridged and done, timed out, or hung up.
+
+    A hang-up (the most frequent exit) changes the contact only through the outcome's
+    conditional UPDATE, so its repeat abandons nothing twice and answers the same empty
+    TwiML: the database has its repeats, and no answer is kept in Redis. The other exits
+    keep theirs, as any webhook."""
     result = request.form.get("QueueResult", "")
     if result == "hangup":
         # The most frequent exit: abandoned by id, the contact not read first (the
