@@ -626,7 +626,39 @@ def test_the_greeting_kept_per_language_is_the_one_built_per_call(app):
                 fresh = respond(views._menu(views._StandIn(contact_id, language), turn=0,
                                             greet=True))
                 assert views._greeting(contact_id, language).data == fresh.data
-        assert all(current_app.extensions["hotline.greetings"].values())
+        assert all(current_app.extensions["hotline.kept.greeting"].values())
+
+
+def test_the_queue_answer_kept_per_language_is_the_one_built_per_caller(app):
+    """The words and ``<Enqueue>`` a caller is put in the queue with, for each prompt it
+    is said with: byte for byte what building it for that contact gives."""
+    with app.test_request_context("/twilio/voice/1/menu", method="POST"):
+        for language in flows().languages:
+            for prompt in ("connecting", "options_hold"):
+                for contact_id in (1, 9, 10, 42, 1000, 918273, 2**31 - 1):
+                    fresh = respond(views._into_queue(views._StandIn(contact_id, language),
+                                                      prompt))
+                    assert twiml_module.kept_but_for_id(
+                        "queue", (language, prompt), contact_id,
+                        lambda n, lang=language, p=prompt: views._into_queue(
+                            views._StandIn(n, lang), p)).data == fresh.data
+        assert all(current_app.extensions["hotline.kept.queue"].values())
+
+
+def test_a_document_that_differs_by_more_than_the_id_is_built_per_answer(app):
+    """A builder whose document changes with the id in another way too (here: the id
+    doubled) is not kept: each answer is built, and is right."""
+    def build(n: int):
+        from twilio.twiml.voice_response import VoiceResponse
+        doc = VoiceResponse()
+        doc.say(f"caller {n}, twice {2 * n}")
+        return doc
+
+    with app.test_request_context("/twilio/voice", method="POST"):
+        for contact_id in (3, 77):
+            assert twiml_module.kept_but_for_id("odd", ("en",), contact_id, build).data \
+                == respond(build(contact_id)).data
+        assert list(current_app.extensions["hotline.kept.odd"].values()) == [None]
 
 
 def test_an_incoming_call_builds_no_twiml_once_its_language_was_answered(
@@ -640,6 +672,24 @@ def test_an_incoming_call_builds_no_twiml_once_its_language_was_answered(
     doc = twiml(call(twilio, sid="CA" + "e" * 32))
     second = session.scalars(select(Contact).where(Contact.call_sid == "CA" + "e" * 32)).one()
     assert doc.find("Gather").get("action").endswith(f"/twilio/voice/{second.id}/menu?turn=0")
+
+
+def test_a_menu_choice_to_talk_builds_no_twiml_once_its_language_was_answered(
+        twilio, session, monkeypatch):
+    call(twilio)
+    first = only_contact(session)
+    press(twilio, first.id, digits="1")
+    call(twilio, sid="CA" + "9" * 32)
+    second = session.scalars(select(Contact).where(Contact.call_sid == "CA" + "9" * 32)).one()
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("TwiML built for a queue answer already kept")
+
+    monkeypatch.setattr(views, "VoiceResponse", refuse)
+    doc = twiml(press(twilio, second.id, digits="1"))
+    assert doc.find("Enqueue").text == Contact.queue_of(second.id)
+    assert doc.find("Enqueue").get("waitUrl").endswith(f"/twilio/voice/{second.id}/wait")
+    assert doc.find("Enqueue").get("action").endswith(f"/twilio/voice/{second.id}/queue-exit")
 
 
 def test_a_signature_is_computed_once_and_the_other_url_form_built_only_when_needed(

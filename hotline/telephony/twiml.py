@@ -43,6 +43,31 @@ def speak(node: VoiceResponse | Gather, lang: str, text: str) -> None:
     node.say(text, voice=language.voice, language=language.say)
 
 
+#: Two contact ids no document says otherwise: ``kept_but_for_id``'s proof that only the
+#: id varies.
+STAND_INS = (918273645, 564738291)
+
+
+def kept_but_for_id(name: str, key: tuple, contact_id: int,
+                    build: Callable[[int], VoiceResponse]) -> Response:
+    """``respond(build(contact_id))`` for a document that is the same for every contact
+    but for its id (in its URLs, its queue's name), such as the greeting and the words
+    and ``<Enqueue>`` of a caller put in the queue: building it with twilio's classes
+    costs as much as the webhook's write. It is built by ``build`` once per ``key`` (and
+    base URL) for a stand-in id and kept split at that id; each answer puts its own id
+    in. It is kept only if two different stand-ins split it into the same parts, i.e.
+    nothing else in it changes with the id; otherwise it is built per answer, as ever."""
+    kept = current_app.extensions.setdefault(f"hotline.kept.{name}", {})
+    key = (*key, settings().PUBLIC_BASE_URL)
+    if key not in kept:
+        built = [str(build(n)).split(str(n)) for n in STAND_INS]
+        kept[key] = built[0] if built[0] == built[1] else None
+    parts = kept[key]
+    if parts is None:
+        return respond(build(contact_id))
+    return Response(str(contact_id).join(parts), mimetype=MIMETYPE)
+
+
 #: Documents ``said_then_paused`` keeps: one per app, language, words and pause (the
 #: words come from the flows, so there are a few dozen); bounded all the same.
 _SAID_MAX = 256

@@ -10,7 +10,7 @@ import logging
 
 from typing import NamedTuple
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
@@ -33,9 +33,9 @@ from hotline.models import (Contact, ContactMode, ContactState, EventKind, Offer
 from hotline.core.urls import public_url
 from hotline.telephony.idempotency import CURRENT_ANSWER, deduplicated_by, once
 from hotline.telephony.signature import protect
-from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, MIMETYPE, after_crisis, crisis_dial,
-                                     empty, flows, gather, respond, safe_view, said_then_paused,
-                                     say, speak, to_caller)
+from hotline.telephony.twiml import (MENU_TIMEOUT_SECONDS, after_crisis, crisis_dial,
+                                     empty, flows, gather, kept_but_for_id, respond, safe_view,
+                                     said_then_paused, say, speak, to_caller)
 
 log = logging.getLogger(__name__)
 
@@ -90,35 +90,17 @@ def incoming() -> Response:
 
 
 class _StandIn(NamedTuple):
-    """What ``_menu`` reads of a contact."""
+    """What ``_menu`` and ``_into_queue`` read of a contact."""
     id: int
     language: str
 
 
-#: Two contact ids no document says otherwise: ``_greeting``'s proof that only the id varies.
-_STAND_INS = (918273645, 564738291)
-
-
 def _greeting(contact_id: int, language: str) -> Response:
-    """The greeting and menu of an incoming call: ``respond(_menu(contact, 0, greet=True))``.
-
-    That document is the same for every call in a language but for its contact id (in the
-    URLs), and building it with twilio's classes cost as much as writing the contact. So
-    it is built by ``_menu`` once per language (and base URL) for a stand-in id, and kept
-    split at that id; each call puts its own id in. It is kept only if two different
-    stand-ins split it into the same parts, i.e. nothing else in it changes with the id
-    (tests/test_lean_webhooks.py compares the two for every language).
-    """
-    kept = current_app.extensions.setdefault("hotline.greetings", {})
-    key = (language, settings().PUBLIC_BASE_URL)
-    if key not in kept:
-        built = [str(_menu(_StandIn(n, language), turn=0, greet=True)).split(str(n))
-                 for n in _STAND_INS]
-        kept[key] = built[0] if built[0] == built[1] else None
-    parts = kept[key]
-    if parts is None:  # the id is not the only difference: built per call, as ever
-        return respond(_menu(_StandIn(contact_id, language), turn=0, greet=True))
-    return Response(str(contact_id).join(parts), mimetype=MIMETYPE)
+    """The greeting and menu of an incoming call: ``respond(_menu(contact, 0, greet=True))``,
+    the same document for every call in a language but for its contact id, so built
+    once per language and kept (``kept_but_for_id``)."""
+    return kept_but_for_id("greeting", (language,), contact_id, lambda n: _menu(
+        _StandIn(n, language), turn=0, greet=True))
 
 
 def _ask(contact: Contact, menu: str, turn: int, prompts: tuple[str, ...]) -> VoiceResponse:
@@ -185,7 +167,9 @@ def _talk_now(contact: Contact | int, prompt: str = "connecting") -> Response:
         # The number stays: the fallback is a call, not the end of what the caller asked.
         transitions.finish(db.session, contact, Outcome.FAILED, forget=False, cancel=False)
         return to_caller()
-    return respond(_into_queue(queued.contact, prompt))
+    language = queued.contact.language  # the words, then the queue: the same but for the id
+    return kept_but_for_id("queue", (language, prompt), queued.contact.id,
+                           lambda n: _into_queue(_StandIn(n, language), prompt))
 
 
 def _into_queue(contact, prompt: str) -> VoiceResponse:
