@@ -1025,23 +1025,42 @@ def _one_abandon(session, contact_id: int, times: int = 1) -> None:
     assert (contact.outcome, contact.state, contact.sealed_number) == ("abandoned", "ended", None)
 
 
-def test_status_callback_repeated_keeps_nothing_in_redis_and_abandons_once(
-        twilio, session, monkeypatch):
+def _hang_up_of_a_queued_caller(twilio, session):
+    """A caller waiting in the queue, and the queue exit of their hang-up, as Twilio would
+    deliver it again."""
+    contact = _queued_then_hung_up(twilio, session)
+    jobs.queue.empty()
+    session.close()
+    return contact.id, _signed(twilio, f"/twilio/voice/{contact.id}/queue-exit", {
+        "QueueResult": "hangup", "CallStatus": "completed", "CallSid": contact.call_sid},
+        "hang-up-retry-token")
+
+
+#: The two deliveries that tell of a caller hanging up in the queue, either may come first.
+_HANG_UPS = {"status callback": _status_of_a_hang_up,
+             "queue exit": _hang_up_of_a_queued_caller}
+
+
+@pytest.mark.parametrize("delivery", list(_HANG_UPS))
+def test_a_hang_up_repeated_keeps_nothing_in_redis_and_abandons_once(
+        twilio, session, monkeypatch, delivery):
     """Before: a GET and a SET of the token in Redis per delivery."""
-    contact_id, deliver = _status_of_a_hang_up(twilio, session)
+    contact_id, deliver = _HANG_UPS[delivery](twilio, session)
     sent = _redis_commands(monkeypatch)
     first, again = deliver(), deliver()
     assert [c for c in sent if c in ("GET", "SET")] == [], sent
     monkeypatch.undo()
-    assert first.data == again.data and twiml(first).find("Say") is None  # empty TwiML
+    assert first.status_code == again.status_code == 200
+    assert first.data == again.data and list(twiml(first)) == []  # empty TwiML
     assert not redis_conn.client.keys("hotline:idem:*")
     _one_abandon(session, contact_id)
 
 
+@pytest.mark.parametrize("delivery", list(_HANG_UPS))
 @pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
-def test_status_callback_delivered_twice_at_once_abandons_once(
-        app, twilio, session, monkeypatch, guarded):
-    contact_id, deliver = _status_of_a_hang_up(twilio, session)
+def test_a_hang_up_delivered_twice_at_once_abandons_once(
+        app, twilio, session, monkeypatch, guarded, delivery):
+    contact_id, deliver = _HANG_UPS[delivery](twilio, session)
     if not guarded:  # the outcome set even where there is one already
         monkeypatch.setattr(contacts, "_SET_OUTCOME_AND_END",
                             contacts._Change(attempt=contacts._NEXT_ATTEMPT))
@@ -1065,43 +1084,6 @@ def test_status_callback_of_a_connected_call_delivered_twice_at_once_ends_it_onc
     assert _kinds(session, contact.id, "ended") == (1 if guarded else 2)
     assert deliver().data == deliver().data  # and one after the other: nothing more
     assert _kinds(session, contact.id, "ended") == (1 if guarded else 2)
-
-
-def _hang_up_of_a_queued_caller(twilio, session):
-    """A caller waiting in the queue, and the queue exit of their hang-up, as Twilio would
-    deliver it again."""
-    contact = _queued_then_hung_up(twilio, session)
-    jobs.queue.empty()
-    session.close()
-    return contact.id, _signed(twilio, f"/twilio/voice/{contact.id}/queue-exit", {
-        "QueueResult": "hangup", "CallStatus": "completed", "CallSid": contact.call_sid},
-        "hang-up-retry-token")
-
-
-def test_queue_exit_of_a_hang_up_repeated_keeps_nothing_in_redis_and_abandons_once(
-        twilio, session, monkeypatch):
-    """Before: a GET and a SET of the token in Redis per delivery."""
-    contact_id, deliver = _hang_up_of_a_queued_caller(twilio, session)
-    sent = _redis_commands(monkeypatch)
-    first, again = deliver(), deliver()
-    assert [c for c in sent if c in ("GET", "SET")] == [], sent
-    monkeypatch.undo()
-    assert first.status_code == again.status_code == 200
-    assert first.data == again.data and list(twiml(first)) == []  # empty TwiML
-    assert not redis_conn.client.keys("hotline:idem:*")
-    _one_abandon(session, contact_id)
-
-
-@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "guard-removed"])
-def test_queue_exit_of_a_hang_up_delivered_twice_at_once_abandons_once(
-        app, twilio, session, monkeypatch, guarded):
-    contact_id, deliver = _hang_up_of_a_queued_caller(twilio, session)
-    if not guarded:  # the outcome set even where there is one already
-        monkeypatch.setattr(contacts, "_SET_OUTCOME_AND_END",
-                            contacts._Change(attempt=contacts._NEXT_ATTEMPT))
-    first, second = _twice_at_once(app, deliver, monkeypatch, transitions, "finish")
-    assert first.data == second.data
-    _one_abandon(session, contact_id, times=1 if guarded else 2)
 
 
 def test_queue_exit_other_than_a_hang_up_still_keeps_its_answer_for_a_repeat(
