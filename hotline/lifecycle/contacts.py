@@ -166,6 +166,10 @@ def open_voice(session: Session, call_sid: str, caller_key: str,
     return opened
 
 
+#: ``start``'s INSERTs, one per set of columns given.
+_INSERTS: dict = {}
+
+
 def start(session: Session, **values: Any) -> Contact:
     """A new contact row (defaults as the model's) and its STARTED event (``_logged``),
     the contact in the session as if loaded: one INSERT ... RETURNING, without the ORM's
@@ -177,9 +181,6 @@ def start(session: Session, **values: Any) -> Contact:
             **{name: bindparam(name) for name in values}).returning(*_C)
     return _persistent(session, _logged(session, statement, values,
                                         EventKind.STARTED.value)._mapping)
-
-
-_INSERTS: dict = {}
 
 
 def _persistent(session: Session, row) -> Contact:

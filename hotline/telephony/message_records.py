@@ -107,9 +107,7 @@ def _record_incoming_statement():
     data-modifying CTE, whose RETURNING feeds the filing (a repeat's unique violation
     fails the whole statement, as the first of two INSERTs would)."""
     sids = MessageSid.__table__
-    handled = (pg_insert(InboundMessage.__table__)
-               .values(message_sid=bindparam("sid"), received_at=bindparam("at"))
-               .returning(InboundMessage.__table__.c.message_sid).cte("handled"))
+    handled = _INSERT_HANDLED.returning(InboundMessage.__table__.c.message_sid).cte("handled")
     return pg_insert(sids).from_select(
         ["sid", "direction", "created_at", "tries"],
         select(handled.c.message_sid, literal(INBOUND),
