@@ -43,6 +43,36 @@ def test_talk_now_with_redis_down_reaches_the_backups(app_settings, session):
         assert session.get(Contact, contact_id).outcome == "failed"
 
 
+def test_a_hang_up_in_the_queue_with_redis_down_abandons_once_and_answers(app_settings,
+                                                                          session):
+    """The caller hung up while waiting, and Redis (jobs, kept answers) is down: the
+    outcome is still written, once, the number forgotten, and each delivery answered with
+    TwiML. Its repeat is turned away by the database, which needs no Redis; the job that
+    would stop ringing phones is not enqueued (the auditor expires stray offers)."""
+    from sqlalchemy import select
+
+    from hotline.models import Contact, ContactEvent
+    app_settings["REDIS_URL"] = DEAD_REDIS
+    app = create_app(app_settings)
+    client = TwilioClient(app.test_client())
+    with app.app_context():
+        twiml(client.post("/twilio/voice", {"CallSid": "CA8", "From": "+16175550123"}))
+        contact = session.query(Contact).one()
+        contact.state = "waiting"  # queued before Redis went down
+        session.commit()
+        hang_up = {"QueueResult": "hangup", "CallStatus": "completed", "CallSid": "CA8"}
+        for _ in range(2):  # Twilio's retry of the same delivery
+            response = client.post(f"/twilio/voice/{contact.id}/queue-exit", hang_up)
+            assert response.status_code == 200 and response.mimetype == "text/xml"
+        session.expire_all()
+        contact = session.get(Contact, contact.id)
+        assert (contact.outcome, contact.state, contact.sealed_number) == (
+            "abandoned", "ended", None)
+        assert session.scalars(select(ContactEvent.kind).where(
+            ContactEvent.contact_id == contact.id, ContactEvent.kind == "abandoned")).all() \
+            == ["abandoned"]
+
+
 @pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/voice/1/menu", "/twilio/voice/1/wait",
                                   "/twilio/voice/1/queue-exit", "/twilio/voice/1/options",
                                   "/twilio/voice/offer/1/answer", "/twilio/voice/offer/1/accept",
