@@ -258,6 +258,17 @@ def test_twilio_refusing_a_call_moves_on_to_the_next_supporter(hotline, status):
     assert hotline.busy() == []
 
 
+def test_a_changed_timeout_is_not_hidden_by_a_kept_client(monkeypatch):
+    """Clients are kept per thread and configuration; one kept from before the timeout
+    changed (a stand-in reusing an earlier test's port did this) would wait the old one."""
+    from hotline.telephony import api as twilio_api
+    from hotline.core.settings import Settings
+    cfg = Settings()
+    assert twilio_api.client(cfg).http_client.timeout == twilio_api.HTTP_TIMEOUT_SECONDS
+    monkeypatch.setattr(twilio_api, "HTTP_TIMEOUT_SECONDS", 1)
+    assert twilio_api.client(cfg).http_client.timeout == 1
+
+
 def test_a_twilio_timeout_moves_on_and_a_late_ring_is_told_it_was_taken(hotline, monkeypatch):
     import threading
     import time

@@ -37,9 +37,10 @@ os.register_at_fork(after_in_child=lambda: _local.__dict__.clear())
 
 def client(settings: Settings) -> Client:
     """A REST client bound to the configured base URL, one per thread and configuration: its
-    connection (TLS to Twilio) is kept alive from one request to the next."""
+    connection (TLS to Twilio) is kept alive from one request to the next. The timeout is
+    part of the key: a client kept from before it changed would otherwise wait the old one."""
     key = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
-           settings.TWILIO_API_BASE_URL)
+           settings.TWILIO_API_BASE_URL, HTTP_TIMEOUT_SECONDS)
     clients = _local.__dict__.setdefault("clients", {})
     if key not in clients:
         rest = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
