@@ -146,7 +146,8 @@ def test_offer_status_for_unknown_offer_is_harmless(twilio, session):
 
 def canceled_then_picked_up(twilio, session, make_supporter, monkeypatch):
     """Ada and Bo rung together; Ada's press wins and the stopping job cancels Bo's offer
-    (freeing him); Bo's pick-up lands after that and hears the caller is taken."""
+    (he stays held: his phone may ring on until its leg ends); Bo's pick-up lands after
+    that and hears the caller is taken."""
     monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: None)
     make_supporter("Ada"), make_supporter("Bo")
     contact = Contact(caller_key="k" * 64, state=ContactState.WAITING.value, attempt=1)
@@ -158,8 +159,22 @@ def canceled_then_picked_up(twilio, session, make_supporter, monkeypatch):
     twilio.post(f"/twilio/voice/offer/{won.id}/accept", {"Digits": "1"})
     assert offer_jobs.cancel_offers(contact.id, won.id) == 1
     session.refresh(other)
-    assert other.state == "canceled" and other.supporter.busy_with is None  # freed
+    assert other.state == "canceled" and other.supporter.busy_with == other.token
+    assert scheduled_jobs().count(("workers.offer.free_supporter", (other.id,))) == 1
     return other
+
+
+def test_a_canceled_call_holds_its_supporter_until_its_leg_has_ended(
+        twilio, session, make_supporter, monkeypatch):
+    """Freed when the cancel was sent, Bo could be rung for the next contact while the
+    stopped call still rang on his phone (two calls at once; benchmarks/surge.py)."""
+    other = canceled_then_picked_up(twilio, session, make_supporter, monkeypatch)
+    assert routing.offer_next(session, another_contact(session), 1) == []
+    twilio.post(f"/twilio/voice/offer/{other.id}/status", {"CallStatus": "canceled"})
+    session.refresh(other)
+    assert other.state == "canceled" and other.supporter.busy_with is None
+    [offer] = routing.offer_next(session, another_contact(session), 1)
+    assert offer.supporter_id == other.supporter_id
 
 
 def another_contact(session):
@@ -211,12 +226,15 @@ def test_a_late_press_holds_its_supporter_until_its_goodbye_ends(
 def test_a_late_pick_up_never_takes_a_supporter_reserved_for_something_else(
         twilio, session, make_supporter, monkeypatch):
     other = canceled_then_picked_up(twilio, session, make_supporter, monkeypatch)
+    db.session.expire_all()
+    assert offer_jobs.free_supporter(other.id) == "freed"  # no status came for a minute
     [newer] = routing.offer_next(session, another_contact(session), 1)  # Bo, meanwhile
     assert newer.supporter_id == other.supporter_id
     twilio.post(f"/twilio/voice/offer/{other.id}/answer", {"CallStatus": "in-progress"})
     session.refresh(other.supporter)
     assert other.supporter.busy_with == newer.token  # not taken by the goodbye
-    assert ("workers.offer.free_supporter", (other.id,)) not in scheduled_jobs()
+    # no second safety net: the goodbye held nobody
+    assert scheduled_jobs().count(("workers.offer.free_supporter", (other.id,))) == 1
     twilio.post(f"/twilio/voice/offer/{other.id}/status", {"CallStatus": "completed"})
     db.session.expire_all()
     assert offer_jobs.free_supporter(other.id) == "already free"

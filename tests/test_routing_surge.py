@@ -37,8 +37,10 @@ def test_a_late_close_never_frees_a_supporter_held_by_something_else(session, ma
     assert busy_with(session, ada) == second.token
 
 
-def test_canceling_an_answered_offer_keeps_the_supporter_until_the_call_ends(
-        app, session, make_supporter, monkeypatch):
+def test_canceling_an_offer_keeps_the_supporter_until_the_call_ends(
+        twilio, session, make_supporter, monkeypatch):
+    """Answered or only ringing, the phone is on until its leg ends: the status callback
+    frees the supporter (a canceled ring's comes within moments), or the safety net."""
     ended = []
     monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
     ada, bob = make_supporter("Ada"), make_supporter("Bob")
@@ -50,7 +52,11 @@ def test_canceling_an_answered_offer_keeps_the_supporter_until_the_call_ends(
     assert offer_jobs.cancel_offers(contact.id) == 2
     assert ended == ["CA1", "CA2"]
     assert busy_with(session, ada) == answered.token  # still on the phone with us
-    assert busy_with(session, bob) is None           # only rang: free at once
+    assert busy_with(session, bob) == ringing.token   # its ring is being stopped
+    twilio.post(f"/twilio/voice/offer/{ringing.id}/status", {"CallStatus": "canceled"})
+    db.session.expire_all()
+    assert busy_with(session, bob) is None
+    assert busy_with(session, ada) == answered.token
     db.session.expire_all()
     assert offer_jobs.free_supporter(answered.id) == "freed"  # the safety net, a minute on
     assert busy_with(session, ada) is None

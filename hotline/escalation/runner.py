@@ -397,11 +397,12 @@ def _dial(offer: Offer, ring: Step) -> bool:
 def _closed_while_dialing(offer: Offer) -> bool:
     """The offer ended while its call was being placed (another supporter accepted, the
     caller left): ``cancel_offers`` found no call to stop yet, so the call just placed is
-    stopped here. With ``cancel_offers`` looking again for a call after its close, one of
-    the two always sees the other's commit: no phone rings on for a contact taken."""
+    stopped here."""
     if _still_ringing(offer):
         return False
     outbound.hang_up(offer)
+    # that close freed its supporter before this call existed: held until it has stopped
+    effects.apply(transitions.hold_again(db.session, offer))
     return True
 
 
@@ -433,26 +434,23 @@ def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
         Offer.id != (keep_offer_id or 0)).order_by(Offer.id)).all()
     canceled = 0
     for offer in ringing:
-        if offer.answered:
+        voice = offer.contact.mode != ContactMode.TEXT.value
+        if offer.answered or (voice and offer.call_sid):
+            # Its phone is on, or still rings: a cancel ends a leg only some moments after
+            # Twilio answers it, so the supporter stays reserved until the leg's status
+            # callback frees them (or the safety net); freed at once, another contact's
+            # routing could ring them while this call still rings (two calls).
             done = transitions.close_answered(db.session, offer, OfferState.CANCELED)
             effects.apply(done)
             won = done.won
-        elif offer.contact.mode != ContactMode.TEXT.value:
-            # Its phone stops before the supporter is free again: freed first, another
-            # contact's routing could ring them while this call still rings (two calls).
-            placed, answered = offer.call_sid, offer.answered
-            outbound.hang_up(offer)
-            if routing.close_offer(db.session, offer, OfferState.CANCELED):  # refreshes it
-                canceled += 1
-            # Placed while we closed it (``_dial`` stops it too), or picked up meanwhile: a
-            # cancel stops no call already answered, so it is hung up as an answered one
-            # (``routing.answer_offer`` writes a pick-up only while the offer still rings).
-            if offer.call_sid and (not placed or (offer.answered and not answered)):
-                outbound.hang_up(offer)
-            continue
         else:
             won = routing.close_offer(db.session, offer, OfferState.CANCELED)
+            if won and voice and offer.call_sid:  # placed while we closed it (refreshed)
+                effects.apply(transitions.hold_again(db.session, offer))
         if won:
+            # Refreshed by the close: a pick-up is written only while the offer rings
+            # (``routing.answer_offer``), so one seen now is hung up as answered (a cancel
+            # stops no answered call), and a later one is told the call was taken.
             outbound.hang_up(offer)
             canceled += 1
     log.info("contact %s: %s offers canceled", contact_id, canceled)
