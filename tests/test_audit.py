@@ -51,10 +51,30 @@ def test_stuck_contacts_get_an_outcome_and_free_their_supporters(app, session, m
     session.refresh(busy)
     assert supporter.busy_with is None and busy.busy_with is None
     assert session.get(Offer, offer.id).state == "no_answer"
-    assert audit.audit() == {"offers": 0, "contacts": 0, "rerouted": 0, "followups": 0,
+    assert audit.audit() == {"offers": 0, "held": 0, "contacts": 0, "rerouted": 0,
+                             "followups": 0,
                              "callbacks": 0, "conversations": 0, "reconciled": 0,
                              "redacted": 0, "training": 0, "debriefs": 0,
                              "outreach": 0, "alerts": 0}
+
+
+def test_a_supporter_held_by_an_offer_whose_status_and_safety_net_were_lost_is_freed(
+        app, session, make_supporter):
+    """A canceled call holds its supporter until its status callback; should that and the
+    ``free_supporter`` job both be lost, the audit frees them once the net's time is past,
+    and never a supporter whose offer still rings or ended only just now."""
+    waiting = contact(session, state=ContactState.WAITING.value, attempt=1)
+    ada, bo, cy = make_supporter("Ada"), make_supporter("Bo"), make_supporter("Cy")
+    lost, recent, ringing = routing.offer_next(session, waiting, 1, limit=3)
+    for offer, ended in ((lost, utcnow() - timedelta(minutes=4)),
+                         (recent, utcnow() - timedelta(seconds=30))):
+        offer.state, offer.ended_at = "canceled", ended  # closed, kept: routing.close_answered
+    session.commit()
+    assert audit.audit()["held"] == 1
+    holders = {s.name: s.busy_with for s in (ada, bo, cy) if not session.refresh(s)}
+    assert holders == {lost.supporter.name: None, recent.supporter.name: recent.token,
+                       ringing.supporter.name: ringing.token}
+    assert audit.audit()["held"] == 0
 
 
 def test_lost_follow_up_and_callback_jobs_are_scheduled_again(app, session, monkeypatch):

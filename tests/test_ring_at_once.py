@@ -301,6 +301,30 @@ def test_a_ringing_phone_stops_before_its_supporter_is_free_again(twilio, sessio
     assert session.scalar(select(Supporter.busy_with).where(Supporter.id == bo.id)) is None
 
 
+def test_with_redis_down_every_other_phone_is_still_stopped(app, session, make_supporter,
+                                                           monkeypatch):
+    """Each stopped call's safety net cannot be scheduled: the stop goes on to the next
+    phone regardless (the auditor frees a supporter whose net and status were both lost)."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+
+    def redis_down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+    monkeypatch.setattr(jobs, "enqueue_in", redis_down)
+    make_supporter("Ada"), make_supporter("Bo"), make_supporter("Cy")
+    contact = waiting_contact(session)
+    won, *others = routing.offer_next(session, contact, 1, limit=3)
+    for n, offer in enumerate((won, *others), 1):
+        offer.call_sid = f"CA{n}"
+    session.commit()
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 2
+    assert ended == ["CA2", "CA3"]
+    for offer in others:
+        session.refresh(offer)
+        assert offer.state == OfferState.CANCELED.value
+        assert offer.supporter.busy_with == offer.token  # until the status callback
+
+
 # The auditor
 
 def test_phones_left_ringing_after_an_accept_are_stopped_by_the_auditor(twilio, session,

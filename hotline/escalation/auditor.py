@@ -35,7 +35,7 @@ from hotline.models.states import CONNECTED_OUTCOMES
 from hotline.core.extensions import db, jobs, redis_conn, settings
 from hotline.models import (CallbackRequest, CallbackState, Channel, Contact, ContactMode,
                             ContactState, FollowUp, FollowUpState,
-                            Offer, OfferState, Outcome, utcnow)
+                            Offer, OfferState, Outcome, Supporter, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def schedule() -> str:
 def audit() -> dict[str, int]:
     """One pass: resolve everything stuck; returns what it did, by kind."""
     now = utcnow()
-    steps = {"offers": _expire_offers, "contacts": _close_contacts,
+    steps = {"offers": _expire_offers, "held": _free_held, "contacts": _close_contacts,
              "rerouted": _reroute_waiting, "followups": _requeue_followups,
              "callbacks": _restart_callbacks, "conversations": _close_idle_texts,
              "reconciled": _reconcile_messages, "redacted": _redact_messages,
@@ -115,6 +115,20 @@ def _expire_offers(now) -> int:
     for offer_id in stuck:
         runner.expire_offer(offer_id)
     return stopped + len(stuck)
+
+
+def _free_held(now) -> int:
+    """Supporters still held by an offer ended past the safety net's time are freed: their
+    leg's status callback never came and their ``free_supporter`` job was lost too (Redis
+    down when the offer closed), which would otherwise keep them off the roster for good."""
+    held = db.session.scalars(select(Supporter.busy_with).where(
+        Supporter.busy_with.like("offer:%"))).all()
+    ids = [int(token.removeprefix("offer:")) for token in held]
+    late = now - timedelta(seconds=transitions.EXPIRY_GRACE_SECONDS) - OFFER_LATE
+    ended = db.session.scalars(select(Offer.id).where(
+        Offer.id.in_(ids), Offer.state != OfferState.RINGING.value,
+        Offer.ended_at < late)).all() if ids else []
+    return sum(runner.free_supporter(offer_id) == "freed" for offer_id in ended)
 
 
 def _close_contacts(now) -> int:

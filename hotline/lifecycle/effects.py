@@ -79,8 +79,10 @@ def expire_offer(offer_id: int, after: timedelta) -> Effect:
 
 
 def free_supporter(offer_id: int, after: timedelta) -> Effect:
-    """The safety net of an offer closed while its supporter was still on the call."""
-    return Effect(FREE_SUPPORTER, (offer_id,), delay=after)
+    """The safety net of an offer closed while its supporter was still on the call; should
+    Redis refuse it, the auditor frees them (``auditor._free_held``), so a cancel goes on
+    stopping the other phones and a goodbye is still answered."""
+    return Effect(FREE_SUPPORTER, (offer_id,), delay=after, best_effort=True)
 
 
 def call_clinician(contact_id: int) -> Effect:
