@@ -70,10 +70,17 @@ def test_a_supporter_held_by_an_offer_whose_status_and_safety_net_were_lost_is_f
                          (recent, utcnow() - timedelta(seconds=30))):
         offer.state, offer.ended_at = "canceled", ended  # closed, kept: routing.close_answered
     session.commit()
+    lost.supporter.busy_since = recent.supporter.busy_since = utcnow() - timedelta(minutes=5)
+    ringing.supporter.busy_since = utcnow() - timedelta(minutes=5)
+    session.commit()
     assert audit.audit()["held"] == 1
     holders = {s.name: s.busy_with for s in (ada, bo, cy) if not session.refresh(s)}
     assert holders == {lost.supporter.name: None, recent.supporter.name: recent.token,
                        ringing.supporter.name: ringing.token}
+    assert audit.audit()["held"] == 0
+    # held again just now (a goodbye after the safety net freed them): not freed yet
+    assert routing.hold(session, lost.supporter_id, lost.token)
+    session.commit()
     assert audit.audit()["held"] == 0
 
 

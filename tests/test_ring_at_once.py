@@ -455,9 +455,8 @@ def test_a_call_placed_while_its_contact_was_taken_is_stopped_at_once(app, sessi
     ended, placed = [], []
     monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
 
-    def create_call(cfg, call):  # meanwhile, elsewhere: taken, its offers canceled (freed)
+    def create_call(cfg, call):  # meanwhile, elsewhere: taken, and its offers canceled
         db.session.execute(update(Offer).values(state=OfferState.CANCELED.value))
-        db.session.execute(update(Supporter).values(busy_with=None, busy_since=None))
         db.session.execute(update(Contact).values(state="connected"))
         db.session.commit()
         placed.append(call.to)
@@ -474,10 +473,37 @@ def test_a_call_placed_while_its_contact_was_taken_is_stopped_at_once(app, sessi
     assert sorted(o.supporter.name for o in session.scalars(select(Offer))) == ["Ada", "Bo"]
     session.refresh(contact)
     assert not contact.escalated and not contact.exhausted
-    # Ada is held again until the stopped call's status callback says it has ended
-    ada_offer = session.scalar(select(Offer).where(Offer.supporter_id == ada.id))
+    # Ada stays reserved until the stopped call's status callback says it has ended; Bo,
+    # never called, is freed by routing as it skips him
+    held = {o.supporter.name: o.token for o in session.scalars(select(Offer))}
+    assert {s.name: s.busy_with for s in session.scalars(select(Supporter))} == {
+        "Ada": held["Ada"], "Bo": None, "Backup": None}
+
+
+def test_a_supporter_whose_call_is_being_placed_is_not_rung_for_another_contact(
+        app, session, make_supporter, monkeypatch):
+    """The contact is taken, and its offers canceled, while routing still waits for Twilio
+    to place Ada's call (no sid to stop yet): before, that cancel freed her, the next
+    contact's routing reserved her, and her phone got its call while this one still rang."""
+    ended, taken = [], {}
+    monkeypatch.setattr(twilio_api, "end_call", lambda cfg, sid, answered: ended.append(sid))
+    ada = make_supporter("Ada")
+    first, second = waiting_contact(session), waiting_contact(session)
+
+    def create_call(cfg, call):  # meanwhile, in other workers
+        db.session.execute(update(Contact).where(Contact.id == first.id).values(
+            state="connected"))
+        db.session.commit()
+        assert runner.cancel_offers(first.id) == 1
+        taken["second"] = routing.offer_next(session, session.get(Contact, second.id), 1)
+        return "CA" + "1" * 32
+    monkeypatch.setattr(twilio_api, "create_call", create_call)
+    [offer] = routing.offer_next(session, first, 1)
+    assert runner._dial(offer, policy.current().ring_steps()[0]) is False
+    assert taken["second"] == []  # Ada is still reserved: nobody else rings her
+    assert ended == ["CA" + "1" * 32]
     session.refresh(ada)
-    assert ada.busy_with == ada_offer.token
+    assert ada.busy_with == offer.token
 
 
 def test_a_call_placed_while_the_other_phones_are_stopped_is_stopped_too(app, session,
@@ -533,7 +559,8 @@ def test_a_phone_picked_up_while_it_is_stopped_is_hung_up_not_left_on(app, sessi
     won.call_sid, other.call_sid = "CA" + "1" * 32, "CA" + "2" * 32
     session.commit()
     assert offer_jobs.cancel_offers(contact.id, won.id) == 1
-    assert ended == [("CA" + "2" * 32, True)]  # hung up, as an answered call is
+    # the cancel, then, the pick-up read after the close, hung up as an answered call is
+    assert ended == [("CA" + "2" * 32, False), ("CA" + "2" * 32, True)]
     assert session.get(Supporter, other.supporter_id).busy_with == other.token
 
 
@@ -591,3 +618,20 @@ def test_a_text_offer_closed_before_its_turn_is_never_sent(app, session, make_su
     monkeypatch.setattr(outbound, "send_text", send_text)
     runner.step(contact.id, 1)
     assert sent == [ada.phone]
+
+
+def test_a_text_offer_stopped_frees_its_supporter_at_once(app, session, make_supporter,
+                                                          monkeypatch):
+    """A text offer has no phone ringing on: its supporter is told it is taken and is free
+    as the offer closes (only a voice supporter waits for their leg to end)."""
+    told = []
+    monkeypatch.setattr(outbound, "send_text", lambda to, body: told.append(to) or "SM1")
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    contact.mode = "text"
+    session.commit()
+    won, other = routing.offer_next(session, contact, 1, limit=2)
+    assert offer_jobs.cancel_offers(contact.id, won.id) == 1
+    session.refresh(other)
+    assert other.state == OfferState.CANCELED.value and other.supporter.busy_with is None
+    assert told == [other.supporter.phone]

@@ -121,10 +121,10 @@ def _free_held(now) -> int:
     """Supporters still held by an offer ended past the safety net's time are freed: their
     leg's status callback never came and their ``free_supporter`` job was lost too (Redis
     down when the offer closed), which would otherwise keep them off the roster for good."""
-    held = db.session.scalars(select(Supporter.busy_with).where(
-        Supporter.busy_with.like("offer:%"))).all()
-    ids = [int(token.removeprefix("offer:")) for token in held]
     late = now - timedelta(seconds=transitions.EXPIRY_GRACE_SECONDS) - OFFER_LATE
+    held = db.session.scalars(select(Supporter.busy_with).where(  # and held that long
+        Supporter.busy_with.like("offer:%"), Supporter.busy_since < late)).all()
+    ids = [int(token.removeprefix("offer:")) for token in held]
     ended = db.session.scalars(select(Offer.id).where(
         Offer.id.in_(ids), Offer.state != OfferState.RINGING.value,
         Offer.ended_at < late)).all() if ids else []

@@ -369,7 +369,11 @@ def _text_offer(offer: Offer, ring: Step) -> bool:
 def _dial(offer: Offer, ring: Step) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
     if not _still_ringing(offer):  # picked with others, closed while they were dialled
-        return False  # (a text's supporter was told "taken" already: no offer after it)
+        # No call will be placed: free them (``cancel_offers`` keeps a voice supporter
+        # reserved, as a call might be); a text's supporter was told "taken" already.
+        if routing.release(db.session, offer.supporter_id, offer.token):
+            db.session.commit()
+        return False
     if offer.contact.mode == ContactMode.TEXT.value:
         return _text_offer(offer, ring)
     cfg = settings()
@@ -400,9 +404,7 @@ def _closed_while_dialing(offer: Offer) -> bool:
     stopped here."""
     if _still_ringing(offer):
         return False
-    outbound.hang_up(offer)
-    # that close freed its supporter before this call existed: held until it has stopped
-    effects.apply(transitions.hold_again(db.session, offer))
+    outbound.hang_up(offer)  # its supporter, still reserved, is freed once it has stopped
     return True
 
 
@@ -434,25 +436,29 @@ def cancel_offers(contact_id: int, keep_offer_id: int | None = None) -> int:
         Offer.id != (keep_offer_id or 0)).order_by(Offer.id)).all()
     canceled = 0
     for offer in ringing:
-        voice = offer.contact.mode != ContactMode.TEXT.value
-        if offer.answered or (voice and offer.call_sid):
-            # Its phone is on, or still rings: a cancel ends a leg only some moments after
-            # Twilio answers it, so the supporter stays reserved until the leg's status
-            # callback frees them (or the safety net); freed at once, another contact's
-            # routing could ring them while this call still rings (two calls).
-            done = transitions.close_answered(db.session, offer, OfferState.CANCELED)
-            effects.apply(done)
-            won = done.won
-        else:
-            won = routing.close_offer(db.session, offer, OfferState.CANCELED)
-            if won and voice and offer.call_sid:  # placed while we closed it (refreshed)
-                effects.apply(transitions.hold_again(db.session, offer))
-        if won:
-            # Refreshed by the close: a pick-up is written only while the offer rings
-            # (``routing.answer_offer``), so one seen now is hung up as answered (a cancel
-            # stops no answered call), and a later one is told the call was taken.
+        if offer.contact.mode == ContactMode.TEXT.value:
+            if routing.close_offer(db.session, offer, OfferState.CANCELED):
+                outbound.hang_up(offer)  # the "taken" text
+                canceled += 1
+            continue
+        # A voice supporter stays reserved past the close: Twilio answers a cancel before
+        # the phone has stopped, and a call may still be being placed (``_dial`` frees
+        # them when it places none). Freed at once, the next contact's routing could ring
+        # them while this call still rang. The leg's status callback frees them, or
+        # ``free_supporter`` should it never come (or the auditor, should that be lost).
+        placed, answered = offer.call_sid, offer.answered
+        if placed and not answered:
+            outbound.hang_up(offer)  # first: a worker dying after the close leaves no ring
+        done = transitions.close_answered(db.session, offer, OfferState.CANCELED)
+        effects.apply(done)  # refreshed the offer
+        if not done.won:
+            continue
+        canceled += 1
+        # Answered before the close (a cancel stops no answered call: hung up as one), or
+        # placed while we closed it (``_dial`` stops it too). A pick-up after the close is
+        # refused (``routing.answer_offer`` writes one only while the offer rings).
+        if offer.call_sid and (offer.answered or not placed):
             outbound.hang_up(offer)
-            canceled += 1
     log.info("contact %s: %s offers canceled", contact_id, canceled)
     return canceled
 

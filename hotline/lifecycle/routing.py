@@ -257,10 +257,11 @@ def ringing(contact: Contact, tier: int | None = None) -> list[Offer]:
 def close_offer(session: Session, offer: Offer, state: OfferState, keep: bool = False) -> bool:
     """End a ringing offer with ``state`` and free its supporter; False if already ended.
 
-    ``keep``: the supporter's phone is still on this call (they picked up and hear the
-    offer or a goodbye), so they stay reserved until it has ended: the close that comes
-    with the call's status callback frees them, even though the offer had ended before.
-    Without it, their next call could ring while this one still plays.
+    ``keep``: the supporter's phone may still be on this call (they picked up and hear the
+    offer or a goodbye, or it still rings while it is stopped), so they stay reserved
+    until it has ended: the close that comes with the call's status callback frees them,
+    even though the offer had ended before. Without it, their next call could ring while
+    this one still plays.
     """
     won = session.execute(update(Offer).where(
         Offer.id == offer.id, Offer.state == OfferState.RINGING.value).values(

@@ -94,24 +94,16 @@ def _safety_net(offer: Offer) -> Effect:
 def goodbye(session: Session, offer: Offer, state: OfferState) -> Effects:
     """The supporter's leg, live now (its own webhook answers), only says goodbye: close
     the offer as ``close_answered`` does; if it was closed meanwhile (another supporter
-    won, the caller left: ``runner.cancel_offers`` holds them, but the safety net may have
-    freed them since), ``hold_again``. Either way the leg's status callback frees them
+    won, the caller left: ``runner.cancel_offers`` keeps them, but the safety net may have
+    freed them since), hold them again under the offer's token, only if they are free
+    right now (``routing.hold``). Either way the leg's status callback frees them
     (``offer_over`` releases that token), or ``free_supporter`` should it never come;
     without it the next routing step could ring them during the goodbye."""
     done = close_answered(session, offer, state)
-    if not done.won:
-        done += hold_again(session, offer)
+    if not done.won and routing.hold(session, offer.supporter_id, offer.token):
+        session.commit()
+        done.append(_safety_net(offer))
     return done
-
-
-def hold_again(session: Session, offer: Offer) -> Effects:
-    """Hold the supporter of an offer closed (and freed) while its leg is still on, under
-    the offer's token and only if they are free right now (``routing.hold``), until that
-    leg's status callback frees them, or ``free_supporter`` should it never come."""
-    if not routing.hold(session, offer.supporter_id, offer.token):
-        return Effects(won=False)
-    session.commit()
-    return Effects([_safety_net(offer)])
 
 
 #: Offer endings that tell the supporter was there (a yes, a key other than 1, PASS, or
