@@ -528,15 +528,19 @@ def ring_latencies(stamps: list[dict], offers: list, route_log: RouteLog) -> dic
         if o.call_sid in rings:
             offer_rings[o.contact_id].append((rings[o.call_sid], o.attempt,
                                               placed.get(o.call_sid, rings[o.call_sid])))
-    entries = defaultdict(list)  # contact -> [queue entry times]
+    # An entry ends at the caller's next entry or when their call ended: a later offer for
+    # the same contact is a callback they asked for at the options, not this entry's ring.
+    ends = {s["sid"]: s["at"] for s in stamps if s["kind"] == "end"}
+    entries = defaultdict(list)  # contact -> [(queue entry time, the caller's call)]
     for s in stamps:
         if s["kind"] == "enqueue" and s["queue"].startswith("hotline-contact-"):
-            entries[int(s["queue"].rsplit("-", 1)[1])].append(s["at"])
+            entries[int(s["queue"].rsplit("-", 1)[1])].append((s["at"], s["sid"]))
     free, waited, nobody, split = [], [], 0, []
     for contact, times in entries.items():
         times.sort()
-        for i, entered in enumerate(times):
-            until = times[i + 1] if i + 1 < len(times) else float("inf")
+        for i, (entered, sid) in enumerate(times):
+            until = min(times[i + 1][0] if i + 1 < len(times) else float("inf"),
+                        ends.get(sid, float("inf")))
             later = sorted(r for r in offer_rings.get(contact, []) if entered <= r[0] < until)
             if not later:
                 nobody += 1
