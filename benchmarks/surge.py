@@ -528,20 +528,25 @@ def ring_latencies(stamps: list[dict], offers: list, route_log: RouteLog) -> dic
         if o.call_sid in rings:
             offer_rings[o.contact_id].append((rings[o.call_sid], o.attempt,
                                               placed.get(o.call_sid, rings[o.call_sid])))
-    # An entry ends at the caller's next entry or when their call ended: a later offer for
-    # the same contact is a callback they asked for at the options, not this entry's ring.
-    ends = {s["sid"]: s["at"] for s in stamps if s["kind"] == "end"}
-    entries = defaultdict(list)  # contact -> [(queue entry time, the caller's call)]
+    # Each queue entry starts one routing attempt, in order (``contacts.queue`` numbers
+    # them), so the k-th entry is the contact's k-th attempt in the workers' log; an attempt
+    # after the last entry is a callback asked for at the options, whose ring (often long
+    # after, when a supporter is free) is not a queue entry's.
+    attempts = defaultdict(list)
+    for contact, attempt in sorted(route_log.first_step):
+        attempts[contact].append(attempt)
+    entries = defaultdict(list)  # contact -> [queue entry times]
     for s in stamps:
         if s["kind"] == "enqueue" and s["queue"].startswith("hotline-contact-"):
-            entries[int(s["queue"].rsplit("-", 1)[1])].append((s["at"], s["sid"]))
+            entries[int(s["queue"].rsplit("-", 1)[1])].append(s["at"])
     free, waited, nobody, split = [], [], 0, []
     for contact, times in entries.items():
         times.sort()
-        for i, (entered, sid) in enumerate(times):
-            until = min(times[i + 1][0] if i + 1 < len(times) else float("inf"),
-                        ends.get(sid, float("inf")))
-            later = sorted(r for r in offer_rings.get(contact, []) if entered <= r[0] < until)
+        mine = attempts.get(contact, [])
+        for i, entered in enumerate(times):
+            until = times[i + 1] if i + 1 < len(times) else float("inf")
+            later = sorted(r for r in offer_rings.get(contact, [])
+                           if entered <= r[0] < until and i < len(mine) and r[1] == mine[i])
             if not later:
                 nobody += 1
                 continue
@@ -832,8 +837,9 @@ def surge_notes() -> list[str]:
         "marks them exhausted and the wait URL takes them to the options within a few "
         "seconds. The target for queue entry -> ringing is measured on the entries that "
         "found someone free (the stand-in's wall-clock stamps: the request that answered "
-        "<Enqueue>, the supporter's call starting to ring); those that found everyone busy "
-        "are counted apart.",
+        "<Enqueue>, the supporter's call starting to ring, for the routing attempt that "
+        "entry started); those that found everyone busy are counted apart, and a callback "
+        "asked for at the options is not a queue entry.",
         "Double bookings: reservations from the database (an accepted one until the "
         "supporter's call ended at the stand-in), plus what the driver saw on the phones. "
         "A supporter who declines, is told the caller is taken, or whose ringing is "
