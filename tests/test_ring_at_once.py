@@ -480,6 +480,61 @@ def test_a_call_placed_while_its_contact_was_taken_is_stopped_at_once(app, sessi
         "Ada": held["Ada"], "Bo": None, "Backup": None}
 
 
+def test_a_contact_taken_while_its_offers_are_made_rings_no_phone(app, session,
+                                                                  make_supporter,
+                                                                  monkeypatch):
+    """The contact is taken (and its stopping job runs, finding nothing to stop) after
+    the step found it waiting but before its new offers were committed: before, both
+    phones rang on for a caller already connected. Routing reads the contact again after
+    that commit, so it places no call, and frees the supporters it reserved."""
+    placed = []
+    monkeypatch.setattr(twilio_api, "create_call",
+                        lambda cfg, call: placed.append(call.to) or f"CA{len(placed):032d}")
+    make_supporter("Ada"), make_supporter("Bo")
+    contact = waiting_contact(session)
+    offer_next = routing.offer_next
+
+    def taken_meanwhile(session, contact, tier, **kwargs):
+        db.session.execute(update(Contact).where(Contact.id == contact.id).values(
+            state="connected"))
+        db.session.commit()
+        assert offer_jobs.cancel_offers(contact.id) == 0  # its offers are not there yet
+        return offer_next(session, contact, tier, **kwargs)
+    monkeypatch.setattr(routing, "offer_next", taken_meanwhile)
+    runner.step(contact.id, 1)
+    assert placed == []
+    assert {o.state for o in session.scalars(select(Offer))} == {OfferState.CANCELED.value}
+    assert [s.busy_with for s in session.scalars(select(Supporter))] == [None, None]
+
+
+def test_a_contact_taken_while_its_call_is_placed_has_that_call_stopped(app, session,
+                                                                         make_supporter,
+                                                                         monkeypatch):
+    """The same, a moment later: taken while Twilio places the call (the stopping job,
+    having run before the offer was committed, found nothing): routing stops the call it
+    just placed, as an answered one if the supporter picked up meanwhile, and keeps the
+    supporter reserved until that call has ended."""
+    ended = []
+    monkeypatch.setattr(twilio_api, "end_call",
+                        lambda cfg, sid, answered: ended.append((sid, answered)))
+    ada = make_supporter("Ada")
+    contact = waiting_contact(session)
+
+    def create_call(cfg, call):
+        db.session.execute(update(Contact).where(Contact.id == contact.id).values(
+            state="connected"))
+        db.session.execute(update(Offer).values(answered=True))  # Ada picks up at once
+        db.session.commit()
+        return "CA" + "1" * 32
+    monkeypatch.setattr(twilio_api, "create_call", create_call)
+    [offer] = routing.offer_next(session, contact, 1)
+    assert runner._dial(offer, policy.current().ring_steps()[0]) is False
+    assert ended == [("CA" + "1" * 32, True)]
+    session.refresh(offer)
+    session.refresh(ada)
+    assert offer.state == OfferState.CANCELED.value and ada.busy_with == offer.token
+
+
 def test_a_supporter_whose_call_is_being_placed_is_not_rung_for_another_contact(
         app, session, make_supporter, monkeypatch):
     """The contact is taken, and its offers canceled, while routing still waits for Twilio

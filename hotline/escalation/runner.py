@@ -368,11 +368,11 @@ def _text_offer(offer: Offer, ring: Step) -> bool:
 
 def _dial(offer: Offer, ring: Step) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
-    if not _still_ringing(offer):  # picked with others, closed while they were dialled
-        # No call will be placed: free them (``cancel_offers`` keeps a voice supporter
-        # reserved, as a call might be); a text's supporter was told "taken" already.
-        if routing.release(db.session, offer.supporter_id, offer.token):
-            db.session.commit()
+    if not _still_wanted(offer):  # picked with others, closed while they were dialled
+        # No call will be placed: closed if the cancel missed it, and free them
+        # (``cancel_offers`` keeps a voice supporter reserved, as a call might be); a
+        # text's supporter was told "taken" already.
+        routing.close_offer(db.session, offer, OfferState.CANCELED)
         return False
     if offer.contact.mode == ContactMode.TEXT.value:
         return _text_offer(offer, ring)
@@ -401,17 +401,24 @@ def _dial(offer: Offer, ring: Step) -> bool:
 def _closed_while_dialing(offer: Offer) -> bool:
     """The offer ended while its call was being placed (another supporter accepted, the
     caller left): ``cancel_offers`` found no call to stop yet, so the call just placed is
-    stopped here."""
-    if _still_ringing(offer):
+    stopped here; its supporter stays reserved until it has (the leg's status callback)."""
+    if _still_wanted(offer):
         return False
-    outbound.hang_up(offer)  # its supporter, still reserved, is freed once it has stopped
+    effects.apply(transitions.close_answered(db.session, offer, OfferState.CANCELED))
+    outbound.hang_up(offer)  # refreshed by the close: a pick-up meanwhile is hung up as one
     return True
 
 
-def _still_ringing(offer: Offer) -> bool:
-    """The offer's state as committed now (``cancel_offers`` closes it in another process)."""
-    state = db.session.scalar(select(Offer.state).where(Offer.id == offer.id))
-    return state == OfferState.RINGING.value
+def _still_wanted(offer: Offer) -> bool:
+    """The offer still rings, and for its contact's current attempt, as committed now
+    (``cancel_offers`` closes offers in another process). The contact too: taken or left
+    after this step found it waiting, but before its offers were committed, the cancel
+    found none of them to stop; reading the contact after that commit, either this sees
+    the change or the cancel sees the offers."""
+    row = db.session.execute(select(Offer.state, Contact.state, Contact.attempt).join(
+        Contact, Contact.id == Offer.contact_id).where(Offer.id == offer.id)).one_or_none()
+    return row is not None and row[0] == OfferState.RINGING.value \
+        and row[1] == ContactState.WAITING.value and row[2] == offer.attempt
 
 
 def expire_offer(offer_id: int) -> str:
