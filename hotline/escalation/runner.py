@@ -368,10 +368,9 @@ def _text_offer(offer: Offer, ring: Step) -> bool:
 
 def _dial(offer: Offer, ring: Step) -> bool:
     """Call the offer's supporter from the hotline number; False if Twilio refused."""
-    if not _still_wanted(offer):  # picked with others, closed while they were dialled
-        # No call will be placed: closed if the cancel missed it, and free them
-        # (``cancel_offers`` keeps a voice supporter reserved, as a call might be); a
-        # text's supporter was told "taken" already.
+    if not _still_wanted(offer):  # closed, or its contact taken, while others were dialled
+        # No call will be placed (nor offer text sent): closed if the cancel missed it, and
+        # free them (``cancel_offers`` keeps a voice supporter reserved, as a call might be).
         routing.close_offer(db.session, offer, OfferState.CANCELED)
         return False
     if offer.contact.mode == ContactMode.TEXT.value:
