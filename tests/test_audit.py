@@ -74,7 +74,8 @@ def test_a_supporter_held_by_an_offer_whose_status_and_safety_net_were_lost_is_f
     ringing.supporter.busy_since = utcnow() - timedelta(minutes=5)
     session.commit()
     assert audit.audit()["held"] == 1
-    holders = {s.name: s.busy_with for s in (ada, bo, cy) if not session.refresh(s)}
+    session.expire_all()
+    holders = {s.name: s.busy_with for s in (ada, bo, cy)}
     assert holders == {lost.supporter.name: None, recent.supporter.name: recent.token,
                        ringing.supporter.name: ringing.token}
     assert audit.audit()["held"] == 0
